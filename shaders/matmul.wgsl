@@ -1,0 +1,146 @@
+// The matmul family over row-major f32, batched over a leading dimension:
+//
+//   C[b] (M×N) = alpha · op(A[b]) · op(B[b])  (+ bias[n])  (+ C[b] when accumulate)
+//
+//   op(A) is A (M×K) or, with TRANS_A, the transpose of A stored K×M.
+//   op(B) is B (K×N) or, with TRANS_B, the transpose of B stored N×K.
+//
+// The three products training needs are all of this form (W stored out×in):
+//   forward          Y  = X·Wᵀ   A = X (M×K), B = W (N×K), TRANS_B
+//   input gradient   dX = G·W    A = G (M×K), B = W (K×N)
+//   weight gradient  dW = Gᵀ·X   A = G (K×M), B = X (K×N), TRANS_A
+//
+// A batch stride of 0 broadcasts one operand (a shared weight) over the batch.
+// Two rungs of the ladder live here; src/ops/matmul.ts picks one:
+//   matmul_naive  one thread per output element (the reference rung);
+//   matmul_tiled  64×64 output tile per 16×16 workgroup, 4×4 outputs per thread in registers,
+//                 16-deep K slices of A and B staged in workgroup memory.
+
+struct Params {
+  M: u32,
+  N: u32,
+  K: u32,
+  batchStrideA: u32,
+  batchStrideB: u32,
+  batchStrideC: u32,
+  alpha: f32,
+  accumulate: u32,
+  hasBias: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> a: array<f32>;
+@group(0) @binding(2) var<storage, read> b: array<f32>;
+@group(0) @binding(3) var<storage, read> bias: array<f32>;
+@group(0) @binding(4) var<storage, read_write> c: array<f32>;
+
+override TRANS_A: bool = false;
+override TRANS_B: bool = false;
+
+// op(A)[m, k] of batch base `base`, zero outside the matrix.
+fn loadA(base: u32, m: u32, k: u32) -> f32 {
+  if (m >= p.M || k >= p.K) { return 0.0; }
+  if (TRANS_A) { return a[base + k * p.M + m]; }
+  return a[base + m * p.K + k];
+}
+
+// op(B)[k, n] of batch base `base`, zero outside the matrix.
+fn loadB(base: u32, k: u32, n: u32) -> f32 {
+  if (k >= p.K || n >= p.N) { return 0.0; }
+  if (TRANS_B) { return b[base + n * p.K + k]; }
+  return b[base + k * p.N + n];
+}
+
+fn store(batch: u32, m: u32, n: u32, acc: f32) {
+  let idx = batch * p.batchStrideC + m * p.N + n;
+  var v = p.alpha * acc;
+  if (p.hasBias != 0u) { v += bias[n]; }
+  if (p.accumulate != 0u) { v += c[idx]; }
+  c[idx] = v;
+}
+
+@compute @workgroup_size(16, 16)
+fn matmul_naive(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let n = gid.x;
+  let m = gid.y;
+  let batch = gid.z;
+  if (m >= p.M || n >= p.N) { return; }
+  let baseA = batch * p.batchStrideA;
+  let baseB = batch * p.batchStrideB;
+  var acc = 0.0;
+  for (var k = 0u; k < p.K; k++) {
+    acc += loadA(baseA, m, k) * loadB(baseB, k, n);
+  }
+  store(batch, m, n, acc);
+}
+
+const TILE = 64u;      // output tile edge
+const THREADS = 16u;   // workgroup edge; each thread owns (TILE / THREADS)² = 4×4 outputs
+const TK = 16u;        // depth of one K slice
+
+var<workgroup> tileA: array<f32, 1024>; // [TK][TILE]: tileA[k * TILE + m]
+var<workgroup> tileB: array<f32, 1024>; // [TK][TILE]: tileB[k * TILE + n]
+
+@compute @workgroup_size(16, 16)
+fn matmul_tiled(
+  @builtin(workgroup_id) wid: vec3<u32>,
+  @builtin(local_invocation_id) lid: vec3<u32>,
+) {
+  let batch = wid.z;
+  let baseA = batch * p.batchStrideA;
+  let baseB = batch * p.batchStrideB;
+  let row0 = wid.y * TILE;
+  let col0 = wid.x * TILE;
+  let tid = lid.y * THREADS + lid.x;
+
+  // Thread (lx, ly) owns rows ly + 16i and columns lx + 16j, i, j < 4: strided so that a
+  // warp's reads of one tile row hit consecutive workgroup-memory words.
+  var acc: array<array<f32, 4>, 4>;
+  for (var i = 0u; i < 4u; i++) {
+    for (var j = 0u; j < 4u; j++) { acc[i][j] = 0.0; }
+  }
+
+  for (var k0 = 0u; k0 < p.K; k0 += TK) {
+    // Stage a TILE×TK slice of op(A) and a TK×TILE slice of op(B): 1024 values each, 4 per
+    // thread. The element each thread loads follows the memory layout of the operand so that
+    // neighbouring threads read neighbouring addresses.
+    for (var s = 0u; s < 4u; s++) {
+      let e = tid + s * 256u;
+      if (TRANS_A) {
+        let m = e % TILE; let k = e / TILE;           // A stored K×M: m is contiguous
+        tileA[k * TILE + m] = loadA(baseA, row0 + m, k0 + k);
+      } else {
+        let k = e % TK; let m = e / TK;               // A stored M×K: k is contiguous
+        tileA[k * TILE + m] = loadA(baseA, row0 + m, k0 + k);
+      }
+      if (TRANS_B) {
+        let k = e % TK; let n = e / TK;               // B stored N×K: k is contiguous
+        tileB[k * TILE + n] = loadB(baseB, k0 + k, col0 + n);
+      } else {
+        let n = e % TILE; let k = e / TILE;           // B stored K×N: n is contiguous
+        tileB[k * TILE + n] = loadB(baseB, k0 + k, col0 + n);
+      }
+    }
+    workgroupBarrier();
+
+    for (var k = 0u; k < TK; k++) {
+      var av: array<f32, 4>;
+      var bv: array<f32, 4>;
+      for (var i = 0u; i < 4u; i++) { av[i] = tileA[k * TILE + lid.y + i * THREADS]; }
+      for (var j = 0u; j < 4u; j++) { bv[j] = tileB[k * TILE + lid.x + j * THREADS]; }
+      for (var i = 0u; i < 4u; i++) {
+        for (var j = 0u; j < 4u; j++) { acc[i][j] = fma(av[i], bv[j], acc[i][j]); }
+      }
+    }
+    workgroupBarrier();
+  }
+
+  for (var i = 0u; i < 4u; i++) {
+    let m = row0 + lid.y + i * THREADS;
+    if (m >= p.M) { continue; }
+    for (var j = 0u; j < 4u; j++) {
+      let n = col0 + lid.x + j * THREADS;
+      if (n < p.N) { store(batch, m, n, acc[i][j]); }
+    }
+  }
+}

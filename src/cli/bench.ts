@@ -1,0 +1,41 @@
+// `d2lora bench`: prints the kernel benchmarks as a table and as JSON. Never fails on time.
+
+import { writeFile } from 'node:fs/promises';
+import { benchMatmul, matmulCases } from '../bench/kernels';
+import { acquireNodeContext } from '../gpu/node';
+import { MATMUL_VARIANTS, type MatmulVariant } from '../ops/matmul';
+import type { FlagSpec, FlagValues } from './args';
+import { formatTable } from './table';
+
+export const benchFlags: Record<string, FlagSpec> = {
+  quick: { type: 'boolean', help: 'only the small shapes (a smoke run on CPU drivers)' },
+  variants: { type: 'string', help: `comma-separated matmul variants (${MATMUL_VARIANTS.join(', ')})`, default: MATMUL_VARIANTS.join(',') },
+  json: { type: 'string', help: 'also write the results as JSON to this file' },
+};
+
+export async function benchCommand(flags: FlagValues): Promise<number> {
+  const variants = String(flags.variants).split(',').map((v) => v.trim()) as MatmulVariant[];
+  for (const v of variants) {
+    if (!MATMUL_VARIANTS.includes(v)) throw new Error(`bench: unknown variant "${v}"; accepted: ${MATMUL_VARIANTS.join(', ')}`);
+  }
+  const ctx = await acquireNodeContext();
+  const a = ctx.adapter;
+  const adapter = `${a.vendor} ${a.architecture} ${a.device}`.trim();
+  console.log(`adapter: ${adapter} — ${a.description}${a.isCpu ? ' (CPU driver: figures are for correctness runs, not GPU claims)' : ''}`);
+  console.log(`timing: ${ctx.hasTimestamps ? 'GPU timestamp queries' : 'wall clock (no timestamp-query)'}\n`);
+  const rows = await benchMatmul(ctx, matmulCases(Boolean(flags.quick)), variants, (r) =>
+    process.stderr.write(`  ${r.name} ${r.variant}: ${r.gflops.toFixed(2)} GFLOP/s\n`),
+  );
+  console.log(
+    formatTable(
+      ['product', 'M', 'N', 'K', 'variant', 'ms', 'GFLOP/s'],
+      rows.map((r) => [r.name, r.M, r.N, r.K, r.variant, r.ms, r.gflops]),
+    ),
+  );
+  const report = { date: new Date().toISOString(), adapter: { ...a }, timing: ctx.hasTimestamps ? 'timestamp-query' : 'wall-clock', matmul: rows };
+  const json = JSON.stringify(report, null, 2);
+  console.log(`\n${json}`);
+  if (typeof flags.json === 'string') await writeFile(flags.json, json + '\n');
+  ctx.destroy();
+  return 0;
+}

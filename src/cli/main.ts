@@ -1,0 +1,44 @@
+// The d2lora command line: `d2lora <command> [flags]`, each command with --help.
+
+import { formatHelp, parseFlags, UsageError, type FlagSpec, type FlagValues } from './args';
+import { benchCommand, benchFlags } from './bench';
+
+interface Command {
+  summary: string;
+  flags: Record<string, FlagSpec>;
+  run(flags: FlagValues): Promise<number>;
+}
+
+const commands: Record<string, Command> = {
+  bench: { summary: 'benchmark the WGSL kernels (GFLOP/s), as a table and JSON', flags: benchFlags, run: benchCommand },
+};
+
+function usage(): string {
+  const rows = Object.entries(commands).map(([name, c]) => `  ${name.padEnd(10)} ${c.summary}`);
+  return `usage: d2lora <command> [flags]\n\nCommands:\n${rows.join('\n')}\n\nRun "d2lora <command> --help" for a command's flags.\n`;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(usage());
+    return name ? 0 : 1;
+  }
+  const command = commands[name];
+  if (!command) {
+    process.stderr.write(`d2lora: unknown command "${name}"\n\n${usage()}`);
+    return 2;
+  }
+  if (rest.includes('--help') || rest.includes('-h')) {
+    process.stdout.write(formatHelp(name, command.summary, command.flags));
+    return 0;
+  }
+  try {
+    return await command.run(parseFlags(rest, command.flags, name));
+  } catch (e) {
+    const err = e as Error;
+    process.stderr.write(`d2lora ${name}: ${err.message}\n`);
+    if (!(err instanceof UsageError) && process.env.D2LORA_DEBUG) process.stderr.write(`${err.stack}\n`);
+    return err instanceof UsageError ? 2 : 1;
+  }
+}

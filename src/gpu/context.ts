@@ -1,0 +1,539 @@
+// The GPU runtime every op runs on, in the browser and in Node alike: one device, a pipeline
+// cache keyed by kernel name, a buffer pool, and a recorder that packs dispatches into one
+// compute pass per command buffer until something needs the results (a read-back or sync).
+//
+// Errors: shapes, binding sizes and workgroup counts are checked in TypeScript before a
+// dispatch is recorded and raise KernelError naming the kernel. What only the device can
+// detect (validation of a submitted batch, out of memory, a lost device) is caught by error
+// scopes and raised at the next sync()/read(), naming the kernels of that batch.
+
+import { DeviceLostError, KernelError } from './errors';
+import { BYTES_PER_ELEMENT, checkShape, shapeSize, Tensor, type DType, type TypedArrayOf } from './tensor';
+import { parseBindings, type BindingDecl } from './wgsl-layout';
+
+/** What a caller asks the runtime to compile: one entry point of one WGSL module. */
+export interface KernelSpec {
+  /** Unique, human-readable name used in errors, timings and the pipeline cache. */
+  name: string;
+  code: string;
+  entryPoint: string;
+  /** WGSL `override` constants. */
+  constants?: Record<string, number>;
+}
+
+/** A compiled kernel with its binding contract. */
+export interface Kernel {
+  readonly name: string;
+  readonly pipeline: GPUComputePipeline;
+  readonly layout: GPUBindGroupLayout;
+  readonly bindings: readonly BindingDecl[];
+}
+
+export type Binding = Tensor | GPUBuffer;
+export type WorkgroupCount = readonly [number, number?, number?];
+
+export interface AdapterSummary {
+  vendor: string;
+  architecture: string;
+  device: string;
+  description: string;
+  /** True for software adapters (lavapipe, SwiftShader): slow, for correctness only. */
+  isCpu: boolean;
+}
+
+export interface TimingResult {
+  ms: number;
+  source: 'timestamp-query' | 'wall-clock';
+}
+
+const UNIFORM_ARENA_BYTES = 64 * 1024;
+const BUFFER_ALIGN = 256;
+
+/** One GPU buffer of uniform slots, filled on the CPU while recording, written at flush. */
+interface UniformArena {
+  buffer: GPUBuffer;
+  staging: ArrayBuffer;
+  used: number;
+}
+
+export class GpuContext {
+  readonly features: ReadonlySet<string>;
+  readonly limits: GPUSupportedLimits;
+  /** Set when the device is lost; every later call raises it. */
+  private lostError: DeviceLostError | null = null;
+  private destroyed = false;
+  private readonly kernels = new Map<string, Kernel>();
+  /** Explicit bind-group layouts by module text and entry point. */
+  private readonly layouts = new Map<string, { layout: GPUBindGroupLayout; bindings: BindingDecl[] }>();
+  private readonly pool = new Map<number, GPUBuffer[]>();
+  private readonly lostListeners = new Set<(e: DeviceLostError) => void>();
+
+  // Recording state: one encoder and one open compute pass.
+  private encoder: GPUCommandEncoder | null = null;
+  private pass: GPUComputePassEncoder | null = null;
+  private batchKernels: string[] = [];
+  private arenas: UniformArena[] = [];
+  private readonly freeArenas: GPUBuffer[] = [];
+  /** Errors popped from error scopes of earlier submissions, raised at the next sync. */
+  private pendingErrors: Promise<Error | null>[] = [];
+  /** A tiny buffer bound where a kernel declares a binding the caller does not use. */
+  readonly empty: GPUBuffer;
+
+  constructor(
+    readonly device: GPUDevice,
+    readonly adapter: AdapterSummary,
+    /** Submit and check after every dispatch so an error names exactly one kernel. */
+    readonly strict = false,
+  ) {
+    this.features = new Set(device.features);
+    this.limits = device.limits;
+    this.empty = device.createBuffer({ label: 'empty', size: 16, usage: GPUBufferUsage.STORAGE });
+    void device.lost.then((info) => {
+      if (this.destroyed) return;
+      this.lostError = new DeviceLostError(info.reason ?? 'unknown', info.message);
+      for (const listener of this.lostListeners) listener(this.lostError);
+    });
+  }
+
+  get hasTimestamps(): boolean {
+    return this.features.has('timestamp-query');
+  }
+
+  /** Called once with the error when the device is lost (not when destroyed on purpose). */
+  onDeviceLost(listener: (e: DeviceLostError) => void): () => void {
+    this.lostListeners.add(listener);
+    return () => this.lostListeners.delete(listener);
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Kernels
+
+  /**
+   * Compiles (once, synchronously) and returns a kernel. Compilation problems are gathered
+   * asynchronously and raised as KernelError, with WGSL line numbers, by the next sync() or
+   * read(); `await ctx.sync()` right after creating kernels surfaces them early.
+   */
+  kernel(spec: KernelSpec): Kernel {
+    this.throwIfLost();
+    const key = `${spec.name}|${spec.entryPoint}|${JSON.stringify(spec.constants ?? {})}`;
+    const cached = this.kernels.get(key);
+    if (cached) return cached;
+    const { layout, bindings } = this.layoutOf(spec);
+    this.device.pushErrorScope('validation');
+    const module = this.device.createShaderModule({ label: spec.name, code: spec.code });
+    const pipeline = this.device.createComputePipeline({
+      label: spec.name,
+      layout: this.device.createPipelineLayout({ bindGroupLayouts: [layout] }),
+      compute: { module, entryPoint: spec.entryPoint, constants: spec.constants ?? {} },
+    });
+    const scope = this.device.popErrorScope();
+    this.pendingErrors.push(
+      Promise.all([module.getCompilationInfo(), scope]).then(([info, error]) => {
+        const lines = info.messages
+          .filter((m) => m.type === 'error')
+          .map((m) => `  line ${m.lineNum}:${m.linePos}: ${m.message}`);
+        if (lines.length > 0) return new KernelError(spec.name, `WGSL does not compile:\n${lines.join('\n')}`);
+        return error ? new KernelError(spec.name, `pipeline creation failed: ${error.message}`) : null;
+      }),
+    );
+    const kernel: Kernel = { name: spec.name, pipeline, layout, bindings };
+    this.kernels.set(key, kernel);
+    return kernel;
+  }
+
+  private layoutOf(spec: KernelSpec): { layout: GPUBindGroupLayout; bindings: BindingDecl[] } {
+    const key = `${spec.entryPoint}\n${spec.code}`;
+    let parsed = this.layouts.get(key);
+    if (!parsed) {
+      let bindings: BindingDecl[];
+      try {
+        bindings = parseBindings(spec.code, spec.name, spec.entryPoint);
+      } catch (e) {
+        throw new KernelError(spec.name, (e as Error).message);
+      }
+      const layout = this.device.createBindGroupLayout({
+        label: spec.name,
+        entries: bindings.map((b) => ({
+          binding: b.binding,
+          visibility: GPUShaderStage.COMPUTE,
+          buffer: { type: b.kind },
+        })),
+      });
+      parsed = { layout, bindings };
+      this.layouts.set(key, parsed);
+    }
+    return parsed;
+  }
+
+  /**
+   * Records one dispatch. `bindings` maps the WGSL variable names of the storage bindings to
+   * tensors (or raw buffers); `params` fills the uniform struct field by field.
+   */
+  dispatch(
+    kernel: Kernel,
+    bindings: Record<string, Binding>,
+    params: Record<string, number>,
+    workgroups: WorkgroupCount,
+  ): void {
+    this.throwIfLost();
+    const [x, y = 1, z = 1] = workgroups;
+    const maxPerDim = this.limits.maxComputeWorkgroupsPerDimension;
+    for (const [axis, n] of [['x', x], ['y', y], ['z', z]] as const) {
+      if (!Number.isInteger(n) || n < 0) {
+        throw new KernelError(kernel.name, `workgroup count ${axis}=${n} must be a non-negative integer`);
+      }
+      if (n > maxPerDim) {
+        throw new KernelError(
+          kernel.name,
+          `workgroup count ${axis}=${n} exceeds this device's maxComputeWorkgroupsPerDimension (${maxPerDim}); split the work or use a larger tile`,
+        );
+      }
+    }
+    if (x === 0 || y === 0 || z === 0) return; // an empty problem: nothing to do
+
+    const entries: GPUBindGroupEntry[] = [];
+    const used = new Set<string>();
+    const written = new Map<GPUBuffer, string>();
+    const boundBuffers: [GPUBuffer, string][] = [];
+    for (const decl of kernel.bindings) {
+      if (decl.kind === 'uniform') {
+        const slot = this.packUniform(kernel, decl, params);
+        entries.push({ binding: decl.binding, resource: slot });
+        continue;
+      }
+      const b = bindings[decl.name];
+      if (b === undefined) {
+        throw new KernelError(kernel.name, `binding "${decl.name}" (@binding(${decl.binding})) was not given`);
+      }
+      used.add(decl.name);
+      const buffer = b instanceof Tensor ? b.buffer : b;
+      if (b instanceof Tensor && b.isReleased) {
+        throw new KernelError(kernel.name, `binding "${decl.name}": tensor "${b.label}" was already released`);
+      }
+      const size = b instanceof Tensor ? Math.max(b.byteLength, 4) : b.size;
+      if (size > this.limits.maxStorageBufferBindingSize) {
+        throw new KernelError(
+          kernel.name,
+          `binding "${decl.name}" is ${size} bytes, over this device's maxStorageBufferBindingSize (${this.limits.maxStorageBufferBindingSize}); use a smaller batch or sequence length`,
+        );
+      }
+      if (decl.kind === 'storage') {
+        const other = boundBuffers.find(([buf]) => buf === buffer);
+        if (other) throw new KernelError(kernel.name, `binding "${decl.name}" is written but aliases "${other[1]}"`);
+        written.set(buffer, decl.name);
+      } else if (written.has(buffer)) {
+        throw new KernelError(kernel.name, `binding "${decl.name}" aliases written binding "${written.get(buffer)}"`);
+      }
+      boundBuffers.push([buffer, decl.name]);
+      entries.push({ binding: decl.binding, resource: { buffer, offset: 0, size: alignUp(size, 4) } });
+    }
+    for (const name of Object.keys(bindings)) {
+      if (!used.has(name)) {
+        const known = kernel.bindings.filter((d) => d.kind !== 'uniform').map((d) => d.name);
+        throw new KernelError(kernel.name, `unknown binding "${name}"; the kernel declares ${known.join(', ')}`);
+      }
+    }
+    const bindGroup = this.device.createBindGroup({ label: kernel.name, layout: kernel.layout, entries });
+    const pass = this.openPass();
+    pass.setPipeline(kernel.pipeline);
+    pass.setBindGroup(0, bindGroup);
+    pass.dispatchWorkgroups(x, y, z);
+    this.batchKernels.push(kernel.name);
+    if (this.strict) this.flush();
+  }
+
+  private packUniform(kernel: Kernel, decl: BindingDecl, params: Record<string, number>): GPUBufferBinding {
+    const fields = decl.fields ?? [];
+    for (const name of Object.keys(params)) {
+      if (!fields.some((f) => f.name === name)) {
+        throw new KernelError(
+          kernel.name,
+          `unknown parameter "${name}"; ${decl.name} has ${fields.map((f) => f.name).join(', ')}`,
+        );
+      }
+    }
+    const bytes = alignUp(Math.max(fields.length * 4, 16), 16);
+    const arena = this.uniformSlot(bytes);
+    const view = new DataView(arena.staging, arena.used, bytes);
+    fields.forEach((f, i) => {
+      const v = params[f.name];
+      if (v === undefined) throw new KernelError(kernel.name, `parameter "${f.name}" (${f.type}) was not given`);
+      if (f.type === 'f32') {
+        view.setFloat32(i * 4, v, true);
+      } else if (f.type === 'u32') {
+        if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) {
+          throw new KernelError(kernel.name, `parameter "${f.name}" must be a u32, got ${v}`);
+        }
+        view.setUint32(i * 4, v, true);
+      } else {
+        if (!Number.isInteger(v) || v < -0x80000000 || v > 0x7fffffff) {
+          throw new KernelError(kernel.name, `parameter "${f.name}" must be an i32, got ${v}`);
+        }
+        view.setInt32(i * 4, v, true);
+      }
+    });
+    const binding = { buffer: arena.buffer, offset: arena.used, size: bytes };
+    arena.used += alignUp(bytes, this.limits.minUniformBufferOffsetAlignment);
+    return binding;
+  }
+
+  private uniformSlot(bytes: number): UniformArena {
+    let arena = this.arenas[this.arenas.length - 1];
+    if (!arena || arena.used + bytes > UNIFORM_ARENA_BYTES) {
+      const buffer =
+        this.freeArenas.pop() ??
+        this.device.createBuffer({
+          label: 'uniform arena',
+          size: UNIFORM_ARENA_BYTES,
+          usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
+        });
+      arena = { buffer, staging: new ArrayBuffer(UNIFORM_ARENA_BYTES), used: 0 };
+      this.arenas.push(arena);
+    }
+    return arena;
+  }
+
+  private openPass(): GPUComputePassEncoder {
+    if (!this.encoder) this.encoder = this.device.createCommandEncoder();
+    if (!this.pass) this.pass = this.encoder.beginComputePass();
+    return this.pass;
+  }
+
+  private closePass(): GPUCommandEncoder {
+    if (!this.encoder) this.encoder = this.device.createCommandEncoder();
+    if (this.pass) {
+      this.pass.end();
+      this.pass = null;
+    }
+    return this.encoder;
+  }
+
+  /** Records a buffer-to-buffer copy (whole source unless `bytes` is given). */
+  copy(src: Tensor, dst: Tensor, bytes = src.byteLength, srcOffset = 0, dstOffset = 0): void {
+    this.throwIfLost();
+    if (srcOffset + bytes > src.buffer.size || dstOffset + bytes > dst.buffer.size) {
+      throw new Error(`copy "${src.label}" → "${dst.label}": ${bytes} bytes do not fit`);
+    }
+    if (bytes === 0) return;
+    this.closePass().copyBufferToBuffer(src.buffer, srcOffset, dst.buffer, dstOffset, bytes);
+    this.batchKernels.push(`copy ${src.label}→${dst.label}`);
+  }
+
+  /** Submits everything recorded so far. Errors surface at the next sync()/read(). */
+  flush(): void {
+    if (!this.encoder) return;
+    const encoder = this.closePass();
+    this.encoder = null;
+    const kernels = this.batchKernels;
+    this.batchKernels = [];
+    const arenas = this.arenas;
+    this.arenas = [];
+    for (const a of arenas) this.device.queue.writeBuffer(a.buffer, 0, a.staging, 0, a.used);
+    this.device.pushErrorScope('out-of-memory');
+    this.device.pushErrorScope('validation');
+    this.device.queue.submit([encoder.finish()]);
+    const validation = this.device.popErrorScope();
+    const oom = this.device.popErrorScope();
+    this.pendingErrors.push(
+      Promise.all([validation, oom]).then(([v, o]) => {
+        const e = v ?? o;
+        if (!e) return null;
+        const where = kernels.length === 1 ? `kernel "${kernels[0]}"` : `a batch of kernels (${describeBatch(kernels)})`;
+        return new KernelError(kernels.length === 1 ? kernels[0]! : kernels[kernels.length - 1]!, `${e.message} [in ${where}]`);
+      }),
+    );
+    if (arenas.length > 0) {
+      void this.device.queue.onSubmittedWorkDone().then(() => {
+        for (const a of arenas) this.freeArenas.push(a.buffer);
+      });
+    }
+  }
+
+  /** Submits and waits for the GPU; raises any error of the work submitted so far. */
+  async sync(): Promise<void> {
+    this.flush();
+    await this.raisePending();
+    await this.guardLost(this.device.queue.onSubmittedWorkDone());
+    this.throwIfLost();
+  }
+
+  private async raisePending(): Promise<void> {
+    const pending = this.pendingErrors;
+    this.pendingErrors = [];
+    for (const p of pending) {
+      const e = await p;
+      if (e) throw e;
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Tensors
+
+  /** A tensor with undefined contents (from the pool when a buffer of that size is free). */
+  tensor(shape: readonly number[], dtype: DType = 'f32', label = 'tensor'): Tensor {
+    this.throwIfLost();
+    checkShape(shape, `tensor "${label}"`);
+    const bytes = shapeSize(shape) * BYTES_PER_ELEMENT[dtype];
+    const size = alignUp(Math.max(bytes, 16), BUFFER_ALIGN);
+    if (size > this.limits.maxBufferSize) {
+      throw new Error(
+        `tensor "${label}" of shape [${shape.join(', ')}] needs ${bytes} bytes; this device allows at most ${this.limits.maxBufferSize} per buffer (maxBufferSize)`,
+      );
+    }
+    const buffer =
+      this.pool.get(size)?.pop() ??
+      this.device.createBuffer({
+        label,
+        size,
+        usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
+      });
+    return new Tensor(this, buffer, [...shape], dtype, label);
+  }
+
+  /** A tensor filled with zeros (cleared on the GPU, in order with recorded work). */
+  zeros(shape: readonly number[], dtype: DType = 'f32', label = 'zeros'): Tensor {
+    const t = this.tensor(shape, dtype, label);
+    this.closePass().clearBuffer(t.buffer);
+    this.batchKernels.push(`clear ${label}`);
+    return t;
+  }
+
+  /** Uploads host data into a new tensor; `data.length` must equal the shape's size. */
+  upload<D extends DType = 'f32'>(data: TypedArrayOf<D>, shape: readonly number[], label = 'upload'): Tensor {
+    const dtype: DType = data instanceof Float32Array ? 'f32' : data instanceof Uint32Array ? 'u32' : 'i32';
+    checkShape(shape, `tensor "${label}"`);
+    if (data.length !== shapeSize(shape)) {
+      throw new Error(`tensor "${label}": ${data.length} values do not fill shape [${shape.join(', ')}] (${shapeSize(shape)})`);
+    }
+    const t = this.tensor(shape, dtype, label);
+    this.write(t, data);
+    return t;
+  }
+
+  /** Overwrites a tensor's contents from the host, in order with recorded work. */
+  write(t: Tensor, data: Float32Array | Uint32Array | Int32Array): void {
+    if (data.length !== t.size) {
+      throw new Error(`tensor "${t.label}": ${data.length} values for ${t.size} elements`);
+    }
+    // queue.writeBuffer is ordered before the next submit, so flush recorded work first.
+    this.flush();
+    if (data.byteLength > 0) this.device.queue.writeBuffer(t.buffer, 0, data.buffer, data.byteOffset, data.byteLength);
+  }
+
+  /** Reads a tensor back to the host (submits recorded work first). */
+  async read(t: Tensor): Promise<Float32Array> {
+    const bytes = await this.readBytes(t);
+    return new Float32Array(bytes);
+  }
+
+  async readBytes(t: Tensor): Promise<ArrayBuffer> {
+    this.throwIfLost();
+    const bytes = alignUp(Math.max(t.byteLength, 4), 4);
+    const staging = this.device.createBuffer({
+      label: `read ${t.label}`,
+      size: bytes,
+      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+    });
+    this.closePass().copyBufferToBuffer(t.buffer, 0, staging, 0, bytes);
+    this.flush();
+    await this.raisePending();
+    try {
+      await this.guardLost(staging.mapAsync(GPUMapMode.READ));
+      return staging.getMappedRange().slice(0, t.byteLength);
+    } finally {
+      staging.destroy();
+    }
+  }
+
+  /** Returns a buffer to the pool (called by Tensor.release). */
+  recycle(buffer: GPUBuffer): void {
+    const list = this.pool.get(buffer.size);
+    if (list) list.push(buffer);
+    else this.pool.set(buffer.size, [buffer]);
+  }
+
+  /** Frees every pooled buffer (tensors still held stay valid). */
+  trimPool(): void {
+    for (const list of this.pool.values()) for (const b of list) b.destroy();
+    this.pool.clear();
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Timing
+
+  /**
+   * GPU time of the dispatches `record` makes: timestamp queries around one compute pass when
+   * the adapter has them, else wall clock from submit to completion (includes submit overhead).
+   */
+  async time(record: () => void): Promise<TimingResult> {
+    await this.sync();
+    if (!this.hasTimestamps) {
+      const t0 = performance.now();
+      record();
+      await this.sync();
+      return { ms: performance.now() - t0, source: 'wall-clock' };
+    }
+    const querySet = this.device.createQuerySet({ type: 'timestamp', count: 2 });
+    const resolve = this.device.createBuffer({
+      size: 16,
+      usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC,
+    });
+    const readback = this.device.createBuffer({ size: 16, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    try {
+      this.encoder = this.device.createCommandEncoder();
+      this.pass = this.encoder.beginComputePass({
+        timestampWrites: { querySet, beginningOfPassWriteIndex: 0, endOfPassWriteIndex: 1 },
+      });
+      const timedPass = this.pass;
+      record();
+      if (this.pass !== timedPass || this.encoder === null) {
+        throw new Error('time(): the recorded work must be dispatches only (no copies, clears or flushes)');
+      }
+      const encoder = this.closePass();
+      encoder.resolveQuerySet(querySet, 0, 2, resolve, 0);
+      encoder.copyBufferToBuffer(resolve, 0, readback, 0, 16);
+      this.flush();
+      await this.raisePending();
+      await this.guardLost(readback.mapAsync(GPUMapMode.READ));
+      const [t0, t1] = new BigUint64Array(readback.getMappedRange());
+      return { ms: Number(t1! - t0!) / 1e6, source: 'timestamp-query' };
+    } finally {
+      querySet.destroy();
+      resolve.destroy();
+      readback.destroy();
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------
+
+  destroy(): void {
+    this.destroyed = true;
+    this.trimPool();
+    this.device.destroy();
+  }
+
+  private throwIfLost(): void {
+    if (this.lostError) throw this.lostError;
+    if (this.destroyed) throw new Error('the GPU context was destroyed');
+  }
+
+  /** Awaits a GPU promise, turning a rejection caused by device loss into DeviceLostError. */
+  private async guardLost<T>(p: Promise<T>): Promise<T> {
+    try {
+      return await p;
+    } catch (e) {
+      this.throwIfLost();
+      throw e;
+    }
+  }
+}
+
+function alignUp(n: number, a: number): number {
+  return Math.ceil(n / a) * a;
+}
+
+function describeBatch(kernels: string[]): string {
+  const counts = new Map<string, number>();
+  for (const k of kernels) counts.set(k, (counts.get(k) ?? 0) + 1);
+  return [...counts].map(([k, n]) => (n > 1 ? `${k} ×${n}` : k)).join(', ');
+}

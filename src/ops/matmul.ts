@@ -1,0 +1,148 @@
+// Launchers for shaders/matmul.wgsl: the general batched product and the three named
+// products of a linear layer. Shapes are checked here, before anything is recorded.
+
+import matmulWgsl from '../../shaders/matmul.wgsl?raw';
+import type { GpuContext, Kernel } from '../gpu/context';
+import { KernelError } from '../gpu/errors';
+import type { Tensor } from '../gpu/tensor';
+
+export type MatmulVariant = 'naive' | 'tiled';
+export const MATMUL_VARIANTS: readonly MatmulVariant[] = ['naive', 'tiled'];
+
+// Tile geometry of matmul_tiled; the WGSL constants TILE, THREADS, TK must agree.
+const TILE = 64;
+const THREADS = 16;
+const PER_THREAD = 4;
+if (THREADS * PER_THREAD !== TILE) throw new Error('matmul_tiled: THREADS × PER_THREAD must equal TILE');
+
+export interface MatmulArgs {
+  /** op(A) is M×K: A stored M×K, or K×M when transA. */
+  a: Tensor;
+  /** op(B) is K×N: B stored K×N, or N×K when transB. */
+  b: Tensor;
+  /** Output, M×N per batch. */
+  c: Tensor;
+  M: number;
+  N: number;
+  K: number;
+  transA?: boolean;
+  transB?: boolean;
+  /** Number of independent products (default 1). */
+  batch?: number;
+  /** Elements between batches; 0 broadcasts the operand. Defaults: dense (M·K, K·N, M·N). */
+  batchStrideA?: number;
+  batchStrideB?: number;
+  alpha?: number;
+  /** C += … instead of C = … */
+  accumulate?: boolean;
+  /** Added to every row of C (length N). */
+  bias?: Tensor;
+  variant?: MatmulVariant;
+}
+
+/** The kernel name as it appears in errors and benchmark tables. */
+export function matmulKernelName(variant: MatmulVariant, transA: boolean, transB: boolean): string {
+  return `matmul_${variant}_${transA ? 't' : 'n'}${transB ? 't' : 'n'}`;
+}
+
+function kernelFor(ctx: GpuContext, variant: MatmulVariant, transA: boolean, transB: boolean): Kernel {
+  return ctx.kernel({
+    name: matmulKernelName(variant, transA, transB),
+    code: matmulWgsl,
+    entryPoint: `matmul_${variant}`,
+    constants: { TRANS_A: transA ? 1 : 0, TRANS_B: transB ? 1 : 0 },
+  });
+}
+
+/** Compiles every matmul kernel of the given variants; raises compile errors now. */
+export async function prepareMatmul(ctx: GpuContext, variants: readonly MatmulVariant[] = MATMUL_VARIANTS): Promise<void> {
+  for (const v of variants) for (const ta of [false, true]) for (const tb of [false, true]) kernelFor(ctx, v, ta, tb);
+  await ctx.sync();
+}
+
+/** Records C = alpha·op(A)·op(B) (+ bias) (+ C). */
+export function matmul(ctx: GpuContext, args: MatmulArgs): void {
+  const { a, b, c, M, N, K } = args;
+  const transA = args.transA ?? false;
+  const transB = args.transB ?? false;
+  const variant = args.variant ?? 'tiled';
+  const batch = args.batch ?? 1;
+  const name = matmulKernelName(variant, transA, transB);
+  const strideA = args.batchStrideA ?? M * K;
+  const strideB = args.batchStrideB ?? K * N;
+  const strideC = M * N;
+  for (const [what, v] of [['M', M], ['N', N], ['K', K], ['batch', batch]] as const) {
+    if (!Number.isInteger(v) || v < 0) throw new KernelError(name, `${what}=${v} must be a non-negative integer`);
+  }
+  const need = (t: Tensor, role: string, stride: number, matrix: number, dims: string) => {
+    const elements = (batch - 1) * stride + matrix;
+    if (batch > 0 && t.size < elements) {
+      throw new KernelError(
+        name,
+        `shape mismatch: ${role} "${t.label}" has shape [${t.shape.join(', ')}] (${t.size} values) but ${dims} over ${batch} batch(es) needs ${elements}`,
+      );
+    }
+  };
+  need(a, 'A', strideA, M * K, transA ? `K×M = ${K}×${M}` : `M×K = ${M}×${K}`);
+  need(b, 'B', strideB, K * N, transB ? `N×K = ${N}×${K}` : `K×N = ${K}×${N}`);
+  need(c, 'C', strideC, M * N, `M×N = ${M}×${N}`);
+  if (args.bias && args.bias.size < N) {
+    throw new KernelError(name, `shape mismatch: bias "${args.bias.label}" has ${args.bias.size} values, needs N = ${N}`);
+  }
+  const kernel = kernelFor(ctx, variant, transA, transB);
+  const tile = variant === 'tiled' ? TILE : THREADS;
+  ctx.dispatch(
+    kernel,
+    { a, b, c, bias: args.bias ?? ctx.empty },
+    {
+      M,
+      N,
+      K,
+      batchStrideA: strideA,
+      batchStrideB: strideB,
+      batchStrideC: strideC,
+      alpha: args.alpha ?? 1,
+      accumulate: args.accumulate ? 1 : 0,
+      hasBias: args.bias ? 1 : 0,
+    },
+    [Math.ceil(N / tile), Math.ceil(M / tile), batch],
+  );
+}
+
+// The three products of a linear layer y = x·Wᵀ (+ bias), W stored out×in.
+
+/** Y (N×out) = X (N×in) · Wᵀ (+ bias); `accumulate` adds to Y. */
+export function linearForward(
+  ctx: GpuContext,
+  x: Tensor,
+  w: Tensor,
+  y: Tensor,
+  dims: { rows: number; in: number; out: number },
+  opts: Pick<MatmulArgs, 'bias' | 'accumulate' | 'alpha' | 'variant'> = {},
+): void {
+  matmul(ctx, { a: x, b: w, c: y, M: dims.rows, N: dims.out, K: dims.in, transB: true, ...opts });
+}
+
+/** dX (N×in) = G (N×out) · W (out×in). */
+export function linearBackwardInput(
+  ctx: GpuContext,
+  g: Tensor,
+  w: Tensor,
+  dx: Tensor,
+  dims: { rows: number; in: number; out: number },
+  opts: Pick<MatmulArgs, 'accumulate' | 'alpha' | 'variant'> = {},
+): void {
+  matmul(ctx, { a: g, b: w, c: dx, M: dims.rows, N: dims.in, K: dims.out, ...opts });
+}
+
+/** dW (out×in) = Gᵀ (out×N) · X (N×in). */
+export function linearBackwardWeight(
+  ctx: GpuContext,
+  g: Tensor,
+  x: Tensor,
+  dw: Tensor,
+  dims: { rows: number; in: number; out: number },
+  opts: Pick<MatmulArgs, 'accumulate' | 'alpha' | 'variant'> = {},
+): void {
+  matmul(ctx, { a: g, b: x, c: dw, M: dims.out, N: dims.in, K: dims.rows, transA: true, ...opts });
+}

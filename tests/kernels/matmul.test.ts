@@ -1,0 +1,172 @@
+// shaders/matmul.wgsl against src/ref/matmul.ts on awkward shapes, for both rungs of the
+// ladder and every transpose combination the linear layer uses.
+//
+// Tolerance: per element, γ_(K+2)·Σ_k|a·b| + 4u·|c| with u = 2⁻²⁴ (matmulTolerance) — the
+// textbook bound on f32 summation error in any order, relative to the magnitude of the
+// products rather than of the (possibly cancelled) result.
+
+import { describe, expect, it } from 'vitest';
+import { linearBackwardInput, linearBackwardWeight, linearForward, matmul, type MatmulVariant } from '../../src/ops/matmul';
+import { matmulRef, matmulTolerance } from '../../src/ref/matmul';
+import { Rng } from '../../src/util/rng';
+import { gpu } from './gpu';
+
+function randomF32(n: number, seed: number): Float32Array {
+  const rng = new Rng(seed);
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) out[i] = rng.uniform(-1, 1);
+  return out;
+}
+
+/** Max over elements of |gpu − ref| / tolerance; ≤ 1 passes. */
+function worstRatio(got: Float32Array, ref: { c: Float64Array; absDot: Float64Array }, K: number): number {
+  expect(got.length).toBe(ref.c.length);
+  let worst = 0;
+  for (let i = 0; i < got.length; i++) {
+    const err = Math.abs(got[i]! - ref.c[i]!);
+    worst = Math.max(worst, err / matmulTolerance(K, ref.absDot[i]!, ref.c[i]!));
+    if (!Number.isFinite(got[i]!)) return Infinity;
+  }
+  return worst;
+}
+
+const SHAPES: [string, number, number, number][] = [
+  ['1×1×1', 1, 1, 1],
+  ['primes 67×131×37', 67, 131, 37],
+  ['tall-skinny 2048×8 (K=8)', 2048, 8, 8],
+  ['wide-skinny 8×2048 (K=2048)', 8, 2048, 2048],
+  ['k=1 outer product 65×63', 65, 63, 1],
+  ['512³', 512, 512, 512],
+];
+
+describe.each<MatmulVariant>(['naive', 'tiled'])('matmul_%s', (variant) => {
+  for (const [label, M, N, K] of SHAPES) {
+    for (const [transA, transB] of [[false, false], [false, true], [true, false], [true, true]] as const) {
+      if (label === '512³' && (transA || transB) && variant === 'naive') continue; // slow rung, one layout suffices
+      it(`${label} transA=${transA} transB=${transB}`, async () => {
+        const ctx = await gpu();
+        const a = randomF32(M * K, M * 7 + K);
+        const b = randomF32(K * N, N * 13 + K);
+        const ta = ctx.upload(a, transA ? [K, M] : [M, K], 'A');
+        const tb = ctx.upload(b, transB ? [N, K] : [K, N], 'B');
+        const tc = ctx.tensor([M, N], 'f32', 'C');
+        matmul(ctx, { a: ta, b: tb, c: tc, M, N, K, transA, transB, variant });
+        const got = await ctx.read(tc);
+        const ref = matmulRef({ a, b, M, N, K, transA, transB });
+        expect(worstRatio(got, ref, K)).toBeLessThanOrEqual(1);
+        for (const t of [ta, tb, tc]) t.release();
+      });
+    }
+  }
+
+  it('batched with a broadcast operand, alpha, bias and accumulate', async () => {
+    const ctx = await gpu();
+    const [batch, M, N, K] = [3, 19, 70, 33];
+    const a = randomF32(batch * M * K, 1);
+    const w = randomF32(N * K, 2); // shared over the batch: stride 0
+    const bias = randomF32(N, 3);
+    const c0 = randomF32(batch * M * N, 4);
+    const ta = ctx.upload(a, [batch, M, K], 'A');
+    const tw = ctx.upload(w, [N, K], 'W');
+    const tbias = ctx.upload(bias, [N], 'bias');
+    const tc = ctx.upload(c0, [batch, M, N], 'C');
+    matmul(ctx, { a: ta, b: tw, c: tc, M, N, K, transB: true, batch, batchStrideB: 0, alpha: -0.5, bias: tbias, accumulate: true, variant });
+    const got = await ctx.read(tc);
+    const ref = matmulRef({ a, b: w, M, N, K, transB: true, batch, batchStrideB: 0, alpha: -0.5, bias, c: c0 });
+    expect(worstRatio(got, ref, K)).toBeLessThanOrEqual(1);
+  });
+});
+
+describe('linear layer products', () => {
+  it('forward, input gradient and weight gradient agree with the reference', async () => {
+    const ctx = await gpu();
+    const dims = { rows: 300, in: 96, out: 172 };
+    const x = randomF32(dims.rows * dims.in, 11);
+    const w = randomF32(dims.out * dims.in, 12);
+    const g = randomF32(dims.rows * dims.out, 13);
+    const tx = ctx.upload(x, [dims.rows, dims.in], 'X');
+    const tw = ctx.upload(w, [dims.out, dims.in], 'W');
+    const tg = ctx.upload(g, [dims.rows, dims.out], 'G');
+    const ty = ctx.tensor([dims.rows, dims.out], 'f32', 'Y');
+    const tdx = ctx.tensor([dims.rows, dims.in], 'f32', 'dX');
+    const tdw = ctx.tensor([dims.out, dims.in], 'f32', 'dW');
+    linearForward(ctx, tx, tw, ty, dims);
+    linearBackwardInput(ctx, tg, tw, tdx, dims);
+    linearBackwardWeight(ctx, tg, tx, tdw, dims);
+    const y = matmulRef({ a: x, b: w, M: dims.rows, N: dims.out, K: dims.in, transB: true });
+    const dx = matmulRef({ a: g, b: w, M: dims.rows, N: dims.in, K: dims.out });
+    const dw = matmulRef({ a: g, b: x, M: dims.out, N: dims.in, K: dims.rows, transA: true });
+    expect(worstRatio(await ctx.read(ty), y, dims.in)).toBeLessThanOrEqual(1);
+    expect(worstRatio(await ctx.read(tdx), dx, dims.out)).toBeLessThanOrEqual(1);
+    expect(worstRatio(await ctx.read(tdw), dw, dims.rows)).toBeLessThanOrEqual(1);
+  });
+});
+
+describe('bad input names the kernel and the problem', () => {
+  it('rejects a shape mismatch before dispatch', async () => {
+    const ctx = await gpu();
+    const a = ctx.tensor([4, 5], 'f32', 'X');
+    const b = ctx.tensor([6, 4], 'f32', 'W');
+    const c = ctx.tensor([4, 6], 'f32', 'Y');
+    expect(() => matmul(ctx, { a, b, c, M: 4, N: 6, K: 5, transB: true })).toThrow(
+      /kernel "matmul_tiled_nt": shape mismatch: B "W" has shape \[6, 4\] \(24 values\) but N×K = 6×5/,
+    );
+  });
+
+  it('rejects a tensor larger than the device allows', async () => {
+    const ctx = await gpu();
+    const huge = Math.floor(ctx.limits.maxBufferSize / 4) + 1024;
+    expect(() => ctx.tensor([huge], 'f32', 'activations')).toThrow(/tensor "activations".*maxBufferSize/);
+  });
+
+  it('rejects a binding over maxStorageBufferBindingSize, naming the kernel', async () => {
+    const ctx = await gpu();
+    const limit = ctx.limits.maxStorageBufferBindingSize;
+    if (limit >= ctx.limits.maxBufferSize) return expect(limit).toBeGreaterThan(0); // no such buffer can exist here
+    const n = limit / 4 + 64;
+    const big = ctx.tensor([1, n], 'f32', 'big');
+    const w = ctx.tensor([1, n], 'f32', 'w');
+    const y = ctx.tensor([1, 1], 'f32', 'y');
+    expect(() => matmul(ctx, { a: big, b: w, c: y, M: 1, N: 1, K: n, transB: true })).toThrow(
+      /kernel "matmul_tiled_nt": binding "a" is \d+ bytes, over this device's maxStorageBufferBindingSize/,
+    );
+    for (const t of [big, w, y]) t.release();
+    ctx.trimPool();
+  });
+
+  it('rejects too many workgroups', async () => {
+    const ctx = await gpu();
+    const a = ctx.tensor([1], 'f32', 'a');
+    const kernel = ctx.kernel({
+      name: 'fill_one',
+      entryPoint: 'main',
+      code: '@group(0) @binding(0) var<storage, read_write> out: array<f32>;\n@compute @workgroup_size(1) fn main() { out[0] = 1.0; }',
+    });
+    expect(() => ctx.dispatch(kernel, { out: a }, {}, [ctx.limits.maxComputeWorkgroupsPerDimension + 1])).toThrow(
+      /kernel "fill_one": workgroup count x=\d+ exceeds this device's maxComputeWorkgroupsPerDimension/,
+    );
+  });
+
+  it('reports a WGSL compile error with the kernel name and line', async () => {
+    const ctx = await gpu();
+    ctx.kernel({
+      name: 'broken_kernel',
+      entryPoint: 'main',
+      code: '@compute @workgroup_size(1)\nfn main() {\n  let x: f32 = undefined_thing;\n}',
+    });
+    await expect(ctx.sync()).rejects.toThrow(/kernel "broken_kernel": WGSL does not compile:\n\s+line 3:\d+: .*undefined_thing/);
+  });
+
+  it('names a missing binding and an unknown parameter', async () => {
+    const ctx = await gpu();
+    const a = ctx.tensor([4], 'f32', 'a');
+    const b = ctx.tensor([4], 'f32', 'b');
+    const c = ctx.tensor([1], 'f32', 'c');
+    const k = ctx.kernel({ name: 'matmul_naive_nn', code: (await import('../../shaders/matmul.wgsl?raw')).default, entryPoint: 'matmul_naive', constants: { TRANS_A: 0, TRANS_B: 0 } });
+    const params = { M: 1, N: 1, K: 4, batchStrideA: 0, batchStrideB: 0, batchStrideC: 0, alpha: 1, accumulate: 0, hasBias: 0 };
+    expect(() => ctx.dispatch(k, { a, b }, params, [1])).toThrow(/kernel "matmul_naive_nn": binding "bias" .* was not given/);
+    expect(() => ctx.dispatch(k, { a, b, bias: ctx.empty, c }, { ...params, Q: 1 }, [1])).toThrow(
+      /kernel "matmul_naive_nn": unknown parameter "Q"/,
+    );
+  });
+});
