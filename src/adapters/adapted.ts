@@ -1,0 +1,326 @@
+// The two weight forms as GPU layers (see method.ts):
+//   AdditiveLayer   W_eff = W0 + ΔW                            LoRA; D2-LoRA without projection
+//   RescaledLayer   W_eff = diag(g)·(W0 + ΔW) + ρ·ΔW, g = mag/n D2-LoRA; DoRA (mag = m, ρ = 0)
+// Forward beside backward; the equations are ../docs/D2LORA.md's, with ΔW = Uσ·D.
+
+import type { GpuContext } from '../gpu/context';
+import type { Tensor } from '../gpu/tensor';
+import {
+  columnDotCoefficient,
+  columnNormPass,
+  combineBackward,
+  combineForward,
+  duNormTerm,
+  mergeWeight,
+  rowNorms,
+  scaleRows,
+} from '../ops/adapters';
+import { matmul } from '../ops/matmul';
+import type { AdapterConfig } from './config';
+import type { AdapterParams } from './init';
+import type { AdaptedLinear, BaseLinear } from './layer';
+import { LowRankFactors } from './lowrank';
+import type { MethodSpec, WeightForm } from './method';
+
+abstract class AdaptedLayerBase implements AdaptedLinear {
+  readonly factors: LowRankFactors;
+  readonly rank: number;
+
+  constructor(
+    readonly ctx: GpuContext,
+    readonly spec: MethodSpec,
+    readonly cfg: AdapterConfig,
+    readonly base: BaseLinear,
+    init: AdapterParams,
+  ) {
+    this.rank = spec.packedRank(cfg);
+    const packed = spec.pack(init, cfg);
+    this.factors = new LowRankFactors(ctx, base, this.rank, packed.u, packed.d, packed.sigma);
+  }
+
+  get method() {
+    return this.spec.method;
+  }
+
+  get params(): Record<string, Tensor> {
+    return { U: this.factors.u, D: this.factors.d };
+  }
+
+  get grads(): Record<string, Tensor> {
+    return { U: this.factors.dU, D: this.factors.dD };
+  }
+
+  abstract forward(x: Tensor, rows: number): Tensor;
+  abstract backward(dy: Tensor): Tensor;
+  abstract discardCache(): void;
+  abstract merge(): Tensor;
+
+  infer(x: Tensor, rows: number): Tensor {
+    const y = this.forward(x, rows);
+    this.discardCache();
+    return y;
+  }
+
+  zeroGrads(): void {
+    this.factors.zeroGrads();
+  }
+
+  async readParams(): Promise<AdapterParams> {
+    const [u, d] = await Promise.all([this.ctx.read(this.factors.u), this.ctx.read(this.factors.d)]);
+    return this.spec.unpack({ u, d }, this.cfg, this.base);
+  }
+
+  writeParams(params: AdapterParams): void {
+    const packed = this.spec.pack(params, this.cfg);
+    this.ctx.write(this.factors.u, packed.u);
+    this.ctx.write(this.factors.d, packed.d);
+  }
+
+  destroy(): void {
+    this.discardCache();
+    this.factors.destroy();
+  }
+
+  protected requireCache<T>(cache: T | null): T {
+    if (!cache) throw new Error(`${this.base.name}: backward() without a forward() to differentiate`);
+    return cache;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+interface AdditiveCache {
+  x: Tensor;
+  rows: number;
+  hs: Tensor;
+  uSigma: Tensor;
+}
+
+export class AdditiveLayer extends AdaptedLayerBase {
+  private cache: AdditiveCache | null = null;
+
+  // Y = X·W0ᵀ + b + Hs·Uᵀ,  Hs = X·Dσᵀ
+  forward(x: Tensor, rows: number): Tensor {
+    this.discardCache();
+    const f = this.factors;
+    const y = this.ctx.tensor([rows, this.base.out], 'f32', `${this.base.name}.Y`);
+    f.baseForward(x, y, rows, this.base.bias);
+    const dSigma = f.scaledD();
+    const hs = f.projectDown(x, dSigma, rows);
+    dSigma.release();
+    f.projectUp(hs, y, rows, true);
+    this.cache = { x, rows, hs, uSigma: f.scaledU() };
+    return y;
+  }
+
+  // With g = 1, ρ = 0: Gs = Gl = G, so dX = G·W0 + (G·Uσ)·D, dU += Gᵀ·Hs, dD += (G·Uσ)ᵀ·X
+  backward(dy: Tensor): Tensor {
+    const c = this.requireCache(this.cache);
+    const { dx, ts } = this.factors.backward(dy, dy, c.x, c.hs, c.uSigma, c.rows);
+    ts.release();
+    this.discardCache();
+    return dx;
+  }
+
+  discardCache(): void {
+    if (!this.cache) return;
+    this.cache.hs.release();
+    this.cache.uSigma.release();
+    this.cache = null;
+  }
+
+  // Ŵ = W0 + Uσ·D (the merge kernel with g = 1, ρ = 0)
+  merge(): Tensor {
+    const ones = this.ctx.upload(new Float32Array(this.base.out).fill(1), [this.base.out], 'ones');
+    const merged = mergeInto(this.ctx, this.factors, ones, 0);
+    ones.release();
+    return merged;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+interface RescaledCache {
+  x: Tensor;
+  rows: number;
+  hs: Tensor;
+  /** Q = P + L (rows×out), for dg. */
+  q: Tensor;
+  norm: NormState;
+}
+
+/** Outputs of the column-norm pass, and its inputs the backward reuses. */
+interface NormState {
+  uSigma: Tensor;
+  w0dT: Tensor;
+  gram: Tensor;
+  n: Tensor;
+  g: Tensor;
+}
+
+type RescaledForm = Extract<WeightForm, { kind: 'rescaled' }>;
+
+export class RescaledLayer extends AdaptedLayerBase {
+  /** c_j = ‖W0_j‖, computed once (W0 never changes). */
+  readonly c: Tensor;
+  /** DoRA's trainable magnitude m and its gradient; null for D2-LoRA (mag = c). */
+  readonly m: Tensor | null;
+  readonly dm: Tensor | null;
+  private readonly form: RescaledForm;
+  private cache: RescaledCache | null = null;
+
+  constructor(ctx: GpuContext, spec: MethodSpec, cfg: AdapterConfig, base: BaseLinear, init: AdapterParams) {
+    super(ctx, spec, cfg, base, init);
+    const form = spec.form(cfg);
+    if (form.kind !== 'rescaled') throw new Error(`${spec.method}: not a rescaled weight form`);
+    this.form = form;
+    if (base.rowNorms) {
+      this.c = ctx.upload(base.rowNorms, [base.out], `${base.name}.c`);
+    } else {
+      this.c = ctx.tensor([base.out], 'f32', `${base.name}.c`);
+      rowNorms(ctx, base.weight, this.c, base);
+    }
+    if (form.magnitude === 'trainable') {
+      const m = spec.pack(init, cfg).m;
+      if (!m) throw new Error(`${spec.method}: the initial parameters carry no magnitude m`);
+      this.m = ctx.upload(m, [base.out], `${base.name}.m`);
+      this.dm = ctx.zeros([base.out], 'f32', `${base.name}.dm`);
+    } else {
+      this.m = null;
+      this.dm = null;
+    }
+  }
+
+  override get params(): Record<string, Tensor> {
+    return this.m ? { ...super.params, m: this.m } : super.params;
+  }
+
+  override get grads(): Record<string, Tensor> {
+    return this.dm ? { ...super.grads, m: this.dm } : super.grads;
+  }
+
+  // Column-norm pass (spec, "Norm pass, O(out·in·r), no out×in temporary"):
+  //   n_j² = c_j² + 2·Uσ_j·(W0Dᵀ)_j + Uσ_j·(DDᵀ)·Uσ_jᵀ + ε,  g_j = mag_j / n_j
+  private normPass(): NormState {
+    const f = this.factors;
+    const uSigma = f.scaledU();
+    const { w0dT, gram } = f.normProducts();
+    const n = this.ctx.tensor([this.base.out], 'f32', `${this.base.name}.n`);
+    const g = this.ctx.tensor([this.base.out], 'f32', `${this.base.name}.g`);
+    columnNormPass(
+      this.ctx,
+      { c: this.c, mag: this.m ?? this.c, uSigma, w0dT, gram, n, g },
+      { out: this.base.out, rank: this.rank, eps: this.cfg.eps },
+    );
+    return { uSigma, w0dT, gram, n, g };
+  }
+
+  // P = X·W0ᵀ, Hs = X·Dσᵀ, L = Hs·Uᵀ;  Y = (P + L)⊙g + ρ·L + b  (spec: "Y = (P + L) ⊙ g + ρ·L")
+  forward(x: Tensor, rows: number): Tensor {
+    this.discardCache();
+    const f = this.factors;
+    const norm = this.normPass();
+    const q = this.ctx.tensor([rows, this.base.out], 'f32', `${this.base.name}.Q`);
+    f.baseForward(x, q, rows);
+    const dSigma = f.scaledD();
+    const hs = f.projectDown(x, dSigma, rows);
+    dSigma.release();
+    const y = this.ctx.tensor([rows, this.base.out], 'f32', `${this.base.name}.Y`);
+    f.projectUp(hs, y, rows, false);
+    combineForward(this.ctx, { q, y, g: norm.g, bias: this.base.bias }, { rows, out: this.base.out, rho: this.form.rho });
+    this.cache = { x, rows, hs, q, norm };
+    return y;
+  }
+
+  // Gs = G⊙g, Gl = G⊙(g + ρ);  dX = Gs·W0 + (Gl·Uσ)·D;  dU += Glᵀ·Hs;  dD += (Gl·Uσ)ᵀ·X
+  // through the norm (D2-LoRA unless detachNorm):
+  //   dg_j = Σ_n G[n,j]·Q[n,j],  a_j = −dg_j·c_j/n_j³
+  //   dU += diag(a)·(W0Dᵀ + Uσ·DDᵀ)·diag(σ)            (spec: dU₊ = s[… + diag(a)(W0D₊ᵀ + ΔW D₊ᵀ)])
+  //   dD += Bᵀ·W0 + (Bᵀ·Uσ)·D,  B = diag(a)·Uσ           (spec: dD₊ = s[… + (diag(a)U₊)ᵀ V])
+  // DoRA (m trainable, norm detached): dm_j += dg_j / n_j
+  backward(dy: Tensor): Tensor {
+    const c = this.requireCache(this.cache);
+    const { ctx, base, rank } = this;
+    const { out } = base;
+    const { norm, rows } = c;
+    const gs = ctx.tensor([rows, out], 'f32', `${base.name}.Gs`);
+    const gl = ctx.tensor([rows, out], 'f32', `${base.name}.Gl`);
+    combineBackward(ctx, { dy, g: norm.g, gs, gl }, { rows, out, rho: this.form.rho });
+    const { dx, ts } = this.factors.backward(gs, gl, c.x, c.hs, norm.uSigma, rows);
+    ts.release();
+    gs.release();
+    gl.release();
+
+    if (this.dm) {
+      columnDotCoefficient(ctx, { dy, q: c.q, c: this.c, n: norm.n, coeff: this.dm }, { rows, out, mode: 'dora-dm' });
+    } else if (this.form.gradThroughNorm) {
+      const a = ctx.tensor([out], 'f32', `${base.name}.a`);
+      columnDotCoefficient(ctx, { dy, q: c.q, c: this.c, n: norm.n, coeff: a }, { rows, out, mode: 'd2lora-a' });
+      const f = this.factors;
+      duNormTerm(ctx, { a, sigma: f.sigma, uSigma: norm.uSigma, w0dT: norm.w0dT, gram: norm.gram, dU: f.dU }, { out, rank });
+      const b = ctx.tensor([out, rank], 'f32', `${base.name}.B`);
+      scaleRows(ctx, norm.uSigma, a, b, out, rank);
+      a.release();
+      matmul(ctx, { a: b, b: base.weight, c: f.dD, M: rank, N: base.in, K: out, transA: true, transB: base.layout === 'in_out', accumulate: true });
+      const bu = ctx.tensor([rank, rank], 'f32', `${base.name}.BᵀUσ`);
+      matmul(ctx, { a: b, b: norm.uSigma, c: bu, M: rank, N: rank, K: out, transA: true });
+      matmul(ctx, { a: bu, b: f.d, c: f.dD, M: rank, N: base.in, K: rank, accumulate: true });
+      b.release();
+      bu.release();
+    }
+    this.discardCache();
+    return dx;
+  }
+
+  discardCache(): void {
+    if (!this.cache) return;
+    const { hs, q, norm } = this.cache;
+    for (const t of [hs, q, norm.uSigma, norm.w0dT, norm.gram, norm.n, norm.g]) t.release();
+    this.cache = null;
+  }
+
+  // Ŵ = diag(g)·(W0 + ΔW) + ρ·ΔW  (spec, "Merge"); DoRA: diag(m/n)·(W0 + ΔW)
+  merge(): Tensor {
+    const norm = this.normPass();
+    const merged = mergeInto(this.ctx, this.factors, norm.g, this.form.rho, norm.uSigma);
+    for (const t of [norm.uSigma, norm.w0dT, norm.gram, norm.n, norm.g]) t.release();
+    return merged;
+  }
+
+  override zeroGrads(): void {
+    super.zeroGrads();
+    if (this.dm) this.ctx.clear(this.dm);
+  }
+
+  override async readParams(): Promise<AdapterParams> {
+    const [u, d, m] = await Promise.all([
+      this.ctx.read(this.factors.u),
+      this.ctx.read(this.factors.d),
+      this.m ? this.ctx.read(this.m) : Promise.resolve(undefined),
+    ]);
+    return this.spec.unpack(m ? { u, d, m } : { u, d }, this.cfg, this.base);
+  }
+
+  override writeParams(params: AdapterParams): void {
+    super.writeParams(params);
+    const m = this.spec.pack(params, this.cfg).m;
+    if (this.m && m) this.ctx.write(this.m, m);
+  }
+
+  override destroy(): void {
+    super.destroy();
+    this.c.release();
+    this.m?.release();
+    this.dm?.release();
+  }
+}
+
+/** Ŵ (W0's shape and layout) = diag(g)·(W0 + Uσ·D) + ρ·Uσ·D; the only out×in buffer written. */
+function mergeInto(ctx: GpuContext, f: LowRankFactors, g: Tensor, rho: number, uSigma?: Tensor): Tensor {
+  const { base } = f;
+  const us = uSigma ?? f.scaledU();
+  const merged = ctx.tensor(base.weight.shape, 'f32', `${base.name}.merged`);
+  mergeWeight(ctx, { w0: base.weight, uSigma: us, d: f.d, g, merged }, { out: base.out, in: base.in, rank: f.rank, layout: base.layout, rho });
+  if (!uSigma) us.release();
+  return merged;
+}

@@ -1,0 +1,111 @@
+// The parts every adapter method shares: the packed factors U (out×R), D (R×in) and scale σ
+// (R), their gradients, and the skinny products of the forward and backward. The methods in
+// lora.ts, dora.ts and d2lora.ts compose these with their own rescaling.
+//
+// Equations (../docs/D2LORA.md, "Never materialise ΔW in the hot path"), with Uσ = U·diag(σ),
+// Dσ = diag(σ)·D, so that ΔW = Uσ·D and L = X·ΔWᵀ:
+//   forward   P  = X·W0ᵀ                 (N×out)   the frozen product
+//             Hs = X·Dσᵀ                 (N×R)     the spec's s·H± with signs folded in
+//             L  = Hs·Uᵀ                 (N×out)
+//   backward  dX = Gs·W0 + Ts·D,  Ts = Gl·Uσ     (N×in, N×R)
+//             dU += Glᵀ·Hs                (out×R)   = s·Glᵀ H₊ and −sτ·Glᵀ H₋
+//             dD += Tsᵀ·X                 (R×in)    = s·(Gl U₊)ᵀ X and −sτ·(Gl U₋)ᵀ X
+
+import type { GpuContext } from '../gpu/context';
+import type { Tensor } from '../gpu/tensor';
+import { matmul } from '../ops/matmul';
+import { scaleColumns, scaleRows } from '../ops/adapters';
+import type { BaseLinear } from './layer';
+
+export class LowRankFactors {
+  readonly u: Tensor;
+  readonly d: Tensor;
+  readonly sigma: Tensor;
+  readonly dU: Tensor;
+  readonly dD: Tensor;
+
+  constructor(
+    readonly ctx: GpuContext,
+    readonly base: BaseLinear,
+    /** R: the packed rank (2r for D2-LoRA). */
+    readonly rank: number,
+    u: Float32Array,
+    d: Float32Array,
+    sigma: Float32Array,
+  ) {
+    const { out, in: inF } = base;
+    this.u = ctx.upload(u, [out, rank], `${base.name}.U`);
+    this.d = ctx.upload(d, [rank, inF], `${base.name}.D`);
+    this.sigma = ctx.upload(sigma, [rank], `${base.name}.σ`);
+    this.dU = ctx.zeros([out, rank], 'f32', `${base.name}.dU`);
+    this.dD = ctx.zeros([rank, inF], 'f32', `${base.name}.dD`);
+  }
+
+  /** Uσ = U·diag(σ) (out×R); the caller releases it. */
+  scaledU(): Tensor {
+    const t = this.ctx.tensor([this.base.out, this.rank], 'f32', `${this.base.name}.Uσ`);
+    scaleColumns(this.ctx, this.u, this.sigma, t, this.base.out, this.rank);
+    return t;
+  }
+
+  /** Dσ = diag(σ)·D (R×in); the caller releases it. */
+  scaledD(): Tensor {
+    const t = this.ctx.tensor([this.rank, this.base.in], 'f32', `${this.base.name}.Dσ`);
+    scaleRows(this.ctx, this.d, this.sigma, t, this.rank, this.base.in);
+    return t;
+  }
+
+  /** Hs = X·Dσᵀ (rows×R). */
+  projectDown(x: Tensor, dSigma: Tensor, rows: number): Tensor {
+    const hs = this.ctx.tensor([rows, this.rank], 'f32', `${this.base.name}.Hs`);
+    matmul(this.ctx, { a: x, b: dSigma, c: hs, M: rows, N: this.rank, K: this.base.in, transB: true });
+    return hs;
+  }
+
+  /** out (+)= Hs·Uᵀ (rows×out). */
+  projectUp(hs: Tensor, out: Tensor, rows: number, accumulate: boolean): void {
+    matmul(this.ctx, { a: hs, b: this.u, c: out, M: rows, N: this.base.out, K: this.rank, transB: true, accumulate });
+  }
+
+  /** Frozen product out = X·W0ᵀ (+ bias when given), through W0's layout. */
+  baseForward(x: Tensor, out: Tensor, rows: number, bias?: Tensor): void {
+    const { weight, layout } = this.base;
+    matmul(this.ctx, { a: x, b: weight, c: out, M: rows, N: this.base.out, K: this.base.in, transB: layout === 'out_in', bias });
+  }
+
+  /**
+   * The shared backward: given Gs (scales the frozen path) and Gl (scales the low-rank path),
+   * returns dX = Gs·W0 + Ts·D and accumulates dU += Glᵀ·Hs, dD += Tsᵀ·X. Returns Ts too
+   * (rows×R); the caller releases both.
+   */
+  backward(gs: Tensor, gl: Tensor, x: Tensor, hs: Tensor, uSigma: Tensor, rows: number): { dx: Tensor; ts: Tensor } {
+    const { ctx, rank, base } = this;
+    const dx = ctx.tensor([rows, base.in], 'f32', `${base.name}.dX`);
+    matmul(ctx, { a: gs, b: base.weight, c: dx, M: rows, N: base.in, K: base.out, transB: base.layout === 'in_out' });
+    const ts = ctx.tensor([rows, rank], 'f32', `${base.name}.Ts`);
+    matmul(ctx, { a: gl, b: uSigma, c: ts, M: rows, N: rank, K: base.out });
+    matmul(ctx, { a: ts, b: this.d, c: dx, M: rows, N: base.in, K: rank, accumulate: true });
+    matmul(ctx, { a: gl, b: hs, c: this.dU, M: base.out, N: rank, K: rows, transA: true, accumulate: true });
+    matmul(ctx, { a: ts, b: x, c: this.dD, M: rank, N: base.in, K: rows, transA: true, accumulate: true });
+    return { dx, ts };
+  }
+
+  /** A = W0·Dᵀ (out×R) and Mg = D·Dᵀ (R×R): the inputs of the column-norm pass. */
+  normProducts(): { w0dT: Tensor; gram: Tensor } {
+    const { ctx, rank, base } = this;
+    const w0dT = ctx.tensor([base.out, rank], 'f32', `${base.name}.W0Dᵀ`);
+    matmul(ctx, { a: base.weight, b: this.d, c: w0dT, M: base.out, N: rank, K: base.in, transA: base.layout === 'in_out', transB: true });
+    const gram = ctx.tensor([rank, rank], 'f32', `${base.name}.DDᵀ`);
+    matmul(ctx, { a: this.d, b: this.d, c: gram, M: rank, N: rank, K: base.in, transB: true });
+    return { w0dT, gram };
+  }
+
+  zeroGrads(): void {
+    this.ctx.clear(this.dU);
+    this.ctx.clear(this.dD);
+  }
+
+  destroy(): void {
+    for (const t of [this.u, this.d, this.sigma, this.dU, this.dD]) t.release();
+  }
+}
