@@ -393,9 +393,15 @@ export class GpuContext {
   /** A tensor filled with zeros (cleared on the GPU, in order with recorded work). */
   zeros(shape: readonly number[], dtype: DType = 'f32', label = 'zeros'): Tensor {
     const t = this.tensor(shape, dtype, label);
-    this.closePass().clearBuffer(t.buffer);
-    this.batchKernels.push(`clear ${label}`);
+    this.clear(t);
     return t;
+  }
+
+  /** Records setting every element of `t` to zero. */
+  clear(t: Tensor): void {
+    this.throwIfLost();
+    this.closePass().clearBuffer(t.buffer);
+    this.batchKernels.push(`clear ${t.label}`);
   }
 
   /** Uploads host data into a new tensor; `data.length` must equal the shape's size. */

@@ -1,0 +1,256 @@
+// Kernels of the adapted linear layers (src/adapters/), forward beside backward. Notation and
+// equation numbers follow ../docs/D2LORA.md as quoted in src/adapters/lowrank.ts:
+//
+//   every method is a rank-R update ΔW = Uσ·D with U (out×R), D (R×in) and a per-rank scale σ:
+//     LoRA      R = r,  σ = s
+//     DoRA      R = r,  σ = s
+//     D2-LoRA   R = 2r, U = [U₊ | U₋], D = [D₊; D₋], σ = [s … s, −sτ … −sτ]
+//   Uσ = U·diag(σ) (out×R), Dσ = diag(σ)·D (R×in).
+//
+// W0 is read through its layout: `inOut = 0` for the (out×in) PyTorch layout, 1 for GPT-2's
+// Conv1D (in×out). Large element-wise passes use grid-stride loops so that any size fits the
+// 65535-workgroup limit.
+
+// ---------------------------------------------------------------------------------------------
+// Row norms of W0, once per layer: c_j = ‖W0_j‖ (accumulated in f32, Kahan-compensated).
+
+struct RowNormParams { rows: u32, cols: u32, inOut: u32 }
+@group(0) @binding(0) var<uniform> rn: RowNormParams;
+@group(0) @binding(1) var<storage, read> w0: array<f32>;
+@group(0) @binding(2) var<storage, read_write> normsOut: array<f32>;
+
+@compute @workgroup_size(64)
+fn row_norms(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let j = gid.x;
+  if (j >= rn.rows) { return; }
+  var sum = 0.0;
+  var comp = 0.0;
+  for (var i = 0u; i < rn.cols; i++) {
+    var w: f32;
+    if (rn.inOut != 0u) { w = w0[i * rn.rows + j]; } else { w = w0[j * rn.cols + i]; }
+    let y = w * w - comp;
+    let t = sum + y;
+    comp = (t - sum) - y;
+    sum = t;
+  }
+  normsOut[j] = sqrt(sum);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Diagonal scalings of a matrix M (rows×cols): out = diag(v)·M (scale_rows) or M·diag(v)
+// (scale_columns). Used for Uσ = U·diag(σ), Dσ = diag(σ)·D and B = diag(a)·Uσ.
+
+struct ScaleParams { rows: u32, cols: u32 }
+@group(0) @binding(3) var<uniform> sp: ScaleParams;
+@group(0) @binding(4) var<storage, read> scaleIn: array<f32>;
+@group(0) @binding(5) var<storage, read> scaleBy: array<f32>;
+@group(0) @binding(6) var<storage, read_write> scaleOut: array<f32>;
+
+@compute @workgroup_size(256)
+fn scale_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let total = sp.rows * sp.cols;
+  for (var idx = gid.x; idx < total; idx += nwg.x * 256u) {
+    scaleOut[idx] = scaleIn[idx] * scaleBy[idx / sp.cols];
+  }
+}
+
+@compute @workgroup_size(256)
+fn scale_columns(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let total = sp.rows * sp.cols;
+  for (var idx = gid.x; idx < total; idx += nwg.x * 256u) {
+    scaleOut[idx] = scaleIn[idx] * scaleBy[idx % sp.cols];
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Column-norm pass (forward), without materialising ΔW:
+//   n_j² = c_j² + 2·ΔW_j·W0_j + ‖ΔW_j‖² + ε
+//        = c_j² + 2·Σ_k Uσ[j,k]·A[j,k] + Σ_kl Uσ[j,k]·Mg[k,l]·Uσ[j,l] + ε
+// with A = W0·Dᵀ (out×R) and Mg = D·Dᵀ (R×R) computed by the matmul kernels beforehand, so the
+// pass costs O(out·R²) on top of their O(out·in·R), and no out×in temporary exists.
+//   g_j = mag_j / n_j    (mag = c for D2-LoRA, the trainable m for DoRA)
+
+struct NormParams { outF: u32, rank: u32, eps: f32 }
+@group(0) @binding(7) var<uniform> np: NormParams;
+@group(0) @binding(8) var<storage, read> cNorm: array<f32>;      // c (out)
+@group(0) @binding(9) var<storage, read> mag: array<f32>;        // c or m (out)
+@group(0) @binding(10) var<storage, read> uSigma: array<f32>;    // Uσ (out×R)
+@group(0) @binding(11) var<storage, read> w0dT: array<f32>;      // A = W0·Dᵀ (out×R)
+@group(0) @binding(12) var<storage, read> gram: array<f32>;      // Mg = D·Dᵀ (R×R)
+@group(0) @binding(13) var<storage, read_write> nOut: array<f32>; // n (out)
+@group(0) @binding(14) var<storage, read_write> gOut: array<f32>; // g (out)
+
+@compute @workgroup_size(64)
+fn column_norm_pass(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let j = gid.x;
+  if (j >= np.outF) { return; }
+  let R = np.rank;
+  let row = j * R;
+  var cross = 0.0;
+  var quad = 0.0;
+  for (var k = 0u; k < R; k++) {
+    let uk = uSigma[row + k];
+    cross += uk * w0dT[row + k];
+    var mu = 0.0;
+    for (var l = 0u; l < R; l++) { mu += gram[k * R + l] * uSigma[row + l]; }
+    quad += uk * mu;
+  }
+  // Relative to c² so that at initialisation (ΔW = 0, mag = c) g is exactly 1 in f32 and the
+  // adapted layer reproduces the base layer bit for bit: 1 + ε/c² rounds to 1.
+  let c = cNorm[j];
+  let delta = 2.0 * cross + quad + np.eps;
+  var n: f32;
+  var g: f32;
+  if (c * c > 0.0) {
+    let stretch = sqrt(max(1.0 + delta / (c * c), 0.0));
+    n = c * stretch;
+    g = (mag[j] / c) / stretch;
+  } else {
+    n = sqrt(max(delta, 0.0));
+    g = mag[j] / n;
+  }
+  nOut[j] = n;
+  gOut[j] = g;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fused output combine (forward):  Y = (P + L)⊙g + ρ·L (+ b, the frozen bias, unscaled)
+// In place: on entry q holds P and y holds L; on exit q holds Q = P + L (kept for the
+// backward's dg) and y holds Y.
+// Backward of it (output-gradient scaling):  Gs = G⊙g,  Gl = G⊙(g + ρ)
+
+struct CombineParams { rows: u32, outF: u32, rho: f32, hasBias: u32 }
+@group(0) @binding(15) var<uniform> cp: CombineParams;
+@group(0) @binding(16) var<storage, read> gScale: array<f32>;    // g (out)
+@group(0) @binding(17) var<storage, read_write> qBuf: array<f32>; // P in, Q out (N×out)
+@group(0) @binding(18) var<storage, read_write> yBuf: array<f32>; // L in, Y out (N×out)
+@group(0) @binding(34) var<storage, read> combineBias: array<f32>; // b (out), when hasBias
+
+@compute @workgroup_size(256)
+fn combine_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let total = cp.rows * cp.outF;
+  for (var idx = gid.x; idx < total; idx += nwg.x * 256u) {
+    let j = idx % cp.outF;
+    let l = yBuf[idx];
+    let q = qBuf[idx] + l;
+    qBuf[idx] = q;
+    var y = q * gScale[j] + cp.rho * l;
+    if (cp.hasBias != 0u) { y += combineBias[j]; }
+    yBuf[idx] = y;
+  }
+}
+
+@group(0) @binding(19) var<storage, read> gradOut: array<f32>;       // G (N×out)
+@group(0) @binding(20) var<storage, read_write> gradS: array<f32>;   // Gs (N×out)
+@group(0) @binding(21) var<storage, read_write> gradL: array<f32>;   // Gl (N×out)
+
+@compute @workgroup_size(256)
+fn combine_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let total = cp.rows * cp.outF;
+  for (var idx = gid.x; idx < total; idx += nwg.x * 256u) {
+    let g = gScale[idx % cp.outF];
+    let go = gradOut[idx];
+    gradS[idx] = go * g;
+    gradL[idx] = go * (g + cp.rho);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Gradient of the norm scale (backward):  dg_j = Σ_n G[n,j]·Q[n,j]
+// Two deterministic stages: partial sums over blocks of ROWS_PER_BLOCK rows (64 columns ×
+// 4 row-lanes per workgroup, reduced in workgroup memory), then a fixed-order sum of the
+// partials fused with the coefficient the method needs:
+//   mode 0, D2-LoRA:  a_j = −dg_j·c_j / n_j³        (written to coeff)
+//   mode 1, DoRA:     dm_j += dg_j / n_j             (accumulated into coeff = dm)
+
+const ROWS_PER_BLOCK = 256u;
+
+struct ColDotParams { rows: u32, outF: u32, blocks: u32, mode: u32 }
+@group(0) @binding(22) var<uniform> cd: ColDotParams;
+@group(0) @binding(23) var<storage, read> qSaved: array<f32>;        // Q (N×out)
+@group(0) @binding(24) var<storage, read_write> partials: array<f32>; // blocks×out
+@group(0) @binding(25) var<storage, read> nSaved: array<f32>;        // n (out)
+@group(0) @binding(26) var<storage, read_write> coeff: array<f32>;   // a or dm (out)
+
+var<workgroup> lanes: array<f32, 256>;
+
+@compute @workgroup_size(64, 4)
+fn column_dot_partial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+  let j = wid.x * 64u + lid.x;
+  let r0 = wid.y * ROWS_PER_BLOCK;
+  let r1 = min(r0 + ROWS_PER_BLOCK, cd.rows);
+  var acc = 0.0;
+  if (j < cd.outF) {
+    for (var r = r0 + lid.y; r < r1; r += 4u) {
+      let idx = r * cd.outF + j;
+      acc += gradOut[idx] * qSaved[idx];
+    }
+  }
+  lanes[lid.y * 64u + lid.x] = acc;
+  workgroupBarrier();
+  if (lid.y == 0u && j < cd.outF) {
+    partials[wid.y * cd.outF + j] = ((lanes[lid.x] + lanes[64u + lid.x]) + lanes[128u + lid.x]) + lanes[192u + lid.x];
+  }
+}
+
+@compute @workgroup_size(64)
+fn column_dot_finish(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let j = gid.x;
+  if (j >= cd.outF) { return; }
+  var dg = 0.0;
+  for (var b = 0u; b < cd.blocks; b++) { dg += partials[b * cd.outF + j]; }
+  let n = nSaved[j];
+  if (cd.mode == 0u) {
+    coeff[j] = -dg * cNorm[j] / (n * n * n);
+  } else {
+    coeff[j] += dg / n;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The norm's share of dU (D2-LoRA backward, gradients through n):
+//   dU[j,k] += a_j·σ_k·(A[j,k] + (Uσ·Mg)[j,k])        (diag(a)·(W0Dᵀ + ΔW·Dᵀ), column-scaled by σ)
+
+struct NormGradParams { outF: u32, rank: u32 }
+@group(0) @binding(27) var<uniform> ng: NormGradParams;
+@group(0) @binding(28) var<storage, read> sigma: array<f32>;        // σ (R)
+@group(0) @binding(29) var<storage, read> aCoeff: array<f32>;       // a (out)
+@group(0) @binding(30) var<storage, read_write> dU: array<f32>;     // dU (out×R)
+
+@compute @workgroup_size(256)
+fn du_norm_term(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let R = ng.rank;
+  let total = ng.outF * R;
+  for (var idx = gid.x; idx < total; idx += nwg.x * 256u) {
+    let j = idx / R;
+    let k = idx % R;
+    var ug = 0.0;
+    for (var l = 0u; l < R; l++) { ug += uSigma[j * R + l] * gram[l * R + k]; }
+    dU[idx] += aCoeff[j] * sigma[k] * (w0dT[idx] + ug);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Merge (after training):  Ŵ = diag(g)·(W0 + ΔW) + ρ·ΔW, ΔW = Uσ·D
+// (LoRA and unprojected D2-LoRA: g = 1, ρ = 0; DoRA: g = m/n, ρ = 0.) Each thread rebuilds its
+// element of ΔW from the R-long row of Uσ and column of D, so the merged output is the only
+// out×in buffer ever written. Ŵ is written in W0's own layout.
+
+struct MergeParams { outF: u32, inF: u32, rank: u32, inOut: u32, rho: f32 }
+@group(0) @binding(31) var<uniform> mp: MergeParams;
+@group(0) @binding(32) var<storage, read> dFactor: array<f32>;      // D (R×in)
+@group(0) @binding(33) var<storage, read_write> merged: array<f32>; // Ŵ, W0's layout
+
+@compute @workgroup_size(16, 16)
+fn merge_weight(@builtin(global_invocation_id) gid: vec3<u32>) {
+  // For out×in, x runs along in (contiguous); for in×out, along out (contiguous).
+  var j: u32;
+  var i: u32;
+  if (mp.inOut != 0u) { j = gid.x; i = gid.y; } else { i = gid.x; j = gid.y; }
+  if (j >= mp.outF || i >= mp.inF) { return; }
+  var delta = 0.0;
+  for (var k = 0u; k < mp.rank; k++) { delta += uSigma[j * mp.rank + k] * dFactor[k * mp.inF + i]; }
+  var idx: u32;
+  if (mp.inOut != 0u) { idx = i * mp.outF + j; } else { idx = j * mp.inF + i; }
+  merged[idx] = gScale[j] * (w0[idx] + delta) + mp.rho * delta;
+}

@@ -1,0 +1,184 @@
+// Launchers for shaders/adapters.wgsl. Each checks its operands' sizes, then records one
+// dispatch. Shapes: U, Uσ, A are (out×R); D, Dσ are (R×in); Mg is (R×R); c, m, n, g, a are
+// (out); P/Q, L/Y, G, Gs, Gl are (N×out).
+
+import adaptersWgsl from '../../shaders/adapters.wgsl?raw';
+import type { GpuContext, Kernel } from '../gpu/context';
+import { KernelError } from '../gpu/errors';
+import type { Tensor } from '../gpu/tensor';
+
+const ELEMENTWISE_GROUP = 256;
+/** Rows summed by one workgroup of column_dot_partial (ROWS_PER_BLOCK in the WGSL). */
+const ROWS_PER_BLOCK = 256;
+
+export type WeightLayoutFlag = 'out_in' | 'in_out';
+
+function kernel(ctx: GpuContext, entryPoint: string): Kernel {
+  return ctx.kernel({ name: entryPoint, code: adaptersWgsl, entryPoint });
+}
+
+function expectSize(name: string, t: Tensor, role: string, size: number): void {
+  if (t.size < size) {
+    throw new KernelError(name, `shape mismatch: ${role} "${t.label}" has ${t.size} values (shape [${t.shape.join(', ')}]), needs ${size}`);
+  }
+}
+
+/** Workgroups for a grid-stride loop over `total` elements. */
+function gridStride(ctx: GpuContext, total: number): number {
+  return Math.min(Math.ceil(total / ELEMENTWISE_GROUP), ctx.limits.maxComputeWorkgroupsPerDimension);
+}
+
+/** c_j = ‖W0_j‖ for W0 (out×in) stored in `layout`. */
+export function rowNorms(ctx: GpuContext, w0: Tensor, out: Tensor, dims: { out: number; in: number; layout: WeightLayoutFlag }): void {
+  const name = 'row_norms';
+  expectSize(name, w0, 'W0', dims.out * dims.in);
+  expectSize(name, out, 'c', dims.out);
+  ctx.dispatch(kernel(ctx, name), { w0, normsOut: out }, { rows: dims.out, cols: dims.in, inOut: dims.layout === 'in_out' ? 1 : 0 }, [
+    Math.ceil(dims.out / 64),
+  ]);
+}
+
+/** out = diag(v)·M (M is rows×cols, v is rows). */
+export function scaleRows(ctx: GpuContext, m: Tensor, v: Tensor, out: Tensor, rows: number, cols: number): void {
+  scale(ctx, 'scale_rows', m, v, out, rows, cols, rows);
+}
+
+/** out = M·diag(v) (M is rows×cols, v is cols). */
+export function scaleColumns(ctx: GpuContext, m: Tensor, v: Tensor, out: Tensor, rows: number, cols: number): void {
+  scale(ctx, 'scale_columns', m, v, out, rows, cols, cols);
+}
+
+function scale(ctx: GpuContext, name: string, m: Tensor, v: Tensor, out: Tensor, rows: number, cols: number, vLen: number): void {
+  expectSize(name, m, 'M', rows * cols);
+  expectSize(name, v, 'v', vLen);
+  expectSize(name, out, 'out', rows * cols);
+  ctx.dispatch(kernel(ctx, name), { scaleIn: m, scaleBy: v, scaleOut: out }, { rows, cols }, [gridStride(ctx, rows * cols)]);
+}
+
+/** n_j = sqrt(c_j² + 2·Uσ_j·A_j + Uσ_j·Mg·Uσ_jᵀ + ε), g_j = mag_j/n_j. */
+export function columnNormPass(
+  ctx: GpuContext,
+  t: { c: Tensor; mag: Tensor; uSigma: Tensor; w0dT: Tensor; gram: Tensor; n: Tensor; g: Tensor },
+  dims: { out: number; rank: number; eps: number },
+): void {
+  const name = 'column_norm_pass';
+  const { out, rank } = dims;
+  expectSize(name, t.c, 'c', out);
+  expectSize(name, t.mag, 'mag', out);
+  expectSize(name, t.uSigma, 'Uσ', out * rank);
+  expectSize(name, t.w0dT, 'W0·Dᵀ', out * rank);
+  expectSize(name, t.gram, 'D·Dᵀ', rank * rank);
+  expectSize(name, t.n, 'n', out);
+  expectSize(name, t.g, 'g', out);
+  ctx.dispatch(
+    kernel(ctx, name),
+    { cNorm: t.c, mag: t.mag, uSigma: t.uSigma, w0dT: t.w0dT, gram: t.gram, nOut: t.n, gOut: t.g },
+    { outF: out, rank, eps: dims.eps },
+    [Math.ceil(out / 64)],
+  );
+}
+
+/** In place: q holds P → Q = P + L; y holds L → Y = Q⊙g + ρL (+ bias, unscaled). */
+export function combineForward(
+  ctx: GpuContext,
+  t: { q: Tensor; y: Tensor; g: Tensor; bias?: Tensor | undefined },
+  dims: { rows: number; out: number; rho: number },
+): void {
+  const name = 'combine_forward';
+  const total = dims.rows * dims.out;
+  expectSize(name, t.q, 'P/Q', total);
+  expectSize(name, t.y, 'L/Y', total);
+  expectSize(name, t.g, 'g', dims.out);
+  if (t.bias) expectSize(name, t.bias, 'bias', dims.out);
+  ctx.dispatch(
+    kernel(ctx, name),
+    { qBuf: t.q, yBuf: t.y, gScale: t.g, combineBias: t.bias ?? ctx.empty },
+    { rows: dims.rows, outF: dims.out, rho: dims.rho, hasBias: t.bias ? 1 : 0 },
+    [gridStride(ctx, total)],
+  );
+}
+
+/** Gs = G⊙g, Gl = G⊙(g + ρ). */
+export function combineBackward(
+  ctx: GpuContext,
+  t: { dy: Tensor; g: Tensor; gs: Tensor; gl: Tensor },
+  dims: { rows: number; out: number; rho: number },
+): void {
+  const name = 'combine_backward';
+  const total = dims.rows * dims.out;
+  for (const [role, x] of [['G', t.dy], ['Gs', t.gs], ['Gl', t.gl]] as const) expectSize(name, x, role, total);
+  expectSize(name, t.g, 'g', dims.out);
+  ctx.dispatch(
+    kernel(ctx, name),
+    { gradOut: t.dy, gScale: t.g, gradS: t.gs, gradL: t.gl },
+    { rows: dims.rows, outF: dims.out, rho: dims.rho, hasBias: 0 },
+    [gridStride(ctx, total)],
+  );
+}
+
+/**
+ * dg_j = Σ_n G[n,j]·Q[n,j], then per method:
+ *   'd2lora-a':  coeff = a,   a_j = −dg_j·c_j/n_j³
+ *   'dora-dm':   coeff = dm,  dm_j += dg_j/n_j
+ */
+export function columnDotCoefficient(
+  ctx: GpuContext,
+  t: { dy: Tensor; q: Tensor; c: Tensor; n: Tensor; coeff: Tensor },
+  dims: { rows: number; out: number; mode: 'd2lora-a' | 'dora-dm' },
+): void {
+  const { rows, out } = dims;
+  expectSize('column_dot_partial', t.dy, 'G', rows * out);
+  expectSize('column_dot_partial', t.q, 'Q', rows * out);
+  for (const [role, x] of [['c', t.c], ['n', t.n], ['coeff', t.coeff]] as const) expectSize('column_dot_finish', x, role, out);
+  const blocks = Math.max(1, Math.ceil(rows / ROWS_PER_BLOCK));
+  const partials = ctx.tensor([blocks, out], 'f32', 'column-dot partials');
+  const params = { rows, outF: out, blocks, mode: dims.mode === 'd2lora-a' ? 0 : 1 };
+  ctx.dispatch(kernel(ctx, 'column_dot_partial'), { gradOut: t.dy, qSaved: t.q, partials }, params, [Math.ceil(out / 64), blocks]);
+  ctx.dispatch(kernel(ctx, 'column_dot_finish'), { partials, nSaved: t.n, cNorm: t.c, coeff: t.coeff }, params, [Math.ceil(out / 64)]);
+  partials.release();
+}
+
+/** dU[j,k] += a_j·σ_k·(A[j,k] + (Uσ·Mg)[j,k]). */
+export function duNormTerm(
+  ctx: GpuContext,
+  t: { a: Tensor; sigma: Tensor; uSigma: Tensor; w0dT: Tensor; gram: Tensor; dU: Tensor },
+  dims: { out: number; rank: number },
+): void {
+  const name = 'du_norm_term';
+  const { out, rank } = dims;
+  expectSize(name, t.a, 'a', out);
+  expectSize(name, t.sigma, 'σ', rank);
+  expectSize(name, t.uSigma, 'Uσ', out * rank);
+  expectSize(name, t.w0dT, 'W0·Dᵀ', out * rank);
+  expectSize(name, t.gram, 'D·Dᵀ', rank * rank);
+  expectSize(name, t.dU, 'dU', out * rank);
+  ctx.dispatch(
+    kernel(ctx, name),
+    { aCoeff: t.a, sigma: t.sigma, uSigma: t.uSigma, w0dT: t.w0dT, gram: t.gram, dU: t.dU },
+    { outF: out, rank },
+    [gridStride(ctx, out * rank)],
+  );
+}
+
+/** Ŵ = diag(g)·(W0 + Uσ·D) + ρ·Uσ·D, written in W0's layout into `merged`. */
+export function mergeWeight(
+  ctx: GpuContext,
+  t: { w0: Tensor; uSigma: Tensor; d: Tensor; g: Tensor; merged: Tensor },
+  dims: { out: number; in: number; rank: number; layout: WeightLayoutFlag; rho: number },
+): void {
+  const name = 'merge_weight';
+  const { out, rank } = dims;
+  expectSize(name, t.w0, 'W0', out * dims.in);
+  expectSize(name, t.uSigma, 'Uσ', out * rank);
+  expectSize(name, t.d, 'D', rank * dims.in);
+  expectSize(name, t.g, 'g', out);
+  expectSize(name, t.merged, 'Ŵ', out * dims.in);
+  const inOut = dims.layout === 'in_out';
+  const [fast, slow] = inOut ? [out, dims.in] : [dims.in, out];
+  ctx.dispatch(
+    kernel(ctx, name),
+    { w0: t.w0, uSigma: t.uSigma, dFactor: t.d, gScale: t.g, merged: t.merged },
+    { outF: out, inF: dims.in, rank, inOut: inOut ? 1 : 0, rho: dims.rho },
+    [Math.ceil(fast / 16), Math.ceil(slow / 16)],
+  );
+}
