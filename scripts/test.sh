@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 bash scripts/install-system-deps.sh || exit 1
 eval "$(node scripts/gpu-env.mjs)"
 export D2LORA_MIRROR="${D2LORA_MIRROR:-$(cd .. && pwd)/shared}"
-reports=test-results/reports
+reports=.test-reports # not under test-results/, which Playwright empties when it starts
 rm -rf "$reports" && mkdir -p "$reports"
 status=0
 

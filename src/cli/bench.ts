@@ -1,6 +1,7 @@
 // `d2lora bench`: prints the kernel benchmarks as a table and as JSON. Never fails on time.
 
 import { writeFile } from 'node:fs/promises';
+import { ADAPTER_BENCH_SHAPES, ADAPTER_BENCH_SHAPES_CPU, benchAdapters } from '../bench/adapters';
 import { benchMatmul, matmulCases } from '../bench/kernels';
 import { acquireNodeContext } from '../gpu/node';
 import { MATMUL_VARIANTS, type MatmulVariant } from '../ops/matmul';
@@ -9,6 +10,8 @@ import { formatTable } from './table';
 
 export const benchFlags: Record<string, FlagSpec> = {
   quick: { type: 'boolean', help: 'only the small shapes (a smoke run on CPU drivers)' },
+  suite: { type: 'string', help: 'what to run: all, matmul, adapters', default: 'all' },
+  full: { type: 'boolean', help: 'the full adapter shapes even on a CPU driver (tens of minutes)' },
   variants: { type: 'string', help: `comma-separated matmul variants (${MATMUL_VARIANTS.join(', ')})`, default: MATMUL_VARIANTS.join(',') },
   json: { type: 'string', help: 'also write the results as JSON to this file' },
 };
@@ -23,16 +26,41 @@ export async function benchCommand(flags: FlagValues): Promise<number> {
   const adapter = `${a.vendor} ${a.architecture} ${a.device}`.trim();
   console.log(`adapter: ${adapter} — ${a.description}${a.isCpu ? ' (CPU driver: figures are for correctness runs, not GPU claims)' : ''}`);
   console.log(`timing: ${ctx.hasTimestamps ? 'GPU timestamp queries' : 'wall clock (no timestamp-query)'}\n`);
-  const rows = await benchMatmul(ctx, matmulCases(Boolean(flags.quick)), variants, (r) =>
-    process.stderr.write(`  ${r.name} ${r.variant}: ${r.gflops.toFixed(2)} GFLOP/s\n`),
-  );
-  console.log(
-    formatTable(
-      ['product', 'M', 'N', 'K', 'variant', 'ms', 'GFLOP/s'],
-      rows.map((r) => [r.name, r.M, r.N, r.K, r.variant, r.ms, r.gflops]),
-    ),
-  );
-  const report = { date: new Date().toISOString(), adapter: { ...a }, timing: ctx.hasTimestamps ? 'timestamp-query' : 'wall-clock', matmul: rows };
+  const suite = String(flags.suite);
+  if (!['all', 'matmul', 'adapters'].includes(suite)) throw new Error(`bench: unknown suite "${suite}"; accepted: all, matmul, adapters`);
+  const report: Record<string, unknown> = {
+    date: new Date().toISOString(),
+    adapter: { ...a },
+    timing: ctx.hasTimestamps ? 'timestamp-query' : 'wall-clock',
+  };
+  if (suite !== 'adapters') {
+    const rows = await benchMatmul(ctx, matmulCases(Boolean(flags.quick)), variants, (r) =>
+      process.stderr.write(`  ${r.name} ${r.variant}: ${r.gflops.toFixed(2)} GFLOP/s\n`),
+    );
+    console.log(
+      formatTable(
+        ['product', 'M', 'N', 'K', 'variant', 'ms', 'GFLOP/s'],
+        rows.map((r) => [r.name, r.M, r.N, r.K, r.variant, r.ms, r.gflops]),
+      ),
+    );
+    report.matmul = rows;
+  }
+  if (suite !== 'matmul') {
+    const cpuShapes = a.isCpu && !flags.full;
+    const shapes = flags.quick ? ADAPTER_BENCH_SHAPES_CPU.slice(0, 1) : cpuShapes ? ADAPTER_BENCH_SHAPES_CPU : ADAPTER_BENCH_SHAPES;
+    if (cpuShapes) console.log('\n(CPU driver: adapter shapes reduced; --full runs N=2048 2048², N=8192 4096² too)');
+    const rows = await benchAdapters(ctx, shapes, {
+      onRow: (r) => process.stderr.write(`  N=${r.tokens} ${r.features}² ${r.method}: ${r.ms.toFixed(2)} ms\n`),
+    });
+    console.log('\nOne adapted layer, forward + backward (dX and adapter gradients), median of 7 interleaved rounds:');
+    console.log(
+      formatTable(
+        ['N', 'out=in', 'method', 'ms/call', 'vs LoRA r'],
+        rows.map((r) => [r.tokens, r.features, r.method, r.ms, `${r.overhead >= 0 ? '+' : ''}${(100 * r.overhead).toFixed(1)}%`]),
+      ),
+    );
+    report.adapters = rows;
+  }
   const json = JSON.stringify(report, null, 2);
   console.log(`\n${json}`);
   if (typeof flags.json === 'string') await writeFile(flags.json, json + '\n');

@@ -1,0 +1,48 @@
+// The end-to-end tier: the built app (vite build, then vite preview) in Debian's Chromium with
+// WebGPU on. Headless Chromium offers SwiftShader, its CPU adapter, so this runs on machines
+// without a GPU. Never run `npx playwright install`: the system Chromium is the browser.
+//
+// Run: npm run test:e2e   (vite build && playwright test). CHROMIUM_PATH overrides the browser
+// binary on machines where it is not Debian's /usr/bin/chromium.
+
+import { defineConfig, devices } from '@playwright/test';
+
+const PORT = 4173;
+
+export default defineConfig({
+  testDir: 'e2e',
+  outputDir: 'test-results',
+  reporter: 'list',
+  workers: 1,
+  retries: 0,
+  forbidOnly: true,
+  // SwiftShader compiles and runs the kernels on the CPU; give the self-test room.
+  timeout: 180_000,
+  use: {
+    ...devices['Desktop Chrome'],
+    baseURL: `http://localhost:${PORT}`,
+    headless: true,
+    launchOptions: {
+      executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+      args: [
+        '--enable-unsafe-webgpu',
+        '--no-sandbox',
+        // Keep the browser off the network: these machines reach nothing but the app.
+        '--disable-quic',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        '--no-first-run',
+        '--disable-dev-shm-usage',
+      ],
+    },
+  },
+  webServer: {
+    command: `npx vite preview --port ${PORT} --strictPort`,
+    url: `http://localhost:${PORT}`,
+    reuseExistingServer: false,
+    timeout: 60_000,
+    stdout: 'pipe',
+    stderr: 'pipe',
+  },
+});

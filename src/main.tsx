@@ -1,0 +1,17 @@
+// Entry point: mounts the page and starts looking for the GPU (outside React, so that
+// StrictMode's double effects cannot acquire two devices).
+
+import { StrictMode } from 'react';
+import { createRoot } from 'react-dom/client';
+import { useSystem } from './state/system';
+import { App } from './ui/App';
+import './ui/styles.css';
+
+const root = document.getElementById('root');
+if (!root) throw new Error('index.html has no #root element');
+createRoot(root).render(
+  <StrictMode>
+    <App />
+  </StrictMode>,
+);
+void useSystem.getState().start();

@@ -1,0 +1,24 @@
+// A small coloured label whose text is the status word itself, so tests can read it as is.
+
+import type { SelfTestStatus, WebGpuStatus } from '../state/system';
+
+type Status = WebGpuStatus | SelfTestStatus;
+
+const TONE: Record<Status, 'ok' | 'bad' | 'busy' | 'idle'> = {
+  ready: 'ok',
+  passed: 'ok',
+  unavailable: 'bad',
+  error: 'bad',
+  failed: 'bad',
+  checking: 'busy',
+  running: 'busy',
+  idle: 'idle',
+};
+
+export function StatusBadge({ status, testId }: { status: Status; testId: string }) {
+  return (
+    <span className={`badge badge-${TONE[status]}`} data-testid={testId}>
+      {status}
+    </span>
+  );
+}
