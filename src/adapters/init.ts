@@ -3,6 +3,7 @@
 // DoRA's magnitude m is (out). Also the one place that knows how a base weight W0 is laid out
 // and computes its row norms c_j = ‖W0_j‖.
 
+import type { WeightLayout } from '../ops/matmul';
 import { Rng } from '../util/rng';
 import { resolveAdapterConfig, type AdapterConfig, type AdapterMethod, type LayerShape } from './config';
 
@@ -11,9 +12,9 @@ export type RealArray = Float32Array | Float64Array;
 /**
  * How W0's (out, in) elements sit in memory: 'out_in' is row-major (out, in), the PyTorch /
  * safetensors layout; 'in_out' is row-major (in, out), GPT-2's Conv1D. Code reads W0 through
- * this flag; it never makes a transposed copy.
+ * this flag; it never makes a transposed copy. (Defined beside the matmul that reads it.)
  */
-export type WeightLayout = 'out_in' | 'in_out';
+export type { WeightLayout };
 
 export interface AdapterTensor<T extends RealArray = Float32Array> {
   shape: number[];

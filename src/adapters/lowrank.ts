@@ -13,7 +13,7 @@
 
 import type { GpuContext } from '../gpu/context';
 import type { Tensor } from '../gpu/tensor';
-import { matmul } from '../ops/matmul';
+import { linearBackwardInput, linearForward, matmul } from '../ops/matmul';
 import { scaleColumns, scaleRows } from '../ops/adapters';
 import type { BaseLinear } from './layer';
 
@@ -69,8 +69,7 @@ export class LowRankFactors {
 
   /** Frozen product out = X·W0ᵀ (+ bias when given), through W0's layout. */
   baseForward(x: Tensor, out: Tensor, rows: number, bias?: Tensor): void {
-    const { weight, layout } = this.base;
-    matmul(this.ctx, { a: x, b: weight, c: out, M: rows, N: this.base.out, K: this.base.in, transB: layout === 'out_in', bias });
+    linearForward(this.ctx, x, this.base.weight, out, { rows, ...this.base }, { bias });
   }
 
   /**
@@ -81,7 +80,7 @@ export class LowRankFactors {
   backward(gs: Tensor, gl: Tensor, x: Tensor, hs: Tensor, uSigma: Tensor, rows: number): { dx: Tensor; ts: Tensor } {
     const { ctx, rank, base } = this;
     const dx = ctx.tensor([rows, base.in], 'f32', `${base.name}.dX`);
-    matmul(ctx, { a: gs, b: base.weight, c: dx, M: rows, N: base.in, K: base.out, transB: base.layout === 'in_out' });
+    linearBackwardInput(ctx, gs, base.weight, dx, { rows, ...base });
     const ts = ctx.tensor([rows, rank], 'f32', `${base.name}.Ts`);
     matmul(ctx, { a: gl, b: uSigma, c: ts, M: rows, N: rank, K: base.out });
     matmul(ctx, { a: ts, b: this.d, c: dx, M: rows, N: base.in, K: rank, accumulate: true });

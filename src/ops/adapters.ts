@@ -6,12 +6,11 @@ import adaptersWgsl from '../../shaders/adapters.wgsl?raw';
 import type { GpuContext, Kernel } from '../gpu/context';
 import { KernelError } from '../gpu/errors';
 import type { Tensor } from '../gpu/tensor';
+import type { WeightLayout } from './matmul';
 
 const ELEMENTWISE_GROUP = 256;
 /** Rows summed by one workgroup of column_dot_partial (ROWS_PER_BLOCK in the WGSL). */
 const ROWS_PER_BLOCK = 256;
-
-export type WeightLayoutFlag = 'out_in' | 'in_out';
 
 function kernel(ctx: GpuContext, entryPoint: string): Kernel {
   return ctx.kernel({ name: entryPoint, code: adaptersWgsl, entryPoint });
@@ -29,7 +28,7 @@ function gridStride(ctx: GpuContext, total: number): number {
 }
 
 /** c_j = ‖W0_j‖ for W0 (out×in) stored in `layout`. */
-export function rowNorms(ctx: GpuContext, w0: Tensor, out: Tensor, dims: { out: number; in: number; layout: WeightLayoutFlag }): void {
+export function rowNorms(ctx: GpuContext, w0: Tensor, out: Tensor, dims: { out: number; in: number; layout: WeightLayout }): void {
   const name = 'row_norms';
   expectSize(name, w0, 'W0', dims.out * dims.in);
   expectSize(name, out, 'c', dims.out);
@@ -164,7 +163,7 @@ export function duNormTerm(
 export function mergeWeight(
   ctx: GpuContext,
   t: { w0: Tensor; uSigma: Tensor; d: Tensor; g: Tensor; merged: Tensor },
-  dims: { out: number; in: number; rank: number; layout: WeightLayoutFlag; rho: number },
+  dims: { out: number; in: number; rank: number; layout: WeightLayout; rho: number },
 ): void {
   const name = 'merge_weight';
   const { out, rank } = dims;

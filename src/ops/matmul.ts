@@ -109,7 +109,17 @@ export function matmul(ctx: GpuContext, args: MatmulArgs): void {
   );
 }
 
-// The three products of a linear layer y = x·Wᵀ (+ bias), W stored out×in.
+// The three products of a linear layer y = x·Wᵀ (+ bias). W is (out×in); `layout` says how it
+// is stored: 'out_in' (PyTorch) or 'in_out' (GPT-2's Conv1D) — read in place, never transposed.
+
+export type WeightLayout = 'out_in' | 'in_out';
+
+export interface LinearDims {
+  rows: number;
+  in: number;
+  out: number;
+  layout?: WeightLayout;
+}
 
 /** Y (N×out) = X (N×in) · Wᵀ (+ bias); `accumulate` adds to Y. */
 export function linearForward(
@@ -117,31 +127,33 @@ export function linearForward(
   x: Tensor,
   w: Tensor,
   y: Tensor,
-  dims: { rows: number; in: number; out: number },
+  dims: LinearDims,
   opts: Pick<MatmulArgs, 'bias' | 'accumulate' | 'alpha' | 'variant'> = {},
 ): void {
-  matmul(ctx, { a: x, b: w, c: y, M: dims.rows, N: dims.out, K: dims.in, transB: true, ...opts });
+  const transB = (dims.layout ?? 'out_in') === 'out_in';
+  matmul(ctx, { a: x, b: w, c: y, M: dims.rows, N: dims.out, K: dims.in, transB, ...opts });
 }
 
-/** dX (N×in) = G (N×out) · W (out×in). */
+/** dX (N×in) = G (N×out) · W. */
 export function linearBackwardInput(
   ctx: GpuContext,
   g: Tensor,
   w: Tensor,
   dx: Tensor,
-  dims: { rows: number; in: number; out: number },
+  dims: LinearDims,
   opts: Pick<MatmulArgs, 'accumulate' | 'alpha' | 'variant'> = {},
 ): void {
-  matmul(ctx, { a: g, b: w, c: dx, M: dims.rows, N: dims.in, K: dims.out, ...opts });
+  const transB = (dims.layout ?? 'out_in') === 'in_out';
+  matmul(ctx, { a: g, b: w, c: dx, M: dims.rows, N: dims.in, K: dims.out, transB, ...opts });
 }
 
-/** dW (out×in) = Gᵀ (out×N) · X (N×in). */
+/** dW (out×in, 'out_in' layout) = Gᵀ (out×N) · X (N×in). */
 export function linearBackwardWeight(
   ctx: GpuContext,
   g: Tensor,
   x: Tensor,
   dw: Tensor,
-  dims: { rows: number; in: number; out: number },
+  dims: LinearDims,
   opts: Pick<MatmulArgs, 'accumulate' | 'alpha' | 'variant'> = {},
 ): void {
   matmul(ctx, { a: g, b: x, c: dw, M: dims.out, N: dims.in, K: dims.rows, transA: true, ...opts });
