@@ -8,7 +8,7 @@
 // scopes and raised at the next sync()/read(), naming the kernels of that batch.
 
 import { DeviceLostError, KernelError } from './errors';
-import { BYTES_PER_ELEMENT, checkShape, shapeSize, Tensor, type DType, type TypedArrayOf } from './tensor';
+import { BYTES_PER_ELEMENT, checkShape, shapeSize, Tensor, type DType } from './tensor';
 import { parseBindings, type BindingDecl } from './wgsl-layout';
 
 /** What a caller asks the runtime to compile: one entry point of one WGSL module. */
@@ -405,7 +405,7 @@ export class GpuContext {
   }
 
   /** Uploads host data into a new tensor; `data.length` must equal the shape's size. */
-  upload<D extends DType = 'f32'>(data: TypedArrayOf<D>, shape: readonly number[], label = 'upload'): Tensor {
+  upload(data: Float32Array | Uint32Array | Int32Array, shape: readonly number[], label = 'upload'): Tensor {
     const dtype: DType = data instanceof Float32Array ? 'f32' : data instanceof Uint32Array ? 'u32' : 'i32';
     checkShape(shape, `tensor "${label}"`);
     if (data.length !== shapeSize(shape)) {

@@ -7,7 +7,6 @@ export type DType = 'f32' | 'u32' | 'i32';
 
 export const BYTES_PER_ELEMENT: Record<DType, number> = { f32: 4, u32: 4, i32: 4 };
 
-export type TypedArrayOf<D extends DType> = D extends 'f32' ? Float32Array : D extends 'u32' ? Uint32Array : Int32Array;
 
 export class Tensor {
   private released = false;

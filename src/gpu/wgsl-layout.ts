@@ -88,9 +88,10 @@ function identifiersReachedFrom(source: string, entry: string, kernel: string): 
   const visit = (fn: string) => {
     if (seen.has(fn)) return;
     seen.add(fn);
-    for (const [id] of bodies.get(fn)!.matchAll(/\b[A-Za-z_]\w*\b/g)) {
-      idents.add(id);
-      if (bodies.has(id)) visit(id);
+    // An identifier after '.' is a member or swizzle (gid.x), not a use of a variable.
+    for (const [, id] of bodies.get(fn)!.matchAll(/(?<![.\w])\s*([A-Za-z_]\w*)\b/g)) {
+      idents.add(id!);
+      if (bodies.has(id!)) visit(id!);
     }
   };
   visit(entry);

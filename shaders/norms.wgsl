@@ -1,0 +1,155 @@
+// Row normalisations, forward beside backward: RMSNorm (Llama, Qwen2) and LayerNorm (GPT-2).
+// x, y, dy, dx are (rows×dim); weight, bias are (dim); mean, rstd are (rows).
+//
+// One workgroup of 256 threads per row (looping over rows when there are more than the
+// dispatch allows): thread t sums columns t, t+256, … in order, then the 256 partial sums are
+// combined by a fixed binary tree in workgroup memory. The order of every addition depends only
+// on dim, so results are bitwise reproducible run to run. Any dim works (4096 and beyond: a
+// thread then sums dim/256 values before the tree).
+//
+// The weights (and LayerNorm's bias) are frozen base weights: the backward gives dx only, and
+// `accumulate` adds it into dx, which holds the residual stream's gradient.
+
+const GROUP = 256u;
+
+var<workgroup> partial: array<vec2<f32>, 256>;
+
+// The sum over the workgroup of each thread's v, in a fixed order; every thread gets it. Two
+// sums at once for the passes that need two (LayerNorm's backward). Leaves `partial` free.
+fn workgroup_sum(t: u32, v: vec2<f32>) -> vec2<f32> {
+  partial[t] = v;
+  workgroupBarrier();
+  for (var stride = GROUP / 2u; stride > 0u; stride >>= 1u) {
+    if (t < stride) { partial[t] += partial[t + stride]; }
+    workgroupBarrier();
+  }
+  let total = partial[0];
+  workgroupBarrier();
+  return total;
+}
+
+// Binding names avoid x, y, z, w, r, g, b, a: the layout parser (src/gpu/wgsl-layout.ts) sees
+// identifiers, so a swizzle such as `lid.x` would count as using a binding named x.
+struct NormForwardParams { rows: u32, dim: u32, eps: f32 }
+@group(0) @binding(0) var<uniform> nf: NormForwardParams;
+struct NormBackwardParams { rows: u32, dim: u32, accumulate: u32 }
+@group(0) @binding(1) var<uniform> nb: NormBackwardParams;
+
+@group(0) @binding(2) var<storage, read> normIn: array<f32>;
+@group(0) @binding(3) var<storage, read> weight: array<f32>;
+@group(0) @binding(4) var<storage, read> bias: array<f32>;
+@group(0) @binding(5) var<storage, read_write> normOut: array<f32>;
+@group(0) @binding(6) var<storage, read_write> meanOut: array<f32>;
+@group(0) @binding(7) var<storage, read_write> rstdOut: array<f32>;
+@group(0) @binding(8) var<storage, read> dy: array<f32>;
+@group(0) @binding(9) var<storage, read> meanSaved: array<f32>;
+@group(0) @binding(10) var<storage, read> rstdSaved: array<f32>;
+@group(0) @binding(11) var<storage, read_write> dx: array<f32>;
+
+fn write_dx(i: u32, v: f32) {
+  if (nb.accumulate != 0u) { dx[i] += v; } else { dx[i] = v; }
+}
+
+// ---------------------------------------------------------------------------------------------
+// RMSNorm:  r = 1/sqrt(mean(x²) + eps),  y = x·r ⊙ w                       (rstd[row] = r)
+
+@compute @workgroup_size(256)
+fn rmsnorm_forward(
+  @builtin(workgroup_id) wid: vec3<u32>,
+  @builtin(num_workgroups) nwg: vec3<u32>,
+  @builtin(local_invocation_id) lid: vec3<u32>,
+) {
+  let t = lid.x;
+  for (var row = wid.x; row < nf.rows; row += nwg.x) {
+    let base = row * nf.dim;
+    var squares = 0.0;
+    for (var c = t; c < nf.dim; c += GROUP) {
+      let v = normIn[base + c];
+      squares += v * v;
+    }
+    let r = inverseSqrt(workgroup_sum(t, vec2(squares, 0.0)).x / f32(nf.dim) + nf.eps);
+    for (var c = t; c < nf.dim; c += GROUP) { normOut[base + c] = normIn[base + c] * r * weight[c]; }
+    if (t == 0u) { rstdOut[row] = r; }
+  }
+}
+
+// Backward of y = x·r ⊙ w, with ∂r/∂x_k = −r³·x_k/dim:
+//   dx = r·(dy⊙w − x·r²·Σ(dy⊙w⊙x)/dim)
+
+@compute @workgroup_size(256)
+fn rmsnorm_backward(
+  @builtin(workgroup_id) wid: vec3<u32>,
+  @builtin(num_workgroups) nwg: vec3<u32>,
+  @builtin(local_invocation_id) lid: vec3<u32>,
+) {
+  let t = lid.x;
+  for (var row = wid.x; row < nb.rows; row += nwg.x) {
+    let base = row * nb.dim;
+    var weighted = 0.0;
+    for (var c = t; c < nb.dim; c += GROUP) { weighted += dy[base + c] * weight[c] * normIn[base + c]; }
+    let r = rstdSaved[row];
+    let coef = workgroup_sum(t, vec2(weighted, 0.0)).x * r * r / f32(nb.dim);
+    for (var c = t; c < nb.dim; c += GROUP) {
+      write_dx(base + c, r * (dy[base + c] * weight[c] - normIn[base + c] * coef));
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// LayerNorm:  μ = mean(x),  r = 1/sqrt(mean((x − μ)²) + eps),  y = (x − μ)·r ⊙ w + b
+// Two passes over the row (mean, then squared deviations): no E[x²] − μ² cancellation.
+
+@compute @workgroup_size(256)
+fn layernorm_forward(
+  @builtin(workgroup_id) wid: vec3<u32>,
+  @builtin(num_workgroups) nwg: vec3<u32>,
+  @builtin(local_invocation_id) lid: vec3<u32>,
+) {
+  let t = lid.x;
+  let dim = f32(nf.dim);
+  for (var row = wid.x; row < nf.rows; row += nwg.x) {
+    let base = row * nf.dim;
+    var sum = 0.0;
+    for (var c = t; c < nf.dim; c += GROUP) { sum += normIn[base + c]; }
+    let mu = workgroup_sum(t, vec2(sum, 0.0)).x / dim;
+    var squares = 0.0;
+    for (var c = t; c < nf.dim; c += GROUP) {
+      let d = normIn[base + c] - mu;
+      squares += d * d;
+    }
+    let r = inverseSqrt(workgroup_sum(t, vec2(squares, 0.0)).x / dim + nf.eps);
+    for (var c = t; c < nf.dim; c += GROUP) { normOut[base + c] = (normIn[base + c] - mu) * r * weight[c] + bias[c]; }
+    if (t == 0u) {
+      meanOut[row] = mu;
+      rstdOut[row] = r;
+    }
+  }
+}
+
+// Backward of y = x̂ ⊙ w + b, x̂ = (x − μ)·r, with g = dy⊙w:
+//   dx = r·(g − mean(g) − x̂·mean(g⊙x̂))
+
+@compute @workgroup_size(256)
+fn layernorm_backward(
+  @builtin(workgroup_id) wid: vec3<u32>,
+  @builtin(num_workgroups) nwg: vec3<u32>,
+  @builtin(local_invocation_id) lid: vec3<u32>,
+) {
+  let t = lid.x;
+  let dim = f32(nb.dim);
+  for (var row = wid.x; row < nb.rows; row += nwg.x) {
+    let base = row * nb.dim;
+    let mu = meanSaved[row];
+    let r = rstdSaved[row];
+    var sums = vec2(0.0);
+    for (var c = t; c < nb.dim; c += GROUP) {
+      let g = dy[base + c] * weight[c];
+      sums += vec2(g, g * (normIn[base + c] - mu) * r);
+    }
+    let means = workgroup_sum(t, sums) / dim;
+    for (var c = t; c < nb.dim; c += GROUP) {
+      let xhat = (normIn[base + c] - mu) * r;
+      write_dx(base + c, r * (dy[base + c] * weight[c] - means.x - xhat * means.y));
+    }
+  }
+}

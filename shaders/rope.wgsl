@@ -1,0 +1,54 @@
+// Rotary position embedding, in place, forward and backward in one kernel.
+//   x (rows×heads×headDim), positions (rows, u32), table (maxPositions×headDim/2×2)
+//
+// Pair i of a head at position p is rotated by the angle p·θ^(−2i/headDim), whose cos and sin
+// the host computed once in f64 (ropeTable in src/ops/rope.ts): table[(p·headDim/2 + i)·2] is
+// cos, the next value sin. Pairs are (2i, 2i+1) for the 'interleaved' style (llama2.c) and
+// (i, i + headDim/2) for 'half' (Hugging Face).
+//
+//   forward (inverse = 0):   (a, b) ← (a·cos − b·sin, a·sin + b·cos)
+//   backward (inverse = 1):  the rotation by −angle, i.e. the transpose of the forward's
+//                            matrix: (da, db) ← (da·cos + db·sin, −da·sin + db·cos)
+//
+// A position past the table is a caller's error the launcher cannot see (positions live on the
+// GPU); its pairs are set to zero rather than read outside the table.
+
+const GROUP = 256u;
+
+// Binding names avoid x, y, z, w, r, g, b, a: the layout parser (src/gpu/wgsl-layout.ts) sees
+// identifiers, so a swizzle such as `lid.x` would count as using a binding named x.
+struct RopeParams { rows: u32, heads: u32, headDim: u32, maxPositions: u32, halfStyle: u32, inverse: u32 }
+@group(0) @binding(0) var<uniform> rp: RopeParams;
+@group(0) @binding(1) var<storage, read_write> qk: array<f32>;
+@group(0) @binding(2) var<storage, read> positions: array<u32>;
+@group(0) @binding(3) var<storage, read> table: array<f32>;
+
+@compute @workgroup_size(256)
+fn rope_apply(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let half = rp.headDim / 2u;
+  let total = rp.rows * rp.heads * half;
+  for (var idx = gid.x; idx < total; idx += nwg.x * GROUP) {
+    let i = idx % half;
+    let head = idx / half; // row·heads + h
+    let base = head * rp.headDim;
+    var a = base + 2u * i;
+    var b = a + 1u;
+    if (rp.halfStyle != 0u) {
+      a = base + i;
+      b = a + half;
+    }
+    let pos = positions[head / rp.heads];
+    if (pos >= rp.maxPositions) {
+      qk[a] = 0.0;
+      qk[b] = 0.0;
+      continue;
+    }
+    let at = (pos * half + i) * 2u;
+    let cosine = table[at];
+    let sine = select(table[at + 1u], -table[at + 1u], rp.inverse != 0u);
+    let xa = qk[a];
+    let xb = qk[b];
+    qk[a] = xa * cosine - xb * sine;
+    qk[b] = xa * sine + xb * cosine;
+  }
+}

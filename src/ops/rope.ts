@@ -1,0 +1,81 @@
+// Rotary position embedding: the host-computed angle table and the launcher of
+// shaders/rope.wgsl. The table is computed once per model in f64 and rounded to f32, so every
+// GPU, and the CPU reference (src/ref/rope.ts), rotate by the very same cos and sin.
+
+import ropeWgsl from '../../shaders/rope.wgsl?raw';
+import type { GpuContext } from '../gpu/context';
+import { KernelError } from '../gpu/errors';
+import type { Tensor } from '../gpu/tensor';
+import type { RopeStyle } from '../model/config';
+import { checkDims, checkTensor, gridStrideWorkgroups } from './activations';
+
+/**
+ * cos and sin of angle = pos·freq_i, freq_i = theta^(−2i/headDim), for pos < maxPositions and
+ * i < headDim/2, computed in f64 and rounded once. Layout (maxPositions × headDim/2 × 2):
+ * [(pos·headDim/2 + i)·2] is cos, the next value sin. (Math.cos and Math.sin may differ in the
+ * last f64 bit between JavaScript engines; after rounding to f32 that almost never shows.)
+ */
+export function ropeTable(maxPositions: number, headDim: number, theta: number): Float32Array {
+  if (!Number.isInteger(maxPositions) || maxPositions < 0) {
+    throw new RangeError(`ropeTable: maxPositions=${maxPositions} must be a non-negative integer`);
+  }
+  if (!Number.isInteger(headDim) || headDim <= 0 || headDim % 2 !== 0) {
+    throw new RangeError(`ropeTable: headDim=${headDim} must be a positive even integer`);
+  }
+  if (!(theta > 0) || !Number.isFinite(theta)) throw new RangeError(`ropeTable: theta=${theta} must be a finite number > 0`);
+  const half = headDim / 2;
+  const freqs = Array.from({ length: half }, (_, i) => theta ** ((-2 * i) / headDim));
+  const table = new Float32Array(maxPositions * headDim);
+  for (let pos = 0; pos < maxPositions; pos++) {
+    for (let i = 0; i < half; i++) {
+      const angle = pos * freqs[i]!;
+      table[(pos * half + i) * 2] = Math.cos(angle);
+      table[(pos * half + i) * 2 + 1] = Math.sin(angle);
+    }
+  }
+  return table;
+}
+
+/**
+ * In place: rotates each pair of every head of x[r] by the angles of position positions[r];
+ * `inverse` rotates by −angle, which is the backward (the transpose of a rotation).
+ *   x (rows×heads×headDim), positions (rows, u32), table (maxPositions×headDim/2×2, from ropeTable)
+ * A position ≥ maxPositions zeroes its row's pairs (see shaders/rope.wgsl).
+ */
+export function ropeApply(
+  ctx: GpuContext,
+  t: { x: Tensor; positions: Tensor; table: Tensor },
+  dims: { rows: number; heads: number; headDim: number; style: RopeStyle; inverse: boolean },
+): void {
+  const name = 'rope_apply';
+  const { rows, heads, headDim } = dims;
+  checkDims(name, { rows, heads, headDim });
+  if (headDim === 0 || headDim % 2 !== 0) {
+    throw new KernelError(name, `headDim=${headDim} must be positive and even (features rotate in pairs)`);
+  }
+  if (dims.style !== 'interleaved' && dims.style !== 'half') {
+    throw new KernelError(name, `style "${String(dims.style)}" must be 'interleaved' or 'half'`);
+  }
+  checkTensor(name, t.x, 'x', rows * heads * headDim, `rows×heads×headDim = ${rows}×${heads}×${headDim}`);
+  checkTensor(name, t.positions, 'positions', rows, `rows = ${rows}`, 'u32');
+  checkTensor(name, t.table, 'table', headDim, `one position of headDim = ${headDim}`);
+  if (t.table.size % headDim !== 0) {
+    throw new KernelError(
+      name,
+      `shape mismatch: table "${t.table.label}" has ${t.table.size} values, not maxPositions×headDim/2×2 for headDim = ${headDim}`,
+    );
+  }
+  ctx.dispatch(
+    ctx.kernel({ name, code: ropeWgsl, entryPoint: name }),
+    { qk: t.x, positions: t.positions, table: t.table },
+    {
+      rows,
+      heads,
+      headDim,
+      maxPositions: t.table.size / headDim,
+      halfStyle: dims.style === 'half' ? 1 : 0,
+      inverse: dims.inverse ? 1 : 0,
+    },
+    [gridStrideWorkgroups(ctx, (rows * heads * headDim) / 2)],
+  );
+}
