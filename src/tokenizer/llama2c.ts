@@ -18,6 +18,7 @@
 // not hold, is encoded like any other character.
 
 import { failIn, type Fail } from '../io/errors';
+import type { Tokenizer } from './types';
 
 const BOS = 1;
 const EOS = 2;
@@ -26,7 +27,10 @@ const BYTE_TOKEN_BASE = 3;
 /** run.c starts its best score there, so pairs scoring at or below it never merge. */
 const MIN_MERGE_SCORE = -1e10;
 
-export class Llama2cTokenizer {
+export class Llama2cTokenizer implements Tokenizer {
+  readonly bosId: number = BOS;
+  readonly eosId: number = EOS;
+
   private constructor(
     readonly fileName: string,
     readonly maxTokenLength: number,
@@ -100,7 +104,8 @@ export class Llama2cTokenizer {
     return new Llama2cTokenizer(fileName, maxTokenLength, pieces, scores, ids, dummyPrefix);
   }
 
-  encode(text: string, options: { bos: boolean; eos: boolean }): number[] {
+  /** Without options (or with a flag left out): no BOS, no EOS. */
+  encode(text: string, options: { bos?: boolean; eos?: boolean } = {}): number[] {
     const utf8 = new TextEncoder().encode(text);
     // Steps 1 and 2: BOS, dummy prefix, then codepoints found in the vocabulary or spelled out
     // as byte tokens.

@@ -1,0 +1,120 @@
+// Node's side of model loading: local files, the download cache folder, and loadModel with Node's
+// defaults ($D2LORA_MIRROR, $D2LORA_CACHE). Nothing that runs in the browser imports this module.
+//
+// The cache folder ($D2LORA_CACHE, else ~/.cache/d2lora) holds a file per complete download,
+// <key>, and an interrupted one's bytes in <key>.part, written as they arrive so that even a killed
+// process leaves a resumable partial file. A finished download is renamed into place, so <key> is
+// always whole.
+
+import { mkdir, open, readFile, rename, rm, truncate, type FileHandle } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
+import type { ByteCache, PartialEntry } from './fetch-cache';
+import { loadModel, type LoadedModel, type LoadOptions, type LocalFiles, type ModelSource } from './load';
+import { MIRROR_ENV } from './mirror';
+
+export const CACHE_ENV = 'D2LORA_CACHE';
+
+/** The file's bytes, or null when it does not exist; other failures throw naming the path. */
+export async function readFileIfPresent(path: string): Promise<Uint8Array | null> {
+  try {
+    const buffer = await readFile(path);
+    return new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return null;
+    throw new Error(`${path}: cannot read (${(e as Error).message})`, { cause: e });
+  }
+}
+
+export const nodeLocalFiles: LocalFiles = { read: readFileIfPresent };
+
+/** $D2LORA_MIRROR when set and not empty. */
+export function nodeMirror(): string | undefined {
+  return process.env[MIRROR_ENV] || undefined;
+}
+
+/** $D2LORA_CACHE, else ~/.cache/d2lora. */
+export function defaultCacheFolder(): string {
+  const folder = process.env[CACHE_ENV];
+  return folder ? resolve(folder) : join(homedir(), '.cache', 'd2lora');
+}
+
+/** Node's defaults under the given options: local files, the mirror from $D2LORA_MIRROR, the cache folder. */
+export function nodeLoadOptions(options: LoadOptions = {}): LoadOptions {
+  return {
+    ...options,
+    mirror: options.mirror ?? nodeMirror(),
+    cache: options.cache ?? new NodeByteCache(),
+    local: options.local ?? nodeLocalFiles,
+  };
+}
+
+export function loadModelInNode(source: ModelSource, options: LoadOptions = {}): Promise<LoadedModel> {
+  return loadModel(source, nodeLoadOptions(options));
+}
+
+export class NodeByteCache implements ByteCache {
+  constructor(readonly folder: string = defaultCacheFolder()) {}
+
+  get(key: string): Promise<Uint8Array | null> {
+    return readFileIfPresent(this.path(key));
+  }
+
+  getPartial(key: string): Promise<Uint8Array | null> {
+    return readFileIfPresent(this.partPath(key));
+  }
+
+  async openPartial(key: string, keep: number): Promise<PartialEntry> {
+    await mkdir(this.folder, { recursive: true });
+    const part = this.partPath(key);
+    const handle = await open(part, keep > 0 ? 'r+' : 'w');
+    await handle.truncate(keep);
+    return new PartFile(handle, part, this.path(key), keep);
+  }
+
+  async delete(key: string): Promise<void> {
+    await rm(this.path(key), { force: true });
+    await rm(this.partPath(key), { force: true });
+  }
+
+  /** The complete entry's file. */
+  path(key: string): string {
+    return join(this.folder, key);
+  }
+
+  /** The partial entry's file. */
+  partPath(key: string): string {
+    return join(this.folder, `${key}.part`);
+  }
+}
+
+class PartFile implements PartialEntry {
+  constructor(
+    private readonly handle: FileHandle,
+    private readonly part: string,
+    private readonly complete: string,
+    private position: number,
+  ) {}
+
+  async append(chunk: Uint8Array): Promise<void> {
+    await this.handle.write(chunk, 0, chunk.length, this.position);
+    this.position += chunk.length;
+  }
+
+  /** Every received byte is already in the file, up to a chunk whose write failed midway. */
+  async suspend(): Promise<void> {
+    await this.handle.close();
+    await truncate(this.part, this.position);
+  }
+
+  async commit(): Promise<void> {
+    await this.handle.close();
+    await rename(this.part, this.complete);
+  }
+
+  async discard(): Promise<void> {
+    await this.handle.close();
+    await rm(this.part, { force: true });
+  }
+}
