@@ -88,8 +88,16 @@ function identifiersReachedFrom(source: string, entry: string, kernel: string): 
   const visit = (fn: string) => {
     if (seen.has(fn)) return;
     seen.add(fn);
+    const body = bodies.get(fn)!;
+    // Names the function declares itself (parameters, let/var/const) shadow module variables.
+    const params = /\(([^)]*)\)/.exec(body)?.[1] ?? '';
+    const locals = new Set([
+      ...[...params.matchAll(/(?:^|,)\s*(?:@\w+(?:\([^)]*\))?\s*)*(\w+)\s*:/g)].map((m) => m[1]!),
+      ...[...body.matchAll(/\b(?:let|var|const)\s+(\w+)/g)].map((m) => m[1]!),
+    ]);
     // An identifier after '.' is a member or swizzle (gid.x), not a use of a variable.
-    for (const [, id] of bodies.get(fn)!.matchAll(/(?<![.\w])\s*([A-Za-z_]\w*)\b/g)) {
+    for (const [, id] of body.matchAll(/(?<![.\w])\s*([A-Za-z_]\w*)\b/g)) {
+      if (locals.has(id!)) continue;
       idents.add(id!);
       if (bodies.has(id!)) visit(id!);
     }

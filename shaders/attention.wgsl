@@ -1,0 +1,429 @@
+// Causal, grouped-query self-attention over a right-padded batch, flash-attention style: the
+// forward keeps an online softmax and stores only the row log-sum-exp; the backward recomputes
+// the probabilities from it. No T×T matrix exists anywhere, no float atomics are used, and
+// every sum runs in a fixed order, so results are bit-for-bit reproducible.
+//
+//   q, out  (batch·seq) × (numHeads·headDim)      row (b·seq + t), column h·headDim + d
+//   k, v    (batch·seq) × (numKvHeads·headDim)    query head h reads kv head g = h / (numHeads/numKvHeads)
+//   lse     batch × numHeads × seq
+//   lengths (u32, batch): L_b, the real length; positions t ≥ L_b are padding
+//
+//   s_ij = scale · q_i·k_j  (j ≤ i < L),  lse_i = log Σ_j exp(s_ij),  P_ij = exp(s_ij − lse_i)
+//   out_i = Σ_j P_ij v_j
+// Padded query rows get out = 0 and lse = 0 (and dq = 0); padded keys get dk = dv = 0. Padded
+// rows of q, k, v and dOut are never read, so whatever they hold cannot reach a real position.
+//
+// Workgroup memory stays under WebGPU's default 16 KiB for any headDim ≤ D_MAX: rows of q, k,
+// v and dOut are staged in tiles of ROWS or KEYS rows at a stride of headDim. Each thread keeps
+// its output dims in a private array of D_MAX / (threads along x) slots; loops over the slots
+// run to the number in use, a runtime bound, so that compilers do not unroll them D_MAX-wide
+// (fully unrolled, the backward took lavapipe over 20 s to compile; now under 1 s).
+//
+// Kernels:
+//   attention_forward         one workgroup per (8 query rows, head, sequence), 16×8 threads;
+//                             keys in tiles of 16: K tile → scores (one per thread) → V tile
+//                             over the K tile → online-softmax update of 8 output dims a thread.
+//   attention_backward_delta  row statistics (lse_i, D_i = dOut_i·out_i), one thread per
+//                             (sequence, head, row).
+//   attention_backward_dq     one workgroup per (8 query rows, head, sequence), 8×8 threads:
+//                             dq_i = scale Σ_j dS_ij k_j over key tiles of 8.
+//   attention_backward_dkdv   one workgroup per (8 keys, kv head, sequence), 8×8 threads:
+//                             dk_j = scale Σ_h Σ_i dS_ij q_i, dv_j = Σ_h Σ_i P_ij dOut_i over the
+//                             query heads of the group and query tiles of 8 with i ≥ j.
+
+const D_MAX = 128u;
+/** Below any real score: a masked score never wins a max (and its exp is never taken); the
+    running max starts here, so the rescaling exp(m − m_new) is 1 or 0 until a real score. */
+const NEG = -1.0e30;
+
+struct AttnParams { batch: u32, seq: u32, numHeads: u32, numKvHeads: u32, headDim: u32, scale: f32 }
+@group(0) @binding(0) var<uniform> ap: AttnParams;
+@group(0) @binding(1) var<storage, read> q: array<f32>;
+@group(0) @binding(2) var<storage, read> k: array<f32>;
+@group(0) @binding(3) var<storage, read> v: array<f32>;
+@group(0) @binding(4) var<storage, read> lengths: array<u32>;
+
+fn qIndex(b: u32, t: u32, h: u32, d: u32) -> u32 {
+  return ((b * ap.seq + t) * ap.numHeads + h) * ap.headDim + d;
+}
+
+fn kvIndex(b: u32, t: u32, g: u32, d: u32) -> u32 {
+  return ((b * ap.seq + t) * ap.numKvHeads + g) * ap.headDim + d;
+}
+
+fn lseIndex(b: u32, h: u32, t: u32) -> u32 {
+  return (b * ap.numHeads + h) * ap.seq + t;
+}
+
+fn kvHead(h: u32) -> u32 {
+  return h / (ap.numHeads / ap.numKvHeads);
+}
+
+fn realLength(b: u32) -> u32 {
+  return min(lengths[b], ap.seq);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Forward.
+//   out_i = Σ_j exp(s_ij − m_i) v_j / Σ_j exp(s_ij − m_i), accumulated tile by tile with the
+//   running max m and sum l rescaled by exp(m_old − m_new) (online softmax); lse_i = m_i + log l_i.
+
+const F_ROWS = 8u;               // query rows per workgroup (threads along y)
+const F_KEYS = 16u;              // keys per tile (threads along x)
+const F_DIMS = D_MAX / F_KEYS;   // output dims per thread: d = x + F_KEYS·t
+
+@group(0) @binding(5) var<storage, read_write> attnOut: array<f32>; // out (like q)
+@group(0) @binding(6) var<storage, read_write> lseOut: array<f32>;  // lse (batch × numHeads × seq)
+
+var<workgroup> fQ: array<f32, 1024>;   // F_ROWS × headDim
+var<workgroup> fKV: array<f32, 2048>;  // F_KEYS × headDim: the K tile, then the V tile
+var<workgroup> fS: array<f32, 128>;    // F_ROWS × F_KEYS scores
+var<workgroup> fP: array<f32, 128>;    // F_ROWS × F_KEYS exp(s − m_new)
+
+@compute @workgroup_size(16, 8)
+fn attention_forward(
+  @builtin(workgroup_id) wid: vec3<u32>,
+  @builtin(local_invocation_id) lid: vec3<u32>,
+  @builtin(local_invocation_index) flat: u32,
+) {
+  let D = ap.headDim;
+  let b = wid.z;
+  let h = wid.y;
+  let g = kvHead(h);
+  let len = realLength(b);
+  let i0 = wid.x * F_ROWS;
+  let c = lid.x;
+  let r = lid.y;
+  let i = i0 + r;
+
+  for (var e = flat; e < F_ROWS * D; e += F_ROWS * F_KEYS) {
+    let row = i0 + e / D;
+    var x = 0.0;
+    if (row < len) { x = q[qIndex(b, row, h, e % D)]; }
+    fQ[e] = x;
+  }
+
+  var m = NEG;
+  var l = 0.0;
+  var o: array<f32, F_DIMS>;
+  let slots = (D + F_KEYS - 1u) / F_KEYS; // of o in use
+  // Causal: this block's rows attend to keys j ≤ i0 + F_ROWS − 1, and only real ones.
+  let keyEnd = min(i0 + F_ROWS, len);
+  for (var j0 = 0u; j0 < keyEnd; j0 += F_KEYS) {
+    workgroupBarrier(); // fQ is staged; the previous tile's readers of fKV and fP are done
+    for (var e = flat; e < F_KEYS * D; e += F_ROWS * F_KEYS) {
+      let key = j0 + e / D;
+      var x = 0.0;
+      if (key < keyEnd) { x = k[kvIndex(b, key, g, e % D)]; }
+      fKV[e] = x;
+    }
+    workgroupBarrier();
+    let j = j0 + c;
+    let live = i < len && j <= i;
+    var s = NEG;
+    if (live) {
+      var dot = 0.0;
+      for (var d = 0u; d < D; d++) { dot += fQ[r * D + d] * fKV[c * D + d]; }
+      s = ap.scale * dot;
+    }
+    fS[r * F_KEYS + c] = s;
+    workgroupBarrier(); // every score is in fS, so the K tile may be overwritten
+    for (var e = flat; e < F_KEYS * D; e += F_ROWS * F_KEYS) {
+      let key = j0 + e / D;
+      var x = 0.0;
+      if (key < keyEnd) { x = v[kvIndex(b, key, g, e % D)]; }
+      fKV[e] = x;
+    }
+    var tileMax = NEG;
+    for (var cc = 0u; cc < F_KEYS; cc++) { tileMax = max(tileMax, fS[r * F_KEYS + cc]); }
+    let mNew = max(m, tileMax);
+    fP[r * F_KEYS + c] = select(0.0, exp(s - mNew), live);
+    workgroupBarrier();
+    // Every thread of row r holds the same m and l: same inputs, same order.
+    let alpha = exp(m - mNew);
+    var rowSum = 0.0;
+    for (var cc = 0u; cc < F_KEYS; cc++) { rowSum += fP[r * F_KEYS + cc]; }
+    l = l * alpha + rowSum;
+    m = mNew;
+    for (var t = 0u; t < slots; t++) {
+      let d = c + F_KEYS * t;
+      if (d < D) {
+        var acc = o[t] * alpha;
+        for (var cc = 0u; cc < F_KEYS; cc++) { acc += fP[r * F_KEYS + cc] * fKV[cc * D + d]; }
+        o[t] = acc;
+      }
+    }
+  }
+
+  if (i < ap.seq) {
+    let real = i < len;
+    let inv = select(0.0, 1.0 / l, real);
+    for (var t = 0u; t < slots; t++) {
+      let d = c + F_KEYS * t;
+      if (d < D) { attnOut[qIndex(b, i, h, d)] = o[t] * inv; }
+    }
+    if (c == 0u) { lseOut[lseIndex(b, h, i)] = select(0.0, m + log(l), real); }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Backward, step 1:  D_i = Σ_d dOut_i·out_i  (= Σ_j P_ij dP_ij), packed with lse_i as the row
+// statistics (lse_i, D_i) that steps 2 and 3 read with one load; both 0 on padded rows. (The
+// packing also keeps step 3 within WebGPU's default of 8 storage buffers per stage.)
+
+@group(0) @binding(7) var<storage, read> outSaved: array<f32>;       // out (like q)
+@group(0) @binding(8) var<storage, read> dOut: array<f32>;           // dOut (like q)
+@group(0) @binding(9) var<storage, read> lseSaved: array<f32>;       // lse (batch × numHeads × seq)
+@group(0) @binding(10) var<storage, read_write> statsOut: array<vec2<f32>>; // (lse, D) (batch × numHeads × seq)
+
+@compute @workgroup_size(256)
+fn attention_backward_delta(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let total = ap.batch * ap.numHeads * ap.seq;
+  for (var idx = gid.x; idx < total; idx += nwg.x * 256u) {
+    let t = idx % ap.seq;
+    let h = (idx / ap.seq) % ap.numHeads;
+    let b = idx / (ap.seq * ap.numHeads);
+    var rowStats = vec2(0.0, 0.0);
+    if (t < realLength(b)) {
+      let base = qIndex(b, t, h, 0u);
+      var acc = 0.0;
+      for (var d = 0u; d < ap.headDim; d++) { acc += dOut[base + d] * outSaved[base + d]; }
+      rowStats = vec2(lseSaved[idx], acc);
+    }
+    statsOut[idx] = rowStats;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Backward, shared by steps 2 and 3 (recomputed, never stored):
+//   P_ij = exp(s_ij − lse_i)            dP_ij = dOut_i·v_j
+//   dS_ij = P_ij (dP_ij − D_i)          (softmax backward of P_i = softmax(s_i))
+
+const ROWS = 8u;                 // query rows of a tile (threads along y of the dq kernel)
+const KEYS = 8u;                 // keys of a tile (threads along x)
+const B_DIMS = D_MAX / KEYS;     // accumulated dims per thread: d = x + KEYS·t
+
+@group(0) @binding(11) var<storage, read> stats: array<vec2<f32>>; // (lse, D) (batch × numHeads × seq)
+
+// Step 2:  dq_i = scale · Σ_j dS_ij k_j        (s_ij = scale · q_i·k_j)
+
+@group(0) @binding(12) var<storage, read_write> dq: array<f32>;     // dq (like q)
+
+var<workgroup> qQ: array<f32, 1024>;   // ROWS × headDim of q
+var<workgroup> qDO: array<f32, 1024>;  // ROWS × headDim of dOut
+var<workgroup> qKV: array<f32, 1024>;  // KEYS × headDim: the V tile, then the K tile
+var<workgroup> qDS: array<f32, 64>;    // ROWS × KEYS of dS
+
+@compute @workgroup_size(8, 8)
+fn attention_backward_dq(
+  @builtin(workgroup_id) wid: vec3<u32>,
+  @builtin(local_invocation_id) lid: vec3<u32>,
+  @builtin(local_invocation_index) flat: u32,
+) {
+  let D = ap.headDim;
+  let b = wid.z;
+  let h = wid.y;
+  let g = kvHead(h);
+  let len = realLength(b);
+  let i0 = wid.x * ROWS;
+  let c = lid.x;
+  let r = lid.y;
+  let i = i0 + r;
+
+  for (var e = flat; e < ROWS * D; e += ROWS * KEYS) {
+    let row = i0 + e / D;
+    var x = 0.0;
+    var y = 0.0;
+    if (row < len) {
+      let at = qIndex(b, row, h, e % D);
+      x = q[at];
+      y = dOut[at];
+    }
+    qQ[e] = x;
+    qDO[e] = y;
+  }
+  var rowStats = vec2(0.0, 0.0); // (lse_i, D_i)
+  if (i < len) { rowStats = stats[lseIndex(b, h, i)]; }
+
+  var acc: array<f32, B_DIMS>;
+  let slots = (D + KEYS - 1u) / KEYS; // of acc in use
+  let keyEnd = min(i0 + ROWS, len);
+  for (var j0 = 0u; j0 < keyEnd; j0 += KEYS) {
+    workgroupBarrier(); // q, dOut staged; the previous tile's readers of qKV and qDS are done
+    for (var e = flat; e < KEYS * D; e += ROWS * KEYS) {
+      let key = j0 + e / D;
+      var x = 0.0;
+      if (key < keyEnd) { x = v[kvIndex(b, key, g, e % D)]; }
+      qKV[e] = x;
+    }
+    workgroupBarrier();
+    let live = i < len && j0 + c <= i;
+    var dp = 0.0;
+    if (live) {
+      for (var d = 0u; d < D; d++) { dp += qDO[r * D + d] * qKV[c * D + d]; }
+    }
+    workgroupBarrier(); // done with the V tile
+    for (var e = flat; e < KEYS * D; e += ROWS * KEYS) {
+      let key = j0 + e / D;
+      var x = 0.0;
+      if (key < keyEnd) { x = k[kvIndex(b, key, g, e % D)]; }
+      qKV[e] = x;
+    }
+    workgroupBarrier();
+    var ds = 0.0;
+    if (live) {
+      var s = 0.0;
+      for (var d = 0u; d < D; d++) { s += qQ[r * D + d] * qKV[c * D + d]; }
+      ds = exp(ap.scale * s - rowStats.x) * (dp - rowStats.y);
+    }
+    qDS[r * KEYS + c] = ds;
+    workgroupBarrier();
+    for (var t = 0u; t < slots; t++) {
+      let d = c + KEYS * t;
+      if (d < D) {
+        var a = acc[t];
+        for (var cc = 0u; cc < KEYS; cc++) { a += qDS[r * KEYS + cc] * qKV[cc * D + d]; }
+        acc[t] = a;
+      }
+    }
+  }
+
+  if (i < ap.seq) {
+    for (var t = 0u; t < slots; t++) {
+      let d = c + KEYS * t;
+      if (d < D) { dq[qIndex(b, i, h, d)] = ap.scale * acc[t]; }
+    }
+  }
+}
+
+// Step 3, per key j of kv head g, over the query heads h of its group and the rows i ≥ j:
+//   dv_j = Σ_h Σ_i P_ij dOut_i          (out_i = Σ_j P_ij v_j)
+//   dk_j = scale · Σ_h Σ_i dS_ij q_i    (s_ij = scale · q_i·k_j)
+// The tile of query rows is staged three times in one buffer (q → dOut → q) so that the
+// workgroup holds k, v and one row tile within 16 KiB at headDim 128.
+
+@group(0) @binding(13) var<storage, read_write> dk: array<f32>;     // dk (like k)
+@group(0) @binding(14) var<storage, read_write> dv: array<f32>;     // dv (like v)
+
+var<workgroup> kK: array<f32, 1024>;   // KEYS × headDim of this block's k
+var<workgroup> kV: array<f32, 1024>;   // KEYS × headDim of this block's v
+var<workgroup> kRows: array<f32, 1024>; // ROWS × headDim: q, then dOut, then q again
+var<workgroup> kP: array<f32, 64>;     // ROWS × KEYS of P
+var<workgroup> kDS: array<f32, 64>;    // ROWS × KEYS of dS
+var<workgroup> kStats: array<vec2<f32>, 8>; // (lse, D) of the tile's rows
+
+/** Stages rows i0 … i0 + ROWS − 1 of q (or dOut when `grad`) for head h; zeros past len. */
+fn stageRows(b: u32, h: u32, i0: u32, len: u32, flat: u32, grad: bool) {
+  let D = ap.headDim;
+  for (var e = flat; e < ROWS * D; e += ROWS * KEYS) {
+    let row = i0 + e / D;
+    var x = 0.0;
+    if (row < len) {
+      let at = qIndex(b, row, h, e % D);
+      if (grad) { x = dOut[at]; } else { x = q[at]; }
+    }
+    kRows[e] = x;
+  }
+}
+
+@compute @workgroup_size(8, 8)
+fn attention_backward_dkdv(
+  @builtin(workgroup_id) wid: vec3<u32>,
+  @builtin(local_invocation_id) lid: vec3<u32>,
+  @builtin(local_invocation_index) flat: u32,
+) {
+  let D = ap.headDim;
+  let b = wid.z;
+  let g = wid.y;
+  let len = realLength(b);
+  let j0 = wid.x * KEYS;
+  // Score phase: thread (x, y) = (key c, query row r). Accumulation phase: thread (x, y) =
+  // (dim lane, key kj), owning dims d = x + KEYS·t of key j0 + y.
+  let c = lid.x;
+  let r = lid.y;
+  let kj = lid.y;
+
+  for (var e = flat; e < KEYS * D; e += ROWS * KEYS) {
+    let key = j0 + e / D;
+    var x = 0.0;
+    var y = 0.0;
+    if (key < len) {
+      let at = kvIndex(b, key, g, e % D);
+      x = k[at];
+      y = v[at];
+    }
+    kK[e] = x;
+    kV[e] = y;
+  }
+
+  var dkAcc: array<f32, B_DIMS>;
+  var dvAcc: array<f32, B_DIMS>;
+  let slots = (D + KEYS - 1u) / KEYS; // of dkAcc, dvAcc in use
+  let group = ap.numHeads / ap.numKvHeads;
+  for (var hh = 0u; hh < group; hh++) {
+    let h = g * group + hh;
+    // Causal: rows i < j0 never see these keys; ROWS = KEYS keeps i0 tile-aligned.
+    for (var i0 = j0; i0 < len; i0 += ROWS) {
+      workgroupBarrier(); // k, v staged; the previous tile's readers of kRows, kP, kDS are done
+      stageRows(b, h, i0, len, flat, false);
+      if (flat < ROWS) {
+        let row = i0 + flat;
+        var rowStats = vec2(0.0, 0.0);
+        if (row < len) { rowStats = stats[lseIndex(b, h, row)]; }
+        kStats[flat] = rowStats;
+      }
+      workgroupBarrier();
+      let i = i0 + r;
+      let live = i < len && j0 + c <= i;
+      var p = 0.0;
+      if (live) {
+        var s = 0.0;
+        for (var d = 0u; d < D; d++) { s += kRows[r * D + d] * kK[c * D + d]; }
+        p = exp(ap.scale * s - kStats[r].x);
+      }
+      workgroupBarrier(); // done with q
+      stageRows(b, h, i0, len, flat, true);
+      workgroupBarrier();
+      var ds = 0.0;
+      if (live) {
+        var dp = 0.0;
+        for (var d = 0u; d < D; d++) { dp += kRows[r * D + d] * kV[c * D + d]; }
+        ds = p * (dp - kStats[r].y);
+      }
+      kP[r * KEYS + c] = p;
+      kDS[r * KEYS + c] = ds;
+      workgroupBarrier();
+      for (var t = 0u; t < slots; t++) {
+        let d = lid.x + KEYS * t;
+        if (d < D) {
+          var a = dvAcc[t];
+          for (var rr = 0u; rr < ROWS; rr++) { a += kP[rr * KEYS + kj] * kRows[rr * D + d]; }
+          dvAcc[t] = a;
+        }
+      }
+      workgroupBarrier(); // done with dOut
+      stageRows(b, h, i0, len, flat, false);
+      workgroupBarrier();
+      for (var t = 0u; t < slots; t++) {
+        let d = lid.x + KEYS * t;
+        if (d < D) {
+          var a = dkAcc[t];
+          for (var rr = 0u; rr < ROWS; rr++) { a += kDS[rr * KEYS + kj] * kRows[rr * D + d]; }
+          dkAcc[t] = a;
+        }
+      }
+    }
+  }
+
+  let j = j0 + kj;
+  if (j < ap.seq) {
+    for (var t = 0u; t < slots; t++) {
+      let d = lid.x + KEYS * t;
+      if (d < D) {
+        let at = kvIndex(b, j, g, d);
+        dk[at] = ap.scale * dkAcc[t];
+        dv[at] = dvAcc[t];
+      }
+    }
+  }
+}

@@ -1,0 +1,151 @@
+// Launchers for shaders/attention.wgsl: causal grouped-query self-attention over a right-padded
+// batch (flash-attention style: online softmax forward saving only the row log-sum-exp, and a
+// backward that recomputes the probabilities).
+//
+//   q, out, dOut, dq  (batch·seq) × (numHeads·headDim)
+//   k, v, dk, dv      (batch·seq) × (numKvHeads·headDim)
+//   lse               batch × numHeads × seq
+//   lengths (u32)     batch — the real length of each sequence; later positions are padding
+
+import attentionWgsl from '../../shaders/attention.wgsl?raw';
+import type { GpuContext, Kernel } from '../gpu/context';
+import { KernelError } from '../gpu/errors';
+import type { Tensor } from '../gpu/tensor';
+import type { AttentionDims } from '../ref/attention';
+
+export type { AttentionDims } from '../ref/attention';
+
+/** Largest head dimension the kernels stage in workgroup memory (D_MAX in the WGSL). */
+export const ATTENTION_MAX_HEAD_DIM = 128;
+// Tile geometry; the WGSL constants F_ROWS, ROWS, KEYS must agree.
+const FORWARD_ROWS = 8;
+const BACKWARD_ROWS = 8;
+const BACKWARD_KEYS = 8;
+const STATS_GROUP = 256;
+
+function kernel(ctx: GpuContext, entryPoint: string): Kernel {
+  return ctx.kernel({ name: entryPoint, code: attentionWgsl, entryPoint });
+}
+
+function checkDims(name: string, dims: AttentionDims): void {
+  const { batch, seq, numHeads, numKvHeads, headDim, scale } = dims;
+  for (const [what, n] of [['batch', batch], ['seq', seq]] as const) {
+    if (!Number.isInteger(n) || n < 0) throw new KernelError(name, `${what}=${n} must be a non-negative integer`);
+  }
+  for (const [what, n] of [['numHeads', numHeads], ['numKvHeads', numKvHeads], ['headDim', headDim]] as const) {
+    if (!Number.isInteger(n) || n < 1) throw new KernelError(name, `${what}=${n} must be a positive integer`);
+  }
+  if (numHeads % numKvHeads !== 0) {
+    throw new KernelError(name, `numHeads=${numHeads} must be a multiple of numKvHeads=${numKvHeads} (grouped-query attention)`);
+  }
+  if (headDim > ATTENTION_MAX_HEAD_DIM) {
+    throw new KernelError(name, `headDim=${headDim} exceeds the largest supported head dimension, ${ATTENTION_MAX_HEAD_DIM}`);
+  }
+  if (!Number.isFinite(scale)) throw new KernelError(name, `scale=${scale} must be finite`);
+}
+
+function expectTensor(name: string, t: Tensor, role: string, size: number, dtype: 'f32' | 'u32' = 'f32'): void {
+  if (t.dtype !== dtype) throw new KernelError(name, `${role} "${t.label}" is ${t.dtype}, expected ${dtype}`);
+  if (t.size < size) {
+    throw new KernelError(name, `shape mismatch: ${role} "${t.label}" has ${t.size} values (shape [${t.shape.join(', ')}]), needs ${size}`);
+  }
+}
+
+/** Element counts of the operands: q-like, kv-like and lse-like. */
+function sizes(dims: AttentionDims): { qSize: number; kvSize: number; lseSize: number } {
+  const rows = dims.batch * dims.seq;
+  return {
+    qSize: rows * dims.numHeads * dims.headDim,
+    kvSize: rows * dims.numKvHeads * dims.headDim,
+    lseSize: dims.batch * dims.numHeads * dims.seq,
+  };
+}
+
+function params(dims: AttentionDims): Record<string, number> {
+  const { batch, seq, numHeads, numKvHeads, headDim, scale } = dims;
+  return { batch, seq, numHeads, numKvHeads, headDim, scale };
+}
+
+/** Records out = softmax(scale·q·kᵀ, causal and padding masked)·v, and lse per query row. */
+export function attentionForward(
+  ctx: GpuContext,
+  t: { q: Tensor; k: Tensor; v: Tensor; lengths: Tensor; out: Tensor; lse: Tensor },
+  dims: AttentionDims,
+): void {
+  const name = 'attention_forward';
+  checkDims(name, dims);
+  const { qSize, kvSize, lseSize } = sizes(dims);
+  expectTensor(name, t.q, 'q', qSize);
+  expectTensor(name, t.k, 'k', kvSize);
+  expectTensor(name, t.v, 'v', kvSize);
+  expectTensor(name, t.lengths, 'lengths', dims.batch, 'u32');
+  expectTensor(name, t.out, 'out', qSize);
+  expectTensor(name, t.lse, 'lse', lseSize);
+  ctx.dispatch(
+    kernel(ctx, name),
+    { q: t.q, k: t.k, v: t.v, lengths: t.lengths, attnOut: t.out, lseOut: t.lse },
+    params(dims),
+    [Math.ceil(dims.seq / FORWARD_ROWS), dims.numHeads, dims.batch],
+  );
+}
+
+/**
+ * Records dq, dk, dv (overwritten) from dOut, given the forward's out and lse. Rows of dOut at
+ * padded positions are ignored. Three kernels: the row statistics (lse_i, D_i = dOut_i·out_i),
+ * then dq per query row, then dk, dv per key row and kv head. Each binds at most 8 storage
+ * buffers (WebGPU's default maxStorageBuffersPerShaderStage).
+ */
+export function attentionBackward(
+  ctx: GpuContext,
+  t: {
+    q: Tensor;
+    k: Tensor;
+    v: Tensor;
+    lengths: Tensor;
+    out: Tensor;
+    lse: Tensor;
+    dOut: Tensor;
+    dq: Tensor;
+    dk: Tensor;
+    dv: Tensor;
+  },
+  dims: AttentionDims,
+): void {
+  const names = ['attention_backward_delta', 'attention_backward_dq', 'attention_backward_dkdv'] as const;
+  for (const name of names) checkDims(name, dims);
+  const { qSize, kvSize, lseSize } = sizes(dims);
+  expectTensor(names[0], t.lengths, 'lengths', dims.batch, 'u32');
+  expectTensor(names[0], t.out, 'out', qSize);
+  expectTensor(names[0], t.dOut, 'dOut', qSize);
+  expectTensor(names[1], t.q, 'q', qSize);
+  expectTensor(names[1], t.k, 'k', kvSize);
+  expectTensor(names[1], t.v, 'v', kvSize);
+  expectTensor(names[0], t.lse, 'lse', lseSize);
+  expectTensor(names[1], t.dq, 'dq', qSize);
+  expectTensor(names[2], t.dk, 'dk', kvSize);
+  expectTensor(names[2], t.dv, 'dv', kvSize);
+
+  const p = params(dims);
+  // Row statistics (lse_i, D_i) (batch × numHeads × seq × 2).
+  const stats = ctx.tensor([dims.batch, dims.numHeads, dims.seq, 2], 'f32', 'attention row stats');
+  const statsGroups = Math.min(Math.ceil(lseSize / STATS_GROUP), ctx.limits.maxComputeWorkgroupsPerDimension);
+  ctx.dispatch(
+    kernel(ctx, names[0]),
+    { lengths: t.lengths, outSaved: t.out, dOut: t.dOut, lseSaved: t.lse, statsOut: stats },
+    p,
+    [statsGroups],
+  );
+  ctx.dispatch(
+    kernel(ctx, names[1]),
+    { q: t.q, k: t.k, v: t.v, lengths: t.lengths, dOut: t.dOut, stats, dq: t.dq },
+    p,
+    [Math.ceil(dims.seq / BACKWARD_ROWS), dims.numHeads, dims.batch],
+  );
+  ctx.dispatch(
+    kernel(ctx, names[2]),
+    { q: t.q, k: t.k, v: t.v, lengths: t.lengths, dOut: t.dOut, stats, dk: t.dk, dv: t.dv },
+    p,
+    [Math.ceil(dims.seq / BACKWARD_KEYS), dims.numKvHeads, dims.batch],
+  );
+  stats.release();
+}

@@ -1,0 +1,119 @@
+// Launchers for shaders/optimizer.wgsl: per-tensor sums of squares of the gradients, the global
+// clip factor, and the AdamW step that reads that factor from the GPU — a whole optimizer step
+// is recorded with no read-back.
+//
+//   for each adapter tensor s:  sumOfSquares(grad_s → norms[s])
+//   clipFactor(norms → factor = [clip factor, total norm])
+//   for each adapter tensor s:  adamwStep(param_s, grad_s, m_s, v_s, factor)
+
+import optimizerWgsl from '../../shaders/optimizer.wgsl?raw';
+import type { GpuContext, Kernel } from '../gpu/context';
+import { KernelError } from '../gpu/errors';
+import type { Tensor } from '../gpu/tensor';
+import type { AdamWHyper } from '../ref/optimizer';
+
+export type { AdamWHyper } from '../ref/optimizer';
+
+/** Elements per partial sum of sum_squares_partial (BLOCK = THREADS·PER_THREAD in the WGSL). */
+const SUM_OF_SQUARES_BLOCK = 4096;
+const ELEMENTWISE_GROUP = 256;
+
+function kernel(ctx: GpuContext, entryPoint: string): Kernel {
+  return ctx.kernel({ name: entryPoint, code: optimizerWgsl, entryPoint });
+}
+
+function expectTensor(name: string, t: Tensor, role: string, size: number): void {
+  if (t.dtype !== 'f32') throw new KernelError(name, `${role} "${t.label}" is ${t.dtype}, expected f32`);
+  if (t.size < size) {
+    throw new KernelError(name, `shape mismatch: ${role} "${t.label}" has ${t.size} values (shape [${t.shape.join(', ')}]), needs ${size}`);
+  }
+}
+
+function expectCount(name: string, what: string, n: number): void {
+  if (!Number.isInteger(n) || n < 0) throw new KernelError(name, `${what}=${n} must be a non-negative integer`);
+}
+
+/** Length of the partials tensor sumOfSquares needs for n elements (reusable across tensors). */
+export function sumOfSquaresPartialsSize(n: number): number {
+  return Math.max(1, Math.ceil(n / SUM_OF_SQUARES_BLOCK));
+}
+
+/** Records out[slot] = Σ x² over x's first n elements, in two deterministic stages. */
+export function sumOfSquares(ctx: GpuContext, t: { x: Tensor; partials: Tensor; out: Tensor }, dims: { n: number; slot: number }): void {
+  const name = 'sum_squares_partial';
+  const { n, slot } = dims;
+  expectCount(name, 'n', n);
+  expectCount('sum_squares_finish', 'slot', slot);
+  const blocks = Math.ceil(n / SUM_OF_SQUARES_BLOCK);
+  if (blocks > ctx.limits.maxComputeWorkgroupsPerDimension) {
+    throw new KernelError(name, `n=${n} needs ${blocks} blocks, over this device's maxComputeWorkgroupsPerDimension; split the tensor`);
+  }
+  expectTensor(name, t.x, 'x', n);
+  expectTensor(name, t.partials, 'partials', sumOfSquaresPartialsSize(n));
+  expectTensor('sum_squares_finish', t.out, 'out', slot + 1);
+  const params = { n, blocks, slot };
+  ctx.dispatch(kernel(ctx, name), { x: t.x, partials: t.partials }, params, [blocks]);
+  ctx.dispatch(kernel(ctx, 'sum_squares_finish'), { partials: t.partials, sumsOut: t.out }, params, [1]);
+}
+
+/**
+ * Records factor = [min(1, maxNorm/(total + 1e-6)), total] with total = sqrt(Σ norms[0..count)),
+ * where norms holds the sums of squares written by sumOfSquares. maxNorm ≤ 0 turns clipping off
+ * (factor 1).
+ */
+export function clipFactor(ctx: GpuContext, t: { norms: Tensor; factor: Tensor }, dims: { count: number; maxNorm: number }): void {
+  const name = 'clip_factor';
+  expectCount(name, 'count', dims.count);
+  if (!Number.isFinite(dims.maxNorm)) throw new KernelError(name, `maxNorm=${dims.maxNorm} must be finite`);
+  expectTensor(name, t.norms, 'norms', dims.count);
+  expectTensor(name, t.factor, 'factor', 2);
+  ctx.dispatch(kernel(ctx, name), { norms: t.norms, factorOut: t.factor }, { count: dims.count, maxNorm: dims.maxNorm }, [1]);
+}
+
+export interface AdamWStepDims extends AdamWHyper {
+  /** Elements of param (and grad, m, v). */
+  n: number;
+  /** 1-based step number t, for the bias corrections 1 − βᵗ. */
+  step: number;
+}
+
+/** Records one AdamW step (torch.optim.AdamW semantics) on factor[0]·grad; param, m, v in place. */
+export function adamwStep(
+  ctx: GpuContext,
+  t: { param: Tensor; grad: Tensor; m: Tensor; v: Tensor; factor: Tensor },
+  dims: AdamWStepDims,
+): void {
+  const name = 'adamw_step';
+  const { n, lr, beta1, beta2, eps, weightDecay, step } = dims;
+  expectCount(name, 'n', n);
+  if (!Number.isInteger(step) || step < 1) throw new KernelError(name, `step=${step} must be an integer ≥ 1`);
+  for (const [what, value, ok, expected] of [
+    ['lr', lr, lr >= 0, '≥ 0'],
+    ['beta1', beta1, beta1 >= 0 && beta1 < 1, 'in [0, 1)'],
+    ['beta2', beta2, beta2 >= 0 && beta2 < 1, 'in [0, 1)'],
+    ['eps', eps, eps > 0, '> 0'],
+    ['weightDecay', weightDecay, weightDecay >= 0, '≥ 0'],
+  ] as const) {
+    if (!Number.isFinite(value) || !ok) throw new KernelError(name, `${what}=${value} must be finite and ${expected}`);
+  }
+  for (const [role, x] of [['param', t.param], ['grad', t.grad], ['m', t.m], ['v', t.v]] as const) expectTensor(name, x, role, n);
+  expectTensor(name, t.factor, 'factor', 1);
+  const bc1 = 1 - beta1 ** step;
+  const bc2 = 1 - beta2 ** step;
+  ctx.dispatch(
+    kernel(ctx, name),
+    { param: t.param, grad: t.grad, expAvg: t.m, expAvgSq: t.v, factorIn: t.factor },
+    {
+      n,
+      decay: 1 - lr * weightDecay,
+      beta1,
+      oneMinusBeta1: 1 - beta1,
+      beta2,
+      oneMinusBeta2: 1 - beta2,
+      eps,
+      stepSize: lr / bc1,
+      bc2Sqrt: Math.sqrt(bc2),
+    },
+    [Math.min(Math.ceil(n / ELEMENTWISE_GROUP), ctx.limits.maxComputeWorkgroupsPerDimension)],
+  );
+}

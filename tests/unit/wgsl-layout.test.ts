@@ -1,0 +1,47 @@
+// The binding contract the runtime reads from WGSL source (src/gpu/wgsl-layout.ts).
+
+import { describe, expect, it } from 'vitest';
+import { parseBindings } from '../../src/gpu/wgsl-layout';
+
+const code = `
+struct P { n: u32, scale: f32 }
+@group(0) @binding(0) var<uniform> p: P;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read_write> y: array<f32>;
+@group(0) @binding(3) var<storage, read> stats: array<f32>;
+@group(0) @binding(4) var<storage, read_write> other: array<f32>;
+
+fn helper(i: u32) -> f32 { return x[i] * p.scale; }
+
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  // gid.x is a swizzle, and the local 'stats' shadows the binding of that name
+  let stats = 2.0;
+  if (gid.x < p.n) { y[gid.x] = helper(gid.x) * stats; }
+}
+
+@compute @workgroup_size(64)
+fn second(@builtin(global_invocation_id) gid: vec3<u32>) { other[gid.x] = stats[gid.x]; }
+`;
+
+describe('parseBindings', () => {
+  it('lists only the bindings an entry point reaches, through the functions it calls', () => {
+    const b = parseBindings(code, 'demo', 'main');
+    expect(b.map((d) => [d.binding, d.name, d.kind])).toEqual([
+      [0, 'p', 'uniform'],
+      [1, 'x', 'read-only-storage'],
+      [2, 'y', 'storage'],
+    ]);
+    expect(b[0]!.fields).toEqual([
+      { name: 'n', type: 'u32' },
+      { name: 'scale', type: 'f32' },
+    ]);
+    expect(parseBindings(code, 'demo', 'second').map((d) => d.name)).toEqual(['stats', 'other']);
+  });
+
+  it('names the module and the problem for what it cannot lay out', () => {
+    expect(() => parseBindings(code, 'demo', 'missing')).toThrow('WGSL module "demo": entry point fn missing not found');
+    const vec = code.replace('scale: f32', 'scale: vec2<f32>');
+    expect(() => parseBindings(vec, 'demo', 'main')).toThrow(/uniform field "scale: vec2<f32>" of P: only u32, i32 and f32 scalars/);
+  });
+});
