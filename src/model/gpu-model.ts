@@ -1,0 +1,506 @@
+// A causal language model on the GPU: Llama (incl. Qwen2's q/k/v biases) and GPT-2, forward
+// and backward, with adapters on any subset of its linear layers. Base weights are uploaded
+// once and never written; only adapter parameters receive gradients.
+//
+// Shapes: rows = batch·seq (right-padded sequences), d = hiddenSize, I = intermediateSize,
+// Hq·D = numHeads·headDim, Hkv·D = numKvHeads·headDim, V = vocabSize, M = rows carrying loss.
+//
+// The loss is computed only at the rows that carry it: their hidden states are gathered first
+// and the classifier runs on those M rows alone (in chunks), never on a rows×V logits tensor.
+
+import { createAdaptedLinear, type AdaptedLinear } from '../adapters';
+import type { AdapterConfig } from '../adapters/config';
+import type { BaseLinear } from '../adapters/layer';
+import type { GpuContext } from '../gpu/context';
+import type { Tensor } from '../gpu/tensor';
+import { geluBackward, geluForward, swigluBackward, swigluForward, addInto, add } from '../ops/activations';
+import { attentionBackward, attentionForward } from '../ops/attention';
+import { copyColumns, copyColumnsBack } from '../ops/columns';
+import { embeddingGather, gatherRows, scatterAddRows } from '../ops/embedding';
+import { crossEntropy } from '../ops/loss';
+import { linearBackwardInput, linearForward } from '../ops/matmul';
+import { layernormBackward, layernormForward, rmsnormBackward, rmsnormForward } from '../ops/norms';
+import { ropeApply, ropeTable } from '../ops/rope';
+import type { ModelConfig, WeightMap } from './config';
+import { FrozenLinear, isAdapted, type LinearLayer } from './linear';
+import { defaultTargets, linearModules, targetMatches } from './names';
+
+/** A batch of right-padded token sequences and the positions that carry loss. */
+export interface TokenBatch {
+  batch: number;
+  seq: number;
+  /** batch·seq token ids; positions at t ≥ length are padding (any id < V). */
+  tokens: Uint32Array;
+  /** Real length of each sequence. */
+  lengths: Uint32Array;
+  /** Row indices b·seq + t (unique) whose hidden state predicts targets[i]. */
+  lossRows: Uint32Array;
+  targets: Uint32Array;
+  /** Weight of each loss row in the objective Σ w_i·nll_i (1/M for the mean). */
+  weights: Float32Array;
+}
+
+export interface AdapterPlacement {
+  config: Partial<AdapterConfig>;
+  /** Hugging Face module names (q_proj …, c_attn …); default: the family's attention projections. */
+  targets?: string[];
+}
+
+/** Rows of logits computed at once in the loss: bounds the M×V buffer to ~32 MiB. */
+function lossChunkRows(vocab: number): number {
+  return Math.max(1, Math.floor((32 * 1024 * 1024) / (4 * vocab)));
+}
+
+interface LayerWeights {
+  /** Llama: RMSNorm weights; GPT-2: LayerNorm weights and biases. */
+  norm1: Tensor;
+  norm1Bias: Tensor | null;
+  norm2: Tensor;
+  norm2Bias: Tensor | null;
+  /** By module name (q_proj, …, or attn.c_attn, …). */
+  linears: Map<string, LinearLayer>;
+}
+
+/** What one layer's forward keeps for its backward (train mode). */
+interface LayerSaved {
+  x: Tensor;
+  norm1Stats: Tensor[];
+  h: Tensor;
+  q: Tensor;
+  k: Tensor;
+  v: Tensor;
+  attn: Tensor;
+  lse: Tensor;
+  x2: Tensor;
+  norm2Stats: Tensor[];
+  h2: Tensor;
+  /** Llama: [gate, up, act]; GPT-2: [fc, act]. */
+  mlp: Tensor[];
+  /** GPT-2: the fused qkv output (kept only to be released). */
+  qkv: Tensor | null;
+}
+
+interface BatchTensors {
+  rows: number;
+  batch: number;
+  seq: number;
+  tokens: Tensor;
+  positions: Tensor;
+  lengths: Tensor;
+  lossRows: Tensor;
+  targets: Tensor;
+  weights: Tensor;
+  m: number;
+}
+
+export class GpuModel {
+  readonly layers: LayerWeights[] = [];
+  private readonly embed: Tensor;
+  private readonly positionEmbed: Tensor | null;
+  private readonly finalNorm: Tensor;
+  private readonly finalNormBias: Tensor | null;
+  private readonly classifier: Tensor;
+  private readonly rope: Tensor | null;
+  private readonly owned: Tensor[] = [];
+
+  constructor(
+    readonly ctx: GpuContext,
+    readonly config: ModelConfig,
+    weights: WeightMap,
+    placement: AdapterPlacement | null = null,
+  ) {
+    const get = (name: string): Tensor => {
+      const w = weights.get(name);
+      if (!w) throw new Error(`model weights: tensor "${name}" is missing`);
+      const t = ctx.upload(w.data, w.shape, name);
+      this.owned.push(t);
+      return t;
+    };
+    const c = config;
+    const gpt2 = c.family === 'gpt2';
+    this.embed = get(gpt2 ? 'wte.weight' : 'model.embed_tokens.weight');
+    this.positionEmbed = gpt2 ? get('wpe.weight') : null;
+    this.finalNorm = get(gpt2 ? 'ln_f.weight' : 'model.norm.weight');
+    this.finalNormBias = gpt2 ? get('ln_f.bias') : null;
+    this.classifier = c.tiedEmbeddings ? this.embed : get('lm_head.weight');
+    if (gpt2) {
+      this.rope = null;
+    } else {
+      const table = ropeTable(c.maxPositions, c.headDim, c.ropeTheta);
+      this.rope = ctx.upload(table, [table.length], 'rope table');
+      this.owned.push(this.rope);
+    }
+    const targets = placement ? (placement.targets ?? defaultTargets(c.family)) : [];
+    for (let i = 0; i < c.numLayers; i++) {
+      const linears = new Map<string, LinearLayer>();
+      for (const m of linearModules(c, i)) {
+        const base: BaseLinear = {
+          weight: get(m.weight),
+          bias: m.bias ? get(m.bias) : undefined,
+          out: m.out,
+          in: m.in,
+          layout: m.layout,
+          name: m.weight.replace(/\.weight$/, ''),
+        };
+        const adapted = placement && targets.some((t) => targetMatches(t, m.module));
+        linears.set(
+          m.module,
+          adapted ? createAdaptedLinear(ctx, placement.config, base, { w0Host: weights.get(m.weight)!.data, key: m.weight }) : new FrozenLinear(ctx, base),
+        );
+      }
+      const p = gpt2 ? `h.${i}` : `model.layers.${i}`;
+      this.layers.push({
+        norm1: get(gpt2 ? `${p}.ln_1.weight` : `${p}.input_layernorm.weight`),
+        norm1Bias: gpt2 ? get(`${p}.ln_1.bias`) : null,
+        norm2: get(gpt2 ? `${p}.ln_2.weight` : `${p}.post_attention_layernorm.weight`),
+        norm2Bias: gpt2 ? get(`${p}.ln_2.bias`) : null,
+        linears,
+      });
+    }
+    if (placement && this.adapters().length === 0) {
+      throw new Error(`adapter targets ${targets.join(', ')} match no linear layer of this ${c.family} model`);
+    }
+  }
+
+  /** Every adapted layer, by its base weight's module path. */
+  adapters(): { name: string; layer: AdaptedLinear }[] {
+    const out: { name: string; layer: AdaptedLinear }[] = [];
+    for (const l of this.layers) for (const lin of l.linears.values()) if (isAdapted(lin)) out.push({ name: lin.base.name, layer: lin });
+    return out;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Batches
+
+  private uploadBatch(b: TokenBatch): BatchTensors {
+    const rows = b.batch * b.seq;
+    const V = this.config.vocabSize;
+    if (b.tokens.length !== rows) throw new Error(`batch: ${b.tokens.length} tokens for ${b.batch}×${b.seq}`);
+    if (b.seq > this.config.maxPositions) throw new Error(`batch: sequence length ${b.seq} exceeds the model's ${this.config.maxPositions} positions`);
+    for (const t of b.tokens) if (t >= V) throw new Error(`batch: token id ${t} is outside the vocabulary (${V})`);
+    if (b.lengths.length !== b.batch) throw new Error(`batch: ${b.lengths.length} lengths for ${b.batch} sequences`);
+    const m = b.lossRows.length;
+    if (b.targets.length !== m || b.weights.length !== m) throw new Error('batch: lossRows, targets and weights must have one entry per loss row');
+    for (let i = 0; i < m; i++) {
+      if (b.lossRows[i]! >= rows) throw new Error(`batch: loss row ${b.lossRows[i]} is outside the ${rows} rows`);
+      if (b.targets[i]! >= V) throw new Error(`batch: target ${b.targets[i]} is outside the vocabulary (${V})`);
+    }
+    const positions = new Uint32Array(rows);
+    for (let r = 0; r < rows; r++) positions[r] = r % b.seq;
+    const ctx = this.ctx;
+    return {
+      rows,
+      batch: b.batch,
+      seq: b.seq,
+      m,
+      tokens: ctx.upload(b.tokens, [rows], 'tokens'),
+      positions: ctx.upload(positions, [rows], 'positions'),
+      lengths: ctx.upload(b.lengths, [b.batch], 'lengths'),
+      lossRows: ctx.upload(b.lossRows, [m], 'loss rows'),
+      targets: ctx.upload(b.targets, [m], 'targets'),
+      weights: ctx.upload(b.weights, [m], 'loss weights'),
+    };
+  }
+
+  private releaseBatch(t: BatchTensors): void {
+    for (const x of [t.tokens, t.positions, t.lengths, t.lossRows, t.targets, t.weights]) x.release();
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Forward
+
+  /** x0 (rows×d): token embeddings (+ learned positions for GPT-2). */
+  private embedTokens(b: BatchTensors): Tensor {
+    const { hiddenSize: d, vocabSize } = this.config;
+    const x = this.ctx.tensor([b.rows, d], 'f32', 'x0');
+    embeddingGather(this.ctx, { table: this.embed, ids: b.tokens, out: x }, { rows: b.rows, dim: d, vocab: vocabSize });
+    if (this.positionEmbed) {
+      embeddingGather(this.ctx, { table: this.positionEmbed, ids: b.positions, out: x }, { rows: b.rows, dim: d, vocab: this.config.maxPositions, accumulate: true });
+    }
+    return x;
+  }
+
+  /** y = norm(x) with the family's norm; returns y and the statistics its backward needs. */
+  private norm(x: Tensor, rows: number, weight: Tensor, bias: Tensor | null): { y: Tensor; stats: Tensor[] } {
+    const { hiddenSize: dim, normEps: eps } = this.config;
+    const y = this.ctx.tensor([rows, dim], 'f32', 'normed');
+    const rstd = this.ctx.tensor([rows], 'f32', 'rstd');
+    if (bias) {
+      const mean = this.ctx.tensor([rows], 'f32', 'mean');
+      layernormForward(this.ctx, { x, weight, bias, y, mean, rstd }, { rows, dim, eps });
+      return { y, stats: [mean, rstd] };
+    }
+    rmsnormForward(this.ctx, { x, weight, y, rstd }, { rows, dim, eps });
+    return { y, stats: [rstd] };
+  }
+
+  /** dx (+)= ∂norm/∂x · dy. */
+  private normBackward(dy: Tensor, x: Tensor, weight: Tensor, stats: Tensor[], dx: Tensor, rows: number, isLayerNorm: boolean): void {
+    const dim = this.config.hiddenSize;
+    if (isLayerNorm) layernormBackward(this.ctx, { dy, x, weight, mean: stats[0]!, rstd: stats[1]!, dx }, { rows, dim, accumulate: true });
+    else rmsnormBackward(this.ctx, { dy, x, weight, rstd: stats[0]!, dx }, { rows, dim, accumulate: true });
+  }
+
+  private attentionDims(b: BatchTensors) {
+    const c = this.config;
+    return { batch: b.batch, seq: b.seq, numHeads: c.numHeads, numKvHeads: c.numKvHeads, headDim: c.headDim, scale: 1 / Math.sqrt(c.headDim) };
+  }
+
+  /** One transformer block: x (rows×d) → x3 (rows×d). Keeps its state when `train`. */
+  private layerForward(l: LayerWeights, x: Tensor, b: BatchTensors, train: boolean): { out: Tensor; saved: LayerSaved | null } {
+    const ctx = this.ctx;
+    const c = this.config;
+    const rows = b.rows;
+    const gpt2 = c.family === 'gpt2';
+    const run = (name: string, input: Tensor) => (train ? l.linears.get(name)!.forward(input, rows) : l.linears.get(name)!.infer(input, rows));
+    const qDim = c.numHeads * c.headDim;
+
+    // attention block: x2 = x + o(attention(rope(q(h)), rope(k(h)), v(h))), h = norm1(x)
+    const n1 = this.norm(x, rows, l.norm1, l.norm1Bias);
+    let q: Tensor, k: Tensor, v: Tensor;
+    let qkv: Tensor | null = null;
+    if (gpt2) {
+      qkv = run('attn.c_attn', n1.y);
+      [q, k, v] = [0, 1, 2].map((i) => {
+        const part = ctx.tensor([rows, c.hiddenSize], 'f32', ['q', 'k', 'v'][i]);
+        copyColumns(ctx, qkv!, part, { rows, cols: 3 * c.hiddenSize, offset: i * c.hiddenSize, width: c.hiddenSize });
+        return part;
+      }) as [Tensor, Tensor, Tensor];
+    } else {
+      q = run('q_proj', n1.y);
+      k = run('k_proj', n1.y);
+      v = run('v_proj', n1.y);
+      const rope = { style: c.ropeStyle, inverse: false, headDim: c.headDim, rows };
+      ropeApply(ctx, { x: q, positions: b.positions, table: this.rope! }, { ...rope, heads: c.numHeads });
+      ropeApply(ctx, { x: k, positions: b.positions, table: this.rope! }, { ...rope, heads: c.numKvHeads });
+    }
+    const attn = ctx.tensor([rows, qDim], 'f32', 'attn');
+    const lse = ctx.tensor([b.batch, c.numHeads, b.seq], 'f32', 'lse');
+    attentionForward(ctx, { q, k, v, lengths: b.lengths, out: attn, lse }, this.attentionDims(b));
+    const o = run(gpt2 ? 'attn.c_proj' : 'o_proj', attn);
+    const x2 = ctx.tensor([rows, c.hiddenSize], 'f32', 'x2');
+    add(ctx, { a: x, b: o, out: x2 }, { n: rows * c.hiddenSize });
+    o.release();
+
+    // MLP block: x3 = x2 + mlp(norm2(x2))
+    const n2 = this.norm(x2, rows, l.norm2, l.norm2Bias);
+    let mlp: Tensor[];
+    let down: Tensor;
+    if (gpt2) {
+      const fc = run('mlp.c_fc', n2.y);
+      const act = ctx.tensor([rows, c.intermediateSize], 'f32', 'gelu');
+      geluForward(ctx, { x: fc, out: act }, { n: rows * c.intermediateSize });
+      down = run('mlp.c_proj', act);
+      mlp = [fc, act];
+    } else {
+      const gate = run('gate_proj', n2.y);
+      const up = run('up_proj', n2.y);
+      const act = ctx.tensor([rows, c.intermediateSize], 'f32', 'swiglu');
+      swigluForward(ctx, { gate, up, out: act }, { n: rows * c.intermediateSize });
+      down = run('down_proj', act);
+      mlp = [gate, up, act];
+    }
+    addInto(ctx, { acc: down, x: x2 }, { n: rows * c.hiddenSize });
+    const out = down; // x3 = x2 + mlp(·), accumulated in place into the down projection's output
+
+    const saved: LayerSaved = { x, norm1Stats: n1.stats, h: n1.y, q, k, v, attn, lse, x2, norm2Stats: n2.stats, h2: n2.y, mlp, qkv };
+    if (train) return { out, saved };
+    releaseSaved(saved, false);
+    return { out, saved: null };
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Backward
+
+  /** dres: ∂loss/∂x3 in, ∂loss/∂x out (in place). Adapters accumulate their gradients. */
+  private layerBackward(l: LayerWeights, s: LayerSaved, dres: Tensor, b: BatchTensors): void {
+    const ctx = this.ctx;
+    const c = this.config;
+    const rows = b.rows;
+    const gpt2 = c.family === 'gpt2';
+    const back = (name: string, dy: Tensor) => l.linears.get(name)!.backward(dy);
+
+    // MLP block (forward: x3 = x2 + down(act(…(norm2(x2))))); dres is ∂/∂x3 = ∂/∂x2 through the skip
+    let dh2: Tensor;
+    if (gpt2) {
+      const fc = s.mlp[0]!;
+      const dAct = back('mlp.c_proj', dres);
+      const dFc = ctx.tensor([rows, c.intermediateSize], 'f32', 'dfc');
+      geluBackward(ctx, { dout: dAct, x: fc, dx: dFc }, { n: rows * c.intermediateSize });
+      dAct.release();
+      dh2 = back('mlp.c_fc', dFc);
+      dFc.release();
+    } else {
+      const [gate, up] = s.mlp as [Tensor, Tensor, Tensor];
+      const dAct = back('down_proj', dres);
+      const dGate = ctx.tensor([rows, c.intermediateSize], 'f32', 'dgate');
+      const dUp = ctx.tensor([rows, c.intermediateSize], 'f32', 'dup');
+      swigluBackward(ctx, { dout: dAct, gate, up, dgate: dGate, dup: dUp }, { n: rows * c.intermediateSize });
+      dAct.release();
+      dh2 = back('gate_proj', dGate);
+      const dh2Up = back('up_proj', dUp);
+      addInto(ctx, { acc: dh2, x: dh2Up }, { n: rows * c.hiddenSize });
+      for (const t of [dGate, dUp, dh2Up]) t.release();
+    }
+    this.normBackward(dh2, s.x2, l.norm2, s.norm2Stats, dres, rows, gpt2);
+    dh2.release();
+
+    // attention block (forward: x2 = x + o(attention(q, k, v)))
+    const dAttn = back(gpt2 ? 'attn.c_proj' : 'o_proj', dres);
+    const qDim = c.numHeads * c.headDim;
+    const kvDim = c.numKvHeads * c.headDim;
+    const dq = ctx.tensor([rows, qDim], 'f32', 'dq');
+    const dk = ctx.tensor([rows, kvDim], 'f32', 'dk');
+    const dv = ctx.tensor([rows, kvDim], 'f32', 'dv');
+    attentionBackward(ctx, { q: s.q, k: s.k, v: s.v, lengths: b.lengths, out: s.attn, lse: s.lse, dOut: dAttn, dq, dk, dv }, this.attentionDims(b));
+    dAttn.release();
+    let dh: Tensor;
+    if (gpt2) {
+      const dqkv = ctx.tensor([rows, 3 * c.hiddenSize], 'f32', 'dqkv');
+      [dq, dk, dv].forEach((part, i) =>
+        copyColumnsBack(ctx, part, dqkv, { rows, cols: 3 * c.hiddenSize, offset: i * c.hiddenSize, width: c.hiddenSize }),
+      );
+      dh = back('attn.c_attn', dqkv);
+      dqkv.release();
+    } else {
+      // forward applied RoPE after the projections: rotate the gradients back (rotation by −θ)
+      const rope = { style: c.ropeStyle, inverse: true, headDim: c.headDim, rows };
+      ropeApply(ctx, { x: dq, positions: b.positions, table: this.rope! }, { ...rope, heads: c.numHeads });
+      ropeApply(ctx, { x: dk, positions: b.positions, table: this.rope! }, { ...rope, heads: c.numKvHeads });
+      dh = back('q_proj', dq);
+      const dhk = back('k_proj', dk);
+      const dhv = back('v_proj', dv);
+      addInto(ctx, { acc: dh, x: dhk }, { n: rows * c.hiddenSize });
+      addInto(ctx, { acc: dh, x: dhv }, { n: rows * c.hiddenSize });
+      dhk.release();
+      dhv.release();
+    }
+    for (const t of [dq, dk, dv]) t.release();
+    this.normBackward(dh, s.x, l.norm1, s.norm1Stats, dres, rows, gpt2);
+    dh.release();
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Loss head
+
+  /**
+   * For the M loss rows of the last hidden state xL (rows×d), in chunks: gather, final norm,
+   * logits = norm·Wclsᵀ, per-row NLL into `losses`; with `dres`, the backward too:
+   * dres (rows×d, zeroed here) receives ∂loss/∂xL at the loss rows.
+   */
+  private lossHead(xL: Tensor, b: BatchTensors, losses: Tensor, dres: Tensor | null): void {
+    const ctx = this.ctx;
+    const c = this.config;
+    const d = c.hiddenSize;
+    const V = c.vocabSize;
+    const layerNorm = this.finalNormBias !== null;
+    if (dres) ctx.clear(dres);
+    const chunk = lossChunkRows(V);
+    for (let start = 0; start < b.m; start += chunk) {
+      const m = Math.min(chunk, b.m - start);
+      const sub = (t: Tensor, width: number, dtype: 'u32' | 'f32', label: string) => {
+        const part = ctx.tensor([m * width], dtype, label);
+        ctx.copy(t, part, m * width * 4, start * width * 4, 0);
+        return part;
+      };
+      const index = sub(b.lossRows, 1, 'u32', 'loss rows');
+      const targets = sub(b.targets, 1, 'u32', 'targets');
+      const weights = sub(b.weights, 1, 'f32', 'loss weights');
+      const hidden = ctx.tensor([m, d], 'f32', 'loss hidden');
+      gatherRows(ctx, { src: xL, index, out: hidden }, { m, dim: d });
+      const n = this.norm(hidden, m, this.finalNorm, this.finalNormBias);
+      const logits = ctx.tensor([m, V], 'f32', 'logits');
+      linearForward(ctx, n.y, this.classifier, logits, { rows: m, in: d, out: V });
+      const chunkLosses = ctx.tensor([m], 'f32', 'losses');
+      const dlogits = dres ? ctx.tensor([m, V], 'f32', 'dlogits') : undefined;
+      crossEntropy(ctx, { logits, targets, weights, losses: chunkLosses, dlogits }, { rows: m, vocab: V, computeGrad: dres !== null });
+      ctx.copy(chunkLosses, losses, m * 4, 0, start * 4);
+      if (dres && dlogits) {
+        const dn = ctx.tensor([m, d], 'f32', 'dnorm');
+        linearBackwardInput(ctx, dlogits, this.classifier, dn, { rows: m, in: d, out: V });
+        const dHidden = ctx.zeros([m, d], 'f32', 'dhidden');
+        this.normBackward(dn, hidden, this.finalNorm, n.stats, dHidden, m, layerNorm);
+        scatterAddRows(ctx, { src: dHidden, index, out: dres }, { m, dim: d });
+        for (const t of [dn, dHidden, dlogits]) t.release();
+      }
+      for (const t of [index, targets, weights, hidden, n.y, ...n.stats, logits, chunkLosses]) t.release();
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Entry points
+
+  /**
+   * Records forward (and with `train`, backward: adapter gradients accumulate) for a batch.
+   * Returns per-loss-row NLL (M), a tensor the caller reads and releases.
+   */
+  run(batch: TokenBatch, train: boolean): Tensor {
+    const ctx = this.ctx;
+    const b = this.uploadBatch(batch);
+    let x = this.embedTokens(b);
+    const saved: LayerSaved[] = [];
+    for (const l of this.layers) {
+      const r = this.layerForward(l, x, b, train);
+      if (r.saved) saved.push(r.saved);
+      else x.release();
+      x = r.out;
+    }
+    const losses = ctx.tensor([b.m], 'f32', 'nll');
+    const dres = train ? ctx.tensor([b.rows, this.config.hiddenSize], 'f32', 'dres') : null;
+    this.lossHead(x, b, losses, dres);
+    x.release();
+    if (dres) {
+      for (let i = this.layers.length - 1; i >= 0; i--) {
+        this.layerBackward(this.layers[i]!, saved[i]!, dres, b);
+        releaseSaved(saved[i]!, true);
+      }
+      dres.release();
+    }
+    this.releaseBatch(b);
+    return losses;
+  }
+
+  /** Logits (V) predicting the token after `tokens` (one sequence), read back. */
+  async nextTokenLogits(tokens: readonly number[]): Promise<Float32Array> {
+    const seq = tokens.length;
+    const ctx = this.ctx;
+    const b = this.uploadBatch({
+      batch: 1,
+      seq,
+      tokens: Uint32Array.from(tokens),
+      lengths: Uint32Array.of(seq),
+      lossRows: Uint32Array.of(seq - 1),
+      targets: Uint32Array.of(0),
+      weights: Float32Array.of(0),
+    });
+    let x = this.embedTokens(b);
+    for (const l of this.layers) {
+      const r = this.layerForward(l, x, b, false);
+      x.release();
+      x = r.out;
+    }
+    const d = this.config.hiddenSize;
+    const hidden = ctx.tensor([1, d], 'f32', 'last hidden');
+    gatherRows(ctx, { src: x, index: b.lossRows, out: hidden }, { m: 1, dim: d });
+    const n = this.norm(hidden, 1, this.finalNorm, this.finalNormBias);
+    const logits = ctx.tensor([1, this.config.vocabSize], 'f32', 'logits');
+    linearForward(ctx, n.y, this.classifier, logits, { rows: 1, in: d, out: this.config.vocabSize });
+    const out = await ctx.read(logits);
+    for (const t of [x, hidden, n.y, ...n.stats, logits]) t.release();
+    this.releaseBatch(b);
+    return out;
+  }
+
+  destroy(): void {
+    for (const l of this.layers) for (const lin of l.linears.values()) if (isAdapted(lin)) lin.destroy();
+    for (const t of this.owned) t.release();
+    this.ctx.trimPool();
+  }
+}
+
+function releaseSaved(s: LayerSaved, includeInput: boolean): void {
+  const ts = [...s.norm1Stats, s.h, s.q, s.k, s.v, s.attn, s.lse, s.x2, ...s.norm2Stats, s.h2, ...s.mlp];
+  if (s.qkv) ts.push(s.qkv);
+  if (includeInput) ts.push(s.x);
+  for (const t of ts) t.release();
+}

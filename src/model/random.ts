@@ -1,0 +1,35 @@
+// Random weights in a family's real shapes and tensor names: for tests, benchmarks and the
+// export checks of architectures whose real checkpoints cannot be downloaded here.
+
+import { Rng } from '../util/rng';
+import type { ModelConfig, WeightMap } from './config';
+import { expectedWeights } from './names';
+
+/**
+ * Matrices ~ U(±1/√fan_in) (fan_in = last dim; GPT-2's Conv1D stores in×out, so its first dim),
+ * embeddings ~ U(±0.5), norm weights 1 ± 0.1, biases ± 0.05: a model whose activations stay O(1)
+ * through many layers, so that checks compare meaningful numbers.
+ */
+export function randomWeights(config: ModelConfig, seed: number): WeightMap {
+  const rng = new Rng(seed).fork('random-weights');
+  const out: WeightMap = new Map();
+  for (const [name, shape] of expectedWeights(config)) {
+    const r = rng.fork(name);
+    const size = shape.reduce((a, b) => a * b, 1);
+    const data = new Float32Array(size);
+    const isNorm = /norm|ln_/.test(name);
+    if (isNorm && name.endsWith('.weight')) {
+      for (let i = 0; i < size; i++) data[i] = 1 + r.uniform(-0.1, 0.1);
+    } else if (name.endsWith('.bias')) {
+      for (let i = 0; i < size; i++) data[i] = r.uniform(-0.05, 0.05);
+    } else if (/embed|wte|wpe/.test(name)) {
+      for (let i = 0; i < size; i++) data[i] = r.uniform(-0.5, 0.5);
+    } else {
+      const fanIn = config.family === 'gpt2' ? shape[0]! : shape[shape.length - 1]!;
+      const bound = 1 / Math.sqrt(fanIn);
+      for (let i = 0; i < size; i++) data[i] = r.uniform(-bound, bound);
+    }
+    out.set(name, { shape: [...shape], data });
+  }
+  return out;
+}

@@ -1,0 +1,311 @@
+// The training loop: batches in a seeded order, forward + backward + AdamW recorded as one
+// submission per step, the loss read back asynchronously one step behind, events for the
+// front doors, cancellation between steps, and a saved state that resumes bit for bit.
+//
+// Data order: epoch e visits the examples in the permutation drawn from Rng(seed).fork(e), so
+// the order of every step is a function of (seed, step) alone; the saved state needs no RNG.
+
+import type { AdapterParams } from '../adapters/init';
+import type { GpuContext } from '../gpu/context';
+import type { GpuModel } from '../model/gpu-model';
+import { Rng } from '../util/rng';
+import { makeBatch, type TokenizedExample } from './batching';
+import { AdamW, type AdamWConfig } from './optimizer';
+import { createLrSchedule, LR_DECAYS, type LrDecay, type LrSchedule } from './schedule';
+
+export interface TrainConfig extends AdamWConfig {
+  epochs: number;
+  batchSize: number;
+  /** Peak learning rate. */
+  lr: number;
+  /** Learning rate at the end of the decay. */
+  minLr: number;
+  /** Fraction of all steps spent warming up linearly from 0. */
+  warmupRatio: number;
+  decay: LrDecay;
+  /** Data order seed. */
+  seed: number;
+}
+
+export const DEFAULT_TRAIN_CONFIG: Readonly<TrainConfig> = Object.freeze({
+  epochs: 2,
+  batchSize: 16,
+  lr: 3e-3,
+  minLr: 0,
+  warmupRatio: 0.05,
+  decay: 'linear',
+  seed: 0,
+  beta1: 0.9,
+  beta2: 0.999,
+  eps: 1e-8,
+  weightDecay: 0,
+  maxGradNorm: 1,
+});
+
+export class TrainConfigError extends Error {
+  override name = 'TrainConfigError';
+  constructor(
+    readonly field: string,
+    expected: string,
+    found: unknown,
+  ) {
+    super(`train config: ${field}: found ${String(found)}; expected ${expected}`);
+  }
+}
+
+export function resolveTrainConfig(partial: Partial<TrainConfig>): TrainConfig {
+  for (const k of Object.keys(partial)) {
+    if (!(k in DEFAULT_TRAIN_CONFIG)) throw new TrainConfigError(k, `one of the fields ${Object.keys(DEFAULT_TRAIN_CONFIG).join(', ')}`, k);
+  }
+  const c: TrainConfig = { ...DEFAULT_TRAIN_CONFIG, ...partial };
+  const positiveInt = (f: 'epochs' | 'batchSize') => {
+    if (!Number.isInteger(c[f]) || c[f] < 1) throw new TrainConfigError(f, 'an integer ≥ 1', c[f]);
+  };
+  positiveInt('epochs');
+  positiveInt('batchSize');
+  if (!(c.lr > 0) || !Number.isFinite(c.lr)) throw new TrainConfigError('lr', 'a finite number > 0', c.lr);
+  if (!(c.minLr >= 0) || c.minLr > c.lr) throw new TrainConfigError('minLr', `a number in [0, lr = ${c.lr}]`, c.minLr);
+  if (!(c.warmupRatio >= 0 && c.warmupRatio <= 1)) throw new TrainConfigError('warmupRatio', 'a number in [0, 1]', c.warmupRatio);
+  if (!LR_DECAYS.includes(c.decay)) throw new TrainConfigError('decay', `one of ${LR_DECAYS.join(', ')}`, c.decay);
+  if (!Number.isSafeInteger(c.seed)) throw new TrainConfigError('seed', 'a safe integer', c.seed);
+  if (!(c.beta1 >= 0 && c.beta1 < 1)) throw new TrainConfigError('beta1', 'a number in [0, 1)', c.beta1);
+  if (!(c.beta2 >= 0 && c.beta2 < 1)) throw new TrainConfigError('beta2', 'a number in [0, 1)', c.beta2);
+  if (!(c.eps > 0)) throw new TrainConfigError('eps', 'a number > 0', c.eps);
+  if (!(c.weightDecay >= 0)) throw new TrainConfigError('weightDecay', 'a number ≥ 0', c.weightDecay);
+  if (!(c.maxGradNorm >= 0)) throw new TrainConfigError('maxGradNorm', 'a number ≥ 0 (0 disables clipping)', c.maxGradNorm);
+  return c;
+}
+
+export interface StepRecord {
+  step: number;
+  epoch: number;
+  /** Mean NLL over the batch's target tokens. */
+  loss: number;
+  lr: number;
+  /** Global gradient norm before clipping. */
+  gradNorm: number;
+  tokens: number;
+}
+
+export interface ProgressEvent {
+  step: number;
+  totalSteps: number;
+  epoch: number;
+  tokensPerSecond: number;
+  elapsedMs: number;
+  etaMs: number;
+}
+
+export interface TrainerEvents {
+  loss: StepRecord;
+  progress: ProgressEvent;
+}
+
+/** The loss became NaN or infinite; the update of that step was skipped on the GPU. */
+export class TrainingDivergedError extends Error {
+  override name = 'TrainingDivergedError';
+}
+
+interface InFlight {
+  step: number;
+  epoch: number;
+  lr: number;
+  tokens: number;
+  weights: Float32Array;
+  readback: Promise<[Float32Array, Float32Array]>;
+}
+
+export class Trainer {
+  readonly config: TrainConfig;
+  readonly stepsPerEpoch: number;
+  readonly totalSteps: number;
+  readonly schedule: LrSchedule;
+  readonly history: StepRecord[] = [];
+  private readonly optimizer: AdamW;
+  private readonly ctx: GpuContext;
+  private nextStep = 0;
+  private inflight: InFlight | null = null;
+  private readonly listeners: { [K in keyof TrainerEvents]: Set<(e: TrainerEvents[K]) => void> } = { loss: new Set(), progress: new Set() };
+  private clock = { startMs: 0, tokens: 0, startStep: 0 };
+
+  constructor(
+    readonly model: GpuModel,
+    readonly examples: readonly TokenizedExample[],
+    config: Partial<TrainConfig> = {},
+  ) {
+    if (examples.length === 0) throw new Error('trainer: no training examples');
+    this.config = resolveTrainConfig(config);
+    this.ctx = model.ctx;
+    this.stepsPerEpoch = Math.ceil(examples.length / this.config.batchSize);
+    this.totalSteps = this.stepsPerEpoch * this.config.epochs;
+    this.schedule = createLrSchedule({
+      lr: this.config.lr,
+      minLr: this.config.minLr,
+      warmupSteps: Math.round(this.config.warmupRatio * this.totalSteps),
+      totalSteps: this.totalSteps,
+      decay: this.config.decay,
+    });
+    const tensors = model.adapters().flatMap(({ name, layer }) => Object.entries(layer.params).map(([k, param]) => ({ name: `${name}.${k}`, param, grad: layer.grads[k]! })));
+    this.optimizer = new AdamW(this.ctx, tensors, this.config);
+  }
+
+  get step(): number {
+    return this.nextStep;
+  }
+
+  get done(): boolean {
+    return this.nextStep >= this.totalSteps;
+  }
+
+  on<K extends keyof TrainerEvents>(event: K, listener: (e: TrainerEvents[K]) => void): () => void {
+    this.listeners[event].add(listener);
+    return () => this.listeners[event].delete(listener);
+  }
+
+  private emit<K extends keyof TrainerEvents>(event: K, e: TrainerEvents[K]): void {
+    for (const l of this.listeners[event]) l(e);
+  }
+
+  /** The examples of step s: batch s mod stepsPerEpoch of epoch ⌊s / stepsPerEpoch⌋'s permutation. */
+  batchIndices(step: number): number[] {
+    const epoch = Math.floor(step / this.stepsPerEpoch);
+    const order = permutation(this.examples.length, new Rng(this.config.seed).fork('data-order').fork(epoch));
+    const k = step % this.stepsPerEpoch;
+    return order.slice(k * this.config.batchSize, (k + 1) * this.config.batchSize);
+  }
+
+  /**
+   * Records and submits one step; resolves once the previous step's loss has been read back
+   * (its 'loss' event emitted). Throws TrainingDivergedError on a non-finite loss.
+   */
+  async trainStep(): Promise<void> {
+    if (this.done) throw new Error(`trainer: all ${this.totalSteps} steps are done`);
+    const s = this.nextStep;
+    if (this.clock.startMs === 0) this.clock = { startMs: performance.now(), tokens: 0, startStep: s };
+    const examples = this.batchIndices(s).map((i) => this.examples[i]!);
+    const batch = makeBatch(examples);
+    for (const { layer } of this.model.adapters()) layer.zeroGrads();
+    const losses = this.model.run(batch, true);
+    const lr = this.schedule.lrAt(s);
+    this.optimizer.step(lr, s + 1);
+    const readback = Promise.all([this.ctx.read(losses), this.ctx.read(this.optimizer.factor)]);
+    losses.release();
+    this.nextStep = s + 1;
+    const tokens = batch.lengths.reduce((a, b) => a + b, 0);
+    const previous = this.inflight;
+    this.inflight = { step: s, epoch: Math.floor(s / this.stepsPerEpoch), lr, tokens, weights: batch.weights, readback };
+    if (previous) await this.report(previous);
+  }
+
+  /** Waits for the last submitted step's loss. */
+  async settle(): Promise<void> {
+    const last = this.inflight;
+    this.inflight = null;
+    if (last) await this.report(last);
+  }
+
+  private async report(f: InFlight): Promise<void> {
+    const [losses, factor] = await f.readback;
+    let loss = 0;
+    for (let i = 0; i < losses.length; i++) loss += f.weights[i]! * losses[i]!;
+    const record: StepRecord = { step: f.step, epoch: f.epoch, loss, lr: f.lr, gradNorm: factor[1]!, tokens: f.tokens };
+    if (!Number.isFinite(loss) || !Number.isFinite(record.gradNorm)) {
+      this.inflight = null;
+      throw new TrainingDivergedError(
+        `the training loss became ${loss} at step ${f.step + 1} (learning rate ${f.lr.toExponential(2)}, gradient norm ${record.gradNorm}). ` +
+          'That step\'s update was skipped, so the adapters hold the last finite state; lower the learning rate or clip harder (maxGradNorm) and resume.',
+      );
+    }
+    this.history.push(record);
+    this.emit('loss', record);
+    this.clock.tokens += f.tokens;
+    const elapsedMs = performance.now() - this.clock.startMs;
+    const stepsDone = f.step + 1 - this.clock.startStep;
+    this.emit('progress', {
+      step: f.step + 1,
+      totalSteps: this.totalSteps,
+      epoch: f.epoch,
+      tokensPerSecond: this.clock.tokens / (elapsedMs / 1000),
+      elapsedMs,
+      etaMs: (elapsedMs / stepsDone) * (this.totalSteps - f.step - 1),
+    });
+  }
+
+  /** Trains to the end (or `untilStep`), stopping between steps when `signal` aborts. */
+  async run(opts: { signal?: AbortSignal; untilStep?: number } = {}): Promise<void> {
+    const until = Math.min(opts.untilStep ?? this.totalSteps, this.totalSteps);
+    try {
+      while (this.nextStep < until) {
+        opts.signal?.throwIfAborted();
+        await this.trainStep();
+      }
+    } finally {
+      await this.settle();
+    }
+  }
+
+  /** Mean NLL per target token over `examples` (no gradients), in batches. */
+  async evaluateLoss(examples: readonly TokenizedExample[], batchSize = this.config.batchSize): Promise<number> {
+    let sum = 0;
+    let count = 0;
+    for (let i = 0; i < examples.length; i += batchSize) {
+      const batch = makeBatch(examples.slice(i, i + batchSize));
+      const losses = this.model.run(batch, false);
+      const values = await this.ctx.read(losses);
+      losses.release();
+      for (const v of values) sum += v;
+      count += values.length;
+    }
+    return count > 0 ? sum / count : NaN;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Saved state
+
+  async saveState(): Promise<TrainerState> {
+    await this.settle();
+    const adapters = await Promise.all(this.model.adapters().map(async ({ name, layer }) => ({ name, params: await layer.readParams() })));
+    return { step: this.nextStep, config: this.config, adapters, moments: await this.optimizer.readMoments(), history: [...this.history] };
+  }
+
+  async loadState(state: TrainerState): Promise<void> {
+    await this.settle();
+    const byName = new Map(state.adapters.map((a) => [a.name, a.params]));
+    for (const { name, layer } of this.model.adapters()) {
+      const p = byName.get(name);
+      if (!p) throw new Error(`trainer state: adapter "${name}" is missing from the saved state`);
+      layer.writeParams(p);
+    }
+    for (const k of ['seed', 'batchSize', 'epochs'] as const) {
+      if (state.config[k] !== this.config[k]) {
+        throw new Error(`trainer state: saved ${k} ${state.config[k]} differs from this run's ${this.config[k]}; resume with the same data order`);
+      }
+    }
+    this.optimizer.writeMoments(state.moments);
+    this.nextStep = state.step;
+    this.history.splice(0, this.history.length, ...state.history);
+    this.clock = { startMs: 0, tokens: 0, startStep: state.step };
+  }
+
+  destroy(): void {
+    this.optimizer.destroy();
+  }
+}
+
+export interface TrainerState {
+  step: number;
+  config: TrainConfig;
+  adapters: { name: string; params: AdapterParams }[];
+  moments: Map<string, { m: Float32Array; v: Float32Array }>;
+  history: StepRecord[];
+}
+
+/** Fisher–Yates with the given generator: a permutation of 0 … n−1. */
+function permutation(n: number, rng: Rng): number[] {
+  const a = Array.from({ length: n }, (_, i) => i);
+  for (let i = n - 1; i > 0; i--) {
+    const j = Math.floor(rng.nextFloat() * (i + 1));
+    [a[i], a[j]] = [a[j]!, a[i]!];
+  }
+  return a;
+}
