@@ -1,39 +1,10 @@
 // Launchers for shaders/activations.wgsl: SwiGLU, GELU (tanh approximation) and the residual
-// adds, each over n elements of flat f32 tensors. Also the size checks and the grid-stride
-// workgroup count that the other element-wise launchers (embedding, norms, rope) share.
+// adds, each over n elements of flat f32 tensors.
 
 import activationsWgsl from '../../shaders/activations.wgsl?raw';
 import type { GpuContext, Kernel } from '../gpu/context';
-import { KernelError } from '../gpu/errors';
-import type { DType, Tensor } from '../gpu/tensor';
-
-/** Threads per workgroup of every grid-stride kernel (GROUP in the WGSL files). */
-const ELEMENTWISE_GROUP = 256;
-
-/** Workgroups for a grid-stride loop over `total` items: enough to cover it, capped at the device's limit. */
-export function gridStrideWorkgroups(ctx: GpuContext, total: number): number {
-  return Math.min(Math.ceil(total / ELEMENTWISE_GROUP), ctx.limits.maxComputeWorkgroupsPerDimension);
-}
-
-/** Raises KernelError unless every size is a non-negative integer. */
-export function checkDims(kernel: string, dims: Record<string, number>): void {
-  for (const [what, v] of Object.entries(dims)) {
-    if (!Number.isInteger(v) || v < 0) throw new KernelError(kernel, `${what}=${v} must be a non-negative integer`);
-  }
-}
-
-/** Raises KernelError unless `t` has element type `dtype` and at least `elements` values (`dims` says which). */
-export function checkTensor(kernel: string, t: Tensor, role: string, elements: number, dims: string, dtype: DType = 'f32'): void {
-  if (t.dtype !== dtype) {
-    throw new KernelError(kernel, `${role} "${t.label}" holds ${t.dtype} values, needs ${dtype}`);
-  }
-  if (t.size < elements) {
-    throw new KernelError(
-      kernel,
-      `shape mismatch: ${role} "${t.label}" has shape [${t.shape.join(', ')}] (${t.size} values) but ${dims} needs ${elements}`,
-    );
-  }
-}
+import type { Tensor } from '../gpu/tensor';
+import { checkDims, checkTensor, gridStrideWorkgroups } from './checks';
 
 function kernel(ctx: GpuContext, entryPoint: string): Kernel {
   return ctx.kernel({ name: entryPoint, code: activationsWgsl, entryPoint });

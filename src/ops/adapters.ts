@@ -1,14 +1,14 @@
-// Launchers for shaders/adapters.wgsl. Each checks its operands' sizes, then records one
-// dispatch. Shapes: U, Uσ, A are (out×R); D, Dσ are (R×in); Mg is (R×R); c, m, n, g, a are
-// (out); P/Q, L/Y, G, Gs, Gl are (N×out).
+// Launchers for shaders/adapters.wgsl. Each checks its operands' sizes (not their element
+// types: checkTensor gets dtype null; every operand is f32), then records one dispatch.
+// Shapes: U, Uσ, A are (out×R); D, Dσ are (R×in); Mg is (R×R); c, m, n, g, a are (out);
+// P/Q, L/Y, G, Gs, Gl are (N×out).
 
 import adaptersWgsl from '../../shaders/adapters.wgsl?raw';
 import type { GpuContext, Kernel } from '../gpu/context';
-import { KernelError } from '../gpu/errors';
 import type { Tensor } from '../gpu/tensor';
+import { checkTensor, gridStrideWorkgroups } from './checks';
 import type { WeightLayout } from './matmul';
 
-const ELEMENTWISE_GROUP = 256;
 /** Rows summed by one workgroup of column_dot_partial (ROWS_PER_BLOCK in the WGSL). */
 const ROWS_PER_BLOCK = 256;
 
@@ -16,22 +16,11 @@ function kernel(ctx: GpuContext, entryPoint: string): Kernel {
   return ctx.kernel({ name: entryPoint, code: adaptersWgsl, entryPoint });
 }
 
-function expectSize(name: string, t: Tensor, role: string, size: number): void {
-  if (t.size < size) {
-    throw new KernelError(name, `shape mismatch: ${role} "${t.label}" has ${t.size} values (shape [${t.shape.join(', ')}]), needs ${size}`);
-  }
-}
-
-/** Workgroups for a grid-stride loop over `total` elements. */
-function gridStride(ctx: GpuContext, total: number): number {
-  return Math.min(Math.ceil(total / ELEMENTWISE_GROUP), ctx.limits.maxComputeWorkgroupsPerDimension);
-}
-
 /** c_j = ‖W0_j‖ for W0 (out×in) stored in `layout`. */
 export function rowNorms(ctx: GpuContext, w0: Tensor, out: Tensor, dims: { out: number; in: number; layout: WeightLayout }): void {
   const name = 'row_norms';
-  expectSize(name, w0, 'W0', dims.out * dims.in);
-  expectSize(name, out, 'c', dims.out);
+  checkTensor(name, w0, 'W0', dims.out * dims.in, `out×in = ${dims.out}×${dims.in}`, null);
+  checkTensor(name, out, 'c', dims.out, `out = ${dims.out}`, null);
   ctx.dispatch(kernel(ctx, name), { w0, normsOut: out }, { rows: dims.out, cols: dims.in, inOut: dims.layout === 'in_out' ? 1 : 0 }, [
     Math.ceil(dims.out / 64),
   ]);
@@ -39,19 +28,21 @@ export function rowNorms(ctx: GpuContext, w0: Tensor, out: Tensor, dims: { out: 
 
 /** out = diag(v)·M (M is rows×cols, v is rows). */
 export function scaleRows(ctx: GpuContext, m: Tensor, v: Tensor, out: Tensor, rows: number, cols: number): void {
-  scale(ctx, 'scale_rows', m, v, out, rows, cols, rows);
+  scale(ctx, 'scale_rows', m, v, out, rows, cols, [rows, `rows = ${rows}`]);
 }
 
 /** out = M·diag(v) (M is rows×cols, v is cols). */
 export function scaleColumns(ctx: GpuContext, m: Tensor, v: Tensor, out: Tensor, rows: number, cols: number): void {
-  scale(ctx, 'scale_columns', m, v, out, rows, cols, cols);
+  scale(ctx, 'scale_columns', m, v, out, rows, cols, [cols, `cols = ${cols}`]);
 }
 
-function scale(ctx: GpuContext, name: string, m: Tensor, v: Tensor, out: Tensor, rows: number, cols: number, vLen: number): void {
-  expectSize(name, m, 'M', rows * cols);
-  expectSize(name, v, 'v', vLen);
-  expectSize(name, out, 'out', rows * cols);
-  ctx.dispatch(kernel(ctx, name), { scaleIn: m, scaleBy: v, scaleOut: out }, { rows, cols }, [gridStride(ctx, rows * cols)]);
+/** `vLen` is v's length and where it comes from (rows or cols). */
+function scale(ctx: GpuContext, name: string, m: Tensor, v: Tensor, out: Tensor, rows: number, cols: number, vLen: [number, string]): void {
+  const rc = `rows×cols = ${rows}×${cols}`;
+  checkTensor(name, m, 'M', rows * cols, rc, null);
+  checkTensor(name, v, 'v', ...vLen, null);
+  checkTensor(name, out, 'out', rows * cols, rc, null);
+  ctx.dispatch(kernel(ctx, name), { scaleIn: m, scaleBy: v, scaleOut: out }, { rows, cols }, [gridStrideWorkgroups(ctx, rows * cols)]);
 }
 
 /** n_j = sqrt(c_j² + 2·Uσ_j·A_j + Uσ_j·Mg·Uσ_jᵀ + ε), g_j = mag_j/n_j. */
@@ -62,13 +53,15 @@ export function columnNormPass(
 ): void {
   const name = 'column_norm_pass';
   const { out, rank } = dims;
-  expectSize(name, t.c, 'c', out);
-  expectSize(name, t.mag, 'mag', out);
-  expectSize(name, t.uSigma, 'Uσ', out * rank);
-  expectSize(name, t.w0dT, 'W0·Dᵀ', out * rank);
-  expectSize(name, t.gram, 'D·Dᵀ', rank * rank);
-  expectSize(name, t.n, 'n', out);
-  expectSize(name, t.g, 'g', out);
+  const o = `out = ${out}`;
+  const or = `out×rank = ${out}×${rank}`;
+  checkTensor(name, t.c, 'c', out, o, null);
+  checkTensor(name, t.mag, 'mag', out, o, null);
+  checkTensor(name, t.uSigma, 'Uσ', out * rank, or, null);
+  checkTensor(name, t.w0dT, 'W0·Dᵀ', out * rank, or, null);
+  checkTensor(name, t.gram, 'D·Dᵀ', rank * rank, `rank×rank = ${rank}×${rank}`, null);
+  checkTensor(name, t.n, 'n', out, o, null);
+  checkTensor(name, t.g, 'g', out, o, null);
   ctx.dispatch(
     kernel(ctx, name),
     { cNorm: t.c, mag: t.mag, uSigma: t.uSigma, w0dT: t.w0dT, gram: t.gram, nOut: t.n, gOut: t.g },
@@ -85,15 +78,16 @@ export function combineForward(
 ): void {
   const name = 'combine_forward';
   const total = dims.rows * dims.out;
-  expectSize(name, t.q, 'P/Q', total);
-  expectSize(name, t.y, 'L/Y', total);
-  expectSize(name, t.g, 'g', dims.out);
-  if (t.bias) expectSize(name, t.bias, 'bias', dims.out);
+  const ro = `rows×out = ${dims.rows}×${dims.out}`;
+  checkTensor(name, t.q, 'P/Q', total, ro, null);
+  checkTensor(name, t.y, 'L/Y', total, ro, null);
+  checkTensor(name, t.g, 'g', dims.out, `out = ${dims.out}`, null);
+  if (t.bias) checkTensor(name, t.bias, 'bias', dims.out, `out = ${dims.out}`, null);
   ctx.dispatch(
     kernel(ctx, name),
     { qBuf: t.q, yBuf: t.y, gScale: t.g, combineBias: t.bias ?? ctx.empty },
     { rows: dims.rows, outF: dims.out, rho: dims.rho, hasBias: t.bias ? 1 : 0 },
-    [gridStride(ctx, total)],
+    [gridStrideWorkgroups(ctx, total)],
   );
 }
 
@@ -105,13 +99,14 @@ export function combineBackward(
 ): void {
   const name = 'combine_backward';
   const total = dims.rows * dims.out;
-  for (const [role, x] of [['G', t.dy], ['Gs', t.gs], ['Gl', t.gl]] as const) expectSize(name, x, role, total);
-  expectSize(name, t.g, 'g', dims.out);
+  const ro = `rows×out = ${dims.rows}×${dims.out}`;
+  for (const [role, x] of [['G', t.dy], ['Gs', t.gs], ['Gl', t.gl]] as const) checkTensor(name, x, role, total, ro, null);
+  checkTensor(name, t.g, 'g', dims.out, `out = ${dims.out}`, null);
   ctx.dispatch(
     kernel(ctx, name),
     { gradOut: t.dy, gScale: t.g, gradS: t.gs, gradL: t.gl },
     { rows: dims.rows, outF: dims.out, rho: dims.rho, hasBias: 0 },
-    [gridStride(ctx, total)],
+    [gridStrideWorkgroups(ctx, total)],
   );
 }
 
@@ -126,9 +121,12 @@ export function columnDotCoefficient(
   dims: { rows: number; out: number; mode: 'd2lora-a' | 'dora-dm' },
 ): void {
   const { rows, out } = dims;
-  expectSize('column_dot_partial', t.dy, 'G', rows * out);
-  expectSize('column_dot_partial', t.q, 'Q', rows * out);
-  for (const [role, x] of [['c', t.c], ['n', t.n], ['coeff', t.coeff]] as const) expectSize('column_dot_finish', x, role, out);
+  const ro = `rows×out = ${rows}×${out}`;
+  checkTensor('column_dot_partial', t.dy, 'G', rows * out, ro, null);
+  checkTensor('column_dot_partial', t.q, 'Q', rows * out, ro, null);
+  for (const [role, x] of [['c', t.c], ['n', t.n], ['coeff', t.coeff]] as const) {
+    checkTensor('column_dot_finish', x, role, out, `out = ${out}`, null);
+  }
   const blocks = Math.max(1, Math.ceil(rows / ROWS_PER_BLOCK));
   const partials = ctx.tensor([blocks, out], 'f32', 'column-dot partials');
   const params = { rows, outF: out, blocks, mode: dims.mode === 'd2lora-a' ? 0 : 1 };
@@ -145,17 +143,18 @@ export function duNormTerm(
 ): void {
   const name = 'du_norm_term';
   const { out, rank } = dims;
-  expectSize(name, t.a, 'a', out);
-  expectSize(name, t.sigma, 'σ', rank);
-  expectSize(name, t.uSigma, 'Uσ', out * rank);
-  expectSize(name, t.w0dT, 'W0·Dᵀ', out * rank);
-  expectSize(name, t.gram, 'D·Dᵀ', rank * rank);
-  expectSize(name, t.dU, 'dU', out * rank);
+  const or = `out×rank = ${out}×${rank}`;
+  checkTensor(name, t.a, 'a', out, `out = ${out}`, null);
+  checkTensor(name, t.sigma, 'σ', rank, `rank = ${rank}`, null);
+  checkTensor(name, t.uSigma, 'Uσ', out * rank, or, null);
+  checkTensor(name, t.w0dT, 'W0·Dᵀ', out * rank, or, null);
+  checkTensor(name, t.gram, 'D·Dᵀ', rank * rank, `rank×rank = ${rank}×${rank}`, null);
+  checkTensor(name, t.dU, 'dU', out * rank, or, null);
   ctx.dispatch(
     kernel(ctx, name),
     { aCoeff: t.a, sigma: t.sigma, uSigma: t.uSigma, w0dT: t.w0dT, gram: t.gram, dU: t.dU },
     { outF: out, rank },
-    [gridStride(ctx, out * rank)],
+    [gridStrideWorkgroups(ctx, out * rank)],
   );
 }
 
@@ -167,11 +166,12 @@ export function mergeWeight(
 ): void {
   const name = 'merge_weight';
   const { out, rank } = dims;
-  expectSize(name, t.w0, 'W0', out * dims.in);
-  expectSize(name, t.uSigma, 'Uσ', out * rank);
-  expectSize(name, t.d, 'D', rank * dims.in);
-  expectSize(name, t.g, 'g', out);
-  expectSize(name, t.merged, 'Ŵ', out * dims.in);
+  const oi = `out×in = ${out}×${dims.in}`;
+  checkTensor(name, t.w0, 'W0', out * dims.in, oi, null);
+  checkTensor(name, t.uSigma, 'Uσ', out * rank, `out×rank = ${out}×${rank}`, null);
+  checkTensor(name, t.d, 'D', rank * dims.in, `rank×in = ${rank}×${dims.in}`, null);
+  checkTensor(name, t.g, 'g', out, `out = ${out}`, null);
+  checkTensor(name, t.merged, 'Ŵ', out * dims.in, oi, null);
   const inOut = dims.layout === 'in_out';
   const [fast, slow] = inOut ? [out, dims.in] : [dims.in, out];
   ctx.dispatch(

@@ -12,6 +12,7 @@ import type { GpuContext, Kernel } from '../gpu/context';
 import { KernelError } from '../gpu/errors';
 import type { Tensor } from '../gpu/tensor';
 import type { AttentionDims } from '../ref/attention';
+import { checkDims, checkTensor, gridStrideWorkgroups } from './checks';
 
 export type { AttentionDims } from '../ref/attention';
 
@@ -27,14 +28,10 @@ function kernel(ctx: GpuContext, entryPoint: string): Kernel {
   return ctx.kernel({ name: entryPoint, code: attentionWgsl, entryPoint });
 }
 
-function checkDims(name: string, dims: AttentionDims): void {
+function checkAttentionDims(name: string, dims: AttentionDims): void {
   const { batch, seq, numHeads, numKvHeads, headDim, scale } = dims;
-  for (const [what, n] of [['batch', batch], ['seq', seq]] as const) {
-    if (!Number.isInteger(n) || n < 0) throw new KernelError(name, `${what}=${n} must be a non-negative integer`);
-  }
-  for (const [what, n] of [['numHeads', numHeads], ['numKvHeads', numKvHeads], ['headDim', headDim]] as const) {
-    if (!Number.isInteger(n) || n < 1) throw new KernelError(name, `${what}=${n} must be a positive integer`);
-  }
+  checkDims(name, { batch, seq });
+  checkDims(name, { numHeads, numKvHeads, headDim }, 1);
   if (numHeads % numKvHeads !== 0) {
     throw new KernelError(name, `numHeads=${numHeads} must be a multiple of numKvHeads=${numKvHeads} (grouped-query attention)`);
   }
@@ -44,20 +41,17 @@ function checkDims(name: string, dims: AttentionDims): void {
   if (!Number.isFinite(scale)) throw new KernelError(name, `scale=${scale} must be finite`);
 }
 
-function expectTensor(name: string, t: Tensor, role: string, size: number, dtype: 'f32' | 'u32' = 'f32'): void {
-  if (t.dtype !== dtype) throw new KernelError(name, `${role} "${t.label}" is ${t.dtype}, expected ${dtype}`);
-  if (t.size < size) {
-    throw new KernelError(name, `shape mismatch: ${role} "${t.label}" has ${t.size} values (shape [${t.shape.join(', ')}]), needs ${size}`);
-  }
-}
+type Operand = [elements: number, dims: string];
 
-/** Element counts of the operands: q-like, kv-like and lse-like. */
-function sizes(dims: AttentionDims): { qSize: number; kvSize: number; lseSize: number } {
-  const rows = dims.batch * dims.seq;
+/** Element counts of the operands, each with where it comes from: q-like, kv-like, lse-like and lengths. */
+function sizes(dims: AttentionDims): { q: Operand; kv: Operand; lse: Operand; lengths: Operand } {
+  const { batch, seq, numHeads, numKvHeads, headDim } = dims;
+  const rows = batch * seq;
   return {
-    qSize: rows * dims.numHeads * dims.headDim,
-    kvSize: rows * dims.numKvHeads * dims.headDim,
-    lseSize: dims.batch * dims.numHeads * dims.seq,
+    q: [rows * numHeads * headDim, `(batch·seq)×(numHeads·headDim) = (${batch}·${seq})×(${numHeads}·${headDim})`],
+    kv: [rows * numKvHeads * headDim, `(batch·seq)×(numKvHeads·headDim) = (${batch}·${seq})×(${numKvHeads}·${headDim})`],
+    lse: [batch * numHeads * seq, `batch×numHeads×seq = ${batch}×${numHeads}×${seq}`],
+    lengths: [batch, `batch = ${batch}`],
   };
 }
 
@@ -73,14 +67,14 @@ export function attentionForward(
   dims: AttentionDims,
 ): void {
   const name = 'attention_forward';
-  checkDims(name, dims);
-  const { qSize, kvSize, lseSize } = sizes(dims);
-  expectTensor(name, t.q, 'q', qSize);
-  expectTensor(name, t.k, 'k', kvSize);
-  expectTensor(name, t.v, 'v', kvSize);
-  expectTensor(name, t.lengths, 'lengths', dims.batch, 'u32');
-  expectTensor(name, t.out, 'out', qSize);
-  expectTensor(name, t.lse, 'lse', lseSize);
+  checkAttentionDims(name, dims);
+  const { q, kv, lse, lengths } = sizes(dims);
+  checkTensor(name, t.q, 'q', ...q);
+  checkTensor(name, t.k, 'k', ...kv);
+  checkTensor(name, t.v, 'v', ...kv);
+  checkTensor(name, t.lengths, 'lengths', ...lengths, 'u32');
+  checkTensor(name, t.out, 'out', ...q);
+  checkTensor(name, t.lse, 'lse', ...lse);
   ctx.dispatch(
     kernel(ctx, name),
     { q: t.q, k: t.k, v: t.v, lengths: t.lengths, attnOut: t.out, lseOut: t.lse },
@@ -112,23 +106,23 @@ export function attentionBackward(
   dims: AttentionDims,
 ): void {
   const names = ['attention_backward_delta', 'attention_backward_dq', 'attention_backward_dkdv'] as const;
-  for (const name of names) checkDims(name, dims);
-  const { qSize, kvSize, lseSize } = sizes(dims);
-  expectTensor(names[0], t.lengths, 'lengths', dims.batch, 'u32');
-  expectTensor(names[0], t.out, 'out', qSize);
-  expectTensor(names[0], t.dOut, 'dOut', qSize);
-  expectTensor(names[1], t.q, 'q', qSize);
-  expectTensor(names[1], t.k, 'k', kvSize);
-  expectTensor(names[1], t.v, 'v', kvSize);
-  expectTensor(names[0], t.lse, 'lse', lseSize);
-  expectTensor(names[1], t.dq, 'dq', qSize);
-  expectTensor(names[2], t.dk, 'dk', kvSize);
-  expectTensor(names[2], t.dv, 'dv', kvSize);
+  for (const name of names) checkAttentionDims(name, dims);
+  const { q, kv, lse, lengths } = sizes(dims);
+  checkTensor(names[0], t.lengths, 'lengths', ...lengths, 'u32');
+  checkTensor(names[0], t.out, 'out', ...q);
+  checkTensor(names[0], t.dOut, 'dOut', ...q);
+  checkTensor(names[1], t.q, 'q', ...q);
+  checkTensor(names[1], t.k, 'k', ...kv);
+  checkTensor(names[1], t.v, 'v', ...kv);
+  checkTensor(names[0], t.lse, 'lse', ...lse);
+  checkTensor(names[1], t.dq, 'dq', ...q);
+  checkTensor(names[2], t.dk, 'dk', ...kv);
+  checkTensor(names[2], t.dv, 'dv', ...kv);
 
   const p = params(dims);
   // Row statistics (lse_i, D_i) (batch × numHeads × seq × 2).
   const stats = ctx.tensor([dims.batch, dims.numHeads, dims.seq, 2], 'f32', 'attention row stats');
-  const statsGroups = Math.min(Math.ceil(lseSize / STATS_GROUP), ctx.limits.maxComputeWorkgroupsPerDimension);
+  const statsGroups = gridStrideWorkgroups(ctx, lse[0], STATS_GROUP);
   ctx.dispatch(
     kernel(ctx, names[0]),
     { lengths: t.lengths, outSaved: t.out, dOut: t.dOut, lseSaved: t.lse, statsOut: stats },

@@ -5,6 +5,7 @@ import columnsWgsl from '../../shaders/columns.wgsl?raw';
 import type { GpuContext } from '../gpu/context';
 import { KernelError } from '../gpu/errors';
 import type { Tensor } from '../gpu/tensor';
+import { checkTensor, gridStrideWorkgroups } from './checks';
 
 interface ColumnBlock {
   rows: number;
@@ -14,14 +15,11 @@ interface ColumnBlock {
   width: number;
 }
 
+/** Checks the block lies inside the fused width and both tensors' sizes (not their element types). */
 function check(name: string, fused: Tensor, part: Tensor, b: ColumnBlock): void {
   if (b.offset + b.width > b.cols) throw new KernelError(name, `columns [${b.offset}, ${b.offset + b.width}) exceed the fused width ${b.cols}`);
-  if (fused.size < b.rows * b.cols) throw new KernelError(name, `fused "${fused.label}" has ${fused.size} values, needs ${b.rows}×${b.cols}`);
-  if (part.size < b.rows * b.width) throw new KernelError(name, `part "${part.label}" has ${part.size} values, needs ${b.rows}×${b.width}`);
-}
-
-function groups(ctx: GpuContext, total: number): number {
-  return Math.min(Math.ceil(total / 256), ctx.limits.maxComputeWorkgroupsPerDimension);
+  checkTensor(name, fused, 'fused', b.rows * b.cols, `rows×cols = ${b.rows}×${b.cols}`, null);
+  checkTensor(name, part, 'part', b.rows * b.width, `rows×width = ${b.rows}×${b.width}`, null);
 }
 
 /** part (rows×width) = fused[:, offset : offset + width]. */
@@ -29,7 +27,8 @@ export function copyColumns(ctx: GpuContext, fused: Tensor, part: Tensor, b: Col
   const name = 'copy_columns';
   check(name, fused, part, b);
   const k = ctx.kernel({ name, code: columnsWgsl, entryPoint: name });
-  ctx.dispatch(k, { src: fused, part }, { rows: b.rows, srcCols: b.cols, width: b.width, offset: b.offset }, [groups(ctx, b.rows * b.width)]);
+  const params = { rows: b.rows, srcCols: b.cols, width: b.width, offset: b.offset };
+  ctx.dispatch(k, { src: fused, part }, params, [gridStrideWorkgroups(ctx, b.rows * b.width)]);
 }
 
 /** fused[:, offset : offset + width] = part (rows×width). */
@@ -37,5 +36,6 @@ export function copyColumnsBack(ctx: GpuContext, part: Tensor, fused: Tensor, b:
   const name = 'copy_columns_back';
   check(name, fused, part, b);
   const k = ctx.kernel({ name, code: columnsWgsl, entryPoint: name });
-  ctx.dispatch(k, { partIn: part, dst: fused }, { rows: b.rows, srcCols: b.cols, width: b.width, offset: b.offset }, [groups(ctx, b.rows * b.width)]);
+  const params = { rows: b.rows, srcCols: b.cols, width: b.width, offset: b.offset };
+  ctx.dispatch(k, { partIn: part, dst: fused }, params, [gridStrideWorkgroups(ctx, b.rows * b.width)]);
 }

@@ -6,7 +6,7 @@ import embeddingWgsl from '../../shaders/embedding.wgsl?raw';
 import type { GpuContext, Kernel } from '../gpu/context';
 import { KernelError } from '../gpu/errors';
 import type { Tensor } from '../gpu/tensor';
-import { checkDims, checkTensor, gridStrideWorkgroups } from './activations';
+import { checkDims, checkTensor, gridStrideWorkgroups } from './checks';
 
 function kernel(ctx: GpuContext, entryPoint: string): Kernel {
   return ctx.kernel({ name: entryPoint, code: embeddingWgsl, entryPoint });

@@ -7,26 +7,21 @@ import lossWgsl from '../../shaders/loss.wgsl?raw';
 import type { GpuContext, Kernel } from '../gpu/context';
 import { KernelError } from '../gpu/errors';
 import type { Tensor } from '../gpu/tensor';
+import { checkDims, checkTensor, gridStrideWorkgroups } from './checks';
 
 function kernel(ctx: GpuContext, entryPoint: string): Kernel {
   return ctx.kernel({ name: entryPoint, code: lossWgsl, entryPoint });
 }
 
-function checkDims(name: string, rows: number, vocab: number): void {
-  if (!Number.isInteger(rows) || rows < 0) throw new KernelError(name, `rows=${rows} must be a non-negative integer`);
-  if (!Number.isInteger(vocab) || vocab < 1) throw new KernelError(name, `vocab=${vocab} must be a positive integer`);
-}
-
-function expectTensor(name: string, t: Tensor, role: string, size: number, dtype: 'f32' | 'u32' = 'f32'): void {
-  if (t.dtype !== dtype) throw new KernelError(name, `${role} "${t.label}" is ${t.dtype}, expected ${dtype}`);
-  if (t.size < size) {
-    throw new KernelError(name, `shape mismatch: ${role} "${t.label}" has ${t.size} values (shape [${t.shape.join(', ')}]), needs ${size}`);
-  }
+/** Checks rows (may be 0) and vocab (at least 1). */
+function checkRowsVocab(name: string, rows: number, vocab: number): void {
+  checkDims(name, { rows });
+  checkDims(name, { vocab }, 1);
 }
 
 /** One workgroup per row, at most the device's per-dimension limit (the kernels loop over rows). */
 function rowGroups(ctx: GpuContext, rows: number): number {
-  return Math.min(rows, ctx.limits.maxComputeWorkgroupsPerDimension);
+  return gridStrideWorkgroups(ctx, rows, 1);
 }
 
 /**
@@ -42,15 +37,16 @@ export function crossEntropy(
 ): void {
   const { rows, vocab, computeGrad } = dims;
   const name = computeGrad ? 'cross_entropy_loss_grad' : 'cross_entropy_loss';
-  checkDims(name, rows, vocab);
-  expectTensor(name, t.logits, 'logits', rows * vocab);
-  expectTensor(name, t.targets, 'targets', rows, 'u32');
-  expectTensor(name, t.losses, 'losses', rows);
+  checkRowsVocab(name, rows, vocab);
+  const rv = `rows×vocab = ${rows}×${vocab}`;
+  checkTensor(name, t.logits, 'logits', rows * vocab, rv);
+  checkTensor(name, t.targets, 'targets', rows, `rows = ${rows}`, 'u32');
+  checkTensor(name, t.losses, 'losses', rows, `rows = ${rows}`);
   const bindings: Record<string, Tensor> = { logits: t.logits, targets: t.targets, losses: t.losses };
   if (computeGrad) {
     if (!t.weights || !t.dlogits) throw new KernelError(name, 'computeGrad needs the weights and dlogits tensors');
-    expectTensor(name, t.weights, 'weights', rows);
-    expectTensor(name, t.dlogits, 'dlogits', rows * vocab);
+    checkTensor(name, t.weights, 'weights', rows, `rows = ${rows}`);
+    checkTensor(name, t.dlogits, 'dlogits', rows * vocab, rv);
     bindings.weights = t.weights;
     bindings.dlogits = t.dlogits;
   }
@@ -61,8 +57,8 @@ export function crossEntropy(
 export function argmaxRows(ctx: GpuContext, t: { logits: Tensor; out: Tensor }, dims: { rows: number; vocab: number }): void {
   const name = 'argmax_rows';
   const { rows, vocab } = dims;
-  checkDims(name, rows, vocab);
-  expectTensor(name, t.logits, 'logits', rows * vocab);
-  expectTensor(name, t.out, 'out', rows, 'u32');
+  checkRowsVocab(name, rows, vocab);
+  checkTensor(name, t.logits, 'logits', rows * vocab, `rows×vocab = ${rows}×${vocab}`);
+  checkTensor(name, t.out, 'out', rows, `rows = ${rows}`, 'u32');
   ctx.dispatch(kernel(ctx, name), { logits: t.logits, argmaxOut: t.out }, { rows, vocab }, [rowGroups(ctx, rows)]);
 }

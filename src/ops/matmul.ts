@@ -3,8 +3,8 @@
 
 import matmulWgsl from '../../shaders/matmul.wgsl?raw';
 import type { GpuContext, Kernel } from '../gpu/context';
-import { KernelError } from '../gpu/errors';
 import type { Tensor } from '../gpu/tensor';
+import { checkDims, checkTensor } from './checks';
 
 export type MatmulVariant = 'naive' | 'tiled';
 export const MATMUL_VARIANTS: readonly MatmulVariant[] = ['naive', 'tiled'];
@@ -71,24 +71,15 @@ export function matmul(ctx: GpuContext, args: MatmulArgs): void {
   const strideA = args.batchStrideA ?? M * K;
   const strideB = args.batchStrideB ?? K * N;
   const strideC = M * N;
-  for (const [what, v] of [['M', M], ['N', N], ['K', K], ['batch', batch]] as const) {
-    if (!Number.isInteger(v) || v < 0) throw new KernelError(name, `${what}=${v} must be a non-negative integer`);
-  }
-  const need = (t: Tensor, role: string, stride: number, matrix: number, dims: string) => {
-    const elements = (batch - 1) * stride + matrix;
-    if (batch > 0 && t.size < elements) {
-      throw new KernelError(
-        name,
-        `shape mismatch: ${role} "${t.label}" has shape [${t.shape.join(', ')}] (${t.size} values) but ${dims} over ${batch} batch(es) needs ${elements}`,
-      );
-    }
-  };
+  checkDims(name, { M, N, K, batch });
+  // Element types are not checked (dtype null): every operand is f32.
+  // The last of `batch` matrices ends at (batch − 1)·stride + matrix; with batch = 0 nothing is read.
+  const need = (t: Tensor, role: string, stride: number, matrix: number, dims: string) =>
+    checkTensor(name, t, role, batch > 0 ? (batch - 1) * stride + matrix : 0, `${dims} over ${batch} batch(es)`, null);
   need(a, 'A', strideA, M * K, transA ? `K×M = ${K}×${M}` : `M×K = ${M}×${K}`);
   need(b, 'B', strideB, K * N, transB ? `N×K = ${N}×${K}` : `K×N = ${K}×${N}`);
   need(c, 'C', strideC, M * N, `M×N = ${M}×${N}`);
-  if (args.bias && args.bias.size < N) {
-    throw new KernelError(name, `shape mismatch: bias "${args.bias.label}" has ${args.bias.size} values, needs N = ${N}`);
-  }
+  if (args.bias) checkTensor(name, args.bias, 'bias', N, `N = ${N}`, null);
   const kernel = kernelFor(ctx, variant, transA, transB);
   const tile = variant === 'tiled' ? TILE : THREADS;
   ctx.dispatch(

@@ -7,17 +7,17 @@ import normsWgsl from '../../shaders/norms.wgsl?raw';
 import type { GpuContext, Kernel } from '../gpu/context';
 import { KernelError } from '../gpu/errors';
 import type { Tensor } from '../gpu/tensor';
-import { checkDims, checkTensor } from './activations';
+import { checkDims, checkTensor, gridStrideWorkgroups } from './checks';
 
 function kernel(ctx: GpuContext, entryPoint: string): Kernel {
   return ctx.kernel({ name: entryPoint, code: normsWgsl, entryPoint });
 }
 
-/** Checks rows and dim (a norm over zero features is undefined) and returns the workgroup count. */
+/** Checks rows and dim (a norm over zero features is undefined) and returns the workgroup count (one per row). */
 function rowGroups(ctx: GpuContext, name: string, rows: number, dim: number): number {
   checkDims(name, { rows, dim });
   if (dim === 0) throw new KernelError(name, 'dim=0: a norm needs at least one feature');
-  return Math.min(rows, ctx.limits.maxComputeWorkgroupsPerDimension);
+  return gridStrideWorkgroups(ctx, rows, 1);
 }
 
 function checkEps(name: string, eps: number): void {

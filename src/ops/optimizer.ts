@@ -11,26 +11,15 @@ import type { GpuContext, Kernel } from '../gpu/context';
 import { KernelError } from '../gpu/errors';
 import type { Tensor } from '../gpu/tensor';
 import type { AdamWHyper } from '../ref/optimizer';
+import { checkDims, checkTensor, gridStrideWorkgroups } from './checks';
 
 export type { AdamWHyper } from '../ref/optimizer';
 
 /** Elements per partial sum of sum_squares_partial (BLOCK = THREADS·PER_THREAD in the WGSL). */
 const SUM_OF_SQUARES_BLOCK = 4096;
-const ELEMENTWISE_GROUP = 256;
 
 function kernel(ctx: GpuContext, entryPoint: string): Kernel {
   return ctx.kernel({ name: entryPoint, code: optimizerWgsl, entryPoint });
-}
-
-function expectTensor(name: string, t: Tensor, role: string, size: number): void {
-  if (t.dtype !== 'f32') throw new KernelError(name, `${role} "${t.label}" is ${t.dtype}, expected f32`);
-  if (t.size < size) {
-    throw new KernelError(name, `shape mismatch: ${role} "${t.label}" has ${t.size} values (shape [${t.shape.join(', ')}]), needs ${size}`);
-  }
-}
-
-function expectCount(name: string, what: string, n: number): void {
-  if (!Number.isInteger(n) || n < 0) throw new KernelError(name, `${what}=${n} must be a non-negative integer`);
 }
 
 /** Length of the partials tensor sumOfSquares needs for n elements (reusable across tensors). */
@@ -42,15 +31,15 @@ export function sumOfSquaresPartialsSize(n: number): number {
 export function sumOfSquares(ctx: GpuContext, t: { x: Tensor; partials: Tensor; out: Tensor }, dims: { n: number; slot: number }): void {
   const name = 'sum_squares_partial';
   const { n, slot } = dims;
-  expectCount(name, 'n', n);
-  expectCount('sum_squares_finish', 'slot', slot);
+  checkDims(name, { n });
+  checkDims('sum_squares_finish', { slot });
   const blocks = Math.ceil(n / SUM_OF_SQUARES_BLOCK);
   if (blocks > ctx.limits.maxComputeWorkgroupsPerDimension) {
     throw new KernelError(name, `n=${n} needs ${blocks} blocks, over this device's maxComputeWorkgroupsPerDimension; split the tensor`);
   }
-  expectTensor(name, t.x, 'x', n);
-  expectTensor(name, t.partials, 'partials', sumOfSquaresPartialsSize(n));
-  expectTensor('sum_squares_finish', t.out, 'out', slot + 1);
+  checkTensor(name, t.x, 'x', n, `n = ${n}`);
+  checkTensor(name, t.partials, 'partials', sumOfSquaresPartialsSize(n), `n = ${n} in blocks of ${SUM_OF_SQUARES_BLOCK}`);
+  checkTensor('sum_squares_finish', t.out, 'out', slot + 1, `slot = ${slot}`);
   const params = { n, blocks, slot };
   ctx.dispatch(kernel(ctx, name), { x: t.x, partials: t.partials }, params, [blocks]);
   ctx.dispatch(kernel(ctx, 'sum_squares_finish'), { partials: t.partials, sumsOut: t.out }, params, [1]);
@@ -63,10 +52,10 @@ export function sumOfSquares(ctx: GpuContext, t: { x: Tensor; partials: Tensor; 
  */
 export function clipFactor(ctx: GpuContext, t: { norms: Tensor; factor: Tensor }, dims: { count: number; maxNorm: number }): void {
   const name = 'clip_factor';
-  expectCount(name, 'count', dims.count);
+  checkDims(name, { count: dims.count });
   if (!Number.isFinite(dims.maxNorm)) throw new KernelError(name, `maxNorm=${dims.maxNorm} must be finite`);
-  expectTensor(name, t.norms, 'norms', dims.count);
-  expectTensor(name, t.factor, 'factor', 2);
+  checkTensor(name, t.norms, 'norms', dims.count, `count = ${dims.count}`);
+  checkTensor(name, t.factor, 'factor', 2, '[clip factor, total norm]');
   ctx.dispatch(kernel(ctx, name), { norms: t.norms, factorOut: t.factor }, { count: dims.count, maxNorm: dims.maxNorm }, [1]);
 }
 
@@ -85,7 +74,7 @@ export function adamwStep(
 ): void {
   const name = 'adamw_step';
   const { n, lr, beta1, beta2, eps, weightDecay, step } = dims;
-  expectCount(name, 'n', n);
+  checkDims(name, { n });
   if (!Number.isInteger(step) || step < 1) throw new KernelError(name, `step=${step} must be an integer ≥ 1`);
   for (const [what, value, ok, expected] of [
     ['lr', lr, lr >= 0, '≥ 0'],
@@ -96,8 +85,8 @@ export function adamwStep(
   ] as const) {
     if (!Number.isFinite(value) || !ok) throw new KernelError(name, `${what}=${value} must be finite and ${expected}`);
   }
-  for (const [role, x] of [['param', t.param], ['grad', t.grad], ['m', t.m], ['v', t.v]] as const) expectTensor(name, x, role, n);
-  expectTensor(name, t.factor, 'factor', 1);
+  for (const [role, x] of [['param', t.param], ['grad', t.grad], ['m', t.m], ['v', t.v]] as const) checkTensor(name, x, role, n, `n = ${n}`);
+  checkTensor(name, t.factor, 'factor', 1, 'the clip factor');
   const bc1 = 1 - beta1 ** step;
   const bc2 = 1 - beta2 ** step;
   ctx.dispatch(
@@ -114,6 +103,6 @@ export function adamwStep(
       stepSize: lr / bc1,
       bc2Sqrt: Math.sqrt(bc2),
     },
-    [Math.min(Math.ceil(n / ELEMENTWISE_GROUP), ctx.limits.maxComputeWorkgroupsPerDimension)],
+    [gridStrideWorkgroups(ctx, n)],
   );
 }

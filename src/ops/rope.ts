@@ -7,7 +7,7 @@ import type { GpuContext } from '../gpu/context';
 import { KernelError } from '../gpu/errors';
 import type { Tensor } from '../gpu/tensor';
 import type { RopeStyle } from '../model/config';
-import { checkDims, checkTensor, gridStrideWorkgroups } from './activations';
+import { checkDims, checkTensor, gridStrideWorkgroups } from './checks';
 
 /**
  * cos and sin of angle = pos·freq_i, freq_i = theta^(−2i/headDim), for pos < maxPositions and

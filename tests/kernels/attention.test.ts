@@ -143,7 +143,9 @@ describe('attention launchers', () => {
     expect(() => attentionForward(ctx, t, { ...dims, headDim: 129 })).toThrow(/headDim=129 exceeds/);
     expect(() => attentionForward(ctx, { ...t, k: t.q, v: t.q }, { ...dims, numKvHeads: 4 })).not.toThrow();
     expect(() => attentionForward(ctx, t, { ...dims, seq: 5 })).toThrow(KernelError);
-    expect(() => attentionForward(ctx, { ...t, lengths: t.lse }, dims)).toThrow(/lengths "lse" is f32, expected u32/);
+    expect(() => attentionForward(ctx, { ...t, lengths: t.lse }, dims)).toThrow(
+      /kernel "attention_forward": lengths "lse" holds f32 values, needs u32/,
+    );
     await ctx.sync();
     for (const x of Object.values(t)) x.release();
   });

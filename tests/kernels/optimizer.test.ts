@@ -170,7 +170,9 @@ describe('adamwStep', () => {
     expect(() => adamwStep(ctx, t, { ...hp, n: 8, step: 0 })).toThrow(/adamw_step.*step=0/);
     expect(() => adamwStep(ctx, t, { ...hp, n: 8, step: 1, beta2: 1 })).toThrow(/beta2=1 must be finite and in \[0, 1\)/);
     expect(() => adamwStep(ctx, t, { ...hp, n: 8, step: 1, eps: 0 })).toThrow(/eps=0/);
-    expect(() => adamwStep(ctx, { ...t, m: small }, { ...hp, n: 8, step: 1 })).toThrow(/m "small" has 4 values/);
+    expect(() => adamwStep(ctx, { ...t, m: small }, { ...hp, n: 8, step: 1 })).toThrow(
+      /kernel "adamw_step": shape mismatch: m "small" has shape \[4\] \(4 values\) but n = 8 needs 8/,
+    );
     expect(() => sumOfSquares(ctx, { x, partials: small, out: small }, { n: 8, slot: 4 })).toThrow(KernelError);
     expect(() => clipFactor(ctx, { norms: small, factor: small }, { count: 5, maxNorm: 1 })).toThrow(/clip_factor.*norms/);
     x.release();
