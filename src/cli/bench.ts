@@ -3,6 +3,9 @@
 import { writeFile } from 'node:fs/promises';
 import { ADAPTER_BENCH_SHAPES, ADAPTER_BENCH_SHAPES_CPU, benchAdapters } from '../bench/adapters';
 import { benchMatmul, matmulCases } from '../bench/kernels';
+import { benchTraining, SMOLLM2_135M_SHAPE } from '../bench/training';
+import { loadModelInNode } from '../io/node-source';
+import { randomWeights } from '../model/random';
 import { acquireNodeContext } from '../gpu/node';
 import { MATMUL_VARIANTS, type MatmulVariant } from '../ops/matmul';
 import type { FlagSpec, FlagValues } from './args';
@@ -10,8 +13,9 @@ import { formatTable } from './table';
 
 export const benchFlags: Record<string, FlagSpec> = {
   quick: { type: 'boolean', help: 'only the small shapes (a smoke run on CPU drivers)' },
-  suite: { type: 'string', help: 'what to run: all, matmul, adapters', default: 'all' },
-  full: { type: 'boolean', help: 'the full adapter shapes even on a CPU driver (tens of minutes)' },
+  suite: { type: 'string', help: 'what to run: all, matmul, adapters, training', default: 'all' },
+  full: { type: 'boolean', help: 'the full shapes even on a CPU driver: adapters at N=8192 4096², training SmolLM2-135M (hours on a CPU)' },
+  steps: { type: 'number', help: 'timed training steps per method', default: 5 },
   variants: { type: 'string', help: `comma-separated matmul variants (${MATMUL_VARIANTS.join(', ')})`, default: MATMUL_VARIANTS.join(',') },
   json: { type: 'string', help: 'also write the results as JSON to this file' },
 };
@@ -27,13 +31,13 @@ export async function benchCommand(flags: FlagValues): Promise<number> {
   console.log(`adapter: ${adapter} — ${a.description}${a.isCpu ? ' (CPU driver: figures are for correctness runs, not GPU claims)' : ''}`);
   console.log(`timing: ${ctx.hasTimestamps ? 'GPU timestamp queries' : 'wall clock (no timestamp-query)'}\n`);
   const suite = String(flags.suite);
-  if (!['all', 'matmul', 'adapters'].includes(suite)) throw new Error(`bench: unknown suite "${suite}"; accepted: all, matmul, adapters`);
+  if (!['all', 'matmul', 'adapters', 'training'].includes(suite)) throw new Error(`bench: unknown suite "${suite}"; accepted: all, matmul, adapters, training`);
   const report: Record<string, unknown> = {
     date: new Date().toISOString(),
     adapter: { ...a },
     timing: ctx.hasTimestamps ? 'timestamp-query' : 'wall-clock',
   };
-  if (suite !== 'adapters') {
+  if (suite === 'all' || suite === 'matmul') {
     const rows = await benchMatmul(ctx, matmulCases(Boolean(flags.quick)), variants, (r) =>
       process.stderr.write(`  ${r.name} ${r.variant}: ${r.gflops.toFixed(2)} GFLOP/s\n`),
     );
@@ -45,7 +49,7 @@ export async function benchCommand(flags: FlagValues): Promise<number> {
     );
     report.matmul = rows;
   }
-  if (suite !== 'matmul') {
+  if (suite === 'all' || suite === 'adapters') {
     const cpuShapes = a.isCpu && !flags.full;
     const shapes = flags.quick ? ADAPTER_BENCH_SHAPES_CPU.slice(0, 1) : cpuShapes ? ADAPTER_BENCH_SHAPES_CPU : ADAPTER_BENCH_SHAPES;
     if (cpuShapes) console.log('\n(CPU driver: adapter shapes reduced; --full runs N=2048 2048², N=8192 4096² too)');
@@ -60,6 +64,29 @@ export async function benchCommand(flags: FlagValues): Promise<number> {
       ),
     );
     report.adapters = rows;
+  }
+  if (suite === 'all' || suite === 'training') {
+    const models = [await loadModelInNode({ kind: 'preset', name: 'stories260K' })];
+    const bigOnCpu = a.isCpu && !flags.full;
+    if (bigOnCpu) console.log('\n(CPU driver: training benchmark on stories260K only; --full adds the SmolLM2-135M shape)');
+    else models.push({ ...models[0]!, name: 'SmolLM2-135M shape (random weights)', config: SMOLLM2_135M_SHAPE, weights: randomWeights(SMOLLM2_135M_SHAPE, 1) });
+    const rows = [];
+    for (const model of models) {
+      rows.push(
+        ...(await benchTraining(ctx, model, {
+          steps: Number(flags.steps),
+          onRow: (r) => process.stderr.write(`  ${r.model} ${r.method} (${r.loss}): ${r.tokensPerSecond.toFixed(0)} tok/s\n`),
+        })),
+      );
+    }
+    console.log('\nTraining step (forward, backward, AdamW), adapters on q,k,v,o, batch 8 × seq 256, median step:');
+    console.log(
+      formatTable(
+        ['model', 'method', 'loss at', 'ms/step', 'tokens/s', 'peak GPU MiB'],
+        rows.map((r) => [r.model, r.method, r.loss, r.msPerStep, r.tokensPerSecond, r.peakBytes / 1048576]),
+      ),
+    );
+    report.training = rows;
   }
   const json = JSON.stringify(report, null, 2);
   console.log(`\n${json}`);

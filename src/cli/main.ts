@@ -2,6 +2,7 @@
 
 import { formatHelp, parseFlags, UsageError, type FlagSpec, type FlagValues } from './args';
 import { benchCommand, benchFlags } from './bench';
+import { generateCommand, generateFlags } from './generate';
 
 interface Command {
   summary: string;
@@ -10,7 +11,8 @@ interface Command {
 }
 
 const commands: Record<string, Command> = {
-  bench: { summary: 'benchmark the WGSL kernels (GFLOP/s), as a table and JSON', flags: benchFlags, run: benchCommand },
+  generate: { summary: 'generate text from a model (greedy or sampled)', flags: generateFlags, run: generateCommand },
+  bench: { summary: 'benchmark kernels, adapter layers and training (GFLOP/s, ms, tokens/s)', flags: benchFlags, run: benchCommand },
 };
 
 function usage(): string {

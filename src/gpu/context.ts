@@ -380,14 +380,27 @@ export class GpuContext {
         `tensor "${label}" of shape [${shape.join(', ')}] needs ${bytes} bytes; this device allows at most ${this.limits.maxBufferSize} per buffer (maxBufferSize)`,
       );
     }
-    const buffer =
-      this.pool.get(size)?.pop() ??
-      this.device.createBuffer({
-        label,
-        size,
-        usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
-      });
+    const buffer = this.pool.get(size)?.pop() ?? this.createStorageBuffer(label, size);
     return new Tensor(this, buffer, [...shape], dtype, label);
+  }
+
+  private createStorageBuffer(label: string, size: number): GPUBuffer {
+    const buffer = this.device.createBuffer({
+      label,
+      size,
+      usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
+    });
+    this.memory.current += size;
+    this.memory.peak = Math.max(this.memory.peak, this.memory.current);
+    return buffer;
+  }
+
+  /** Bytes of tensor buffers alive (in use or pooled), and the most there ever were. */
+  readonly memory = { current: 0, peak: 0 };
+
+  /** Starts a new peak measurement from the current footprint. */
+  resetPeakMemory(): void {
+    this.memory.peak = this.memory.current;
   }
 
   /** A tensor filled with zeros (cleared on the GPU, in order with recorded work). */
@@ -460,7 +473,12 @@ export class GpuContext {
 
   /** Frees every pooled buffer (tensors still held stay valid). */
   trimPool(): void {
-    for (const list of this.pool.values()) for (const b of list) b.destroy();
+    for (const list of this.pool.values()) {
+      for (const b of list) {
+        this.memory.current -= b.size;
+        b.destroy();
+      }
+    }
     this.pool.clear();
   }
 

@@ -161,7 +161,11 @@ async function get(url: string, from: number, signal: AbortSignal | undefined): 
     return await fetch(url, { headers, signal });
   } catch (e) {
     if (signal?.aborted) throw e;
-    throw new Error(`GET ${url}: ${(e as Error).message}`, { cause: e });
+    throw new Error(
+      `GET ${url}: ${(e as Error).message} (the host could not be reached). Check the network, ` +
+        'or point the mirror setting (D2LORA_MIRROR in Node) at a folder laid out as models/<preset>/… and data/qa/<task>/… to work offline',
+      { cause: e },
+    );
   }
 }
 

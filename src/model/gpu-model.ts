@@ -491,6 +491,20 @@ export class GpuModel {
     return out;
   }
 
+  /**
+   * The base weights with every adapted layer merged (Ŵ in the base's name, shape and layout):
+   * a plain checkpoint of the same architecture, with no adapter left at inference.
+   */
+  async mergedWeights(base: WeightMap): Promise<WeightMap> {
+    const merged: WeightMap = new Map(base);
+    for (const { name, layer } of this.adapters()) {
+      const t = layer.merge();
+      merged.set(`${name}.weight`, { shape: [...t.shape], data: await this.ctx.read(t) });
+      t.release();
+    }
+    return merged;
+  }
+
   destroy(): void {
     for (const l of this.layers) for (const lin of l.linears.values()) if (isAdapted(lin)) lin.destroy();
     for (const t of this.owned) t.release();

@@ -1,0 +1,45 @@
+// `d2lora generate`: text from a model (preset, folder, URL or llama2.c .bin), streamed to stdout.
+
+import { generateText } from '../core';
+import { acquireNodeContext } from '../gpu/node';
+import { resolveSourceString } from '../io/load';
+import { loadModelInNode } from '../io/node-source';
+import type { FlagSpec, FlagValues } from './args';
+import { downloadProgress } from './progress';
+
+export const generateFlags: Record<string, FlagSpec> = {
+  model: { type: 'string', help: 'preset name, Hugging Face folder or URL, or llama2.c .bin', default: 'stories260K' },
+  prompt: { type: 'string', help: 'text to start from (BOS alone when empty)', default: '' },
+  temperature: { type: 'number', help: '0 = greedy', default: 0 },
+  'top-p': { type: 'number', help: 'nucleus sampling cut-off in (0, 1]', default: 1 },
+  steps: { type: 'number', help: 'positions to run, the prompt included', default: 256 },
+  seed: { type: 'number', help: 'sampling seed', default: 0 },
+};
+
+export async function generateCommand(flags: FlagValues): Promise<number> {
+  const source = resolveSourceString(String(flags.model));
+  const model = await loadModelInNode(source, { onProgress: downloadProgress() });
+  for (const w of model.warnings) process.stderr.write(`warning: ${w}\n`);
+  const ctx = await acquireNodeContext();
+  try {
+    const t0 = performance.now();
+    let produced = 0;
+    const out = await generateText(ctx, model, String(flags.prompt), {
+      steps: Number(flags.steps),
+      temperature: Number(flags.temperature),
+      topP: Number(flags['top-p']),
+      seed: Number(flags.seed),
+      onToken: (_id, text) => {
+        produced++;
+        process.stdout.write(text);
+      },
+    });
+    if (produced === 0) process.stdout.write(out.text);
+    const s = (performance.now() - t0) / 1000;
+    process.stdout.write('\n');
+    process.stderr.write(`${model.name}: ${out.tokens.length - out.promptTokens.length} tokens in ${s.toFixed(2)} s (${((out.tokens.length - out.promptTokens.length) / s).toFixed(1)} tok/s) on ${ctx.adapter.vendor} ${ctx.adapter.architecture}\n`);
+    return 0;
+  } finally {
+    ctx.destroy();
+  }
+}
