@@ -1,7 +1,8 @@
-// The page: what the playground is, the user's GPU, and the kernel self-test; or, without
-// WebGPU, why nothing can run and what to do about it.
+// The page: what the playground is, the user's GPU, the kernel self-test and a first run of the
+// engine (in its worker); or, without WebGPU, why nothing can run and what to do about it.
 
 import { useSystem } from '../state/system';
+import { EnginePanel } from './EnginePanel';
 import { GpuErrorPanel } from './GpuErrorPanel';
 import { SelfTestPanel } from './SelfTestPanel';
 import { StatusBadge } from './StatusBadge';
@@ -37,6 +38,7 @@ export function App() {
           <>
             <SystemPanel />
             <SelfTestPanel />
+            <EnginePanel />
           </>
         )}
       </main>

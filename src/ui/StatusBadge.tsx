@@ -1,8 +1,9 @@
 // A small coloured label whose text is the status word itself, so tests can read it as is.
 
+import type { EngineStatus } from '../state/engine';
 import type { SelfTestStatus, WebGpuStatus } from '../state/system';
 
-type Status = WebGpuStatus | SelfTestStatus;
+type Status = WebGpuStatus | SelfTestStatus | EngineStatus;
 
 const TONE: Record<Status, 'ok' | 'bad' | 'busy' | 'idle'> = {
   ready: 'ok',
@@ -12,6 +13,9 @@ const TONE: Record<Status, 'ok' | 'bad' | 'busy' | 'idle'> = {
   failed: 'bad',
   checking: 'busy',
   running: 'busy',
+  loading: 'busy',
+  generating: 'busy',
+  done: 'ok',
   idle: 'idle',
 };
 
