@@ -14,7 +14,7 @@ import { expectedWeights } from '../model/names';
 import { Llama2cTokenizer } from '../tokenizer/llama2c';
 import { FormatError } from './errors';
 import { parseLlama2c, permuteQKForHalfRope, type Llama2cConfig } from './llama2c';
-import { parseSafetensors, parseSafetensorsIndex, type SafetensorsFile } from './safetensors';
+import { parseSafetensors, parseSafetensorsIndex, type SafetensorsFile, type SafetensorsFloatDtype } from './safetensors';
 
 export const CONFIG_FILE = 'config.json';
 export const TOKENIZER_FILE = 'tokenizer.json';
@@ -30,8 +30,16 @@ export interface CheckpointFiles {
   label(name: string): string;
 }
 
+/** How one weight sits in its checkpoint: the tensor's name there and its dtype. */
+export interface StoredTensor {
+  name: string;
+  dtype: SafetensorsFloatDtype;
+}
+
 export interface LoadedWeights {
   weights: WeightMap;
+  /** Each weight's name and dtype as stored, by Hugging Face name, so an export can write them back alike. */
+  stored: Map<string, StoredTensor>;
   /** Tensors the checkpoint holds but the family does not use, and other harmless oddities. */
   warnings: string[];
 }
@@ -141,7 +149,11 @@ function collectWeights(
   }
 
   const weights: WeightMap = new Map();
-  for (const [name, { stored, file }] of found) weights.set(name, { shape: expected.get(name)!, data: file.getF32(stored) });
+  const storedAs = new Map<string, StoredTensor>();
+  for (const [name, { stored, file }] of found) {
+    weights.set(name, { shape: expected.get(name)!, data: file.getF32(stored) });
+    storedAs.set(name, { name: stored, dtype: file.tensors.get(stored)!.dtype as SafetensorsFloatDtype });
+  }
   if (tiedHead !== null) {
     const head = tiedHead.file.getF32(tiedHead.stored);
     const embedding = weights.get('model.embed_tokens.weight')!.data;
@@ -149,7 +161,7 @@ function collectWeights(
     const note = same ? 'the same as' : 'DIFFERENT from';
     warnings.push(`${tiedHead.file.fileName}: tensor "${tiedHead.stored}" is ${note} model.embed_tokens.weight; ignored (tie_word_embeddings)`);
   }
-  return { weights, warnings };
+  return { weights, stored: storedAs, warnings };
 }
 
 /** The file's bytes; a missing file is a FormatError saying what it should have held. */

@@ -27,6 +27,7 @@ import {
   TOKENIZER_CONFIG_FILE,
   TOKENIZER_FILE,
   type CheckpointFiles,
+  type StoredTensor,
 } from './checkpoint';
 import { FormatError } from './errors';
 import { ChecksumError, fetchWithCache, HttpError, sha256Hex, type ByteCache, type FetchProgress } from './fetch-cache';
@@ -67,6 +68,8 @@ export interface LoadOptions {
 export interface LoadedModel {
   config: ModelConfig;
   weights: WeightMap;
+  /** Each weight's tensor name and dtype in the source checkpoint (llama2.c: its own name, F32). */
+  stored: Map<string, StoredTensor>;
   tokenizer: Tokenizer;
   name: string;
   /** The tokenizer and config files as read (config.json, tokenizer.json, tok512.bin …), to re-export. */
@@ -130,16 +133,17 @@ async function loadHf(name: string, files: CheckpointFiles): Promise<LoadedModel
       expected: `ids below ${files.label(CONFIG_FILE)}'s vocab_size ${config.vocabSize} (the embedding's rows)`,
     });
   }
-  const { weights, warnings } = await readHfWeights(config, files);
+  const { weights, stored, warnings } = await readHfWeights(config, files);
   const raw: Record<string, Uint8Array> = { [CONFIG_FILE]: configBytes, [TOKENIZER_FILE]: tokenizerJson };
   if (tokenizerConfig !== null) raw[TOKENIZER_CONFIG_FILE] = tokenizerConfig;
-  return { config, weights, tokenizer, name, files: raw, warnings };
+  return { config, weights, stored, tokenizer, name, files: raw, warnings };
 }
 
 async function loadLlama2c(name: string, files: CheckpointFiles, checkpoint: string, vocabulary?: string): Promise<LoadedModel> {
   const model = await readLlama2cModel(files, checkpoint, vocabulary);
   const { config, weights, tokenizer } = model;
-  return { config, weights, tokenizer, name, files: { [model.vocabulary.name]: model.vocabulary.bytes }, warnings: [] };
+  const stored = new Map([...weights.keys()].map((weight): [string, StoredTensor] => [weight, { name: weight, dtype: 'F32' }]));
+  return { config, weights, stored, tokenizer, name, files: { [model.vocabulary.name]: model.vocabulary.bytes }, warnings: [] };
 }
 
 /** A llama2.c pair (no config.json, a .bin that is not a vocabulary) or a Hugging Face folder. */

@@ -25,7 +25,8 @@ const EOS = 2;
 /** Byte b's fallback token is b + 3: ids 0..2 are <unk>, BOS and EOS. */
 const BYTE_TOKEN_BASE = 3;
 /** run.c starts its best score there, so pairs scoring at or below it never merge. */
-const MIN_MERGE_SCORE = -1e10;
+/** run.c merges a pair only when its piece scores above this. */
+export const MIN_MERGE_SCORE = -1e10;
 
 export class Llama2cTokenizer implements Tokenizer {
   readonly bosId: number = BOS;
@@ -45,6 +46,18 @@ export class Llama2cTokenizer implements Tokenizer {
 
   get vocabSize(): number {
     return this.pieces.length;
+  }
+
+  /** Token `id`'s piece as the file stores it (UTF-8 bytes; byte tokens spell "<0xHH>"). */
+  pieceBytes(id: number): Uint8Array {
+    const piece = this.pieces[id];
+    if (piece === undefined) throw new RangeError(`${this.fileName}: token ${id} is outside the vocabulary (${this.pieces.length})`);
+    return Uint8Array.from(piece, (c) => c.charCodeAt(0));
+  }
+
+  /** Token `id`'s merge score (higher merges first). */
+  score(id: number): number {
+    return this.scores[id]!;
   }
 
   static parse(bytes: Uint8Array, fileName: string, vocabSize: number): Llama2cTokenizer {
