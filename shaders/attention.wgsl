@@ -427,3 +427,153 @@ fn attention_backward_dkdv(
     }
   }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Thread-per-row variant, for small heads: the formulas above with one invocation per (query
+// row, head), or per (key row, kv head) for dk and dv, reading q, k, v and dOut straight from
+// global memory: no workgroup memory and no barrier. The tiled kernels above spread a row's
+// dims over 8 or 16 threads and meet at five or more barriers per tile of keys; at headDim 8
+// most of those threads have no dim to work on. Here the loop over keys (or query rows) runs
+// one at a time, the running softmax updated per key, and HEAD_DIM (an override constant equal
+// to headDim) bounds every loop over dims, so the compiler unrolls them and keeps the private
+// rows (sized for the largest head, D_MAX) in registers. Invocation idx of the query-row
+// kernels is lseIndex(b, h, i): consecutive invocations take consecutive rows of one head.
+// Accumulators are zeroed by an explicit initialiser: declared in the loop over rows without
+// one, they kept the previous row's values on Dawn with lavapipe.
+//
+//   attention_forward_rows         one invocation per (sequence, head, query row)
+//   attention_backward_dq_rows     one invocation per (sequence, head, query row)
+//   attention_backward_dkdv_rows   one invocation per (sequence, kv head, key row)
+// attention_backward_delta, already one thread per row, serves both variants.
+
+override HEAD_DIM: u32 = 8u;
+const ROW_GROUP = 64u; // invocations per workgroup
+
+// Forward: for j = 0 … i, with m the running max and l, o the running sum and output:
+//   m' = max(m, s_ij),  l' = l·exp(m − m') + exp(s_ij − m'),  o' = o·exp(m − m') + exp(s_ij − m')·v_j
+// One exp a key: exp(−|s_ij − m|) is exp(m − m') when s_ij is the new max, else exp(s_ij − m').
+
+@compute @workgroup_size(ROW_GROUP)
+fn attention_forward_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let total = ap.batch * ap.numHeads * ap.seq;
+  for (var idx = gid.x; idx < total; idx += nwg.x * ROW_GROUP) {
+    let i = idx % ap.seq;
+    let h = (idx / ap.seq) % ap.numHeads;
+    let b = idx / (ap.seq * ap.numHeads);
+    let g = kvHead(h);
+    let real = i < realLength(b);
+    var m = NEG;
+    var l = 0.0;
+    var qi: array<f32, D_MAX>;
+    var o = array<f32, D_MAX>();
+    if (real) {
+      let qAt = qIndex(b, i, h, 0u);
+      for (var d = 0u; d < HEAD_DIM; d++) { qi[d] = q[qAt + d]; }
+      for (var j = 0u; j <= i; j++) {
+        let kvAt = kvIndex(b, j, g, 0u);
+        var dot = 0.0;
+        for (var d = 0u; d < HEAD_DIM; d++) { dot += qi[d] * k[kvAt + d]; }
+        let s = ap.scale * dot;
+        let e = exp(-abs(s - m));
+        let alpha = select(1.0, e, s > m);
+        let p = select(e, 1.0, s > m);
+        l = l * alpha + p;
+        m = max(m, s);
+        for (var d = 0u; d < HEAD_DIM; d++) { o[d] = o[d] * alpha + p * v[kvAt + d]; }
+      }
+    }
+    let inv = select(0.0, 1.0 / l, real);
+    let outAt = qIndex(b, i, h, 0u);
+    for (var d = 0u; d < HEAD_DIM; d++) { attnOut[outAt + d] = o[d] * inv; }
+    lseOut[idx] = select(0.0, m + log(l), real);
+  }
+}
+
+// Backward, step 2:  dq_i = scale · Σ_{j ≤ i} dS_ij k_j.
+
+@compute @workgroup_size(ROW_GROUP)
+fn attention_backward_dq_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let total = ap.batch * ap.numHeads * ap.seq;
+  for (var idx = gid.x; idx < total; idx += nwg.x * ROW_GROUP) {
+    let i = idx % ap.seq;
+    let h = (idx / ap.seq) % ap.numHeads;
+    let b = idx / (ap.seq * ap.numHeads);
+    let g = kvHead(h);
+    let at = qIndex(b, i, h, 0u);
+    var acc = array<f32, D_MAX>();
+    if (i < realLength(b)) {
+      let rowStats = stats[idx]; // (lse_i, D_i)
+      var qi: array<f32, D_MAX>;
+      var gi: array<f32, D_MAX>; // dOut_i
+      for (var d = 0u; d < HEAD_DIM; d++) {
+        qi[d] = q[at + d];
+        gi[d] = dOut[at + d];
+      }
+      for (var j = 0u; j <= i; j++) {
+        let kvAt = kvIndex(b, j, g, 0u);
+        var s = 0.0;
+        var dp = 0.0;
+        for (var d = 0u; d < HEAD_DIM; d++) {
+          s += qi[d] * k[kvAt + d];
+          dp += gi[d] * v[kvAt + d];
+        }
+        let ds = exp(ap.scale * s - rowStats.x) * (dp - rowStats.y);
+        for (var d = 0u; d < HEAD_DIM; d++) { acc[d] += ds * k[kvAt + d]; }
+      }
+    }
+    for (var d = 0u; d < HEAD_DIM; d++) { dq[at + d] = ap.scale * acc[d]; }
+  }
+}
+
+// Backward, step 3, per key j of kv head g, over the query heads h of its group and rows i ≥ j:
+//   dv_j = Σ_h Σ_i P_ij dOut_i,   dk_j = scale · Σ_h Σ_i dS_ij q_i.
+
+@compute @workgroup_size(ROW_GROUP)
+fn attention_backward_dkdv_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let total = ap.batch * ap.numKvHeads * ap.seq;
+  let group = ap.numHeads / ap.numKvHeads;
+  for (var idx = gid.x; idx < total; idx += nwg.x * ROW_GROUP) {
+    let j = idx % ap.seq;
+    let g = (idx / ap.seq) % ap.numKvHeads;
+    let b = idx / (ap.seq * ap.numKvHeads);
+    let len = realLength(b);
+    let at = kvIndex(b, j, g, 0u);
+    var dkAcc = array<f32, D_MAX>();
+    var dvAcc = array<f32, D_MAX>();
+    if (j < len) {
+      var kj: array<f32, D_MAX>;
+      var vj: array<f32, D_MAX>;
+      for (var d = 0u; d < HEAD_DIM; d++) {
+        kj[d] = k[at + d];
+        vj[d] = v[at + d];
+      }
+      for (var hh = 0u; hh < group; hh++) {
+        let h = g * group + hh;
+        for (var i = j; i < len; i++) {
+          let rowStats = stats[lseIndex(b, h, i)]; // (lse_i, D_i)
+          let qAt = qIndex(b, i, h, 0u);
+          var qi: array<f32, D_MAX>;
+          var gi: array<f32, D_MAX>; // dOut_i
+          var s = 0.0;
+          var dp = 0.0;
+          for (var d = 0u; d < HEAD_DIM; d++) {
+            qi[d] = q[qAt + d];
+            gi[d] = dOut[qAt + d];
+            s += qi[d] * kj[d];
+            dp += gi[d] * vj[d];
+          }
+          let p = exp(ap.scale * s - rowStats.x);
+          let ds = p * (dp - rowStats.y);
+          for (var d = 0u; d < HEAD_DIM; d++) {
+            dvAcc[d] += p * gi[d];
+            dkAcc[d] += ds * qi[d];
+          }
+        }
+      }
+    }
+    for (var d = 0u; d < HEAD_DIM; d++) {
+      dk[at + d] = ap.scale * dkAcc[d];
+      dv[at + d] = dvAcc[d];
+    }
+  }
+}

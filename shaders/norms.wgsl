@@ -1,18 +1,29 @@
 // Row normalisations, forward beside backward: RMSNorm (Llama, Qwen2) and LayerNorm (GPT-2).
 // x, y, dy, dx are (rows×dim); weight, bias are (dim); mean, rstd are (rows).
 //
-// One workgroup of 256 threads per row (looping over rows when there are more than the
-// dispatch allows): thread t sums columns t, t+256, … in order, then the 256 partial sums are
-// combined by a fixed binary tree in workgroup memory. The order of every addition depends only
-// on dim, so results are bitwise reproducible run to run. Any dim works (4096 and beyond: a
-// thread then sums dim/256 values before the tree).
+// Two variants of every kernel, chosen by the launcher (src/ops/norms.ts) from dim:
+//
+//   workgroup  (`*_forward`, `*_backward`) one workgroup of GROUP threads per row (looping over
+//              rows when there are more than the dispatch allows), GROUP an override constant of
+//              32, 64, 128 or 256 fitted to dim: thread t sums columns t, t+GROUP, … in order,
+//              then the GROUP partial sums are combined by a fixed binary tree in workgroup
+//              memory. Any dim works (4096 and beyond: a thread then sums dim/GROUP values
+//              before the tree). For wide rows.
+//   thread     (`*_forward_rows`, `*_backward_rows`) one thread per row, ROW_GROUP rows a
+//              workgroup: no workgroup memory and no barrier. The row's sums run over 8
+//              interleaved partial sums (columns c ≡ 0 … 7 mod 8) joined by a fixed tree, which
+//              keeps dim/8 + 3 roundings a sum. For narrow rows (small models), where a
+//              workgroup a row would leave most of its threads idle through log₂(GROUP) barriers.
+//
+// The order of every addition depends only on dim and the variant, so results are bitwise
+// reproducible run to run.
 //
 // The weights (and LayerNorm's bias) are frozen base weights: the backward gives dx only, and
 // `accumulate` adds it into dx, which holds the residual stream's gradient.
 
-const GROUP = 256u;
+override GROUP: u32 = 256u;
 
-var<workgroup> partial: array<vec2<f32>, 256>;
+var<workgroup> partial: array<vec2<f32>, GROUP>;
 
 // The sum over the workgroup of each thread's v, in a fixed order; every thread gets it. Two
 // sums at once for the passes that need two (LayerNorm's backward). Leaves `partial` free.
@@ -53,7 +64,7 @@ fn write_dx(i: u32, v: f32) {
 // ---------------------------------------------------------------------------------------------
 // RMSNorm:  r = 1/sqrt(mean(x²) + eps),  y = x·r ⊙ w                       (rstd[row] = r)
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(GROUP)
 fn rmsnorm_forward(
   @builtin(workgroup_id) wid: vec3<u32>,
   @builtin(num_workgroups) nwg: vec3<u32>,
@@ -76,7 +87,7 @@ fn rmsnorm_forward(
 // Backward of y = x·r ⊙ w, with ∂r/∂x_k = −r³·x_k/dim:
 //   dx = r·(dy⊙w − x·r²·Σ(dy⊙w⊙x)/dim)
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(GROUP)
 fn rmsnorm_backward(
   @builtin(workgroup_id) wid: vec3<u32>,
   @builtin(num_workgroups) nwg: vec3<u32>,
@@ -99,7 +110,7 @@ fn rmsnorm_backward(
 // LayerNorm:  μ = mean(x),  r = 1/sqrt(mean((x − μ)²) + eps),  y = (x − μ)·r ⊙ w + b
 // Two passes over the row (mean, then squared deviations): no E[x²] − μ² cancellation.
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(GROUP)
 fn layernorm_forward(
   @builtin(workgroup_id) wid: vec3<u32>,
   @builtin(num_workgroups) nwg: vec3<u32>,
@@ -129,7 +140,7 @@ fn layernorm_forward(
 // Backward of y = x̂ ⊙ w + b, x̂ = (x − μ)·r, with g = dy⊙w:
 //   dx = r·(g − mean(g) − x̂·mean(g⊙x̂))
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(GROUP)
 fn layernorm_backward(
   @builtin(workgroup_id) wid: vec3<u32>,
   @builtin(num_workgroups) nwg: vec3<u32>,
@@ -148,6 +159,118 @@ fn layernorm_backward(
     }
     let means = workgroup_sum(t, sums) / dim;
     for (var c = t; c < nb.dim; c += GROUP) {
+      let xhat = (normIn[base + c] - mu) * r;
+      write_dx(base + c, r * (dy[base + c] * weight[c] - means.x - xhat * means.y));
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Thread-per-row variant: the formulas above, one thread per row (ROW_GROUP rows a workgroup,
+// looping over rows when there are more than the dispatch allows). Each sum over a row runs in
+// LANES interleaved partial sums, lane k taking columns k, k+LANES, … in order, joined by
+// sum_lanes; both sums of LayerNorm's backward at once, as in workgroup_sum. The partial sums
+// are zeroed by an explicit initialiser: declared in the loop over rows without one, they kept
+// the previous row's values on Dawn with lavapipe.
+
+const ROW_GROUP = 64u;
+const LANES = 8u;
+
+// The LANES partial sums of a row, added in a fixed tree.
+fn sum_lanes(s: array<vec2<f32>, LANES>) -> vec2<f32> {
+  return ((s[0] + s[4]) + (s[2] + s[6])) + ((s[1] + s[5]) + (s[3] + s[7]));
+}
+
+@compute @workgroup_size(ROW_GROUP)
+fn rmsnorm_forward_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let dim = nf.dim;
+  for (var row = gid.x; row < nf.rows; row += nwg.x * ROW_GROUP) {
+    let base = row * dim;
+    var s = array<vec2<f32>, LANES>();
+    for (var c0 = 0u; c0 < dim; c0 += LANES) {
+      for (var k = 0u; k < LANES; k++) {
+        let c = c0 + k;
+        if (c < dim) {
+          let v = normIn[base + c];
+          s[k].x += v * v;
+        }
+      }
+    }
+    let r = inverseSqrt(sum_lanes(s).x / f32(dim) + nf.eps);
+    for (var c = 0u; c < dim; c++) { normOut[base + c] = normIn[base + c] * r * weight[c]; }
+    rstdOut[row] = r;
+  }
+}
+
+@compute @workgroup_size(ROW_GROUP)
+fn rmsnorm_backward_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let dim = nb.dim;
+  for (var row = gid.x; row < nb.rows; row += nwg.x * ROW_GROUP) {
+    let base = row * dim;
+    var s = array<vec2<f32>, LANES>();
+    for (var c0 = 0u; c0 < dim; c0 += LANES) {
+      for (var k = 0u; k < LANES; k++) {
+        let c = c0 + k;
+        if (c < dim) { s[k].x += dy[base + c] * weight[c] * normIn[base + c]; }
+      }
+    }
+    let r = rstdSaved[row];
+    let coef = sum_lanes(s).x * r * r / f32(dim);
+    for (var c = 0u; c < dim; c++) {
+      write_dx(base + c, r * (dy[base + c] * weight[c] - normIn[base + c] * coef));
+    }
+  }
+}
+
+@compute @workgroup_size(ROW_GROUP)
+fn layernorm_forward_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let dim = nf.dim;
+  for (var row = gid.x; row < nf.rows; row += nwg.x * ROW_GROUP) {
+    let base = row * dim;
+    var s = array<vec2<f32>, LANES>();
+    for (var c0 = 0u; c0 < dim; c0 += LANES) {
+      for (var k = 0u; k < LANES; k++) {
+        let c = c0 + k;
+        if (c < dim) { s[k].x += normIn[base + c]; }
+      }
+    }
+    let mu = sum_lanes(s).x / f32(dim);
+    s = array<vec2<f32>, LANES>();
+    for (var c0 = 0u; c0 < dim; c0 += LANES) {
+      for (var k = 0u; k < LANES; k++) {
+        let c = c0 + k;
+        if (c < dim) {
+          let d = normIn[base + c] - mu;
+          s[k].x += d * d;
+        }
+      }
+    }
+    let r = inverseSqrt(sum_lanes(s).x / f32(dim) + nf.eps);
+    for (var c = 0u; c < dim; c++) { normOut[base + c] = (normIn[base + c] - mu) * r * weight[c] + bias[c]; }
+    meanOut[row] = mu;
+    rstdOut[row] = r;
+  }
+}
+
+@compute @workgroup_size(ROW_GROUP)
+fn layernorm_backward_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let dim = nb.dim;
+  for (var row = gid.x; row < nb.rows; row += nwg.x * ROW_GROUP) {
+    let base = row * dim;
+    let mu = meanSaved[row];
+    let r = rstdSaved[row];
+    var s = array<vec2<f32>, LANES>();
+    for (var c0 = 0u; c0 < dim; c0 += LANES) {
+      for (var k = 0u; k < LANES; k++) {
+        let c = c0 + k;
+        if (c < dim) {
+          let g = dy[base + c] * weight[c];
+          s[k] += vec2(g, g * (normIn[base + c] - mu) * r);
+        }
+      }
+    }
+    let means = sum_lanes(s) / f32(dim);
+    for (var c = 0u; c < dim; c++) {
       let xhat = (normIn[base + c] - mu) * r;
       write_dx(base + c, r * (dy[base + c] * weight[c] - means.x - xhat * means.y));
     }

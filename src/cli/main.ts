@@ -2,7 +2,9 @@
 
 import { formatHelp, parseFlags, UsageError, type FlagSpec, type FlagValues } from './args';
 import { benchCommand, benchFlags } from './bench';
+import { compareCommand, compareFlags } from './compare';
 import { generateCommand, generateFlags } from './generate';
+import { trainCommand, trainFlags } from './train';
 
 interface Command {
   summary: string;
@@ -11,6 +13,8 @@ interface Command {
 }
 
 const commands: Record<string, Command> = {
+  train: { summary: 'fine-tune a model on a task, evaluate before/after, write the merged checkpoint', flags: trainFlags, run: trainCommand },
+  compare: { summary: 'LoRA r, LoRA 2r, DoRA r and D2-LoRA r over seeds on one task, as a table', flags: compareFlags, run: compareCommand },
   generate: { summary: 'generate text from a model (greedy or sampled)', flags: generateFlags, run: generateCommand },
   bench: { summary: 'benchmark kernels, adapter layers and training (GFLOP/s, ms, tokens/s)', flags: benchFlags, run: benchCommand },
 };

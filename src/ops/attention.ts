@@ -6,6 +6,14 @@
 //   k, v, dk, dv      (batch·seq) × (numKvHeads·headDim)
 //   lse               batch × numHeads × seq
 //   lengths (u32)     batch — the real length of each sequence; later positions are padding
+//
+// Two variants (see the WGSL): 'tiled', workgroups of 8 query (or key) rows per head staging
+// tiles of k, v, q and dOut in workgroup memory, and 'thread', one invocation per (row, head)
+// reading straight from global memory with no barrier. Unless asked for one, a launcher takes
+// 'thread' for headDim ≤ THREAD_MAX_HEAD_DIM: at the tiny heads of small models the tiled
+// kernels' threads along dims sit idle through their barriers (stories260K, headDim 8, on
+// lavapipe: forward 42 → ? ms, backward 66 → ? ms); wider heads keep the tiled kernels, whose
+// tiles share each k and v row among 8 query rows.
 
 import attentionWgsl from '../../shaders/attention.wgsl?raw';
 import type { GpuContext, Kernel } from '../gpu/context';
@@ -23,9 +31,37 @@ const FORWARD_ROWS = 8;
 const BACKWARD_ROWS = 8;
 const BACKWARD_KEYS = 8;
 const STATS_GROUP = 256;
+/** Invocations per workgroup of the thread-per-row kernels (ROW_GROUP in the WGSL). */
+const ROW_GROUP = 64;
+
+/** How the kernels map work to threads: tiles of rows per workgroup, or a thread per row. */
+export type AttentionVariant = 'tiled' | 'thread';
+export const ATTENTION_VARIANTS: readonly AttentionVariant[] = ['tiled', 'thread'];
+
+export interface AttentionOptions {
+  /** Default: 'thread' for headDim ≤ THREAD_MAX_HEAD_DIM, else 'tiled'. */
+  variant?: AttentionVariant;
+}
+
+/** Widest head the automatic choice gives the thread-per-row kernels. */
+const THREAD_MAX_HEAD_DIM = 32;
+
+function chooseVariant(name: string, dims: AttentionDims, options: AttentionOptions): AttentionVariant {
+  const variant = options.variant ?? (dims.headDim <= THREAD_MAX_HEAD_DIM ? 'thread' : 'tiled');
+  if (!ATTENTION_VARIANTS.includes(variant)) {
+    throw new KernelError(name, `variant "${String(variant)}" is not one of ${ATTENTION_VARIANTS.join(', ')}`);
+  }
+  return variant;
+}
 
 function kernel(ctx: GpuContext, entryPoint: string): Kernel {
   return ctx.kernel({ name: entryPoint, code: attentionWgsl, entryPoint });
+}
+
+/** The thread-per-row kernel `${base}_rows`, its loops over dims fixed at headDim. */
+function rowKernel(ctx: GpuContext, base: string, headDim: number): Kernel {
+  const entryPoint = `${base}_rows`;
+  return ctx.kernel({ name: entryPoint, code: attentionWgsl, entryPoint, constants: { HEAD_DIM: headDim } });
 }
 
 function checkAttentionDims(name: string, dims: AttentionDims): void {
@@ -65,9 +101,11 @@ export function attentionForward(
   ctx: GpuContext,
   t: { q: Tensor; k: Tensor; v: Tensor; lengths: Tensor; out: Tensor; lse: Tensor },
   dims: AttentionDims,
+  options: AttentionOptions = {},
 ): void {
   const name = 'attention_forward';
   checkAttentionDims(name, dims);
+  const variant = chooseVariant(name, dims, options);
   const { q, kv, lse, lengths } = sizes(dims);
   checkTensor(name, t.q, 'q', ...q);
   checkTensor(name, t.k, 'k', ...kv);
@@ -75,12 +113,12 @@ export function attentionForward(
   checkTensor(name, t.lengths, 'lengths', ...lengths, 'u32');
   checkTensor(name, t.out, 'out', ...q);
   checkTensor(name, t.lse, 'lse', ...lse);
-  ctx.dispatch(
-    kernel(ctx, name),
-    { q: t.q, k: t.k, v: t.v, lengths: t.lengths, attnOut: t.out, lseOut: t.lse },
-    params(dims),
-    [Math.ceil(dims.seq / FORWARD_ROWS), dims.numHeads, dims.batch],
-  );
+  const bindings = { q: t.q, k: t.k, v: t.v, lengths: t.lengths, attnOut: t.out, lseOut: t.lse };
+  if (variant === 'thread') {
+    ctx.dispatch(rowKernel(ctx, name, dims.headDim), bindings, params(dims), [gridStrideWorkgroups(ctx, lse[0], ROW_GROUP)]);
+  } else {
+    ctx.dispatch(kernel(ctx, name), bindings, params(dims), [Math.ceil(dims.seq / FORWARD_ROWS), dims.numHeads, dims.batch]);
+  }
 }
 
 /**
@@ -104,9 +142,11 @@ export function attentionBackward(
     dv: Tensor;
   },
   dims: AttentionDims,
+  options: AttentionOptions = {},
 ): void {
   const names = ['attention_backward_delta', 'attention_backward_dq', 'attention_backward_dkdv'] as const;
   for (const name of names) checkAttentionDims(name, dims);
+  const variant = chooseVariant(names[1], dims, options);
   const { q, kv, lse, lengths } = sizes(dims);
   checkTensor(names[0], t.lengths, 'lengths', ...lengths, 'u32');
   checkTensor(names[0], t.out, 'out', ...q);
@@ -129,17 +169,15 @@ export function attentionBackward(
     p,
     [statsGroups],
   );
-  ctx.dispatch(
-    kernel(ctx, names[1]),
-    { q: t.q, k: t.k, v: t.v, lengths: t.lengths, dOut: t.dOut, stats, dq: t.dq },
-    p,
-    [Math.ceil(dims.seq / BACKWARD_ROWS), dims.numHeads, dims.batch],
-  );
-  ctx.dispatch(
-    kernel(ctx, names[2]),
-    { q: t.q, k: t.k, v: t.v, lengths: t.lengths, dOut: t.dOut, stats, dk: t.dk, dv: t.dv },
-    p,
-    [Math.ceil(dims.seq / BACKWARD_KEYS), dims.numKvHeads, dims.batch],
-  );
+  const dqBindings = { q: t.q, k: t.k, v: t.v, lengths: t.lengths, dOut: t.dOut, stats, dq: t.dq };
+  const dkdvBindings = { q: t.q, k: t.k, v: t.v, lengths: t.lengths, dOut: t.dOut, stats, dk: t.dk, dv: t.dv };
+  if (variant === 'thread') {
+    ctx.dispatch(rowKernel(ctx, names[1], dims.headDim), dqBindings, p, [gridStrideWorkgroups(ctx, lse[0], ROW_GROUP)]);
+    const keyRows = dims.batch * dims.numKvHeads * dims.seq;
+    ctx.dispatch(rowKernel(ctx, names[2], dims.headDim), dkdvBindings, p, [gridStrideWorkgroups(ctx, keyRows, ROW_GROUP)]);
+  } else {
+    ctx.dispatch(kernel(ctx, names[1]), dqBindings, p, [Math.ceil(dims.seq / BACKWARD_ROWS), dims.numHeads, dims.batch]);
+    ctx.dispatch(kernel(ctx, names[2]), dkdvBindings, p, [Math.ceil(dims.seq / BACKWARD_KEYS), dims.numKvHeads, dims.batch]);
+  }
   stats.release();
 }

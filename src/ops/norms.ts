@@ -1,7 +1,14 @@
 // Launchers for shaders/norms.wgsl: RMSNorm (Llama, Qwen2) and LayerNorm (GPT-2), forward
-// and backward. One workgroup per row (rows beyond the dispatch limit are looped over), with a
-// fixed-order reduction, so results are reproducible bit for bit. The weights are frozen: the
-// backwards give dx only, and `accumulate` adds into dx (the residual stream's gradient).
+// and backward, with a fixed-order reduction, so results are reproducible bit for bit. The
+// weights are frozen: the backwards give dx only, and `accumulate` adds into dx (the residual
+// stream's gradient).
+//
+// Two variants of each kernel (see the WGSL): 'workgroup', one workgroup per row, its width
+// fitted to dim (32 … 256 threads), and 'thread', one thread per row with no workgroup memory or
+// barrier. Unless asked for one, a launcher takes 'thread' for dim ≤ THREAD_MAX_DIM: on lavapipe
+// it is ~20× faster at dim 64 (the barriers of a workgroup tree are what cost there), and on a
+// GPU a row that narrow is too little work to spread over a workgroup. Wider rows take
+// 'workgroup', which reads a row coalesced and in parallel.
 
 import normsWgsl from '../../shaders/norms.wgsl?raw';
 import type { GpuContext, Kernel } from '../gpu/context';
@@ -9,15 +16,58 @@ import { KernelError } from '../gpu/errors';
 import type { Tensor } from '../gpu/tensor';
 import { checkDims, checkTensor, gridStrideWorkgroups } from './checks';
 
-function kernel(ctx: GpuContext, entryPoint: string): Kernel {
-  return ctx.kernel({ name: entryPoint, code: normsWgsl, entryPoint });
+/** How a norm kernel maps rows to threads: a workgroup per row, or a thread per row. */
+export type NormVariant = 'workgroup' | 'thread';
+export const NORM_VARIANTS: readonly NormVariant[] = ['workgroup', 'thread'];
+
+export interface NormOptions {
+  /** Default: 'thread' for dim ≤ THREAD_MAX_DIM, else 'workgroup'. */
+  variant?: NormVariant;
 }
 
-/** Checks rows and dim (a norm over zero features is undefined) and returns the workgroup count (one per row). */
-function rowGroups(ctx: GpuContext, name: string, rows: number, dim: number): number {
+/** Widest row the automatic choice gives a thread of its own. */
+const THREAD_MAX_DIM = 128;
+/** Rows per workgroup of the thread-per-row kernels (ROW_GROUP in the WGSL). */
+const ROW_GROUP = 64;
+
+/** Threads of the workgroup-per-row kernels (GROUP in the WGSL): the power of two ≤ dim, within 32 … 256. */
+export function normGroupWidth(dim: number): number {
+  return Math.min(256, Math.max(32, 2 ** Math.floor(Math.log2(Math.max(dim, 1)))));
+}
+
+/** Checks rows and dim: a norm over zero features is undefined. */
+function checkRows(name: string, rows: number, dim: number): void {
   checkDims(name, { rows, dim });
   if (dim === 0) throw new KernelError(name, 'dim=0: a norm needs at least one feature');
-  return gridStrideWorkgroups(ctx, rows, 1);
+}
+
+/**
+ * Records kernel `name` (in the variant asked for, or chosen from dim) over `rows` rows of
+ * `dim`: the thread-per-row kernels are the entry points `${name}_rows`.
+ */
+function dispatchRows(
+  ctx: GpuContext,
+  name: string,
+  variant: NormVariant | undefined,
+  bindings: Record<string, Tensor>,
+  params: { rows: number; dim: number } & Record<string, number>,
+): void {
+  const { rows, dim } = params;
+  const chosen = variant ?? (dim <= THREAD_MAX_DIM ? 'thread' : 'workgroup');
+  let kernel: Kernel;
+  let groups: number;
+  if (chosen === 'thread') {
+    const entryPoint = `${name}_rows`;
+    kernel = ctx.kernel({ name: entryPoint, code: normsWgsl, entryPoint });
+    groups = gridStrideWorkgroups(ctx, rows, ROW_GROUP);
+  } else if (chosen === 'workgroup') {
+    const width = normGroupWidth(dim);
+    kernel = ctx.kernel({ name: `${name}_${width}`, code: normsWgsl, entryPoint: name, constants: { GROUP: width } });
+    groups = gridStrideWorkgroups(ctx, rows, 1);
+  } else {
+    throw new KernelError(name, `variant "${String(chosen)}" is not one of ${NORM_VARIANTS.join(', ')}`);
+  }
+  ctx.dispatch(kernel, bindings, params, [groups]);
 }
 
 function checkEps(name: string, eps: number): void {
@@ -34,10 +84,11 @@ export function rmsnormForward(
   ctx: GpuContext,
   t: { x: Tensor; weight: Tensor; y: Tensor; rstd: Tensor },
   dims: { rows: number; dim: number; eps: number },
+  options: NormOptions = {},
 ): void {
   const name = 'rmsnorm_forward';
   const { rows, dim, eps } = dims;
-  const groups = rowGroups(ctx, name, rows, dim);
+  checkRows(name, rows, dim);
   checkEps(name, eps);
   const rd = `rows×dim = ${rows}×${dim}`;
   checkAll(name, [
@@ -46,7 +97,7 @@ export function rmsnormForward(
     ['y', t.y, rows * dim, rd],
     ['rstd', t.rstd, rows, `rows = ${rows}`],
   ]);
-  ctx.dispatch(kernel(ctx, name), { normIn: t.x, weight: t.weight, normOut: t.y, rstdOut: t.rstd }, { rows, dim, eps }, [groups]);
+  dispatchRows(ctx, name, options.variant, { normIn: t.x, weight: t.weight, normOut: t.y, rstdOut: t.rstd }, { rows, dim, eps });
 }
 
 /** dx (+)= r·(dy⊙w − x·r²·Σ(dy⊙w⊙x)/dim), r = rstd of the row.   dy, x, dx (rows×dim), weight (dim), rstd (rows) */
@@ -54,10 +105,11 @@ export function rmsnormBackward(
   ctx: GpuContext,
   t: { dy: Tensor; x: Tensor; weight: Tensor; rstd: Tensor; dx: Tensor },
   dims: { rows: number; dim: number; accumulate: boolean },
+  options: NormOptions = {},
 ): void {
   const name = 'rmsnorm_backward';
   const { rows, dim } = dims;
-  const groups = rowGroups(ctx, name, rows, dim);
+  checkRows(name, rows, dim);
   const rd = `rows×dim = ${rows}×${dim}`;
   checkAll(name, [
     ['dy', t.dy, rows * dim, rd],
@@ -66,11 +118,12 @@ export function rmsnormBackward(
     ['rstd', t.rstd, rows, `rows = ${rows}`],
     ['dx', t.dx, rows * dim, rd],
   ]);
-  ctx.dispatch(
-    kernel(ctx, name),
+  dispatchRows(
+    ctx,
+    name,
+    options.variant,
     { dy: t.dy, normIn: t.x, weight: t.weight, rstdSaved: t.rstd, dx: t.dx },
     { rows, dim, accumulate: dims.accumulate ? 1 : 0 },
-    [groups],
   );
 }
 
@@ -82,10 +135,11 @@ export function layernormForward(
   ctx: GpuContext,
   t: { x: Tensor; weight: Tensor; bias: Tensor; y: Tensor; mean: Tensor; rstd: Tensor },
   dims: { rows: number; dim: number; eps: number },
+  options: NormOptions = {},
 ): void {
   const name = 'layernorm_forward';
   const { rows, dim, eps } = dims;
-  const groups = rowGroups(ctx, name, rows, dim);
+  checkRows(name, rows, dim);
   checkEps(name, eps);
   const rd = `rows×dim = ${rows}×${dim}`;
   checkAll(name, [
@@ -96,11 +150,12 @@ export function layernormForward(
     ['mean', t.mean, rows, `rows = ${rows}`],
     ['rstd', t.rstd, rows, `rows = ${rows}`],
   ]);
-  ctx.dispatch(
-    kernel(ctx, name),
+  dispatchRows(
+    ctx,
+    name,
+    options.variant,
     { normIn: t.x, weight: t.weight, bias: t.bias, normOut: t.y, meanOut: t.mean, rstdOut: t.rstd },
     { rows, dim, eps },
-    [groups],
   );
 }
 
@@ -109,10 +164,11 @@ export function layernormBackward(
   ctx: GpuContext,
   t: { dy: Tensor; x: Tensor; weight: Tensor; mean: Tensor; rstd: Tensor; dx: Tensor },
   dims: { rows: number; dim: number; accumulate: boolean },
+  options: NormOptions = {},
 ): void {
   const name = 'layernorm_backward';
   const { rows, dim } = dims;
-  const groups = rowGroups(ctx, name, rows, dim);
+  checkRows(name, rows, dim);
   const rd = `rows×dim = ${rows}×${dim}`;
   checkAll(name, [
     ['dy', t.dy, rows * dim, rd],
@@ -122,10 +178,11 @@ export function layernormBackward(
     ['rstd', t.rstd, rows, `rows = ${rows}`],
     ['dx', t.dx, rows * dim, rd],
   ]);
-  ctx.dispatch(
-    kernel(ctx, name),
+  dispatchRows(
+    ctx,
+    name,
+    options.variant,
     { dy: t.dy, normIn: t.x, weight: t.weight, meanSaved: t.mean, rstdSaved: t.rstd, dx: t.dx },
     { rows, dim, accumulate: dims.accumulate ? 1 : 0 },
-    [groups],
   );
 }

@@ -25,7 +25,6 @@ const EOS = 2;
 /** Byte b's fallback token is b + 3: ids 0..2 are <unk>, BOS and EOS. */
 const BYTE_TOKEN_BASE = 3;
 /** run.c starts its best score there, so pairs scoring at or below it never merge. */
-/** run.c merges a pair only when its piece scores above this. */
 export const MIN_MERGE_SCORE = -1e10;
 
 export class Llama2cTokenizer implements Tokenizer {

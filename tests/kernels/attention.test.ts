@@ -1,5 +1,6 @@
 // shaders/attention.wgsl against src/ref/attention.ts: causal grouped-query attention over a
-// right-padded batch, forward (out, lse) and backward (dq, dk, dv).
+// right-padded batch, forward (out, lse) and backward (dq, dk, dv), in both variants: tiles
+// in workgroup memory, and a thread per (row, head).
 //
 // Padded rows of q, k, v and dOut hold NaN, so any read of padding that reached a real
 // position (or a padded output, which must be finite) would show.
@@ -14,7 +15,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import attentionWgsl from '../../shaders/attention.wgsl?raw';
 import type { GpuContext } from '../../src/gpu/context';
 import { KernelError } from '../../src/gpu/errors';
-import { attentionBackward, attentionForward, type AttentionDims } from '../../src/ops/attention';
+import { ATTENTION_VARIANTS, attentionBackward, attentionForward, type AttentionDims, type AttentionVariant } from '../../src/ops/attention';
 import { attentionBackwardRef, attentionForwardRef } from '../../src/ref/attention';
 import { Rng } from '../../src/util/rng';
 import { gpu } from './gpu';
@@ -63,7 +64,7 @@ function expectWithin(name: string, err: number, tol: number): void {
   expect(err, `${name} relative error`).toBeLessThanOrEqual(tol);
 }
 
-async function compare(ctx: GpuContext, c: Case, seed: number): Promise<void> {
+async function compare(ctx: GpuContext, c: Case, seed: number, variant: AttentionVariant): Promise<void> {
   const dims: AttentionDims = { ...c, scale: 1 / Math.sqrt(c.headDim) };
   const rng = new Rng(seed);
   const qWidth = c.numHeads * c.headDim;
@@ -85,8 +86,8 @@ async function compare(ctx: GpuContext, c: Case, seed: number): Promise<void> {
     dk: ctx.tensor([rows, kvWidth], 'f32', 'dk'),
     dv: ctx.tensor([rows, kvWidth], 'f32', 'dv'),
   };
-  attentionForward(ctx, t, dims);
-  attentionBackward(ctx, t, dims);
+  attentionForward(ctx, t, dims, { variant });
+  attentionBackward(ctx, t, dims, { variant });
   const ref = attentionForwardRef(Q, K, V, c.lengths, dims);
   const grads = attentionBackwardRef(Q, K, V, c.lengths, G, dims);
   expectWithin('out', relErr(await ctx.read(t.out), ref.out), TOL);
@@ -97,7 +98,7 @@ async function compare(ctx: GpuContext, c: Case, seed: number): Promise<void> {
 
   // Deterministic: a second backward gives the same bits.
   const dk1 = new Uint32Array(await ctx.readBytes(t.dk));
-  attentionBackward(ctx, t, dims);
+  attentionBackward(ctx, t, dims, { variant });
   expect(new Uint32Array(await ctx.readBytes(t.dk))).toEqual(dk1);
   for (const x of Object.values(t)) x.release();
 }
@@ -111,10 +112,10 @@ const CASES: [string, Case][] = [
   ['seq 256, 2 heads / 1 kv head, headDim 32', { batch: 2, seq: 256, numHeads: 2, numKvHeads: 1, headDim: 32, lengths: [256, 201] }],
 ];
 
-describe('attention, GPU vs reference', () => {
+describe.each(ATTENTION_VARIANTS)('attention, GPU vs reference, %s', (variant) => {
   CASES.forEach(([label, c], n) => {
     it(label, async () => {
-      await compare(await gpu(), c, 100 + n);
+      await compare(await gpu(), c, 100 + n, variant);
     });
   });
 });
@@ -122,7 +123,8 @@ describe('attention, GPU vs reference', () => {
 describe('attention launchers', () => {
   it("bind at most 8 storage buffers per kernel (WebGPU's default maxStorageBuffersPerShaderStage)", async () => {
     const ctx = await gpu();
-    for (const entryPoint of ['attention_forward', 'attention_backward_delta', 'attention_backward_dq', 'attention_backward_dkdv']) {
+    const tiled = ['attention_forward', 'attention_backward_delta', 'attention_backward_dq', 'attention_backward_dkdv'];
+    for (const entryPoint of [...tiled, 'attention_forward_rows', 'attention_backward_dq_rows', 'attention_backward_dkdv_rows']) {
       const { bindings } = ctx.kernel({ name: entryPoint, code: attentionWgsl, entryPoint });
       expect(bindings.filter((b) => b.kind !== 'uniform').length, entryPoint).toBeLessThanOrEqual(8);
     }

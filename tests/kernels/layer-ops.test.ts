@@ -1,15 +1,19 @@
 // The layer kernels (shaders/{embedding,norms,rope,activations}.wgsl) against their f64
 // references (src/ref/), on awkward shapes: one row, widths that are not multiples of the
 // 256-thread workgroup (67, 172), a model-sized 300×576, a 4100-wide row, more rows than one
-// dispatch can hold, and more elements than 65535 workgroups of 256 threads.
+// dispatch can hold, and more elements than 65535 workgroups of 256 threads. The norms run in
+// both variants (a workgroup per row at each fitted width 32 … 256, and a thread per row).
 //
 // Tolerances, in units of u = 2⁻²⁴ (f32 unit roundoff), per element relative to a magnitude
 // that bounds the element's rounding error (not to the possibly cancelled result):
 //   gathers, scatter-add, add, add_into   exact: a copy or one correctly rounded f32 add.
 //   norms     |Δ| ≤ 32u·scale, scale the sum of the magnitudes of the terms of the element's
-//             formula (e.g. r·|dy·w| + |x|·r³·Σ|dy·w·x|/dim). Each f32 sum makes dim/256 + 8
-//             roundings (a thread's strided run, then the 8-level tree), ≤ 24 for dim = 4100,
-//             plus 2 ulp for inverseSqrt and a few for the final products.
+//             formula (e.g. r·|dy·w| + |x|·r³·Σ|dy·w·x|/dim). Each f32 sum makes dim/width +
+//             log₂(width) roundings for a workgroup of width threads (a thread's strided run,
+//             then the tree), ≤ 24 for dim = 4100, plus 2 ulp for inverseSqrt and a few for the
+//             final products. A thread per row makes dim/8 + 3 (8 strided runs, then a tree):
+//             more than 32 past dim ≈ 232 in the worst case, but the errors of a sum of many
+//             rounded terms mostly cancel, and the measured worst stays under the same bound.
 //   rope      |Δ| ≤ 4u·(|x_a| + |x_b|): two products and a sum (or one fused multiply-add);
 //             apply-then-inverse returns x within 16u·(|x_a| + |x_b|) (two rotations, and
 //             cos² + sin² of the f32-rounded table is 1 only to a few u).
@@ -24,7 +28,7 @@ import type { GpuContext } from '../../src/gpu/context';
 import type { Tensor } from '../../src/gpu/tensor';
 import { add, addInto, geluBackward, geluForward, swigluBackward, swigluForward } from '../../src/ops/activations';
 import { embeddingGather, gatherRows, scatterAddRows } from '../../src/ops/embedding';
-import { layernormBackward, layernormForward, rmsnormBackward, rmsnormForward } from '../../src/ops/norms';
+import { layernormBackward, layernormForward, NORM_VARIANTS, normGroupWidth, rmsnormBackward, rmsnormForward } from '../../src/ops/norms';
 import { ropeApply, ropeTable } from '../../src/ops/rope';
 import { addRef, geluBackwardRef, geluForwardRef, swigluBackwardRef, swigluForwardRef } from '../../src/ref/activations';
 import { embeddingGatherRef, gatherRowsRef, scatterAddRowsRef } from '../../src/ref/embedding';
@@ -163,16 +167,24 @@ describe('embedding gathers', () => {
 
 // ---------------------------------------------------------------------------------------------
 
+// Widths of the workgroup variant: 32 (dim 40), 64 (dims 64, 67), 128 (172), 256 (576, 4100).
 const NORM_SHAPES: [number, number][] = [
+  [1, 64],
   [1, 67],
+  [9, 40],
   [5, 172],
   [300, 576],
   [3, 4100],
 ];
 
 describe('norms', () => {
-  for (const [rows, dim] of NORM_SHAPES) {
-    it(`rmsnorm forward and backward (set and accumulate), rows=${rows} dim=${dim}`, async () => {
+  it('fit the workgroup to the row', () => {
+    expect([1, 31, 40, 64, 67, 172, 576, 4100].map(normGroupWidth)).toEqual([32, 32, 32, 64, 64, 128, 256, 256]);
+  });
+
+  for (const [[rows, dim], variant] of NORM_SHAPES.flatMap((s) => NORM_VARIANTS.map((v) => [s, v] as const))) {
+    const options = { variant };
+    it(`rmsnorm forward and backward (set and accumulate), rows=${rows} dim=${dim}, ${variant} per row`, async () => {
       const ctx = await gpu();
       const rng = new Rng(rows * 31 + dim);
       const eps = 1e-5;
@@ -183,9 +195,9 @@ describe('norms', () => {
       const [tx, tw, tdy] = [ctx.upload(x, [rows, dim], 'x'), ctx.upload(w, [dim], 'w'), ctx.upload(dy, [rows, dim], 'dy')];
       const [ty, trstd] = [ctx.tensor([rows, dim], 'f32', 'y'), ctx.tensor([rows], 'f32', 'rstd')];
       const [tSaved, tdx, tdxAcc] = [ctx.upload(rstd32, [rows], 'rstd saved'), ctx.tensor([rows, dim], 'f32', 'dx'), ctx.upload(dx0, [rows, dim], 'dx acc')];
-      rmsnormForward(ctx, { x: tx, weight: tw, y: ty, rstd: trstd }, { rows, dim, eps });
-      rmsnormBackward(ctx, { dy: tdy, x: tx, weight: tw, rstd: tSaved, dx: tdx }, { rows, dim, accumulate: false });
-      rmsnormBackward(ctx, { dy: tdy, x: tx, weight: tw, rstd: tSaved, dx: tdxAcc }, { rows, dim, accumulate: true });
+      rmsnormForward(ctx, { x: tx, weight: tw, y: ty, rstd: trstd }, { rows, dim, eps }, options);
+      rmsnormBackward(ctx, { dy: tdy, x: tx, weight: tw, rstd: tSaved, dx: tdx }, { rows, dim, accumulate: false }, options);
+      rmsnormBackward(ctx, { dy: tdy, x: tx, weight: tw, rstd: tSaved, dx: tdxAcc }, { rows, dim, accumulate: true }, options);
       const [y, rstd, dx, dxAcc] = await readAll(ctx, ty, trstd, tdx, tdxAcc);
 
       const row = (i: number) => Math.floor(i / dim);
@@ -203,7 +215,7 @@ describe('norms', () => {
       releaseAll(tx, tw, tdy, ty, trstd, tSaved, tdx, tdxAcc);
     });
 
-    it(`layernorm forward and backward (set and accumulate), rows=${rows} dim=${dim}`, async () => {
+    it(`layernorm forward and backward (set and accumulate), rows=${rows} dim=${dim}, ${variant} per row`, async () => {
       const ctx = await gpu();
       const rng = new Rng(rows * 37 + dim);
       const eps = 1e-5;
@@ -217,10 +229,10 @@ describe('norms', () => {
       const tMeanSaved = ctx.upload(mean32, [rows], 'mean saved');
       const tRstdSaved = ctx.upload(rstd32, [rows], 'rstd saved');
       const [tdx, tdxAcc] = [ctx.tensor([rows, dim], 'f32', 'dx'), ctx.upload(dx0, [rows, dim], 'dx acc')];
-      layernormForward(ctx, { x: tx, weight: tw, bias: tb, y: ty, mean: tmean, rstd: trstd }, { rows, dim, eps });
+      layernormForward(ctx, { x: tx, weight: tw, bias: tb, y: ty, mean: tmean, rstd: trstd }, { rows, dim, eps }, options);
       const saved = { dy: tdy, x: tx, weight: tw, mean: tMeanSaved, rstd: tRstdSaved };
-      layernormBackward(ctx, { ...saved, dx: tdx }, { rows, dim, accumulate: false });
-      layernormBackward(ctx, { ...saved, dx: tdxAcc }, { rows, dim, accumulate: true });
+      layernormBackward(ctx, { ...saved, dx: tdx }, { rows, dim, accumulate: false }, options);
+      layernormBackward(ctx, { ...saved, dx: tdxAcc }, { rows, dim, accumulate: true }, options);
       const [y, mean, rstd, dx, dxAcc] = await readAll(ctx, ty, tmean, trstd, tdx, tdxAcc);
 
       const row = (i: number) => Math.floor(i / dim);
@@ -249,8 +261,9 @@ describe('norms', () => {
     });
   }
 
-  it('is bitwise reproducible run to run', async () => {
+  it.each(NORM_VARIANTS)('is bitwise reproducible run to run, %s per row', async (variant) => {
     const ctx = await gpu();
+    const options = { variant };
     const [rows, dim] = [20, 1000];
     const rng = new Rng(99);
     const [tx, tw, tb, tdy] = [
@@ -269,10 +282,10 @@ describe('norms', () => {
         ctx.tensor([rows, dim], 'f32', 'dx'),
         ctx.tensor([rows, dim], 'f32', 'dx'),
       ];
-      rmsnormForward(ctx, { x: tx, weight: tw, y: y1, rstd: r1 }, { rows, dim, eps: 1e-6 });
-      rmsnormBackward(ctx, { dy: tdy, x: tx, weight: tw, rstd: r1, dx: dx1 }, { rows, dim, accumulate: false });
-      layernormForward(ctx, { x: tx, weight: tw, bias: tb, y: y2, mean: m2, rstd: r2 }, { rows, dim, eps: 1e-5 });
-      layernormBackward(ctx, { dy: tdy, x: tx, weight: tw, mean: m2, rstd: r2, dx: dx2 }, { rows, dim, accumulate: false });
+      rmsnormForward(ctx, { x: tx, weight: tw, y: y1, rstd: r1 }, { rows, dim, eps: 1e-6 }, options);
+      rmsnormBackward(ctx, { dy: tdy, x: tx, weight: tw, rstd: r1, dx: dx1 }, { rows, dim, accumulate: false }, options);
+      layernormForward(ctx, { x: tx, weight: tw, bias: tb, y: y2, mean: m2, rstd: r2 }, { rows, dim, eps: 1e-5 }, options);
+      layernormBackward(ctx, { dy: tdy, x: tx, weight: tw, mean: m2, rstd: r2, dx: dx2 }, { rows, dim, accumulate: false }, options);
       const out = await readAll(ctx, y1, r1, dx1, y2, m2, r2, dx2);
       releaseAll(y1, r1, y2, m2, r2, dx1, dx2);
       return out;
@@ -282,15 +295,18 @@ describe('norms', () => {
     releaseAll(tx, tw, tb, tdy);
   });
 
-  it('loops over rows beyond the dispatch limit', async () => {
+  // A workgroup per row runs out of workgroups past 65535 rows; a thread per row, 64 a workgroup,
+  // past 64·65535.
+  it.each(NORM_VARIANTS)('loops over rows beyond the dispatch limit, %s per row', async (variant) => {
     const ctx = await gpu();
-    const rows = ctx.limits.maxComputeWorkgroupsPerDimension + 3;
-    const dim = 3;
+    const rowsPerGroup = variant === 'thread' ? 64 : 1;
+    const rows = ctx.limits.maxComputeWorkgroupsPerDimension * rowsPerGroup + 3;
+    const dim = variant === 'thread' ? 1 : 3;
     const rng = new Rng(5);
     const [x, w] = [randomF32(rows * dim, rng), randomF32(dim, rng, 0.5, 1.5)];
     const [tx, tw] = [ctx.upload(x, [rows, dim], 'x'), ctx.upload(w, [dim], 'w')];
     const [ty, trstd] = [ctx.tensor([rows, dim], 'f32', 'y'), ctx.tensor([rows], 'f32', 'rstd')];
-    rmsnormForward(ctx, { x: tx, weight: tw, y: ty, rstd: trstd }, { rows, dim, eps: 1e-5 });
+    rmsnormForward(ctx, { x: tx, weight: tw, y: ty, rstd: trstd }, { rows, dim, eps: 1e-5 }, { variant });
     const ref = rmsnormForwardRef(x, w, { rows, dim, eps: 1e-5 });
     expect(worstUlps(await ctx.read(ty), ref.y, (i) => Math.abs(ref.y[i]!))).toBeLessThanOrEqual(NORM_TOL);
     releaseAll(tx, tw, ty, trstd);
@@ -307,6 +323,11 @@ describe('norms', () => {
       /kernel "layernorm_backward": dim=0: a norm needs at least one feature/,
     );
     expect(() => rmsnormForward(ctx, { x, weight: w, y, rstd: r }, { rows: 2, dim: 7, eps: -1 })).toThrow(/kernel "rmsnorm_forward": eps=-1/);
+    const w8 = ctx.tensor([8], 'f32', 'w8');
+    expect(() => rmsnormForward(ctx, { x, weight: w8, y, rstd: r }, { rows: 2, dim: 8, eps: 1e-5 }, { variant: 'warp' as never })).toThrow(
+      /kernel "rmsnorm_forward": variant "warp" is not one of workgroup, thread/,
+    );
+    w8.release();
     releaseAll(x, w, y, r);
   });
 });
