@@ -11,10 +11,13 @@
 //   weight gradient  dW = Gᵀ·X   A = G (K×M), B = X (K×N), TRANS_A
 //
 // A batch stride of 0 broadcasts one operand (a shared weight) over the batch.
-// Two rungs of the ladder live here; src/ops/matmul.ts picks one:
-//   matmul_naive  one thread per output element (the reference rung);
-//   matmul_tiled  64×64 output tile per 16×16 workgroup, 4×4 outputs per thread in registers,
-//                 16-deep K slices of A and B staged in workgroup memory.
+// Three rungs of the ladder live here; src/ops/matmul.ts picks one:
+//   matmul_naive     one thread per output element (the reference rung);
+//   matmul_regblock  4×4 outputs per thread in registers, operands read straight from memory:
+//                    no workgroup memory and no barrier (what CPU drivers run fastest, where
+//                    workgroup memory is ordinary memory and a barrier is a costly context switch);
+//   matmul_tiled     64×64 output tile per 16×16 workgroup, 4×4 outputs per thread in registers,
+//                    16-deep K slices of A and B staged in workgroup memory (GPUs).
 
 struct Params {
   M: u32,
@@ -72,6 +75,36 @@ fn matmul_naive(@builtin(global_invocation_id) gid: vec3<u32>) {
     acc += loadA(baseA, m, k) * loadB(baseB, k, n);
   }
   store(batch, m, n, acc);
+}
+
+@compute @workgroup_size(8, 8)
+fn matmul_regblock(@builtin(global_invocation_id) gid: vec3<u32>) {
+  // Thread (x, y) owns rows 4y … 4y+3 and columns 4x … 4x+3 of batch z.
+  let batch = gid.z;
+  let baseA = batch * p.batchStrideA;
+  let baseB = batch * p.batchStrideB;
+  let m0 = gid.y * 4u;
+  let n0 = gid.x * 4u;
+  if (m0 >= p.M || n0 >= p.N) { return; }
+  var acc: array<array<f32, 4>, 4>;
+  for (var i = 0u; i < 4u; i++) {
+    for (var j = 0u; j < 4u; j++) { acc[i][j] = 0.0; }
+  }
+  for (var k = 0u; k < p.K; k++) {
+    var av: array<f32, 4>;
+    var bv: array<f32, 4>;
+    for (var i = 0u; i < 4u; i++) { av[i] = loadA(baseA, m0 + i, k); }
+    for (var j = 0u; j < 4u; j++) { bv[j] = loadB(baseB, k, n0 + j); }
+    for (var i = 0u; i < 4u; i++) {
+      for (var j = 0u; j < 4u; j++) { acc[i][j] = fma(av[i], bv[j], acc[i][j]); }
+    }
+  }
+  for (var i = 0u; i < 4u; i++) {
+    if (m0 + i >= p.M) { continue; }
+    for (var j = 0u; j < 4u; j++) {
+      if (n0 + j < p.N) { store(batch, m0 + i, n0 + j, acc[i][j]); }
+    }
+  }
 }
 
 const TILE = 64u;      // output tile edge

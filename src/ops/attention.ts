@@ -7,13 +7,16 @@
 //   lse               batch × numHeads × seq
 //   lengths (u32)     batch — the real length of each sequence; later positions are padding
 //
-// Two variants (see the WGSL): 'tiled', workgroups of 8 query (or key) rows per head staging
-// tiles of k, v, q and dOut in workgroup memory, and 'thread', one invocation per (row, head)
-// reading straight from global memory with no barrier. Unless asked for one, a launcher takes
-// 'thread' for headDim ≤ THREAD_MAX_HEAD_DIM: at the tiny heads of small models the tiled
-// kernels' threads along dims sit idle through their barriers (stories260K, headDim 8, on
-// lavapipe: forward 42 → ? ms, backward 66 → ? ms); wider heads keep the tiled kernels, whose
-// tiles share each k and v row among 8 query rows.
+// Two variants (see the WGSL): 'tiled', workgroups of 8 query (or key) rows of one head that
+// stage tiles of q, k, v and dOut in workgroup memory, and 'thread', one invocation per (row,
+// head) reading straight from global memory, with no barrier. Unless asked for one, a launcher
+// takes 'thread' for headDim ≤ THREAD_MAX_HEAD_DIM: at the tiny heads of small models most of a
+// tiled workgroup's threads have no dim to work on and wait at its barriers (stories260K,
+// batch 16 × seq 56, headDim 8, on lavapipe: forward 73 → 9 ms, backward 129 → 10 ms). Wider
+// heads keep the tiled kernels: an invocation of 'thread' holds two to four rows of headDim
+// values in registers, too many for a GPU past 32, where the tiles also share each k and v row
+// among 8 query rows. ('thread' is correct for every headDim up to ATTENTION_MAX_HEAD_DIM, and
+// on lavapipe it is faster at every size, e.g. 3× at headDim 64.)
 
 import attentionWgsl from '../../shaders/attention.wgsl?raw';
 import type { GpuContext, Kernel } from '../gpu/context';
@@ -46,8 +49,9 @@ export interface AttentionOptions {
 /** Widest head the automatic choice gives the thread-per-row kernels. */
 const THREAD_MAX_HEAD_DIM = 32;
 
-function chooseVariant(name: string, dims: AttentionDims, options: AttentionOptions): AttentionVariant {
-  const variant = options.variant ?? (dims.headDim <= THREAD_MAX_HEAD_DIM ? 'thread' : 'tiled');
+/** The variant asked for, else 'thread' for small heads or on CPU drivers (faster there at any size), else 'tiled'. */
+function chooseVariant(ctx: GpuContext, name: string, dims: AttentionDims, options: AttentionOptions): AttentionVariant {
+  const variant = options.variant ?? (dims.headDim <= THREAD_MAX_HEAD_DIM || ctx.adapter.isCpu ? 'thread' : 'tiled');
   if (!ATTENTION_VARIANTS.includes(variant)) {
     throw new KernelError(name, `variant "${String(variant)}" is not one of ${ATTENTION_VARIANTS.join(', ')}`);
   }
@@ -105,7 +109,7 @@ export function attentionForward(
 ): void {
   const name = 'attention_forward';
   checkAttentionDims(name, dims);
-  const variant = chooseVariant(name, dims, options);
+  const variant = chooseVariant(ctx, name, dims, options);
   const { q, kv, lse, lengths } = sizes(dims);
   checkTensor(name, t.q, 'q', ...q);
   checkTensor(name, t.k, 'k', ...kv);
@@ -146,7 +150,7 @@ export function attentionBackward(
 ): void {
   const names = ['attention_backward_delta', 'attention_backward_dq', 'attention_backward_dkdv'] as const;
   for (const name of names) checkAttentionDims(name, dims);
-  const variant = chooseVariant(names[1], dims, options);
+  const variant = chooseVariant(ctx, names[1], dims, options);
   const { q, kv, lse, lengths } = sizes(dims);
   checkTensor(names[0], t.lengths, 'lengths', ...lengths, 'u32');
   checkTensor(names[0], t.out, 'out', ...q);

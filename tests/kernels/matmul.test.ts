@@ -39,7 +39,7 @@ const SHAPES: [string, number, number, number][] = [
   ['512³', 512, 512, 512],
 ];
 
-describe.each<MatmulVariant>(['naive', 'tiled'])('matmul_%s', (variant) => {
+describe.each<MatmulVariant>(['naive', 'regblock', 'tiled'])('matmul_%s', (variant) => {
   for (const [label, M, N, K] of SHAPES) {
     for (const [transA, transB] of [[false, false], [false, true], [true, false], [true, true]] as const) {
       if (label === '512³' && (transA || transB) && variant === 'naive') continue; // slow rung, one layout suffices
@@ -108,7 +108,7 @@ describe('bad input names the kernel and the problem', () => {
     const a = ctx.tensor([4, 5], 'f32', 'X');
     const b = ctx.tensor([6, 4], 'f32', 'W');
     const c = ctx.tensor([4, 6], 'f32', 'Y');
-    expect(() => matmul(ctx, { a, b, c, M: 4, N: 6, K: 5, transB: true })).toThrow(
+    expect(() => matmul(ctx, { a, b, c, M: 4, N: 6, K: 5, transB: true, variant: 'tiled' })).toThrow(
       /kernel "matmul_tiled_nt": shape mismatch: B "W" has shape \[6, 4\] \(24 values\) but N×K = 6×5/,
     );
   });
@@ -127,7 +127,7 @@ describe('bad input names the kernel and the problem', () => {
     const big = ctx.tensor([1, n], 'f32', 'big');
     const w = ctx.tensor([1, n], 'f32', 'w');
     const y = ctx.tensor([1, 1], 'f32', 'y');
-    expect(() => matmul(ctx, { a: big, b: w, c: y, M: 1, N: 1, K: n, transB: true })).toThrow(
+    expect(() => matmul(ctx, { a: big, b: w, c: y, M: 1, N: 1, K: n, transB: true, variant: 'tiled' })).toThrow(
       /kernel "matmul_tiled_nt": binding "a" is \d+ bytes, over this device's maxStorageBufferBindingSize/,
     );
     for (const t of [big, w, y]) t.release();
