@@ -29,6 +29,8 @@ export default defineConfig({
           name: 'kernels',
           include: ['tests/kernels/**/*.test.ts'],
           environment: 'node',
+          // Presets and tasks load from the mirror, never the network.
+          env: { D2LORA_MIRROR: mirrorFolder(process.cwd()) },
           // One Dawn device per process; the CPU Vulkan driver already uses every core.
           pool: 'forks',
           maxWorkers: 1,

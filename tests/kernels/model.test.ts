@@ -17,6 +17,7 @@ import { randomWeights } from '../../src/model/random';
 import { modelForwardRef } from '../../src/ref/model';
 import { Llama2cTokenizer } from '../../src/tokenizer/llama2c';
 import { makeBatch } from '../../src/train/batching';
+import { evaluateGenerative, rougeL } from '../../src/train/eval';
 import { Rng } from '../../src/util/rng';
 import { mirrorPath } from '../unit/mirror';
 import { gpu } from './gpu';
@@ -77,6 +78,26 @@ describe('stories260K against llama2.c run.c', () => {
     expect(out.text + '\n').toBe(expected.text);
     model.destroy();
   }, 300_000);
+});
+
+describe('generative evaluation', () => {
+  it('greedy continuations score ROUGE-L 1 against run.c\'s own continuation, and less against another text', async () => {
+    const ctx = await gpu();
+    const { config, weights, tokenizer } = loadStories();
+    const fixture = JSON.parse(readFileSync(join(fixtures, 'stories260K-greedy.json'), 'utf8')) as { cases: { prompt: string; tokens: number[] }[] };
+    const run = fixture.cases.find((c) => c.prompt === 'Once upon a time')!;
+    const promptLength = tokenizer.encode('Once upon a time', { bos: true }).length;
+    const target = tokenizer.decode(run.tokens.slice(promptLength, promptLength + 12));
+    const model = new GpuModel(ctx, config, weights);
+    const r = await evaluateGenerative(model, tokenizer, [
+      { prompt: 'Once upon a time', target },
+      { prompt: 'Once upon a time', target: 'a dog ran far away' },
+    ], { maxNewTokens: 12 });
+    model.destroy();
+    expect(r.outputs[0]).toBe(target);
+    expect(r.rougeL).toBeCloseTo((1 + rougeL(r.outputs[1]!, 'a dog ran far away')) / 2, 12);
+    expect(rougeL(r.outputs[1]!, 'a dog ran far away')).toBeLessThan(0.5);
+  }, 120_000);
 });
 
 // ---------------------------------------------------------------------------------------------
