@@ -13,7 +13,7 @@ import { runJob, type JobMetrics } from '../train/job';
 import type { FlagSpec, FlagValues } from './args';
 import { bar, downloadProgress, statusLine } from './progress';
 import { formatTable } from './table';
-import { jobConfigFromFlags, trainFlags } from './train';
+import { jobConfigFromFlags, storyOptionsFromFlags, trainFlags } from './train';
 
 export const compareFlags: Record<string, FlagSpec> = {
   ...Object.fromEntries(Object.entries(trainFlags).filter(([k]) => !['method', 'seed', 'out'].includes(k))),
@@ -78,7 +78,7 @@ export async function compareCommand(flags: FlagValues): Promise<number> {
     [`D2-LoRA r=${r}`, { method: 'd2lora', r, alpha, tau: base.adapter.tau! }],
   ];
   const model = await loadModelInNode(resolveSourceString(String(flags.model)), { onProgress: downloadProgress() });
-  const task = await loadTaskInNode(String(flags.task), { onProgress: downloadProgress() });
+  const task = await loadTaskInNode(String(flags.task), { onProgress: downloadProgress(), story: storyOptionsFromFlags(flags) });
   const ctx = await acquireNodeContext();
   const out = String(flags.out);
   await mkdir(out, { recursive: true });

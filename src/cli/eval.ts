@@ -12,6 +12,7 @@ import { prepareTask, tokenizeMultipleChoiceItems } from '../tasks/protocol';
 import { accuracyOf, CHOICE_SCORINGS, scoreMultipleChoice, type ChoiceScoring } from '../train/eval';
 import { UsageError, type FlagSpec, type FlagValues } from './args';
 import { bar, downloadProgress, statusLine } from './progress';
+import { storyOptionsFromFlags, trainFlags } from './train';
 
 export const evalFlags: Record<string, FlagSpec> = {
   model: { type: 'string', help: 'checkpoint: preset, output folder of train, Hugging Face folder or URL, llama2.c .bin', default: 'stories260K' },
@@ -20,13 +21,15 @@ export const evalFlags: Record<string, FlagSpec> = {
   'max-eval': { type: 'number', help: 'evaluation items at most', default: 1000 },
   'seq-len': { type: 'number', help: 'longest prompt + answer in tokens', default: 256 },
   scoring: { type: 'string', help: `choice scoring: ${CHOICE_SCORINGS.join(', ')}`, default: 'sum' },
+  'story-types': trainFlags['story-types']!,
+  'story-characters': trainFlags['story-characters']!,
 };
 
 export async function evalCommand(flags: FlagValues): Promise<number> {
   const scoring = String(flags.scoring) as ChoiceScoring;
   if (!CHOICE_SCORINGS.includes(scoring)) throw new UsageError(`--scoring must be one of ${CHOICE_SCORINGS.join(', ')}, got "${flags.scoring}"`);
   const model = await loadModelInNode(resolveSourceString(String(flags.model)), { onProgress: downloadProgress() });
-  const task = await loadTaskInNode(String(flags.task), { onProgress: downloadProgress() });
+  const task = await loadTaskInNode(String(flags.task), { onProgress: downloadProgress(), story: storyOptionsFromFlags(flags) });
   // The evaluation split does not depend on the training seed (the protocol's evalSeed).
   const prepared = prepareTask(task, { seed: 0, maxEval: Number(flags['max-eval']) });
   if (prepared.kind !== 'multiple-choice') throw new Error(`eval: task ${task.name} is ${prepared.kind}; eval scores multiple-choice tasks`);

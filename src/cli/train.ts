@@ -8,48 +8,44 @@ import { acquireNodeContext } from '../gpu/node';
 import { resolveSourceString } from '../io/load';
 import { loadModelInNode } from '../io/node-source';
 import { loadTaskInNode } from '../tasks/node';
+import { STORY_QUESTION_TYPES, type StoryOptions, type StoryQuestionType } from '../tasks/story';
 import { CHOICE_SCORINGS, type ChoiceScoring } from '../train/eval';
-import { runJob, type JobConfig, type JobMetrics } from '../train/job';
+import { JOB_DEFAULTS, runJob, type JobConfig, type JobMetrics } from '../train/job';
 import { LR_DECAYS, type LrDecay } from '../train/schedule';
 import { UsageError, type FlagSpec, type FlagValues } from './args';
 import { bar, downloadProgress, formatDuration, statusLine } from './progress';
 import { formatTable } from './table';
 
-/** The defaults of the main job (README, "Choosing the defaults", says how they were chosen). */
-export const TRAIN_DEFAULTS = {
-  model: 'stories260K',
-  task: 'story',
-  method: 'd2lora',
-  r: 8,
-  alpha: 16,
-  tau: 0.5,
-  targets: 'q_proj,k_proj,v_proj,o_proj',
-  lr: 3e-3,
-  batch: 16,
-  epochs: 2,
-  seed: 0,
-} as const;
-
 export const trainFlags: Record<string, FlagSpec> = {
-  model: { type: 'string', help: 'preset name, Hugging Face folder or URL, or llama2.c .bin', default: TRAIN_DEFAULTS.model },
-  task: { type: 'string', help: 'built-in "story", a catalog task (boolq, piqa, social_i_qa, winogrande, ARC-Easy, ARC-Challenge, openbookqa)', default: TRAIN_DEFAULTS.task },
-  method: { type: 'string', help: `adapter method: ${ADAPTER_METHODS.join(', ')}`, default: TRAIN_DEFAULTS.method },
-  r: { type: 'number', help: 'rank (D2-LoRA: of each branch)', default: TRAIN_DEFAULTS.r },
-  alpha: { type: 'number', help: 'scale numerator α (s = α/r)', default: TRAIN_DEFAULTS.alpha },
-  tau: { type: 'number', help: 'D2-LoRA minus-branch weight τ', default: TRAIN_DEFAULTS.tau },
-  targets: { type: 'string', help: 'comma-separated module names', default: TRAIN_DEFAULTS.targets },
-  lr: { type: 'number', help: 'peak learning rate', default: TRAIN_DEFAULTS.lr },
-  batch: { type: 'number', help: 'examples per step', default: TRAIN_DEFAULTS.batch },
+  model: { type: 'string', help: 'preset name, Hugging Face folder or URL, or llama2.c .bin', default: JOB_DEFAULTS.model },
+  task: { type: 'string', help: 'built-in "story", a catalog task (boolq, piqa, social_i_qa, winogrande, ARC-Easy, ARC-Challenge, openbookqa)', default: JOB_DEFAULTS.task },
+  method: { type: 'string', help: `adapter method: ${ADAPTER_METHODS.join(', ')}`, default: JOB_DEFAULTS.method },
+  r: { type: 'number', help: 'rank (D2-LoRA: of each branch)', default: JOB_DEFAULTS.r },
+  alpha: { type: 'number', help: 'scale numerator α (s = α/r)', default: JOB_DEFAULTS.alpha },
+  tau: { type: 'number', help: 'D2-LoRA minus-branch weight τ', default: JOB_DEFAULTS.tau },
+  targets: { type: 'string', help: 'comma-separated module names', default: JOB_DEFAULTS.targets },
+  lr: { type: 'number', help: 'peak learning rate', default: JOB_DEFAULTS.lr },
+  batch: { type: 'number', help: 'examples per step', default: JOB_DEFAULTS.batch },
   'seq-len': { type: 'number', help: 'longest prompt + answer in tokens', default: 256 },
-  epochs: { type: 'number', help: 'passes over the training set', default: TRAIN_DEFAULTS.epochs },
-  seed: { type: 'number', help: 'seed of the data draw, order and adapter init', default: TRAIN_DEFAULTS.seed },
+  epochs: { type: 'number', help: 'passes over the training set', default: JOB_DEFAULTS.epochs },
+  seed: { type: 'number', help: 'seed of the data draw, order and adapter init', default: JOB_DEFAULTS.seed },
   'max-train': { type: 'number', help: 'training examples at most (the 5k protocol)', default: 5000 },
   'max-eval': { type: 'number', help: 'evaluation items at most', default: 1000 },
   scoring: { type: 'string', help: `choice scoring: ${CHOICE_SCORINGS.join(', ')} (summed or per-token log-likelihood)`, default: 'sum' },
   decay: { type: 'string', help: `learning-rate decay after warm-up: ${LR_DECAYS.join(', ')}`, default: 'linear' },
   warmup: { type: 'number', help: 'fraction of steps spent warming up', default: 0.05 },
+  'story-types': { type: 'string', help: `story task: question types (${STORY_QUESTION_TYPES.join(', ')}); default: the task's (color)` },
+  'story-characters': { type: 'number', help: "story task: children per story (1-6); default: the task's (2)" },
   out: { type: 'string', help: 'output folder (default: out/<model>-<task>-<method>-r<r>-s<seed>)' },
 };
+
+/** The story generator options given on the command line (the task's own defaults otherwise). */
+export function storyOptionsFromFlags(flags: FlagValues): StoryOptions {
+  const options: StoryOptions = {};
+  if (typeof flags['story-types'] === 'string') options.questionTypes = flags['story-types'].split(',').map((t) => t.trim()) as StoryQuestionType[];
+  if (typeof flags['story-characters'] === 'number') options.characters = flags['story-characters'];
+  return options;
+}
 
 export function jobConfigFromFlags(flags: FlagValues): JobConfig {
   const method = String(flags.method) as AdapterConfig['method'];
@@ -89,7 +85,7 @@ export async function trainCommand(flags: FlagValues): Promise<number> {
   const modelName = String(flags.model);
   const model = await loadModelInNode(resolveSourceString(modelName), { onProgress: downloadProgress() });
   for (const w of model.warnings) process.stderr.write(`warning: ${w}\n`);
-  const task = await loadTaskInNode(String(flags.task), { onProgress: downloadProgress() });
+  const task = await loadTaskInNode(String(flags.task), { onProgress: downloadProgress(), story: storyOptionsFromFlags(flags) });
   const out = typeof flags.out === 'string' ? flags.out : join('out', `${model.name}-${task.name}-${cfg.adapter.method}-r${cfg.adapter.r}-s${cfg.train.seed}`);
   const ctx = await acquireNodeContext();
   process.stderr.write(`GPU: ${ctx.adapter.vendor} ${ctx.adapter.architecture} (${ctx.adapter.description})\n`);

@@ -11,6 +11,7 @@
 
 import type { ColumnMapping } from './formats';
 import type { TemplateId } from './templates';
+import type { StoryOptions } from './story';
 
 export interface CatalogFile {
   /** The file's name, also its name in the mirror folder and at the end of its URL. */
@@ -51,6 +52,12 @@ export interface UserFilesTask extends CatalogCommon {
 
 export interface BuiltinTask extends CatalogCommon {
   source: 'builtin';
+  /**
+   * The generator options this task uses unless a run overrides them: chosen so that the
+   * default run (stories260K, D2-LoRA r=8 on q,k,v,o, two epochs) learns it reliably from an
+   * untrained accuracy near chance (README, "Choosing the defaults").
+   */
+  defaults: StoryOptions;
 }
 
 export type CatalogEntry = DownloadedTask | UserFilesTask | BuiltinTask;
@@ -182,11 +189,13 @@ export const TASK_CATALOG: readonly CatalogEntry[] = [
     name: 'story',
     title: 'Story questions (built in)',
     description:
-      "Short children's stories with questions about who had what, what colour, where someone went, and yes/no; " +
-      'generated, seedable, no download. Sized for stories260K.',
+      "Short children's stories and a question about them: by default what colour a child's thing was (two children, " +
+      'four colours to choose from); the generator also asks who had what, what someone had, where someone went, and yes/no. ' +
+      'Generated, seedable, no download. Sized for stories260K.',
     template: 'story',
     choices: '4 (yes/no: 2)',
     source: 'builtin',
+    defaults: { characters: 2, questionTypes: ['color'] },
   },
 ];
 

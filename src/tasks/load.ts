@@ -70,7 +70,7 @@ export async function loadTask(source: TaskSource, options: TaskLoadOptions = {}
   const entry = getCatalogEntry(source);
   switch (entry.source) {
     case 'builtin':
-      return generateStoryTask(options.story);
+      return generateStoryTask({ ...entry.defaults, ...options.story });
     case 'user':
       throw new Error(
         `task ${entry.name} is not distributed with the playground: supply its files ({name: '${entry.name}', files: {train, test}}). ` +
