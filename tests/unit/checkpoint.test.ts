@@ -13,7 +13,7 @@ import { writeSafetensors, type SafetensorsTensorInput } from '../../src/io/safe
 import type { ModelConfig } from '../../src/model/config';
 import { expectedWeights } from '../../src/model/names';
 import { formatErrorOf, GPT2_CONFIG, jsonBytes, LLAMA_CONFIG, QWEN2_CONFIG, randomWeights, shardedFiles, tensorsOf } from './hf-fixtures';
-import { mirrorPath } from './mirror';
+import { mirrorPath, STORIES260K_CONFIG } from './mirror';
 
 /** A checkpoint held in memory: names are their own labels. */
 function memoryFiles(files: Record<string, Uint8Array>): CheckpointFiles {
@@ -173,24 +173,7 @@ describe('llama2.c checkpoints', () => {
 
   it('reads stories260K with run.c constants, finding tok512.bin by the vocab size', async () => {
     const { config, weights, tokenizer, vocabulary } = await readLlama2cModel(files, 'stories260K.bin');
-    expect(config).toEqual({
-      family: 'llama',
-      vocabSize: 512,
-      hiddenSize: 64,
-      intermediateSize: 172,
-      numLayers: 5,
-      numHeads: 8,
-      numKvHeads: 4,
-      headDim: 8,
-      maxPositions: 512,
-      normEps: 1e-5,
-      ropeTheta: 10000,
-      ropeStyle: 'interleaved',
-      tiedEmbeddings: true,
-      attentionBias: false,
-      bosTokenId: 1,
-      eosTokenId: 2,
-    });
+    expect(config).toEqual(STORIES260K_CONFIG);
     expect(vocabulary.name).toBe('tok512.bin');
     expect([...weights.keys()].sort()).toEqual([...expectedWeights(config).keys()].sort());
     expect(tokenizer.encode('Once upon a time', { bos: true })).toEqual([1, 403, 407, 261, 378]);

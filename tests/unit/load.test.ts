@@ -24,31 +24,12 @@ import {
   writeFolder,
 } from './hf-fixtures';
 import { FileServer } from './http-fixture';
-import { mirrorPath } from './mirror';
+import { mirrorPath, STORIES260K_CONFIG } from './mirror';
 
 const MIRROR = mirrorPath('.');
-const STORIES_CONFIG: ModelConfig = {
-  family: 'llama',
-  vocabSize: 512,
-  hiddenSize: 64,
-  intermediateSize: 172,
-  numLayers: 5,
-  numHeads: 8,
-  numKvHeads: 4,
-  headDim: 8,
-  maxPositions: 512,
-  normEps: 1e-5,
-  ropeTheta: 10000,
-  ropeStyle: 'interleaved',
-  tiedEmbeddings: true,
-  attentionBias: false,
-  bosTokenId: 1,
-  eosTokenId: 2,
-};
-
 function expectStories260K(model: LoadedModel): void {
   expect(model.name).toBe('stories260K');
-  expect(model.config).toEqual(STORIES_CONFIG);
+  expect(model.config).toEqual(STORIES260K_CONFIG);
   expect(model.weights.get('model.layers.4.mlp.down_proj.weight')!.shape).toEqual([64, 172]);
   expect(model.tokenizer.vocabSize).toBe(512);
   expect([model.tokenizer.bosId, model.tokenizer.eosId]).toEqual([1, 2]);
@@ -253,7 +234,7 @@ describe('llama2.c sources', () => {
     try {
       const source = { kind: 'llama2c', checkpoint: `${base}a/stories260K.bin`, tokenizer: `${base}b/vocab.bin` } as const;
       const model = await loadModelInNode(source, { cache: new NodeByteCache(cacheFolder) });
-      expect(model.config).toEqual(STORIES_CONFIG);
+      expect(model.config).toEqual(STORIES260K_CONFIG);
       expect(Object.keys(model.files)).toEqual(['vocab.bin']);
     } finally {
       await server.stop();
