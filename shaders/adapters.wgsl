@@ -1,5 +1,5 @@
 // Kernels of the adapted linear layers (src/adapters/), forward beside backward. Notation and
-// equation numbers follow ../docs/D2LORA.md as quoted in src/adapters/lowrank.ts:
+// equation numbers follow docs/D2LORA.md as quoted in src/adapters/lowrank.ts:
 //
 //   every method is a rank-R update ΔW = Uσ·D with U (out×R), D (R×in) and a per-rank scale σ:
 //     LoRA      R = r,  σ = s

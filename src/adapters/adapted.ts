@@ -1,7 +1,7 @@
 // The two weight forms as GPU layers (see method.ts):
 //   AdditiveLayer   W_eff = W0 + ΔW                            LoRA; D2-LoRA without projection
 //   RescaledLayer   W_eff = diag(g)·(W0 + ΔW) + ρ·ΔW, g = mag/n D2-LoRA; DoRA (mag = m, ρ = 0)
-// Forward beside backward; the equations are ../docs/D2LORA.md's, with ΔW = Uσ·D.
+// Forward beside backward; the equations are docs/D2LORA.md's, with ΔW = Uσ·D.
 
 import type { GpuContext } from '../gpu/context';
 import type { Tensor } from '../gpu/tensor';

@@ -1,4 +1,4 @@
-// D2-LoRA (Fujisawa & Kondo 2026; ../docs/D2LORA.md): a signed two-branch update
+// D2-LoRA (Fujisawa & Kondo 2026; docs/D2LORA.md): a signed two-branch update
 //   ΔW = s·(U₊D₊ − τ·U₋D₋)                                   (spec: "ΔW = s · (U₊D₊ − τ·U₋D₋)")
 // packed as one rank-2r update U = [U₊ | U₋], D = [D₊; D₋], σ = [s…, −sτ…], and trained
 //   with projection:    W_eff = diag(g)·(W0 + ΔW) + ρ·ΔW, g_j = c_j/n_j   (spec Eq. 3, ρ = readd)

@@ -2,7 +2,7 @@
 // (R), their gradients, and the skinny products of the forward and backward. The methods in
 // lora.ts, dora.ts and d2lora.ts compose these with their own rescaling.
 //
-// Equations (../docs/D2LORA.md, "Never materialise ΔW in the hot path"), with Uσ = U·diag(σ),
+// Equations (docs/D2LORA.md, "Never materialise ΔW in the hot path"), with Uσ = U·diag(σ),
 // Dσ = diag(σ)·D, so that ΔW = Uσ·D and L = X·ΔWᵀ:
 //   forward   P  = X·W0ᵀ                 (N×out)   the frozen product
 //             Hs = X·Dσᵀ                 (N×R)     the spec's s·H± with signs folded in

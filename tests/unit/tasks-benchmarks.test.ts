@@ -20,7 +20,7 @@ import { mirrorPath } from './mirror';
 
 const MIRROR = mirrorPath('.');
 
-/** The documented counts (docs/ENVIRONMENT.md) and the choices per question of each benchmark. */
+/** The documented counts (README, "Tasks") and the choices per question of each benchmark. */
 const EXPECTED: Record<string, { train: number; test: number; choices: number[] }> = {
   boolq: { train: 9427, test: 3270, choices: [2] },
   piqa: { train: 0, test: 1838, choices: [2] },
