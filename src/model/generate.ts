@@ -64,7 +64,7 @@ export async function generate(model: GpuModel, tokenizer: Tokenizer, prompt: st
 }
 
 /** Index of the largest value; ties go to the lowest index (as a plain C loop does). */
-export function argmax(x: Float32Array): number {
+export function argmax(x: ArrayLike<number>): number {
   let best = 0;
   for (let i = 1; i < x.length; i++) if (x[i]! > x[best]!) best = i;
   return best;

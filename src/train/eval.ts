@@ -4,7 +4,7 @@
 // ROUGE-L against the target.
 
 import type { GpuModel } from '../model/gpu-model';
-import { generate } from '../model/generate';
+import { argmax, generate } from '../model/generate';
 import type { TokenizedChoiceItem } from '../tasks/protocol';
 import type { Tokenizer } from '../tokenizer/types';
 import { makeBatch, type TokenizedExample } from './batching';
@@ -22,13 +22,6 @@ export interface MultipleChoiceResult {
   predictions: { sum: number; mean: number; answer: number }[];
   ms: number;
   itemsPerSecond: number;
-}
-
-/** Index of the largest score; ties go to the first. */
-function best(scores: number[]): number {
-  let k = 0;
-  for (let i = 1; i < scores.length; i++) if (scores[i]! > scores[k]!) k = i;
-  return k;
 }
 
 /**
@@ -64,8 +57,8 @@ export async function scoreMultipleChoice(
   }
   const ms = performance.now() - t0;
   const predictions = items.map((it, i) => ({
-    sum: best(logLik[i]!),
-    mean: best(logLik[i]!.map((l, k) => l / it.choices[k]!.length)),
+    sum: argmax(logLik[i]!),
+    mean: argmax(logLik[i]!.map((l, k) => l / it.choices[k]!.length)),
     answer: it.answer,
   }));
   const n = Math.max(1, items.length);
