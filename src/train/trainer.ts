@@ -124,6 +124,8 @@ export class Trainer {
   private readonly optimizer: AdamW;
   private readonly ctx: GpuContext;
   private nextStep = 0;
+  /** The current epoch's permutation, drawn once per epoch rather than once per step. */
+  private epochOrder: { epoch: number; order: number[] } | null = null;
   private inflight: InFlight | null = null;
   private readonly listeners: { [K in keyof TrainerEvents]: Set<(e: TrainerEvents[K]) => void> } = { loss: new Set(), progress: new Set() };
   private clock = { startMs: 0, tokens: 0, startStep: 0 };
@@ -169,9 +171,11 @@ export class Trainer {
   /** The examples of step s: batch s mod stepsPerEpoch of epoch ⌊s / stepsPerEpoch⌋'s permutation. */
   batchIndices(step: number): number[] {
     const epoch = Math.floor(step / this.stepsPerEpoch);
-    const order = permutation(this.examples.length, new Rng(this.config.seed).fork('data-order').fork(epoch));
+    if (this.epochOrder?.epoch !== epoch) {
+      this.epochOrder = { epoch, order: permutation(this.examples.length, new Rng(this.config.seed).fork('data-order').fork(epoch)) };
+    }
     const k = step % this.stepsPerEpoch;
-    return order.slice(k * this.config.batchSize, (k + 1) * this.config.batchSize);
+    return this.epochOrder.order.slice(k * this.config.batchSize, (k + 1) * this.config.batchSize);
   }
 
   /**
