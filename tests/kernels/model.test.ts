@@ -8,18 +8,15 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { AdapterConfig } from '../../src/adapters/config';
 import { METHOD_SPECS } from '../../src/adapters';
 import type { AdapterParams } from '../../src/adapters/init';
-import { llama2cModelConfig } from '../../src/io/checkpoint';
-import { parseLlama2c } from '../../src/io/llama2c';
+import { loadModelInNode } from '../../src/io/node-source';
 import { validateModelConfig, type ModelConfig } from '../../src/model/config';
 import { generate } from '../../src/model/generate';
 import { GpuModel, type TokenBatch } from '../../src/model/gpu-model';
 import { randomWeights } from '../../src/model/random';
 import { modelForwardRef } from '../../src/ref/model';
-import { Llama2cTokenizer } from '../../src/tokenizer/llama2c';
 import { makeBatch } from '../../src/train/batching';
 import { evaluateGenerative, rougeL } from '../../src/train/eval';
 import { Rng } from '../../src/util/rng';
-import { mirrorPath } from '../unit/mirror';
 import { gpu } from './gpu';
 
 const fixtures = join(__dirname, '..', 'fixtures');
@@ -37,13 +34,9 @@ function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return m;
 }
 
+/** stories260K through the project's own loader, from the mirror (checked by sha256). */
 function loadStories() {
-  const bin = readFileSync(mirrorPath('models/stories260K/stories260K.bin'));
-  const tok = readFileSync(mirrorPath('models/stories260K/tok512.bin'));
-  const parsed = parseLlama2c(new Uint8Array(bin), 'stories260K.bin');
-  const config = llama2cModelConfig(parsed.config, 'stories260K.bin');
-  const tokenizer = Llama2cTokenizer.parse(new Uint8Array(tok), 'tok512.bin', config.vocabSize);
-  return { config, weights: parsed.weights, tokenizer };
+  return loadModelInNode({ kind: 'preset', name: 'stories260K' });
 }
 
 describe('stories260K against llama2.c run.c', () => {
@@ -51,7 +44,7 @@ describe('stories260K against llama2.c run.c', () => {
   // with different summation orders, and the fixture is rounded to 7 significant digits).
   it('logits of the first positions match run.c and the f64 reference', async () => {
     const ctx = await gpu();
-    const { config, weights } = loadStories();
+    const { config, weights } = await loadStories();
     const fixture = JSON.parse(readFileSync(join(fixtures, 'stories260K-logits.json'), 'utf8')) as { tokens: number[]; logits: number[][] };
     const model = new GpuModel(ctx, config, weights);
     for (let pos = 0; pos < fixture.tokens.length; pos++) {
@@ -67,7 +60,7 @@ describe('stories260K against llama2.c run.c', () => {
 
   it('greedy generation from BOS for 256 steps reproduces run.c token for token', async () => {
     const ctx = await gpu();
-    const { config, weights, tokenizer } = loadStories();
+    const { config, weights, tokenizer } = await loadStories();
     const fixture = JSON.parse(readFileSync(join(fixtures, 'stories260K-greedy.json'), 'utf8')) as {
       cases: { prompt: string; steps: number; tokens: number[]; text: string }[];
     };
@@ -83,7 +76,7 @@ describe('stories260K against llama2.c run.c', () => {
 describe('generative evaluation', () => {
   it('greedy continuations score ROUGE-L 1 against run.c\'s own continuation, and less against another text', async () => {
     const ctx = await gpu();
-    const { config, weights, tokenizer } = loadStories();
+    const { config, weights, tokenizer } = await loadStories();
     const fixture = JSON.parse(readFileSync(join(fixtures, 'stories260K-greedy.json'), 'utf8')) as { cases: { prompt: string; tokens: number[] }[] };
     const run = fixture.cases.find((c) => c.prompt === 'Once upon a time')!;
     const promptLength = tokenizer.encode('Once upon a time', { bos: true }).length;

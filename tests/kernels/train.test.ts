@@ -2,28 +2,23 @@
 // method (the masked loss falls by a stated margin, identically on a second run), and a run
 // stopped, saved and resumed in a fresh trainer ends bit for bit where an uninterrupted run does.
 
-import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import type { AdapterConfig } from '../../src/adapters/config';
-import { llama2cModelConfig } from '../../src/io/checkpoint';
-import { parseLlama2c } from '../../src/io/llama2c';
+import { loadModelInNode } from '../../src/io/node-source';
 import { GpuModel } from '../../src/model/gpu-model';
-import { Llama2cTokenizer } from '../../src/tokenizer/llama2c';
+import type { Tokenizer } from '../../src/tokenizer/types';
 import type { TokenizedExample } from '../../src/train/batching';
 import { decodeTrainerState, encodeTrainerState } from '../../src/train/state-file';
 import { Trainer } from '../../src/train/trainer';
-import { mirrorPath } from '../unit/mirror';
 import { gpu } from './gpu';
 
+/** stories260K through the project's own loader, from the mirror (checked by sha256). */
 function loadStories() {
-  const parsed = parseLlama2c(new Uint8Array(readFileSync(mirrorPath('models/stories260K/stories260K.bin'))), 'stories260K.bin');
-  const config = llama2cModelConfig(parsed.config, 'stories260K.bin');
-  const tokenizer = Llama2cTokenizer.parse(new Uint8Array(readFileSync(mirrorPath('models/stories260K/tok512.bin'))), 'tok512.bin', config.vocabSize);
-  return { config, weights: parsed.weights, tokenizer };
+  return loadModelInNode({ kind: 'preset', name: 'stories260K' });
 }
 
 /** "<Name> has a ball. The ball is" → " <colour>", each name with its own colour. */
-function mappingExamples(tokenizer: Llama2cTokenizer, count: number): TokenizedExample[] {
+function mappingExamples(tokenizer: Tokenizer, count: number): TokenizedExample[] {
   const names = ['Lily', 'Tom', 'Ben', 'Sue', 'Max', 'Anna', 'Tim', 'Mia'];
   const colors = ['red', 'blue', 'green', 'yellow', 'red', 'blue', 'green', 'yellow'];
   return Array.from({ length: count }, (_, i) => {
@@ -39,7 +34,7 @@ const TRAIN = { epochs: 2, batchSize: 16, lr: 1e-2, warmupRatio: 0.1, seed: 3 };
 /** Trains (for `untilStep` steps, default all) and reports the masked loss before and after. */
 async function trainOnce(method: AdapterConfig['method'], untilStep?: number) {
   const ctx = await gpu();
-  const { config, weights, tokenizer } = loadStories();
+  const { config, weights, tokenizer } = await loadStories();
   const examples = mappingExamples(tokenizer, 192);
   const model = new GpuModel(ctx, config, weights, { config: { method, r: 4, alpha: 8 } });
   const trainer = new Trainer(model, examples, TRAIN);
@@ -68,7 +63,7 @@ describe('training stories260K on a fixed prompt → answer mapping', () => {
 describe('saved trainer state', () => {
   it('stopping at step 5, saving and resuming in a fresh trainer ends exactly like an uninterrupted run', async () => {
     const ctx = await gpu();
-    const { config, weights, tokenizer } = loadStories();
+    const { config, weights, tokenizer } = await loadStories();
     const examples = mappingExamples(tokenizer, 64);
     const cfg = { ...TRAIN, epochs: 1, batchSize: 8 };
     const adapter = { config: { method: 'd2lora' as const, r: 4, alpha: 8 } };
