@@ -23,7 +23,7 @@ type Listener<K extends keyof SessionEvents> = (e: SessionEvents[K]) => void;
 
 export interface SessionOptions {
   adapter: AdapterPlacement;
-  train: Partial<TrainConfig>;
+  train: TrainConfig;
   examples: readonly TokenizedExample[];
 }
 
@@ -45,8 +45,8 @@ export class TrainingSession {
       this.gpuModel.destroy();
       throw e;
     }
-    this.trainer.on('loss', (e) => this.emit('loss', e));
-    this.trainer.on('progress', (e) => this.emit('progress', e));
+    this.trainer.events.on('step', ({ type: _, ...e }) => this.emit('loss', e));
+    this.trainer.events.on('progress', ({ type: _, ...e }) => this.emit('progress', e));
   }
 
   on<K extends keyof SessionEvents>(event: K, listener: Listener<K>): () => void {

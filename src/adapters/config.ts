@@ -33,19 +33,8 @@ export interface AdapterConfig {
   eps: number;
 }
 
-export const DEFAULT_ADAPTER_CONFIG: Readonly<AdapterConfig> = Object.freeze({
-  method: 'd2lora',
-  r: 8,
-  alpha: 16,
-  tau: 0.5,
-  project: true,
-  readd: 1,
-  detachNorm: false,
-  scaling: 'standard',
-  init: 'paper',
-  seed: 0,
-  eps: 1e-12,
-});
+/** Every field of AdapterConfig, for the check of unknown fields. */
+export const ADAPTER_CONFIG_FIELDS: readonly (keyof AdapterConfig)[] = ['method', 'r', 'alpha', 'tau', 'project', 'readd', 'detachNorm', 'scaling', 'init', 'seed', 'eps'];
 
 /** The frozen layer an adapter wraps: W0 is (out, in). */
 export interface LayerShape {
@@ -54,13 +43,15 @@ export interface LayerShape {
 }
 
 export class AdapterConfigError extends Error {
-  readonly field: string;
-
-  constructor(field: string, expected: string, found: unknown) {
+  constructor(
+    readonly field: string,
+    /** What the field must hold, e.g. "a positive integer". */
+    readonly expected: string,
+    readonly found: unknown,
+  ) {
     // adapter config: r: found 0; expected a positive integer
     super(`adapter config: ${field}: found ${describe(found)}; expected ${expected}`);
     this.name = 'AdapterConfigError';
-    this.field = field;
   }
 }
 
@@ -69,19 +60,21 @@ function describe(value: unknown): string {
 }
 
 /**
- * Fills `partial` from DEFAULT_ADAPTER_CONFIG and checks every field; with `layer`, also that
- * the rank fits the layer (r ≤ min(in, out)). Throws AdapterConfigError naming the field.
- * LoRA keeps but never reads tau, project, readd and detachNorm; DoRA reads only detachNorm,
- * which it fixes to true.
+ * Checks every field of a complete configuration (the defaults are the RunSpec's, src/run/spec.ts);
+ * with `layer`, also that the rank fits the layer (r ≤ min(in, out)). Throws AdapterConfigError
+ * naming the field. Returns a copy in which DoRA's detachNorm is true: DoRA always detaches its
+ * norm. LoRA keeps but never reads tau, project, readd and detachNorm.
  */
-export function resolveAdapterConfig(partial: Partial<AdapterConfig>, layer?: LayerShape): AdapterConfig {
-  for (const field of Object.keys(partial)) {
-    if (!(field in DEFAULT_ADAPTER_CONFIG)) {
-      const known = Object.keys(DEFAULT_ADAPTER_CONFIG).join(', ');
-      throw new AdapterConfigError(field, `no such field (the fields are ${known})`, (partial as Record<string, unknown>)[field]);
+export function checkAdapterConfig(config: AdapterConfig, layer?: LayerShape): AdapterConfig {
+  for (const field of Object.keys(config)) {
+    if (!ADAPTER_CONFIG_FIELDS.includes(field as keyof AdapterConfig)) {
+      throw new AdapterConfigError(field, `no such field (the fields are ${ADAPTER_CONFIG_FIELDS.join(', ')})`, (config as unknown as Record<string, unknown>)[field]);
     }
   }
-  const cfg: AdapterConfig = { ...DEFAULT_ADAPTER_CONFIG, ...partial };
+  for (const field of ADAPTER_CONFIG_FIELDS) {
+    if (config[field] === undefined) throw new AdapterConfigError(field, 'a value (the configuration must be complete)', undefined);
+  }
+  const cfg: AdapterConfig = { ...config };
 
   if (!ADAPTER_METHODS.includes(cfg.method)) throw new AdapterConfigError('method', `one of ${ADAPTER_METHODS.join(', ')}`, cfg.method);
   if (!Number.isInteger(cfg.r) || cfg.r <= 0) throw new AdapterConfigError('r', 'a positive integer', cfg.r);
@@ -106,7 +99,6 @@ export function resolveAdapterConfig(partial: Partial<AdapterConfig>, layer?: La
     // ‖W0 + sUD‖ as a constant so the backward need not differentiate the row norms of the
     // full out×in weight, saving memory at no measurable accuracy cost. D2-LoRA differentiates
     // through n by default because removing the radial gradient component is its point.
-    if (partial.detachNorm === false) throw new AdapterConfigError('detachNorm', 'true (DoRA always detaches its norm)', false);
     cfg.detachNorm = true;
   }
   return cfg;

@@ -2,7 +2,7 @@
 
 import type { GpuContext } from '../gpu/context';
 import { AdditiveLayer, RescaledLayer } from './adapted';
-import { resolveAdapterConfig, type AdapterConfig, type AdapterMethod } from './config';
+import { checkAdapterConfig, type AdapterConfig, type AdapterMethod } from './config';
 import { d2lora } from './d2lora';
 import { dora } from './dora';
 import { baseRowNorms, initAdapterParams, type AdapterParams } from './init';
@@ -18,11 +18,11 @@ export const METHOD_SPECS: Record<AdapterMethod, MethodSpec> = { lora, dora, d2l
  */
 export function createAdaptedLinear(
   ctx: GpuContext,
-  config: Partial<AdapterConfig>,
+  config: AdapterConfig,
   base: BaseLinear,
   opts: { init?: AdapterParams; w0Host?: Float32Array; key?: string | number } = {},
 ): AdaptedLinear {
-  const cfg = resolveAdapterConfig(config, base);
+  const cfg = checkAdapterConfig(config, base);
   const spec = METHOD_SPECS[cfg.method];
   if (opts.w0Host && !base.rowNorms) base = { ...base, rowNorms: Float32Array.from(baseRowNorms(opts.w0Host, base, base.layout)) };
   const init = opts.init ?? initAdapterParams(cfg, { out: base.out, in: base.in, key: opts.key ?? base.name }, opts.w0Host, { layout: base.layout });

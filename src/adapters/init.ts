@@ -5,7 +5,7 @@
 
 import type { WeightLayout } from '../ops/matmul';
 import { Rng } from '../util/rng';
-import { resolveAdapterConfig, type AdapterConfig, type AdapterMethod, type LayerShape } from './config';
+import { checkAdapterConfig, type AdapterConfig, type AdapterMethod, type LayerShape } from './config';
 
 export type RealArray = Float32Array | Float64Array;
 
@@ -103,7 +103,7 @@ export function initAdapterParams(
   W0?: RealArray,
   opts: { layout?: WeightLayout } = {},
 ): AdapterParams {
-  const { method, r, seed } = resolveAdapterConfig(cfg, layer);
+  const { method, r, seed } = checkAdapterConfig(cfg, layer);
   const shapes = adapterTensorShapes(method, r, layer);
   const streams = new Rng(seed).fork('adapter-init').fork(layer.key);
   const drawDown = (shape: number[]) => kaimingUniform(shape, layer.in, streams.fork('down'));

@@ -6,6 +6,7 @@ import { createAdaptedLinear, type AdaptedLinear } from '../adapters';
 import type { AdapterConfig } from '../adapters/config';
 import type { GpuContext } from '../gpu/context';
 import { Rng } from '../util/rng';
+import { defaultAdapterConfig } from '../run/spec';
 
 export interface AdapterBenchShape {
   tokens: number;
@@ -58,7 +59,7 @@ export async function benchAdapters(
     const dy = ctx.upload(new Float32Array(tokens * f).map(() => rng.uniform(-1, 1)), [tokens, f], 'G');
     const layers: [string, AdaptedLinear][] = methods(shape.r).map(([name, cfg]) => [
       name,
-      createAdaptedLinear(ctx, cfg, { weight, out: f, in: f, layout: 'out_in', name }, { w0Host: w0 }),
+      createAdaptedLinear(ctx, defaultAdapterConfig(cfg), { weight, out: f, in: f, layout: 'out_in', name }, { w0Host: w0 }),
     ]);
     const step = (layer: AdaptedLinear) => () => {
       const y = layer.forward(x, tokens);

@@ -11,6 +11,7 @@ import { GpuModel } from '../model/gpu-model';
 import type { TokenizedExample } from '../train/batching';
 import { Trainer } from '../train/trainer';
 import { Rng } from '../util/rng';
+import { defaultAdapterConfig, defaultTrainConfig } from '../run/spec';
 
 export interface TrainingBenchRow {
   model: string;
@@ -70,15 +71,15 @@ export async function benchTraining(
   for (const loss of ['every position', 'answer only'] as const) {
     const examples: TokenizedExample[] = sequences.map((tokens) => ({ tokens, targetStart: loss === 'every position' ? 1 : seq - ANSWER_TOKENS }));
     for (const [method, adapter] of METHODS) {
-      const gpuModel = new GpuModel(ctx, model.config, model.weights, { config: adapter, targets: ['q_proj', 'k_proj', 'v_proj', 'o_proj'] });
+      const gpuModel = new GpuModel(ctx, model.config, model.weights, { config: defaultAdapterConfig(adapter), targets: ['q_proj', 'k_proj', 'v_proj', 'o_proj'] });
       // Enough copies of the batch for warm-up + timed steps, one epoch, constant learning rate.
-      const trainer = new Trainer(gpuModel, Array.from({ length: steps + 1 }, () => examples).flat(), {
+      const trainer = new Trainer(gpuModel, Array.from({ length: steps + 1 }, () => examples).flat(), defaultTrainConfig({
         batchSize: batch,
         epochs: 1,
         lr: 1e-4,
         warmupRatio: 0,
         decay: 'constant',
-      });
+      }));
       await trainer.trainStep(); // warm-up: pipelines, buffer pool
       await trainer.settle();
       ctx.resetPeakMemory();

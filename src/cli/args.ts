@@ -4,7 +4,10 @@
 export interface FlagSpec {
   type: 'string' | 'number' | 'boolean';
   help: string;
+  /** The value when the flag is not given (flags that describe a run have none: the RunSpec has them). */
   default?: string | number | boolean;
+  /** What --help shows as the default when the flag itself has none. */
+  shows?: string | undefined;
 }
 
 export type FlagValues = Record<string, string | number | boolean | undefined>;
@@ -18,22 +21,26 @@ export function parseFlags(argv: readonly string[], specs: Record<string, FlagSp
   for (const [name, spec] of Object.entries(specs)) values[name] = spec.default;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
-    if (!arg.startsWith('--')) throw new UsageError(`${command}: unexpected argument "${arg}"; see "d2lora ${command} --help"`);
+    if (!arg.startsWith('--')) throw new UsageError(`unexpected argument "${arg}"; see "d2lora ${command} --help"`);
     const eq = arg.indexOf('=');
     const name = arg.slice(2, eq < 0 ? undefined : eq);
     const spec = specs[name];
     if (!spec) {
-      throw new UsageError(`${command}: unknown flag --${name}; accepted: ${Object.keys(specs).map((f) => `--${f}`).join(', ')}`);
+      throw new UsageError(`unknown flag --${name}; accepted: ${Object.keys(specs).map((f) => `--${f}`).join(', ')}`);
     }
     if (spec.type === 'boolean') {
-      values[name] = eq < 0 ? true : !['false', '0', 'no'].includes(arg.slice(eq + 1));
+      const raw = eq < 0 ? 'true' : arg.slice(eq + 1).toLowerCase();
+      if (!['true', 'false', '1', '0', 'yes', 'no'].includes(raw)) {
+        throw new UsageError(`--${name} is on or off: --${name}, --${name}=true or --${name}=false, got "${arg.slice(eq + 1)}"`);
+      }
+      values[name] = ['true', '1', 'yes'].includes(raw);
       continue;
     }
     const raw = eq >= 0 ? arg.slice(eq + 1) : argv[++i];
-    if (raw === undefined) throw new UsageError(`${command}: --${name} needs a value (${spec.help})`);
+    if (raw === undefined || raw.trim() === '') throw new UsageError(`--${name} needs a value (${spec.help})`);
     if (spec.type === 'number') {
       const v = Number(raw);
-      if (!Number.isFinite(v)) throw new UsageError(`${command}: --${name} must be a number, got "${raw}"`);
+      if (!Number.isFinite(v)) throw new UsageError(`--${name} must be a number, got "${raw}"`);
       values[name] = v;
     } else {
       values[name] = raw;
@@ -45,7 +52,8 @@ export function parseFlags(argv: readonly string[], specs: Record<string, FlagSp
 export function formatHelp(command: string, summary: string, specs: Record<string, FlagSpec>): string {
   const rows = Object.entries(specs).map(([name, s]) => {
     const flag = s.type === 'boolean' ? `--${name}` : `--${name} <${s.type}>`;
-    const def = s.default !== undefined && s.default !== false ? ` (default: ${s.default})` : '';
+    const shown = s.default !== undefined && s.default !== false ? String(s.default) : s.shows;
+    const def = shown !== undefined && shown !== '' ? ` (default: ${shown})` : '';
     return `  ${flag.padEnd(26)} ${s.help}${def}`;
   });
   return `d2lora ${command} — ${summary}\n\nFlags:\n${rows.join('\n')}\n  --help                     this text\n`;

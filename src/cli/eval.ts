@@ -1,70 +1,83 @@
 // `d2lora eval`: accuracy of any checkpoint (a preset, a merged output folder, a Hugging Face
-// folder or URL), optionally with an adapter folder applied unmerged, on any task.
+// folder or URL), optionally with an adapter applied unmerged, on any task, by the run protocol's
+// evaluation split.
 
 import { join } from 'node:path';
+import { stat } from 'node:fs/promises';
 import { acquireNodeContext } from '../gpu/node';
 import { ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE, readAdapter } from '../io/export';
-import { resolveSourceString } from '../io/load';
-import { loadModelInNode, readFileIfPresent } from '../io/node-source';
+import { readFileIfPresent } from '../io/node-source';
 import { GpuModel } from '../model/gpu-model';
-import { loadTaskInNode } from '../tasks/node';
+import { ADAPTER_FOLDER } from '../run/artifacts';
+import { nodeRunEnvironment } from '../run/node-env';
 import { prepareTask, tokenizeMultipleChoiceItems } from '../tasks/protocol';
-import { accuracyOf, CHOICE_SCORINGS, scoreMultipleChoice, type ChoiceScoring } from '../train/eval';
+import { accuracyOf, scoreMultipleChoice } from '../train/eval';
+import { StepGate } from '../util/gate';
 import { UsageError, type FlagSpec, type FlagValues } from './args';
 import { bar, downloadProgress, statusLine } from './progress';
-import { storyOptionsFromFlags, trainFlags } from './train';
+import { runFromFlags, SPEC_FLAGS } from './spec-flags';
+
+const EVAL_SPEC_FLAGS = ['model', 'task', 'task-train', 'seq-len', 'max-eval', 'eval-batch', 'scoring', 'story-types', 'story-characters', 'story-choices', 'story-test', 'story-seed'];
 
 export const evalFlags: Record<string, FlagSpec> = {
-  model: { type: 'string', help: 'checkpoint: preset, output folder of train, Hugging Face folder or URL, llama2.c .bin', default: 'stories260K' },
-  task: { type: 'string', help: 'built-in "story" or a catalog task', default: 'story' },
-  adapter: { type: 'string', help: 'folder with adapter_model.safetensors + adapter_config.json, applied unmerged' },
-  'max-eval': { type: 'number', help: 'evaluation items at most', default: 1000 },
-  'seq-len': { type: 'number', help: 'longest prompt + answer in tokens', default: 256 },
-  scoring: { type: 'string', help: `choice scoring: ${CHOICE_SCORINGS.join(', ')}`, default: 'sum' },
-  'story-types': trainFlags['story-types']!,
-  'story-characters': trainFlags['story-characters']!,
+  ...Object.fromEntries(EVAL_SPEC_FLAGS.map((k) => [k, SPEC_FLAGS[k]!])),
+  model: { ...SPEC_FLAGS.model!, help: 'checkpoint: preset, output folder of train, Hugging Face folder or URL, llama2.c .bin' },
+  adapter: { type: 'string', help: `an adapter folder (or an output folder with ${ADAPTER_FOLDER}/ in it), applied unmerged` },
 };
 
-export async function evalCommand(flags: FlagValues): Promise<number> {
-  const scoring = String(flags.scoring) as ChoiceScoring;
-  if (!CHOICE_SCORINGS.includes(scoring)) throw new UsageError(`--scoring must be one of ${CHOICE_SCORINGS.join(', ')}, got "${flags.scoring}"`);
-  const model = await loadModelInNode(resolveSourceString(String(flags.model)), { onProgress: downloadProgress() });
-  const task = await loadTaskInNode(String(flags.task), { onProgress: downloadProgress(), story: storyOptionsFromFlags(flags) });
-  // The evaluation split does not depend on the training seed (the protocol's evalSeed).
-  const prepared = prepareTask(task, { seed: 0, maxEval: Number(flags['max-eval']) });
-  if (prepared.kind !== 'multiple-choice') throw new Error(`eval: task ${task.name} is ${prepared.kind}; eval scores multiple-choice tasks`);
-  const { items, report } = tokenizeMultipleChoiceItems(prepared.eval, prepared.template, model.tokenizer, Math.min(Number(flags['seq-len']), model.config.maxPositions));
-  const ctx = await acquireNodeContext();
-  let gpuModel: GpuModel;
-  if (typeof flags.adapter === 'string') {
-    const files = new Map<string, Uint8Array>();
-    for (const name of [ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE]) {
-      const bytes = await readFileIfPresent(join(flags.adapter, name));
-      if (bytes) files.set(name, bytes);
-    }
-    const adapter = readAdapter(files, model.config);
-    gpuModel = new GpuModel(ctx, model.config, model.weights, { config: adapter.cfg, targets: adapter.targets });
-    const byName = new Map(adapter.adapters.map((a) => [a.name, a.params]));
-    for (const { name, layer } of gpuModel.adapters()) {
-      const p = byName.get(name);
-      if (!p) throw new Error(`eval: the adapter has no factors for ${name}`);
-      layer.writeParams(p);
-    }
-  } else {
-    gpuModel = new GpuModel(ctx, model.config, model.weights);
+/** The adapter files of `folder`, or of its adapter/ subfolder (an output folder of train). */
+async function adapterFiles(folder: string): Promise<Map<string, Uint8Array>> {
+  const inner = join(folder, ADAPTER_FOLDER);
+  const where = (await stat(inner).catch(() => null))?.isDirectory() ? inner : folder;
+  const files = new Map<string, Uint8Array>();
+  for (const name of [ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE]) {
+    const bytes = await readFileIfPresent(join(where, name));
+    if (bytes) files.set(name, bytes);
   }
-  const status = statusLine();
+  if (files.size === 0) throw new UsageError(`--adapter ${folder}: no adapter files there (${ADAPTER_CONFIG_FILE}, ${ADAPTER_WEIGHTS_FILE}) nor in ${inner}`);
+  return files;
+}
+
+export async function evalCommand(flags: FlagValues): Promise<number> {
+  const { spec, locations } = await runFromFlags(flags);
+  const ctx = await acquireNodeContext();
+  const env = nodeRunEnvironment(ctx, locations);
+  const hooks = { onProgress: downloadProgress(), signal: new StepGate().signal };
+  let gpuModel: GpuModel | null = null;
   try {
-    const r = await scoreMultipleChoice(gpuModel, items, { onProgress: (d, t) => status(`scoring ${bar(d / t)} ${d}/${t} sequences`, d === t) });
+    const { model } = await env.loadModel(spec.model, hooks);
+    for (const w of model.warnings) process.stderr.write(`warning: ${w}\n`);
+    const task = await env.loadTask(spec.task, hooks);
+    // The evaluation split does not depend on the run's seed (the protocol's evalSeed).
+    const prepared = prepareTask(task, { seed: spec.seed, maxTrain: spec.limits.maxTrain, maxEval: spec.limits.maxEval });
+    if (prepared.kind !== 'multiple-choice') throw new Error(`eval: task ${task.name} is ${prepared.kind}; eval scores multiple-choice tasks`);
+    const { items, report } = tokenizeMultipleChoiceItems(prepared.eval, prepared.template, model.tokenizer, Math.min(spec.limits.maxLength, model.config.maxPositions));
+    if (typeof flags.adapter === 'string') {
+      const adapter = readAdapter(await adapterFiles(flags.adapter), model.config);
+      gpuModel = new GpuModel(ctx, model.config, model.weights, { config: adapter.cfg, targets: adapter.targets });
+      const byName = new Map(adapter.adapters.map((a) => [a.name, a.params]));
+      for (const { name, layer } of gpuModel.adapters()) {
+        const p = byName.get(name);
+        if (!p) throw new Error(`eval: the adapter has no factors for ${name}`);
+        layer.writeParams(p);
+      }
+    } else {
+      gpuModel = new GpuModel(ctx, model.config, model.weights);
+    }
+    const status = statusLine();
+    const r = await scoreMultipleChoice(gpuModel, items, {
+      sequencesPerBatch: spec.limits.evalBatch,
+      onProgress: (d, t) => status(`scoring ${bar(d / t)} ${d}/${t} sequences`, d === t),
+    });
     const chance = items.reduce((a, it) => a + 1 / it.choices.length, 0) / Math.max(1, items.length);
     console.log(
       `${model.name}${typeof flags.adapter === 'string' ? ` + adapter ${flags.adapter}` : ''} on ${task.name}: ` +
-        `accuracy ${(100 * accuracyOf(r, scoring)).toFixed(1)}% (${scoring}; by sum ${(100 * r.accuracySum).toFixed(1)}%, by mean ${(100 * r.accuracyMean).toFixed(1)}%) ` +
+        `accuracy ${(100 * accuracyOf(r, spec.scoring)).toFixed(1)}% (${spec.scoring}; by sum ${(100 * r.accuracySum).toFixed(1)}%, by mean ${(100 * r.accuracyMean).toFixed(1)}%) ` +
         `over ${r.items} items, chance ${(100 * chance).toFixed(1)}%, ${r.itemsPerSecond.toFixed(1)} items/s; ${report.truncated} prompts truncated`,
     );
     return 0;
   } finally {
-    gpuModel.destroy();
+    gpuModel?.destroy();
     ctx.destroy();
   }
 }

@@ -5,6 +5,7 @@ import { benchCommand, benchFlags } from './bench';
 import { compareCommand, compareFlags } from './compare';
 import { evalCommand, evalFlags } from './eval';
 import { generateCommand, generateFlags } from './generate';
+import { linkCommand, linkFlags } from './link';
 import { trainCommand, trainFlags } from './train';
 
 interface Command {
@@ -16,6 +17,7 @@ interface Command {
 const commands: Record<string, Command> = {
   train: { summary: 'fine-tune a model on a task, evaluate before/after, write the merged checkpoint', flags: trainFlags, run: trainCommand },
   compare: { summary: 'LoRA r, LoRA 2r, DoRA r and D2-LoRA r over seeds on one task, as a table', flags: compareFlags, run: compareCommand },
+  link: { summary: 'print the share link of a run (the same flags as train): opening it fills the page with that run', flags: linkFlags, run: linkCommand },
   eval: { summary: 'accuracy of a checkpoint (optionally with an adapter) on a task', flags: evalFlags, run: evalCommand },
   generate: { summary: 'generate text from a model (greedy or sampled)', flags: generateFlags, run: generateCommand },
   bench: { summary: 'benchmark kernels, adapter layers and training (GFLOP/s, ms, tokens/s)', flags: benchFlags, run: benchCommand },

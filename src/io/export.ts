@@ -26,9 +26,9 @@
 
 import { ADAPTER_TENSOR_NAMES, adapterTensorShapes, type AdapterParams } from '../adapters/init';
 import {
+  ADAPTER_CONFIG_FIELDS,
   AdapterConfigError,
-  DEFAULT_ADAPTER_CONFIG,
-  resolveAdapterConfig,
+  checkAdapterConfig,
   type AdapterConfig,
   type AdapterMethod,
 } from '../adapters/config';
@@ -281,7 +281,7 @@ const D2LORA_FORMULA = 'ΔW = s(U₊D₊ − τU₋D₋); W = diag(c/‖W0+ΔW�
  */
 export function exportAdapter(model: AdapterSource, adapters: readonly NamedAdapter[], cfg: AdapterConfig, targets: string[]): Map<string, Uint8Array> {
   const where = 'exportAdapter';
-  const resolved = resolveAdapterConfig(cfg);
+  const resolved = checkAdapterConfig(cfg);
   const modules = targetedModules(model.config, targets);
   const keyPrefix = modulePrefix(model.config, resolved.method);
   const tensors: SafetensorsTensorInput[] = [];
@@ -355,7 +355,7 @@ export function readAdapter(files: ReadonlyMap<string, Uint8Array>, config: Mode
   if (json.format === 'd2lora') {
     if (json.format_version !== D2LORA_FORMAT_VERSION) fail('field "format_version"', describeJson(json.format_version), `${D2LORA_FORMAT_VERSION}`);
     const partial: Record<string, unknown> = {};
-    for (const field of Object.keys(DEFAULT_ADAPTER_CONFIG)) {
+    for (const field of ADAPTER_CONFIG_FIELDS) {
       if (json[field] === undefined) fail(`field "${field}"`, 'nothing', 'every adapter setting of the d2lora format');
       partial[field] = json[field];
     }
@@ -367,7 +367,13 @@ export function readAdapter(files: ReadonlyMap<string, Uint8Array>, config: Mode
       if (typeof v !== 'boolean') fail(`field "${field}"`, describeJson(v), 'true or false');
       return v;
     };
-    const partial = { method: flag('use_dora') ? 'dora' : 'lora', r: json.r, alpha: json.lora_alpha, scaling: flag('use_rslora') ? 'rslora' : 'standard' };
+    const partial = {
+      ...PEFT_UNREAD_FIELDS,
+      method: flag('use_dora') ? 'dora' : 'lora',
+      r: json.r,
+      alpha: json.lora_alpha,
+      scaling: flag('use_rslora') ? 'rslora' : 'standard',
+    };
     cfg = resolveIn(json, partial, (field) => (field === 'alpha' ? 'lora_alpha' : field));
   } else {
     fail(undefined, `format ${describeJson(json.format)} and peft_type ${describeJson(json.peft_type)}`, 'format "d2lora" or peft_type "LORA"');
@@ -424,16 +430,20 @@ export function readAdapter(files: ReadonlyMap<string, Uint8Array>, config: Mode
   return { cfg, targets, adapters };
 }
 
-/** resolveAdapterConfig, its errors as FormatErrors on the JSON field (`jsonField` maps names). */
+/**
+ * What PEFT's LoRA format does not carry, because LoRA and DoRA do not read it (DoRA's ε is the
+ * engine's own: PEFT's DoRA adds none to the row norms; 1e-12 under an f32 norm changes nothing).
+ */
+const PEFT_UNREAD_FIELDS = { tau: 0, project: false, readd: 0, detachNorm: false, init: 'paper', seed: 0, eps: 1e-12 } as const;
+
+/** checkAdapterConfig, its errors as FormatErrors on the JSON field (`jsonField` maps names). */
 function resolveIn(json: Record<string, unknown>, partial: Record<string, unknown>, jsonField: (field: string) => string): AdapterConfig {
   try {
-    return resolveAdapterConfig(partial as Partial<AdapterConfig>);
+    return checkAdapterConfig(partial as unknown as AdapterConfig);
   } catch (e) {
     if (!(e instanceof AdapterConfigError)) throw e;
     const field = jsonField(e.field);
-    // AdapterConfigError's message ends "; expected <what>".
-    const expected = e.message.slice(e.message.lastIndexOf('; expected ') + '; expected '.length);
-    throw new FormatError({ file: ADAPTER_CONFIG_FILE, field: `field "${field}"`, found: describeJson(json[field]), expected });
+    throw new FormatError({ file: ADAPTER_CONFIG_FILE, field: `field "${field}"`, found: describeJson(json[field]), expected: e.expected });
   }
 }
 

@@ -115,6 +115,11 @@ export function resolveSourceString(s: string): ModelSource {
   return { kind: 'folder', path: s };
 }
 
+/** The download base of a Hugging Face model repository at a revision (a branch, tag or commit). */
+export function huggingFaceUrl(repo: string, revision = 'main'): string {
+  return `https://huggingface.co/${repo}/resolve/${revision}/`;
+}
+
 async function loadHf(name: string, files: CheckpointFiles): Promise<LoadedModel> {
   const configBytes = await requireFile(files, CONFIG_FILE, 'the model configuration (config.json)');
   const config = parseHfConfig(configBytes, files.label(CONFIG_FILE));

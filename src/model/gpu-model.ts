@@ -41,7 +41,7 @@ export interface TokenBatch {
 }
 
 export interface AdapterPlacement {
-  config: Partial<AdapterConfig>;
+  config: AdapterConfig;
   /** Hugging Face module names (q_proj …, c_attn …); default: the family's attention projections. */
   targets?: string[];
 }

@@ -3,8 +3,9 @@
 
 import type { ModelConfig, ModelFamily } from './config';
 
-export const LLAMA_TARGETS = ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] as const;
-export const GPT2_TARGETS = ['c_attn', 'c_proj', 'c_fc'] as const;
+/** The linear modules of a layer, as linearModules names them (adapter targets select among them). */
+export const LLAMA_MODULES = ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] as const;
+export const GPT2_MODULES = ['attn.c_attn', 'attn.c_proj', 'mlp.c_fc', 'mlp.c_proj'] as const;
 
 /** Target modules adapted by default (the paper: the attention projections). */
 export function defaultTargets(family: ModelFamily): string[] {

@@ -17,7 +17,7 @@
 //
 // with c_j = ‖W0_j‖ and n_j = sqrt(‖V_j‖² + ε), V = W0 + ΔW.
 
-import { adapterScale, resolveAdapterConfig, type AdapterConfig, type LayerShape } from '../adapters/config';
+import { adapterScale, checkAdapterConfig, type AdapterConfig, type LayerShape } from '../adapters/config';
 import {
   ADAPTER_TENSOR_NAMES,
   adapterTensorShapes,
@@ -165,7 +165,7 @@ interface Operands {
 
 function checkOperands(cfg: AdapterConfig, W0: RealArray, params: AdapterParams<RealArray>, layout: WeightLayout): Operands {
   const layer = { out: params.out, in: params.in };
-  const checked = resolveAdapterConfig(cfg, layer);
+  const checked = checkAdapterConfig(cfg, layer);
   if (checked.method !== params.method || checked.r !== params.r) {
     throw new RangeError(`adapter ref: config is ${checked.method} r=${checked.r} but params are ${params.method} r=${params.r}`);
   }

@@ -3,7 +3,7 @@
 // adapter gradients of the GPU backward. Same batch format as the GPU model (right padding).
 
 import type { AdapterConfig } from '../adapters/config';
-import { resolveAdapterConfig } from '../adapters/config';
+import { checkAdapterConfig } from '../adapters/config';
 import type { AdapterParams } from '../adapters/init';
 import type { ModelConfig, WeightMap } from '../model/config';
 import type { TokenBatch } from '../model/gpu-model';
@@ -20,7 +20,7 @@ import { ropeApplyRef } from './rope';
 
 /** Adapters of the reference: per base weight name, that layer's factors. */
 export interface RefAdapters {
-  config: Partial<AdapterConfig>;
+  config: AdapterConfig;
   targets?: string[];
   params: Map<string, AdapterParams<Float32Array | Float64Array>>;
 }
@@ -47,7 +47,7 @@ export function modelForwardRef(config: ModelConfig, weights: WeightMap, batch: 
   const positions = Uint32Array.from({ length: rows }, (_, r) => r % batch.seq);
   const table = gpt2 ? null : ropeTable(c.maxPositions, c.headDim, c.ropeTheta);
   const targets = adapters ? (adapters.targets ?? defaultTargets(c.family)) : [];
-  const adapterCfg = adapters ? resolveAdapterConfig(adapters.config) : null;
+  const adapterCfg = adapters ? checkAdapterConfig(adapters.config) : null;
 
   const norm = (x: ArrayLike<number>, n: number, weight: string, bias: string | null) =>
     bias

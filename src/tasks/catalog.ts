@@ -11,7 +11,6 @@
 
 import type { ColumnMapping } from './formats';
 import type { TemplateId } from './templates';
-import type { StoryOptions } from './story';
 
 export interface CatalogFile {
   /** The file's name, also its name in the mirror folder and at the end of its URL. */
@@ -50,14 +49,9 @@ export interface UserFilesTask extends CatalogCommon {
   mapping: ColumnMapping;
 }
 
+/** Generated (its options, and their defaults, are the RunSpec's story task: src/run/spec.ts). */
 export interface BuiltinTask extends CatalogCommon {
   source: 'builtin';
-  /**
-   * The generator options this task uses unless a run overrides them: chosen so that the
-   * default run (stories260K, D2-LoRA r=8 on q,k,v,o, two epochs) learns it reliably from an
-   * untrained accuracy near chance (README, "Choosing the defaults").
-   */
-  defaults: StoryOptions;
 }
 
 export type CatalogEntry = DownloadedTask | UserFilesTask | BuiltinTask;
@@ -195,7 +189,6 @@ export const TASK_CATALOG: readonly CatalogEntry[] = [
     template: 'story',
     choices: '4 (yes/no: 2)',
     source: 'builtin',
-    defaults: { characters: 2, questionTypes: ['color'] },
   },
 ];
 

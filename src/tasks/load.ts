@@ -41,7 +41,7 @@ export interface TaskLoadOptions {
   signal?: AbortSignal;
   /** Reading local paths; without it, path sources are refused and a mirror is a base URL. */
   local?: LocalFiles;
-  /** The built-in story task's options. */
+  /** The built-in story task's options (complete: the RunSpec's story task, src/run/spec.ts). */
   story?: StoryOptions;
 }
 
@@ -70,7 +70,8 @@ export async function loadTask(source: TaskSource, options: TaskLoadOptions = {}
   const entry = getCatalogEntry(source);
   switch (entry.source) {
     case 'builtin':
-      return generateStoryTask({ ...entry.defaults, ...options.story });
+      if (options.story === undefined) throw new Error(`task ${entry.name} is generated: its options are needed (the RunSpec's story task)`);
+      return generateStoryTask(options.story);
     case 'user':
       throw new Error(
         `task ${entry.name} is not distributed with the playground: supply its files ({name: '${entry.name}', files: {train, test}}). ` +

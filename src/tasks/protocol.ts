@@ -19,7 +19,7 @@
 import { Rng } from '../util/rng';
 import type { TokenizedExample } from '../train/batching';
 import type { Tokenizer } from '../tokenizer/types';
-import { permutation } from './sample';
+import { permutation } from '../util/sample';
 import { choiceContinuation, PROMPT_TEMPLATES, type PromptTemplate, type TemplateId } from './templates';
 import type { GenerativeItem, MultipleChoiceItem, TaskData } from './types';
 

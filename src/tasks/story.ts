@@ -18,7 +18,7 @@
 // question and its longest choice, in the story template) is 45-64 tokens, 52 on average.
 
 import { Rng } from '../util/rng';
-import { BalancedDraw, randomBelow, shuffleInPlace } from './sample';
+import { BalancedDraw, randomBelow, shuffleInPlace } from '../util/sample';
 import type { MultipleChoiceItem, MultipleChoiceTask } from './types';
 
 export type StoryQuestionType = 'color' | 'who' | 'what' | 'where' | 'yes-no';
@@ -31,36 +31,26 @@ export const STORY_WORDS = Object.freeze({
   places: ['park', 'pond', 'farm', 'beach', 'lake', 'zoo', 'hill', 'pool', 'sea', 'town'],
 });
 
+/** The generator's options; their defaults are the story task's in the RunSpec (src/run/spec.ts). */
 export interface StoryOptions {
-  /** Default 5000. */
-  trainSize?: number;
-  /** Default 500; no test story and question equals a training one. */
-  testSize?: number;
-  /** Default 0. */
-  seed?: number;
-  /** Default all five, in equal shares. */
-  questionTypes?: StoryQuestionType[];
-  /** People per story, 1-6; default 3. */
-  characters?: number;
-  /** Choices per question except yes/no (always 2), 2-6; default 4. */
-  choices?: number;
+  trainSize: number;
+  /** No test story and question equals a training one. */
+  testSize: number;
+  seed: number;
+  /** In equal shares. */
+  questionTypes: StoryQuestionType[];
+  /** People per story, 1-6. */
+  characters: number;
+  /** Choices per question except yes/no (always 2), 2-6. */
+  choices: number;
 }
-
-export const DEFAULT_STORY_OPTIONS: Readonly<Required<StoryOptions>> = Object.freeze({
-  trainSize: 5000,
-  testSize: 500,
-  seed: 0,
-  questionTypes: [...STORY_QUESTION_TYPES],
-  characters: 3,
-  choices: 4,
-});
 
 const MAX_CHOICES = Math.min(STORY_WORDS.names.length, STORY_WORDS.colors.length, STORY_WORDS.things.length, STORY_WORDS.places.length);
 
-/** The options with defaults filled in, each checked (RangeError naming the option). */
-export function resolveStoryOptions(options: StoryOptions = {}): Required<StoryOptions> {
-  const o: Required<StoryOptions> = { ...DEFAULT_STORY_OPTIONS, ...options };
-  const integer = (field: keyof StoryOptions, lo: number, hi: number) => {
+/** The options, each checked (RangeError naming the option). */
+export function checkStoryOptions(options: StoryOptions): StoryOptions {
+  const o: StoryOptions = { ...options };
+  const integer = (field: Exclude<keyof StoryOptions, 'questionTypes'>, lo: number, hi: number) => {
     const v = o[field];
     if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < lo || v > hi) {
       throw new RangeError(`story options: ${field}: found ${String(v)}; expected an integer in [${lo}, ${hi}]`);
@@ -72,24 +62,24 @@ export function resolveStoryOptions(options: StoryOptions = {}): Required<StoryO
   integer('characters', 1, MAX_CHOICES);
   integer('choices', 2, MAX_CHOICES);
   const types = o.questionTypes;
-  if (types.length === 0 || types.some((t) => !STORY_QUESTION_TYPES.includes(t)) || new Set(types).size !== types.length) {
+  if (!Array.isArray(types) || types.length === 0 || types.some((t) => !STORY_QUESTION_TYPES.includes(t)) || new Set(types).size !== types.length) {
     throw new RangeError(`story options: questionTypes: found ${JSON.stringify(types)}; expected distinct values of ${STORY_QUESTION_TYPES.join(', ')}`);
   }
-  return o;
+  return { ...o, questionTypes: [...types] };
 }
 
 /** Chance accuracy (1 / choices) of each question type the options ask. */
-export function storyChanceLevels(options: StoryOptions = {}): Partial<Record<StoryQuestionType, number>> {
-  const o = resolveStoryOptions(options);
+export function storyChanceLevels(options: StoryOptions): Partial<Record<StoryQuestionType, number>> {
+  const o = checkStoryOptions(options);
   return Object.fromEntries(o.questionTypes.map((t) => [t, 1 / choiceCount(t, o)]));
 }
 
-function choiceCount(type: StoryQuestionType, o: Required<StoryOptions>): number {
+function choiceCount(type: StoryQuestionType, o: StoryOptions): number {
   return type === 'yes-no' ? 2 : o.choices;
 }
 
-export function generateStoryTask(options: StoryOptions = {}): MultipleChoiceTask {
-  const o = resolveStoryOptions(options);
+export function generateStoryTask(options: StoryOptions): MultipleChoiceTask {
+  const o = checkStoryOptions(options);
   const root = new Rng(o.seed);
   const train = generateItems(o.trainSize, 'train', root.fork('train'), o, new Set());
   const seen = new Set(train.map(itemKey));
@@ -117,7 +107,7 @@ function itemKey(item: MultipleChoiceItem): string {
   return `${item.context}\n${item.question}`;
 }
 
-function generateItems(count: number, split: string, rng: Rng, o: Required<StoryOptions>, avoid: Set<string>): MultipleChoiceItem[] {
+function generateItems(count: number, split: string, rng: Rng, o: StoryOptions, avoid: Set<string>): MultipleChoiceItem[] {
   const types = new BalancedDraw(o.questionTypes, rng.fork('types'));
   const positions = new Map(o.questionTypes.map((t) => [t, new BalancedDraw(range(choiceCount(t, o)), rng.fork(`positions-${t}`))]));
   const stories = rng.fork('stories');
@@ -160,7 +150,7 @@ const ASKED: Record<Exclude<StoryQuestionType, 'yes-no'>, { question: (p: Charac
   where: { question: (p) => `Where did ${p.name} go?`, key: 'place', words: STORY_WORDS.places },
 };
 
-function storyItem(type: StoryQuestionType, position: number, rng: Rng, o: Required<StoryOptions>): MultipleChoiceItem {
+function storyItem(type: StoryQuestionType, position: number, rng: Rng, o: StoryOptions): MultipleChoiceItem {
   const n = o.characters;
   const [names, colors, things, places] = [
     pick(STORY_WORDS.names, n, rng),

@@ -7,6 +7,7 @@ import type { GpuModel } from '../model/gpu-model';
 import { argmax, generate } from '../model/generate';
 import type { TokenizedChoiceItem } from '../tasks/protocol';
 import type { Tokenizer } from '../tokenizer/types';
+import type { StepGate } from '../util/gate';
 import { makeBatch, type TokenizedExample } from './batching';
 
 export type ChoiceScoring = 'sum' | 'mean';
@@ -31,7 +32,7 @@ export interface MultipleChoiceResult {
 export async function scoreMultipleChoice(
   model: GpuModel,
   items: readonly TokenizedChoiceItem[],
-  opts: { sequencesPerBatch?: number; onProgress?: (done: number, total: number) => void; signal?: AbortSignal } = {},
+  opts: { sequencesPerBatch?: number; onProgress?: (done: number, total: number) => void; signal?: AbortSignal; gate?: StepGate } = {},
 ): Promise<MultipleChoiceResult> {
   const perBatch = opts.sequencesPerBatch ?? 64;
   const sequences: { item: number; choice: number; example: TokenizedExample; tokens: number }[] = [];
@@ -39,9 +40,14 @@ export async function scoreMultipleChoice(
     it.choices.forEach((c, k) => sequences.push({ item: i, choice: k, example: { tokens: [...it.prompt, ...c], targetStart: it.prompt.length }, tokens: c.length })),
   );
   const logLik = items.map((it) => new Array<number>(it.choices.length).fill(0));
-  const t0 = performance.now();
+  let t0 = performance.now();
   for (let start = 0; start < sequences.length; start += perBatch) {
     opts.signal?.throwIfAborted();
+    if (opts.gate) {
+      const pausedFrom = performance.now();
+      await opts.gate.pass();
+      t0 += performance.now() - pausedFrom; // time spent paused is not evaluation time
+    }
     const chunk = sequences.slice(start, start + perBatch);
     const losses = model.run(makeBatch(chunk.map((s) => s.example)), false);
     const nll = await model.ctx.read(losses);

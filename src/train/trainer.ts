@@ -8,7 +8,10 @@
 import type { AdapterParams } from '../adapters/init';
 import type { GpuContext } from '../gpu/context';
 import type { GpuModel } from '../model/gpu-model';
+import { Emitter } from '../util/emitter';
+import type { StepGate } from '../util/gate';
 import { Rng } from '../util/rng';
+import { permutation } from '../util/sample';
 import { makeBatch, type TokenizedExample } from './batching';
 import { AdamW, type AdamWConfig } from './optimizer';
 import { createLrSchedule, LR_DECAYS, type LrDecay, type LrSchedule } from './schedule';
@@ -27,20 +30,9 @@ export interface TrainConfig extends AdamWConfig {
   seed: number;
 }
 
-export const DEFAULT_TRAIN_CONFIG: Readonly<TrainConfig> = Object.freeze({
-  epochs: 2,
-  batchSize: 16,
-  lr: 3e-3,
-  minLr: 0,
-  warmupRatio: 0.05,
-  decay: 'linear',
-  seed: 0,
-  beta1: 0.9,
-  beta2: 0.999,
-  eps: 1e-8,
-  weightDecay: 0,
-  maxGradNorm: 1,
-});
+const TRAIN_CONFIG_FIELDS: readonly (keyof TrainConfig)[] = [
+  'epochs', 'batchSize', 'lr', 'minLr', 'warmupRatio', 'decay', 'seed', 'beta1', 'beta2', 'eps', 'weightDecay', 'maxGradNorm',
+];
 
 export class TrainConfigError extends Error {
   override name = 'TrainConfigError';
@@ -53,11 +45,13 @@ export class TrainConfigError extends Error {
   }
 }
 
-export function resolveTrainConfig(partial: Partial<TrainConfig>): TrainConfig {
-  for (const k of Object.keys(partial)) {
-    if (!(k in DEFAULT_TRAIN_CONFIG)) throw new TrainConfigError(k, `one of the fields ${Object.keys(DEFAULT_TRAIN_CONFIG).join(', ')}`, k);
+/** Checks every field of a complete configuration (the defaults are the RunSpec's, src/run/spec.ts). */
+export function checkTrainConfig(config: TrainConfig): TrainConfig {
+  for (const k of Object.keys(config)) {
+    if (!TRAIN_CONFIG_FIELDS.includes(k as keyof TrainConfig)) throw new TrainConfigError(k, `one of the fields ${TRAIN_CONFIG_FIELDS.join(', ')}`, k);
   }
-  const c: TrainConfig = { ...DEFAULT_TRAIN_CONFIG, ...partial };
+  for (const k of TRAIN_CONFIG_FIELDS) if (config[k] === undefined) throw new TrainConfigError(k, 'a value (the configuration must be complete)', undefined);
+  const c: TrainConfig = { ...config };
   const positiveInt = (f: 'epochs' | 'batchSize') => {
     if (!Number.isInteger(c[f]) || c[f] < 1) throw new TrainConfigError(f, 'an integer ≥ 1', c[f]);
   };
@@ -96,10 +90,8 @@ export interface ProgressEvent {
   etaMs: number;
 }
 
-export interface TrainerEvents {
-  loss: StepRecord;
-  progress: ProgressEvent;
-}
+/** What a trainer reports: each step's figures once its loss is read back, then the progress. */
+export type TrainerEvent = ({ type: 'step' } & StepRecord) | ({ type: 'progress' } & ProgressEvent);
 
 /** The loss became NaN or infinite; the update of that step was skipped on the GPU. */
 export class TrainingDivergedError extends Error {
@@ -127,16 +119,16 @@ export class Trainer {
   /** The current epoch's permutation, drawn once per epoch rather than once per step. */
   private epochOrder: { epoch: number; order: number[] } | null = null;
   private inflight: InFlight | null = null;
-  private readonly listeners: { [K in keyof TrainerEvents]: Set<(e: TrainerEvents[K]) => void> } = { loss: new Set(), progress: new Set() };
+  readonly events = new Emitter<TrainerEvent>();
   private clock = { startMs: 0, tokens: 0, startStep: 0 };
 
   constructor(
     readonly model: GpuModel,
     readonly examples: readonly TokenizedExample[],
-    config: Partial<TrainConfig> = {},
+    config: TrainConfig,
   ) {
     if (examples.length === 0) throw new Error('trainer: no training examples');
-    this.config = resolveTrainConfig(config);
+    this.config = checkTrainConfig(config);
     this.ctx = model.ctx;
     this.stepsPerEpoch = Math.ceil(examples.length / this.config.batchSize);
     this.totalSteps = this.stepsPerEpoch * this.config.epochs;
@@ -159,15 +151,6 @@ export class Trainer {
     return this.nextStep >= this.totalSteps;
   }
 
-  on<K extends keyof TrainerEvents>(event: K, listener: (e: TrainerEvents[K]) => void): () => void {
-    this.listeners[event].add(listener);
-    return () => this.listeners[event].delete(listener);
-  }
-
-  private emit<K extends keyof TrainerEvents>(event: K, e: TrainerEvents[K]): void {
-    for (const l of this.listeners[event]) l(e);
-  }
-
   /** The examples of step s: batch s mod stepsPerEpoch of epoch ⌊s / stepsPerEpoch⌋'s permutation. */
   batchIndices(step: number): number[] {
     const epoch = Math.floor(step / this.stepsPerEpoch);
@@ -180,7 +163,7 @@ export class Trainer {
 
   /**
    * Records and submits one step; resolves once the previous step's loss has been read back
-   * (its 'loss' event emitted). Throws TrainingDivergedError on a non-finite loss.
+   * (its 'step' event emitted). Throws TrainingDivergedError on a non-finite loss.
    */
   async trainStep(): Promise<void> {
     if (this.done) throw new Error(`trainer: all ${this.totalSteps} steps are done`);
@@ -221,11 +204,12 @@ export class Trainer {
       );
     }
     this.history.push(record);
-    this.emit('loss', record);
+    this.events.emit({ type: 'step', ...record });
     this.clock.tokens += f.tokens;
     const elapsedMs = performance.now() - this.clock.startMs;
     const stepsDone = f.step + 1 - this.clock.startStep;
-    this.emit('progress', {
+    this.events.emit({
+      type: 'progress',
       step: f.step + 1,
       totalSteps: this.totalSteps,
       epoch: f.epoch,
@@ -235,12 +219,21 @@ export class Trainer {
     });
   }
 
-  /** Trains to the end (or `untilStep`), stopping between steps when `signal` aborts. */
-  async run(opts: { signal?: AbortSignal; untilStep?: number } = {}): Promise<void> {
+  /**
+   * Trains to the end (or `untilStep`), stopping between steps when `signal` aborts; with a
+   * `gate`, pausing between steps too (the step in flight reported first).
+   */
+  async run(opts: { signal?: AbortSignal; untilStep?: number; gate?: StepGate } = {}): Promise<void> {
     const until = Math.min(opts.untilStep ?? this.totalSteps, this.totalSteps);
     try {
       while (this.nextStep < until) {
         opts.signal?.throwIfAborted();
+        if (opts.gate) {
+          const pausedFrom = performance.now();
+          await opts.gate.pass(() => this.settle());
+          // Time spent paused counts neither in tokens/s nor in the ETA.
+          if (this.clock.startMs !== 0) this.clock.startMs += performance.now() - pausedFrom;
+        }
         await this.trainStep();
       }
     } finally {
@@ -302,14 +295,4 @@ export interface TrainerState {
   adapters: { name: string; params: AdapterParams }[];
   moments: Map<string, { m: Float32Array; v: Float32Array }>;
   history: StepRecord[];
-}
-
-/** Fisher–Yates with the given generator: a permutation of 0 … n−1. */
-function permutation(n: number, rng: Rng): number[] {
-  const a = Array.from({ length: n }, (_, i) => i);
-  for (let i = n - 1; i > 0; i--) {
-    const j = Math.floor(rng.nextFloat() * (i + 1));
-    [a[i], a[j]] = [a[j]!, a[i]!];
-  }
-  return a;
 }

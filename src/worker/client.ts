@@ -57,7 +57,7 @@ export interface GenerateParams {
 
 export interface TrainParams {
   adapter: AdapterPlacement;
-  config: Partial<TrainConfig>;
+  config: TrainConfig;
   examples: TokenizedExample[];
   heldOut?: TokenizedExample[];
 }

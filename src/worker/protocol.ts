@@ -75,7 +75,7 @@ export interface TrainRequest {
   type: 'train';
   id: number;
   adapter: AdapterPlacement;
-  config: Partial<TrainConfig>;
+  config: TrainConfig;
   examples: TokenizedExample[];
   /** Evaluated after training, reported as a 'metrics' event ("held-out loss") before 'done'. */
   heldOut?: TokenizedExample[];

@@ -7,7 +7,8 @@
 
 import { afterAll, describe, expect, it } from 'vitest';
 import { createAdaptedLinear } from '../../src/adapters';
-import { AdapterConfigError, resolveAdapterConfig, type AdapterConfig } from '../../src/adapters/config';
+import { AdapterConfigError, type AdapterConfig } from '../../src/adapters/config';
+import { defaultAdapterConfig } from '../../src/run/spec';
 import { ADAPTER_TENSOR_NAMES, adapterTensorShapes, baseRowNorms, type AdapterParams, type WeightLayout } from '../../src/adapters/init';
 import type { GpuContext } from '../../src/gpu/context';
 import { linearForward } from '../../src/ops/matmul';
@@ -61,7 +62,7 @@ interface Case {
 
 async function compareWithReference(ctx: GpuContext, config: Partial<AdapterConfig>, c: Case, seed: number): Promise<Record<string, number>> {
   const layout = c.layout ?? 'out_in';
-  const cfg = resolveAdapterConfig(config, c);
+  const cfg = defaultAdapterConfig(config, c);
   const rng = new Rng(seed);
   const W0 = uniform(c.out * c.in, rng, 1 / Math.sqrt(c.in));
   const X = uniform(c.rows * c.in, rng);
@@ -164,7 +165,7 @@ describe('initialisation and merge', () => {
     linearForward(ctx, x, weight, yBase, { rows, in: inF, out });
     const base = await ctx.read(yBase);
     for (const config of [{ method: 'd2lora' }, { method: 'd2lora', readd: 0 }, { method: 'lora' }, { method: 'dora' }] as Partial<AdapterConfig>[]) {
-      const layer = createAdaptedLinear(ctx, { ...config, r: 8 }, { weight, out, in: inF, layout: 'out_in', name: 'q_proj' }, { w0Host: W0 });
+      const layer = createAdaptedLinear(ctx, defaultAdapterConfig({ ...config, r: 8 }), { weight, out, in: inF, layout: 'out_in', name: 'q_proj' }, { w0Host: W0 });
       const y = layer.infer(x, rows);
       expect(Array.from(await ctx.read(y)), config.method).toEqual(Array.from(base));
       y.release();
@@ -179,7 +180,7 @@ describe('initialisation and merge', () => {
       const ctx = await gpu();
       const [out, inF, rows] = [96, 80, 17];
       const rng = new Rng(7);
-      const cfg = resolveAdapterConfig({ method, r: 4, alpha: 8 });
+      const cfg = defaultAdapterConfig({ method, r: 4, alpha: 8 });
       const W0 = uniform(out * inF, rng, 0.1);
       const params = randomParams(cfg, out, inF, W0, layout, rng);
       const X = uniform(rows * inF, rng);
@@ -201,7 +202,7 @@ describe('initialisation and merge', () => {
 describe('special cases agree with each other on the GPU', () => {
   async function run(ctx: GpuContext, config: Partial<AdapterConfig>, params: AdapterParams, W0: Float32Array, X: Float32Array, G: Float32Array, dims: { out: number; in: number; rows: number }) {
     const weight = ctx.upload(W0, [dims.out, dims.in], 'W0');
-    const layer = createAdaptedLinear(ctx, config, { weight, out: dims.out, in: dims.in, layout: 'out_in', name: 'l' }, { init: params });
+    const layer = createAdaptedLinear(ctx, defaultAdapterConfig(config), { weight, out: dims.out, in: dims.in, layout: 'out_in', name: 'l' }, { init: params });
     const x = ctx.upload(X, [dims.rows, dims.in], 'X');
     const dy = ctx.upload(G, [dims.rows, dims.out], 'G');
     const y = await ctx.read(layer.forward(x, dims.rows));
@@ -279,8 +280,8 @@ describe('bad configs are rejected naming the field', () => {
   ])('%j', async (partial, field) => {
     const ctx = await gpu();
     const weight = ctx.tensor([16, 8], 'f32', 'W0');
-    expect(() => createAdaptedLinear(ctx, partial, { ...base, weight, layout: 'out_in', name: 'l' })).toThrow(AdapterConfigError);
-    expect(() => createAdaptedLinear(ctx, partial, { ...base, weight, layout: 'out_in', name: 'l' })).toThrow(new RegExp(`adapter config: ${field}:`));
+    expect(() => createAdaptedLinear(ctx, { ...defaultAdapterConfig(), ...partial }, { ...base, weight, layout: 'out_in', name: 'l' })).toThrow(AdapterConfigError);
+    expect(() => createAdaptedLinear(ctx, { ...defaultAdapterConfig(), ...partial }, { ...base, weight, layout: 'out_in', name: 'l' })).toThrow(new RegExp(`adapter config: ${field}:`));
     weight.release();
   });
 });

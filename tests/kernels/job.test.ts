@@ -1,7 +1,9 @@
-// The main job end to end, shortened: stories260K fine-tuned on the built-in story task (a few
+// The main job end to end, shortened: a Run of stories260K on the built-in story task (a few
 // hundred examples), evaluated before and after, merged, exported in Hugging Face format,
-// reloaded from those files and evaluated again; and `compare` on a small setting.
+// reloaded from those files and evaluated again; bit for bit the figures recorded before the
+// run core existed. And the comparison on a small setting.
 
+import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,40 +11,73 @@ import { describe, expect, it } from 'vitest';
 import { compareCommand } from '../../src/cli/compare';
 import { parseSafetensors } from '../../src/io/safetensors';
 import { loadModel } from '../../src/io/load';
-import { loadModelInNode } from '../../src/io/node-source';
 import { expectedWeights } from '../../src/model/names';
 import { GpuModel } from '../../src/model/gpu-model';
-import { generateStoryTask } from '../../src/tasks/story';
-import { prepareTask, tokenizeMultipleChoiceItems } from '../../src/tasks/protocol';
+import { nodeRunEnvironment } from '../../src/run/node-env';
+import { Run, RUN_STAGES, type RunEvent } from '../../src/run/run';
 import { scoreMultipleChoice } from '../../src/train/eval';
-import { runJob } from '../../src/train/job';
 import { gpu } from './gpu';
 import { SHORT_JOB } from './job-settings';
 
+const recorded = JSON.parse(readFileSync(new URL('../fixtures/short-job-d2lora.json', import.meta.url), 'utf8')) as {
+  steps: { loss: number; gradNorm: number }[];
+  accuracy: Record<'before' | 'after' | 'merged', { sum: number; mean: number }>;
+  mergedTensorsSha256: string;
+};
+
+/** sha256 over each tensor's name and f32 values, names sorted (the fixture's definition). */
+function tensorsSha256(bytes: Uint8Array): string {
+  const st = parseSafetensors(bytes, 'model.safetensors');
+  const h = createHash('sha256');
+  for (const name of [...st.tensors.keys()].sort()) {
+    const d = st.getF32(name);
+    h.update(name);
+    h.update(new Uint8Array(d.buffer, d.byteOffset, d.byteLength));
+  }
+  return h.digest('hex');
+}
+
 describe('the main job, shortened', () => {
-  it('learns the story task above chance, and the merged export reloads with the same accuracy', async () => {
+  it('reproduces the recorded run bit for bit, learns above chance, and the merged export reloads with the same accuracy', async () => {
     const ctx = await gpu();
-    const model = await loadModelInNode({ kind: 'preset', name: 'stories260K' });
-    const task = generateStoryTask(SHORT_JOB.story);
-    const result = await runJob(ctx, model, task, SHORT_JOB.job);
+    const run = new Run(nodeRunEnvironment(ctx), SHORT_JOB.spec, { keepModels: true });
+    const events: RunEvent[] = [];
+    run.events.on((e) => events.push(e));
+    const result = await run.start();
     const m = result.metrics;
     console.log(
       `story (shortened): ${m.train.steps} steps; accuracy ${(100 * m.before.accuracy).toFixed(1)}% → ${(100 * m.after.accuracy).toFixed(1)}% ` +
         `(merged ${(100 * m.merged.accuracy).toFixed(1)}%), chance ${(100 * m.chance).toFixed(1)}%, merge gap ${m.mergeGapPoints.toFixed(2)} pp`,
     );
+    // The recorded run, exactly: the trainer is deterministic.
+    expect(m.steps.map((s) => ({ loss: s.loss, gradNorm: s.gradNorm }))).toEqual(recorded.steps);
+    for (const phase of ['before', 'after', 'merged'] as const) {
+      expect({ sum: m[phase].accuracySum, mean: m[phase].accuracyMean }, phase).toEqual(recorded.accuracy[phase]);
+    }
+    expect(tensorsSha256(result.artifacts.get('model.safetensors')!)).toBe(recorded.mergedTensorsSha256);
+
+    // Every stage announced once, in order; the step events are the history.
+    expect(events.filter((e) => e.type === 'stage').map((e) => (e as { stage: string }).stage)).toEqual([...RUN_STAGES]);
+    expect(events.filter((e) => e.type === 'step')).toHaveLength(m.train.steps);
+    expect(events.filter((e) => e.type === 'eval').map((e) => (e as { phase: string }).phase)).toEqual(['before', 'after', 'merged']);
+    expect(events.at(-1)!.type).toBe('done');
+
     // Learned: clearly above chance (SHORT_JOB.margin points) and above the untrained model.
     expect(m.after.accuracy).toBeGreaterThan(m.chance + SHORT_JOB.margin);
     expect(m.after.accuracy).toBeGreaterThan(m.before.accuracy);
-    // Merged in memory vs adapters live: the same predictions but for float rounding (≤ 1 item).
-    expect(Math.abs(m.merged.accuracy - m.after.accuracy)).toBeLessThanOrEqual(1 / m.after.items + 1e-12);
 
-    // The files: every tensor of the base, named and shaped as the Hugging Face export of it.
+    // The files: the spec, the merged checkpoint, the adapter in its own folder, the metrics.
     const files = result.artifacts;
-    for (const name of ['model.safetensors', 'config.json', 'tokenizer.json', 'tokenizer_config.json', 'adapter_model.safetensors', 'adapter_config.json', 'metrics.json', 'report.md', 'loss-curve.svg']) {
+    for (const name of ['run.json', 'model.safetensors', 'config.json', 'tokenizer.json', 'tokenizer_config.json', 'metrics.json', 'report.md', 'loss-curve.svg']) {
       expect(files.has(name), name).toBe(true);
     }
+    expect([...files.keys()].filter((n) => n.startsWith('adapter/')).length).toBeGreaterThanOrEqual(2);
+    expect([...files.keys()].filter((n) => !n.includes('/')).some((n) => n.startsWith('adapter'))).toBe(false);
+    expect(JSON.parse(new TextDecoder().decode(files.get('run.json')))).toEqual(SHORT_JOB.spec);
+
     const st = parseSafetensors(files.get('model.safetensors')!, 'model.safetensors');
-    const reloaded = await loadModel({ kind: 'files', name: 'merged', files: [...files].map(([name, bytes]) => ({ name, bytes: async () => bytes })) });
+    const topLevel = [...files].filter(([name]) => !name.includes('/'));
+    const reloaded = await loadModel({ kind: 'files', name: 'merged', files: topLevel.map(([name, bytes]) => ({ name, bytes: async () => bytes })) });
     const expected = expectedWeights(reloaded.config);
     expect(new Set(st.tensors.keys())).toEqual(new Set(expected.keys()));
     for (const [name, shape] of expected) {
@@ -51,12 +86,14 @@ describe('the main job, shortened', () => {
     }
     // Reloaded from the files (Hugging Face layout: rotate-half RoPE, permuted q/k): the same
     // accuracy as the merged model in memory, within one item (float summation order only).
-    const prepared = prepareTask(task, { seed: SHORT_JOB.job.train.seed ?? 0, maxTrain: SHORT_JOB.job.maxTrain, maxEval: SHORT_JOB.job.maxEval });
+    const prepared = run.prepared!;
     if (prepared.kind !== 'multiple-choice') throw new Error('story is multiple-choice');
+    const { tokenizeMultipleChoiceItems } = await import('../../src/tasks/protocol');
     const evalItems = tokenizeMultipleChoiceItems(prepared.eval, prepared.template, reloaded.tokenizer, 256).items;
     const fromDisk = new GpuModel(ctx, reloaded.config, reloaded.weights);
     const r = await scoreMultipleChoice(fromDisk, evalItems);
     fromDisk.destroy();
+    run.dispose();
     expect(Math.abs(r.accuracySum - m.merged.accuracySum)).toBeLessThanOrEqual(1 / r.items + 1e-12);
   }, 900_000);
 });
@@ -65,11 +102,8 @@ describe('compare', () => {
   it('runs every method over a seed and writes its table', async () => {
     const out = mkdtempSync(join(tmpdir(), 'd2lora-compare-'));
     const code = await compareCommand({
-      model: 'stories260K',
-      task: 'story',
       r: 2,
       alpha: 4,
-      tau: 0.5,
       targets: 'q_proj,v_proj',
       lr: 3e-3,
       batch: 8,
@@ -77,8 +111,6 @@ describe('compare', () => {
       epochs: 1,
       'max-train': 24,
       'max-eval': 12,
-      scoring: 'sum',
-      decay: 'linear',
       warmup: 0,
       seeds: '0',
       out,

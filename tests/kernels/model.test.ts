@@ -18,6 +18,7 @@ import { makeBatch } from '../../src/train/batching';
 import { evaluateGenerative, rougeL } from '../../src/train/eval';
 import { Rng } from '../../src/util/rng';
 import { gpu } from './gpu';
+import { defaultAdapterConfig } from '../../src/run/spec';
 
 const fixtures = join(__dirname, '..', 'fixtures');
 const worst: Record<string, number> = {};
@@ -163,7 +164,7 @@ describe('whole-model adapter gradients vs finite differences of the reference l
       const config = tinyConfig(family);
       const weights = randomWeights(config, 5);
       const batch = randomBatch(config, 6);
-      const model = new GpuModel(ctx, config, weights, { config: adapter, ...(targets ? { targets } : {}) });
+      const model = new GpuModel(ctx, config, weights, { config: defaultAdapterConfig(adapter), ...(targets ? { targets } : {}) });
       // Non-zero factors everywhere (the init's zeros would hide half the gradient paths).
       const rng = new Rng(7);
       const params = new Map<string, AdapterParams>();
@@ -188,9 +189,9 @@ describe('whole-model adapter gradients vs finite differences of the reference l
             const h = 1e-5;
             const orig = probe[idx]!;
             probe[idx] = orig + h;
-            const up = modelForwardRef(config, weights, batch, { config: adapter, targets, params: f64 }).loss;
+            const up = modelForwardRef(config, weights, batch, { config: defaultAdapterConfig(adapter), targets, params: f64 }).loss;
             probe[idx] = orig - h;
-            const down = modelForwardRef(config, weights, batch, { config: adapter, targets, params: f64 }).loss;
+            const down = modelForwardRef(config, weights, batch, { config: defaultAdapterConfig(adapter), targets, params: f64 }).loss;
             probe[idx] = orig;
             const fd = (up - down) / (2 * h);
             const g = grads.tensors[tensorName]!.data[idx]!;

@@ -11,6 +11,7 @@ import type { TokenizedExample } from '../../src/train/batching';
 import { decodeTrainerState, encodeTrainerState } from '../../src/train/state-file';
 import { Trainer } from '../../src/train/trainer';
 import { gpu } from './gpu';
+import { defaultAdapterConfig, defaultTrainConfig } from '../../src/run/spec';
 
 /** stories260K through the project's own loader, from the mirror (checked by sha256). */
 function loadStories() {
@@ -29,14 +30,14 @@ function mappingExamples(tokenizer: Tokenizer, count: number): TokenizedExample[
   });
 }
 
-const TRAIN = { epochs: 2, batchSize: 16, lr: 1e-2, warmupRatio: 0.1, seed: 3 };
+const TRAIN = defaultTrainConfig({ epochs: 2, batchSize: 16, lr: 1e-2, warmupRatio: 0.1, seed: 3 });
 
 /** Trains (for `untilStep` steps, default all) and reports the masked loss before and after. */
 async function trainOnce(method: AdapterConfig['method'], untilStep?: number) {
   const ctx = await gpu();
   const { config, weights, tokenizer } = await loadStories();
   const examples = mappingExamples(tokenizer, 192);
-  const model = new GpuModel(ctx, config, weights, { config: { method, r: 4, alpha: 8 } });
+  const model = new GpuModel(ctx, config, weights, { config: defaultAdapterConfig({ method, r: 4, alpha: 8 }) });
   const trainer = new Trainer(model, examples, TRAIN);
   const before = await trainer.evaluateLoss(examples.slice(0, 32));
   await trainer.run(untilStep === undefined ? {} : { untilStep });
@@ -66,7 +67,7 @@ describe('saved trainer state', () => {
     const { config, weights, tokenizer } = await loadStories();
     const examples = mappingExamples(tokenizer, 64);
     const cfg = { ...TRAIN, epochs: 1, batchSize: 8 };
-    const adapter = { config: { method: 'd2lora' as const, r: 4, alpha: 8 } };
+    const adapter = { config: defaultAdapterConfig({ method: 'd2lora', r: 4, alpha: 8 }) };
 
     const straight = new GpuModel(ctx, config, weights, adapter);
     const t1 = new Trainer(straight, examples, cfg);

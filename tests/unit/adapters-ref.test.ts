@@ -2,12 +2,11 @@ import { describe, expect, it } from 'vitest';
 import {
   adapterScale,
   AdapterConfigError,
-  DEFAULT_ADAPTER_CONFIG,
-  resolveAdapterConfig,
   type AdapterConfig,
   type AdapterMethod,
   type LayerShape,
 } from '../../src/adapters/config';
+import { defaultAdapterConfig } from '../../src/run/spec';
 import {
   adapterTensorShapes,
   baseRowNorms,
@@ -74,7 +73,7 @@ function relativeError(a: ArrayLike<number>, b: ArrayLike<number>): number {
 }
 
 function config(partial: Partial<AdapterConfig>): AdapterConfig {
-  return resolveAdapterConfig(partial);
+  return defaultAdapterConfig(partial);
 }
 
 /** Random non-zero factors (f64, so finite differences are not rounded to fp32); DoRA's m > 0. */
@@ -250,7 +249,7 @@ describe('adapter config', () => {
   function expectConfigError(partial: Partial<AdapterConfig>, field: string, layer?: LayerShape): void {
     let error: unknown;
     try {
-      resolveAdapterConfig(partial, layer);
+      defaultAdapterConfig(partial, layer);
     } catch (e) {
       error = e;
     }
@@ -260,8 +259,8 @@ describe('adapter config', () => {
     expect((error as Error).message).toContain('expected');
   }
 
-  it('fills the defaults', () => {
-    expect(resolveAdapterConfig({})).toEqual({
+  it("fills the RunSpec's defaults", () => {
+    expect(defaultAdapterConfig({})).toEqual({
       method: 'd2lora',
       r: 8,
       alpha: 16,
@@ -274,7 +273,7 @@ describe('adapter config', () => {
       seed: 0,
       eps: 1e-12,
     });
-    expect(resolveAdapterConfig({ method: 'lora', r: 4, tau: 0 })).toMatchObject({ method: 'lora', r: 4, tau: 0, alpha: 16 });
+    expect(defaultAdapterConfig({ method: 'lora', r: 4, tau: 0 })).toMatchObject({ method: 'lora', r: 4, tau: 0, alpha: 16 });
   });
 
   it('rejects bad fields, naming the field', () => {
@@ -293,13 +292,12 @@ describe('adapter config', () => {
     expectConfigError({ eps: -1e-12 }, 'eps');
     expectConfigError({ seed: 1.5 }, 'seed');
     expectConfigError({ project: 1 as unknown as boolean }, 'project');
-    expectConfigError({ method: 'dora', detachNorm: false }, 'detachNorm');
     expectConfigError({ rank: 4 } as Partial<AdapterConfig>, 'rank');
-    expect(() => resolveAdapterConfig({ r: 5 }, { out: 7, in: 5 })).not.toThrow();
+    expect(() => defaultAdapterConfig({ r: 5 }, { out: 7, in: 5 })).not.toThrow();
   });
 
   it('always detaches the norm for DoRA', () => {
-    expect(resolveAdapterConfig({ method: 'dora' }).detachNorm).toBe(true);
+    expect(defaultAdapterConfig({ method: 'dora' }).detachNorm).toBe(true);
   });
 
   it('scales by α/r, or α/√r with rsLoRA', () => {
@@ -560,8 +558,8 @@ describe('adapter reference: operand checks', () => {
 
   it('keeps the default config usable on a layer large enough for r = 8', () => {
     const p = { out: 12, in: 10, r: 8, N: 2 };
-    const cfg = resolveAdapterConfig({}, p);
-    expect(cfg).toEqual({ ...DEFAULT_ADAPTER_CONFIG });
+    const cfg = defaultAdapterConfig({}, p);
+    expect(cfg).toEqual(defaultAdapterConfig());
     const c: Case = { ...randomCase({}, p, 9), cfg };
     const errors = gradientErrors(analyticGradients(c), finiteDifferenceGradients(c));
     for (const error of Object.values(errors)) expect(error).toBeLessThan(1e-7);

@@ -3,6 +3,7 @@
 // cancellations and a dead worker reject the right promises.
 
 import { describe, expect, it } from 'vitest';
+import { defaultAdapterConfig, defaultTrainConfig } from '../../src/run/spec';
 import { EngineCancelledError, EngineClient, EngineError } from '../../src/worker/client';
 import type { EngineRequest, EngineResponse } from '../../src/worker/protocol';
 
@@ -73,7 +74,7 @@ describe('EngineClient', () => {
   it('resolves train with its done event after streaming the others', async () => {
     const { worker, client } = setup();
     const events: string[] = [];
-    const train = client.train({ adapter: { config: { method: 'd2lora' } }, config: { epochs: 1 }, examples: [{ tokens: [1, 5, 6], targetStart: 1 }] }, (e) =>
+    const train = client.train({ adapter: { config: defaultAdapterConfig() }, config: defaultTrainConfig({ epochs: 1 }), examples: [{ tokens: [1, 5, 6], targetStart: 1 }] }, (e) =>
       events.push(e.event),
     );
     worker.answer({ type: 'trainEvent', id: train.id, event: 'loss', data: { step: 0, epoch: 0, loss: 2, lr: 1e-3, gradNorm: 1, tokens: 3 } });

@@ -1,9 +1,9 @@
 // Pure parts of evaluation and reporting: ROUGE-L, loss volatility, moving average, the SVG.
 
 import { describe, expect, it } from 'vitest';
-import { lossVolatility } from '../../src/cli/compare';
+import { lossVolatility } from '../../src/run/compare';
 import { rougeL } from '../../src/train/eval';
-import { movingAverage } from '../../src/train/report';
+import { movingAverage } from '../../src/run/report';
 
 describe('rougeL', () => {
   it('is the LCS F1 over words', () => {

@@ -1,6 +1,7 @@
 import { describe, it, expect, beforeAll } from 'vitest';
 import { readFile } from 'node:fs/promises';
-import { resolveAdapterConfig, type AdapterConfig, type AdapterMethod } from '../../src/adapters/config';
+import type { AdapterConfig, AdapterMethod } from '../../src/adapters/config';
+import { defaultAdapterConfig } from '../../src/run/spec';
 import { adapterTensorShapes, type AdapterParams } from '../../src/adapters/init';
 import { FormatError } from '../../src/io/errors';
 import { ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE, exportAdapter, exportMergedCheckpoint, readAdapter, type NamedAdapter } from '../../src/io/export';
@@ -303,7 +304,7 @@ describe('exportMergedCheckpoint: a llama2.c base (stories260K) as a Hugging Fac
 
 // ---------------------------------------------------------------------------------------------
 
-const config = (partial: Partial<AdapterConfig>): AdapterConfig => resolveAdapterConfig({ r: 4, alpha: 8, seed: 5, ...partial });
+const config = (partial: Partial<AdapterConfig>): AdapterConfig => defaultAdapterConfig({ r: 4, alpha: 8, seed: 5, ...partial });
 
 describe('exportAdapter: PEFT LoRA and DoRA', () => {
   const llama = parseHfConfig(jsonBytes(LLAMA_CONFIG), 'config.json');
@@ -338,7 +339,7 @@ describe('exportAdapter: PEFT LoRA and DoRA', () => {
     expect(file.tensors.get('base_model.model.model.layers.1.self_attn.v_proj.lora_B.weight')).toMatchObject({ dtype: 'F32', shape: [8, 4] });
     expect(file.getF32('base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight')).toEqual(adapters[0].params.tensors.d.data);
     expect(file.getF32('base_model.model.model.layers.0.self_attn.q_proj.lora_B.weight')).toEqual(adapters[0].params.tensors.u.data);
-    expect(readAdapter(files, llama)).toEqual({ cfg: { ...cfg, seed: 0 }, targets, adapters });
+    expect(readAdapter(files, llama)).toEqual({ cfg: { ...cfg, seed: 0, tau: 0, project: false, readd: 0 }, targets, adapters });
   });
 
   it('DoRA on GPT-2 Conv1D: transformer. in the module path, fan_in_fan_out, lora_magnitude_vector, rsLoRA', () => {

@@ -2,6 +2,7 @@
 // playground reads them, and loadTask's other sources. The real files are only read, never copied.
 
 import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
+import { defaultStoryOptions } from '../../src/run/spec';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -255,7 +256,7 @@ describe('loadTask', () => {
   });
 
   it('generates the story task with the options it is given', async () => {
-    const task = multipleChoice(await loadTask('story', { story: { trainSize: 20, testSize: 10, seed: 7 } }));
+    const task = multipleChoice(await loadTask('story', { story: defaultStoryOptions({ trainSize: 20, testSize: 10, seed: 7 }) }));
     expect([task.name, task.template, task.train.length, task.test.length]).toEqual(['story', 'story', 20, 10]);
   });
 });

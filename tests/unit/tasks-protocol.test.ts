@@ -1,4 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest';
+import { defaultStoryOptions } from '../../src/run/spec';
 import { readFileBytes } from '../../src/io/node-files';
 import { Llama2cTokenizer } from '../../src/tokenizer/llama2c';
 import type { Tokenizer } from '../../src/tokenizer/types';
@@ -198,7 +199,7 @@ describe('tokenizing multiple-choice items', () => {
 
     it('splits prompt and choice where the tokenization of the whole text splits: at the end of the prompt', () => {
       const items: MultipleChoiceItem[] = [
-        ...generateStoryTask({ trainSize: 0, testSize: 20 }).test,
+        ...generateStoryTask(defaultStoryOptions({ trainSize: 0, testSize: 20 })).test,
         { question: 'Which is a planet?', choices: ['Mars', 'the Moon'], answer: 0 },
         { context: 'Two lines,\nthe second one.', question: 'Sue beat Mia because _ was faster.', choices: ['Sue', 'Mia'], answer: 0 },
         { question: 'A man sits', choices: [', then stands.', "'s tired."], answer: 1 },

@@ -2,7 +2,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { readFileBytes } from '../../src/io/node-files';
 import { Llama2cTokenizer } from '../../src/tokenizer/llama2c';
 import { tokenizeMultipleChoiceItems } from '../../src/tasks/protocol';
-import { generateStoryTask, resolveStoryOptions, STORY_WORDS, storyChanceLevels, type StoryQuestionType } from '../../src/tasks/story';
+import { checkStoryOptions, generateStoryTask, STORY_QUESTION_TYPES, STORY_WORDS, storyChanceLevels, type StoryOptions, type StoryQuestionType } from '../../src/tasks/story';
 import type { MultipleChoiceItem, MultipleChoiceTask } from '../../src/tasks/types';
 import { mirrorPath } from './mirror';
 
@@ -45,10 +45,21 @@ function positions(items: MultipleChoiceItem[]): Record<string, number[]> {
 
 const key = (item: MultipleChoiceItem) => `${item.context}\n${item.question}`;
 
+/** The generator at full difficulty (every question type, three children), with some options changed. */
+const options = (changes: Partial<StoryOptions> = {}): StoryOptions => ({
+  trainSize: 5000,
+  testSize: 500,
+  seed: 0,
+  questionTypes: [...STORY_QUESTION_TYPES],
+  characters: 3,
+  choices: 4,
+  ...changes,
+});
+
 describe('the story generator', () => {
   let task: MultipleChoiceTask;
   beforeAll(() => {
-    task = generateStoryTask();
+    task = generateStoryTask(options());
   });
 
   it('makes 5,000 training and 500 test items of short stories, the same for the same options', () => {
@@ -56,9 +67,9 @@ describe('the story generator', () => {
     expect(task.train[0].id).toBe('story-train-0');
     expect(task.test[499].id).toBe('story-test-499');
     expect(task.source).toBe('built-in story generator (seed 0, 3 characters, 4 choices, questions: color, who, what, where, yes-no)');
-    expect(generateStoryTask({ trainSize: 50, testSize: 50 }).test).toEqual(generateStoryTask({ trainSize: 50, testSize: 50 }).test);
-    expect(generateStoryTask({ trainSize: 50, testSize: 0 }).train).toEqual(task.train.slice(0, 50));
-    expect(generateStoryTask({ trainSize: 50, testSize: 0, seed: 1 }).train).not.toEqual(task.train.slice(0, 50));
+    expect(generateStoryTask(options({ trainSize: 50, testSize: 50 })).test).toEqual(generateStoryTask(options({ trainSize: 50, testSize: 50 })).test);
+    expect(generateStoryTask(options({ trainSize: 50, testSize: 0 })).train).toEqual(task.train.slice(0, 50));
+    expect(generateStoryTask(options({ trainSize: 50, testSize: 0, seed: 1 })).train).not.toEqual(task.train.slice(0, 50));
   });
 
   it('asks each question type equally often with the correct choice equally often at each position', () => {
@@ -70,7 +81,7 @@ describe('the story generator', () => {
       'yes-no': [500, 500],
     });
     expect(positions(task.test)).toEqual({ color: [25, 25, 25, 25], who: [25, 25, 25, 25], what: [25, 25, 25, 25], where: [25, 25, 25, 25], 'yes-no': [50, 50] });
-    expect(storyChanceLevels()).toEqual({ color: 0.25, who: 0.25, what: 0.25, where: 0.25, 'yes-no': 0.5 });
+    expect(storyChanceLevels(options())).toEqual({ color: 0.25, who: 0.25, what: 0.25, where: 0.25, 'yes-no': 0.5 });
     expect(task.notes).toEqual(['chance level: color 25.0%, who 25.0%, what 25.0%, where 25.0%, yes-no 50.0%; overall 30.0% (question types in equal shares)']);
   });
 
@@ -84,26 +95,27 @@ describe('the story generator', () => {
   });
 
   it('lets the difficulty be tuned: characters, choices and question types', () => {
-    const easy = generateStoryTask({ trainSize: 300, testSize: 30, seed: 3, characters: 2, choices: 3, questionTypes: ['who', 'yes-no'] });
+    const easy = generateStoryTask(options({ trainSize: 300, testSize: 30, seed: 3, characters: 2, choices: 3, questionTypes: ['who', 'yes-no'] }));
     expect(positions(easy.train)).toEqual({ who: [50, 50, 50], 'yes-no': [75, 75] });
     expect(easy.train.every((item) => (item.context ?? '').split('. ').length === 2)).toBe(true);
-    expect(storyChanceLevels({ choices: 3, questionTypes: ['who', 'yes-no'] })).toEqual({ who: 1 / 3, 'yes-no': 0.5 });
+    expect(storyChanceLevels(options({ choices: 3, questionTypes: ['who', 'yes-no'] }))).toEqual({ who: 1 / 3, 'yes-no': 0.5 });
     // One character: the wrong choices all come from outside the story.
-    expect(Object.keys(positions(generateStoryTask({ trainSize: 100, testSize: 0, characters: 1 }).train))).toHaveLength(5);
-    expect(positions(generateStoryTask({ trainSize: 60, testSize: 0, characters: 6, choices: 6, questionTypes: ['color'] }).train)).toEqual({
+    expect(Object.keys(positions(generateStoryTask(options({ trainSize: 100, testSize: 0, characters: 1 })).train))).toHaveLength(5);
+    expect(positions(generateStoryTask(options({ trainSize: 60, testSize: 0, characters: 6, choices: 6, questionTypes: ['color'] })).train)).toEqual({
       color: [10, 10, 10, 10, 10, 10],
     });
   });
 
   it('checks its options', () => {
-    expect(resolveStoryOptions({ seed: -4 })).toMatchObject({ trainSize: 5000, testSize: 500, seed: -4, characters: 3, choices: 4 });
-    expect(() => generateStoryTask({ characters: 7 })).toThrow('story options: characters: found 7; expected an integer in [1, 6]');
-    expect(() => generateStoryTask({ choices: 1 })).toThrow('story options: choices: found 1; expected an integer in [2, 6]');
-    expect(() => generateStoryTask({ trainSize: 2.5 })).toThrow(/trainSize: found 2.5/);
-    expect(() => generateStoryTask({ questionTypes: ['when' as StoryQuestionType] })).toThrow(
+    expect(checkStoryOptions(options({ seed: -4 }))).toEqual(options({ seed: -4 }));
+    expect(() => checkStoryOptions({ ...options(), questionTypes: undefined as unknown as StoryQuestionType[] })).toThrow(/questionTypes: found undefined/);
+    expect(() => generateStoryTask(options({ characters: 7 }))).toThrow('story options: characters: found 7; expected an integer in [1, 6]');
+    expect(() => generateStoryTask(options({ choices: 1 }))).toThrow('story options: choices: found 1; expected an integer in [2, 6]');
+    expect(() => generateStoryTask(options({ trainSize: 2.5 }))).toThrow(/trainSize: found 2.5/);
+    expect(() => generateStoryTask(options({ questionTypes: ['when' as StoryQuestionType] }))).toThrow(
       'story options: questionTypes: found ["when"]; expected distinct values of color, who, what, where, yes-no',
     );
-    expect(() => generateStoryTask({ questionTypes: [] })).toThrow(/questionTypes/);
+    expect(() => generateStoryTask(options({ questionTypes: [] }))).toThrow(/questionTypes/);
   });
 
   describe('with the stories260K vocabulary', () => {

@@ -1,6 +1,6 @@
-// Seeded draws the task code needs on top of Rng: an integer below n, a shuffle, a subset.
+// Seeded draws on top of Rng (the task generator, the protocol and the trainer's data order): an integer below n, a shuffle, a subset.
 
-import type { Rng } from '../util/rng';
+import type { Rng } from './rng';
 
 /** Uniform in {0, …, n − 1}. */
 export function randomBelow(rng: Rng, n: number): number {

@@ -1,7 +1,7 @@
 // The run report: a Markdown summary and an SVG chart of the training loss (each step and a
 // moving average) with the held-out accuracy before and after, for the output folder.
 
-import type { JobMetrics } from './job';
+import type { RunMetrics } from './run';
 
 const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
 
@@ -22,7 +22,7 @@ function escapeXml(s: string): string {
 }
 
 /** A self-contained SVG line chart of the loss per step. */
-export function lossChartSvg(m: JobMetrics, width = 720, height = 320): string {
+export function lossChartSvg(m: RunMetrics, width = 720, height = 320): string {
   const losses = m.steps.map((s) => s.loss);
   const smooth = movingAverage(losses, Math.max(1, Math.round(losses.length / 25)));
   const pad = { l: 56, r: 16, t: 28, b: 40 };
@@ -55,7 +55,7 @@ ${epochLines.join('\n')}
 }
 
 /** The Markdown report; the chart is the file `loss-curve.svg` beside it. */
-export function renderReport(m: JobMetrics): string {
+export function renderReport(m: RunMetrics): string {
   const a = m.adapter;
   const rows = [
     ['before training', m.before],

@@ -1,0 +1,45 @@
+// The output folder of a run, as file name → bytes: what `d2lora train` writes and the page zips.
+//
+//   run.json                      the RunSpec: `d2lora train --spec run.json` runs it again
+//   config.json, model.safetensors, tokenizer files
+//                                 the merged checkpoint, a plain Hugging Face model folder
+//   adapter/                      the adapter alone, in its own folder so that loading the merged
+//                                 model never mistakes it for an adapter to apply on top (PEFT's
+//                                 layout for LoRA and DoRA; D2-LoRA's own, src/io/export.ts)
+//   metrics.json, report.md, loss-curve.svg
+
+import type { LoadedModel } from '../io/load';
+import { exportAdapter, exportMergedCheckpoint, type NamedAdapter } from '../io/export';
+import type { WeightMap } from '../model/config';
+import { lossChartSvg, renderReport } from './report';
+import type { RunArtifacts, RunMetrics } from './run';
+import { adapterConfigOf, type RunSpec } from './spec';
+
+export const RUN_SPEC_FILE = 'run.json';
+export const METRICS_FILE = 'metrics.json';
+export const ADAPTER_FOLDER = 'adapter';
+
+export function buildArtifacts(a: {
+  spec: RunSpec;
+  metrics: RunMetrics;
+  model: LoadedModel;
+  merged: WeightMap;
+  adapters: readonly NamedAdapter[];
+  /** False: only the spec, metrics and report (comparisons). */
+  withCheckpoint: boolean;
+}): RunArtifacts {
+  const files: RunArtifacts = new Map([[RUN_SPEC_FILE, json(a.spec)]]);
+  if (a.withCheckpoint) {
+    for (const [name, bytes] of exportMergedCheckpoint(a.model, a.merged)) files.set(name, bytes);
+    const adapter = exportAdapter(a.model, a.adapters, adapterConfigOf(a.spec), a.metrics.adapter.targets);
+    for (const [name, bytes] of adapter) files.set(`${ADAPTER_FOLDER}/${name}`, bytes);
+  }
+  files.set(METRICS_FILE, json(a.metrics));
+  files.set('report.md', new TextEncoder().encode(renderReport(a.metrics)));
+  files.set('loss-curve.svg', new TextEncoder().encode(lossChartSvg(a.metrics)));
+  return files;
+}
+
+function json(value: unknown): Uint8Array {
+  return new TextEncoder().encode(`${JSON.stringify(value, null, 2)}\n`);
+}

@@ -1,0 +1,438 @@
+// Run: the main job as a staged process, the same for the command line and the page. It takes a
+// RunSpec and goes through
+//   load-model → load-task → tokenize → eval-before → train → eval-after → merge → eval-merged → export
+// reporting everything on one typed event stream: stage changes, download progress, the tokenized
+// task (truncation included), each step's loss, lr and gradient norm, progress with tokens/s and
+// ETA, evaluation progress and results, and at the end the metrics and the artifacts as bytes (or
+// the error). Pause, resume and cancel take effect between steps (training steps and evaluation
+// batches).
+//
+// Where models and tasks come from is the front door's business (RunEnvironment): Node reads
+// paths, the mirror and its cache folder; the browser fetches, reads picked files and its Cache
+// API. What the run does with them is the same everywhere.
+//
+// After a finished run (keepModels), the trained model (adapters live) and the merged model stay on
+// the GPU for generation and scoring until dispose(); while paused, the trained model is usable too.
+
+import { checkAdapterConfig } from '../adapters/config';
+import type { GpuContext } from '../gpu/context';
+import type { LoadedModel } from '../io/load';
+import { GpuModel } from '../model/gpu-model';
+import { defaultTargets, linearModules, targetMatches } from '../model/names';
+import { prepareTask, tokenizeMultipleChoiceItems, trainingExample, type PreparedTask, type TokenizedChoiceItem, type TruncationReport } from '../tasks/protocol';
+import type { TaskData } from '../tasks/types';
+import { accuracyOf, scoreMultipleChoice, type ChoiceScoring, type MultipleChoiceResult } from '../train/eval';
+import { Trainer, type ProgressEvent, type StepRecord, type TrainConfig } from '../train/trainer';
+import { Emitter } from '../util/emitter';
+import { StepGate } from '../util/gate';
+import { buildArtifacts } from './artifacts';
+import { adapterConfigOf, trainConfigOf, type FileRef, type ModelSpec, type RunSpec, type TaskSpec } from './spec';
+
+export const RUN_STAGES = ['load-model', 'load-task', 'tokenize', 'eval-before', 'train', 'eval-after', 'merge', 'eval-merged', 'export'] as const;
+export type RunStage = (typeof RUN_STAGES)[number];
+/** The three evaluations: the untrained model, the adapters live, the merged weights. */
+export type EvalPhase = 'before' | 'after' | 'merged';
+export type RunStatus = 'created' | 'running' | 'paused' | 'done' | 'failed' | 'cancelled';
+
+export const ENGINE_VERSION = '0.2.0';
+
+export interface EvalSummary {
+  accuracy: number;
+  accuracySum: number;
+  accuracyMean: number;
+  items: number;
+  ms: number;
+  itemsPerSecond: number;
+}
+
+/** metrics.json: the spec, every step, the three evaluations, the merge gap, timings, device and versions. */
+export interface RunMetrics {
+  spec: RunSpec;
+  model: { name: string; family: string; parameters: number };
+  task: { name: string; source: string; counts: Record<string, number | boolean>; notes: string[]; truncation: { train: TruncationReport; eval: TruncationReport } };
+  adapter: ReturnType<typeof adapterConfigOf> & { targets: string[]; trainableParameters: number };
+  train: TrainConfig & { steps: number };
+  scoring: ChoiceScoring;
+  chance: number;
+  before: EvalSummary;
+  after: EvalSummary;
+  merged: EvalSummary;
+  /** (merged − unmerged) accuracy in percentage points. */
+  mergeGapPoints: number;
+  /** Items per second merged ÷ unmerged. */
+  mergedThroughputRatio: number;
+  steps: StepRecord[];
+  timings: { trainMs: number; msPerStep: number; tokensPerSecond: number; totalMs: number };
+  device: { vendor: string; architecture: string; description: string };
+  versions: { format: number; engine: string };
+  createdAt: string;
+}
+
+/** The output folder as file name → bytes (names may hold one folder: "adapter/…"). */
+export type RunArtifacts = Map<string, Uint8Array>;
+
+export interface RunResult {
+  metrics: RunMetrics;
+  artifacts: RunArtifacts;
+}
+
+/** What the page shows of the model once it is loaded. */
+export interface ModelSummary {
+  name: string;
+  family: string;
+  parameters: number;
+  layers: number;
+  hiddenSize: number;
+  heads: number;
+  kvHeads: number;
+  vocabSize: number;
+  context: number;
+  /** The linear modules of a layer: the names targets select from. */
+  modules: string[];
+  warnings: string[];
+}
+
+/** An evaluation item as the model sees it, decoded back to text. */
+export interface ItemPreview {
+  prompt: string;
+  choices: string[];
+  answer: number;
+  /** Prompt tokens cut from the left to fit maxLength. */
+  cut: number;
+}
+
+export type RunEvent =
+  | { type: 'stage'; stage: RunStage; detail: string }
+  | { type: 'download'; file: string; loaded: number; total: number | null }
+  | { type: 'model'; model: ModelSummary }
+  | {
+      type: 'tokenized';
+      name: string;
+      counts: Record<string, number | boolean>;
+      notes: string[];
+      truncation: { train: TruncationReport; eval: TruncationReport };
+      chance: number;
+      trainExamples: number;
+      evalItems: number;
+      totalSteps: number;
+      trainableParameters: number;
+      preview: ItemPreview[];
+    }
+  | ({ type: 'step' } & StepRecord)
+  | ({ type: 'progress' } & ProgressEvent)
+  | { type: 'eval-progress'; phase: EvalPhase; done: number; total: number }
+  | { type: 'eval'; phase: EvalPhase; summary: EvalSummary }
+  | { type: 'paused'; stage: RunStage; step: number }
+  | { type: 'resumed'; stage: RunStage; step: number }
+  | { type: 'done'; metrics: RunMetrics; artifacts: RunArtifacts }
+  | { type: 'cancelled'; stage: RunStage }
+  | { type: 'error'; stage: RunStage; name: string; message: string };
+
+/** How a front door supplies the run's inputs. */
+export interface RunEnvironment {
+  ctx: GpuContext;
+  /** The model the spec names; for local or picked files also each file read and its sha256. */
+  loadModel(spec: ModelSpec, opts: LoadHooks): Promise<{ model: LoadedModel; files?: FileRef[] }>;
+  loadTask(spec: TaskSpec, opts: LoadHooks): Promise<TaskData>;
+}
+
+export interface LoadHooks {
+  onProgress: (p: { file: string; loaded: number; total: number | null }) => void;
+  signal: AbortSignal;
+}
+
+export interface RunOptions {
+  /** Build the checkpoint and adapter files (default true; comparisons need only the metrics). */
+  exportArtifacts?: boolean;
+  /** Keep the trained and merged models on the GPU after the run, until dispose() (default false). */
+  keepModels?: boolean;
+}
+
+export class RunCancelledError extends Error {
+  override name = 'RunCancelledError';
+}
+
+export class Run {
+  readonly events = new Emitter<RunEvent>();
+  /** The spec as run: a local or picked model's files pinned by sha256 once read. */
+  spec: RunSpec;
+  status: RunStatus = 'created';
+  stage: RunStage = 'load-model';
+  model: LoadedModel | null = null;
+  prepared: PreparedTask | null = null;
+  evalItems: TokenizedChoiceItem[] = [];
+  /** The model with the adapters, live: the untrained model until training starts. */
+  gpuModel: GpuModel | null = null;
+  /** The merged weights on the GPU, after the merge stage. */
+  mergedModel: GpuModel | null = null;
+  trainer: Trainer | null = null;
+  result: RunResult | null = null;
+  private readonly gate = new StepGate();
+
+  constructor(
+    readonly env: RunEnvironment,
+    spec: RunSpec,
+    readonly options: RunOptions = {},
+  ) {
+    this.spec = structuredClone(spec);
+    this.gate.onPaused = () => {
+      this.status = 'paused';
+      this.events.emit({ type: 'paused', stage: this.stage, step: this.trainer?.step ?? 0 });
+    };
+    this.gate.onResumed = () => {
+      this.status = 'running';
+      this.events.emit({ type: 'resumed', stage: this.stage, step: this.trainer?.step ?? 0 });
+    };
+  }
+
+  /** Stops at the next step boundary (a 'paused' event says when). */
+  pause(): void {
+    if (this.status === 'running') this.gate.pause();
+  }
+
+  resume(): void {
+    this.gate.resume();
+  }
+
+  /** Stops at the next step boundary; start() then rejects with RunCancelledError. */
+  cancel(): void {
+    this.gate.cancel(new RunCancelledError('the run was cancelled'));
+  }
+
+  /** Runs every stage; resolves with the metrics and artifacts, rejects with the error (also emitted). */
+  async start(): Promise<RunResult> {
+    if (this.status !== 'created') throw new Error(`this run was already started (${this.status})`);
+    this.status = 'running';
+    try {
+      const result = await this.execute();
+      this.result = result;
+      this.status = 'done';
+      this.events.emit({ type: 'done', ...result });
+      return result;
+    } catch (e) {
+      if (this.gate.cancelled) {
+        this.status = 'cancelled';
+        this.events.emit({ type: 'cancelled', stage: this.stage });
+        this.releaseModels();
+        throw this.gate.signal.reason instanceof RunCancelledError ? this.gate.signal.reason : new RunCancelledError('the run was cancelled');
+      }
+      this.status = 'failed';
+      const err = e instanceof Error ? e : new Error(String(e));
+      this.events.emit({ type: 'error', stage: this.stage, name: err.name, message: err.message });
+      this.releaseModels();
+      throw err;
+    } finally {
+      if (!this.options.keepModels) this.releaseModels();
+    }
+  }
+
+  /** Frees the GPU models (a kept run's, when the front door is done with it). */
+  dispose(): void {
+    if (this.status === 'running' || this.status === 'paused') this.cancel();
+    this.releaseModels();
+  }
+
+  private releaseModels(): void {
+    this.mergedModel?.destroy();
+    this.mergedModel = null;
+    this.trainer?.destroy();
+    this.trainer = null;
+    this.gpuModel?.destroy();
+    this.gpuModel = null;
+  }
+
+  private enter(stage: RunStage, detail: string): void {
+    this.gate.signal.throwIfAborted();
+    this.stage = stage;
+    this.events.emit({ type: 'stage', stage, detail });
+  }
+
+  private async execute(): Promise<RunResult> {
+    const t0 = performance.now();
+    const { ctx } = this.env;
+    const spec = this.spec;
+    const hooks: LoadHooks = { onProgress: (p) => this.events.emit({ type: 'download', ...p }), signal: this.gate.signal };
+
+    this.enter('load-model', describeModelSpec(spec.model));
+    const { model, files } = await this.env.loadModel(spec.model, hooks);
+    if (spec.model.kind === 'files' && files !== undefined) spec.model.files = files;
+    this.model = model;
+    const modules = linearModules(model.config, 0).map((m) => m.module);
+    this.events.emit({ type: 'model', model: summarizeModel(model, modules) });
+
+    this.enter('load-task', describeTaskSpec(spec.task));
+    const task = await this.env.loadTask(spec.task, hooks);
+    if (task.kind !== 'multiple-choice') throw new Error(`task ${task.name}: the run trains multiple-choice tasks; this one is ${task.kind}`);
+
+    const maxLength = Math.min(spec.limits.maxLength, model.config.maxPositions);
+    this.enter('tokenize', `${task.name}: drawing the 5k-sample protocol and tokenizing (max ${maxLength} tokens)`);
+    const prepared = prepareTask(task, { seed: spec.seed, maxTrain: spec.limits.maxTrain, maxEval: spec.limits.maxEval });
+    if (prepared.kind !== 'multiple-choice') throw new Error(`task ${task.name} is not multiple-choice`);
+    this.prepared = prepared;
+    const train = tokenizeMultipleChoiceItems(prepared.train, prepared.template, model.tokenizer, maxLength);
+    const evalSet = tokenizeMultipleChoiceItems(prepared.eval, prepared.template, model.tokenizer, maxLength);
+    if (train.items.length === 0) throw new Error(`task ${task.name}: no training item fits in ${maxLength} tokens`);
+    if (evalSet.items.length === 0) throw new Error(`task ${task.name}: no evaluation item fits in ${maxLength} tokens`);
+    this.evalItems = evalSet.items;
+    const chance = evalSet.items.reduce((a, it) => a + 1 / it.choices.length, 0) / evalSet.items.length;
+
+    const targets = spec.targets ?? defaultTargets(model.config.family);
+    for (const t of targets) {
+      if (!modules.some((m) => targetMatches(t, m))) {
+        throw new Error(`targets: "${t}" names no linear layer of this ${model.config.family} model; its layers have ${modules.join(', ')}`);
+      }
+    }
+    const adapterCfg = adapterConfigOf(spec);
+    this.gpuModel = new GpuModel(ctx, model.config, model.weights, { config: adapterCfg, targets });
+    this.trainer = new Trainer(this.gpuModel, train.items.map(trainingExample), trainConfigOf(spec));
+    const trainer = this.trainer;
+    const trainableParameters = this.gpuModel.adapters().reduce((a, { layer }) => a + Object.values(layer.params).reduce((b, t) => b + t.size, 0), 0);
+    this.events.emit({
+      type: 'tokenized',
+      name: prepared.name,
+      counts: { ...prepared.counts, trainTokenized: train.items.length, evalTokenized: evalSet.items.length },
+      notes: prepared.notes,
+      truncation: { train: train.report, eval: evalSet.report },
+      chance,
+      trainExamples: train.items.length,
+      evalItems: evalSet.items.length,
+      totalSteps: trainer.totalSteps,
+      trainableParameters,
+      preview: evalSet.items.slice(0, 3).map((it) => previewItem(it, model)),
+    });
+
+    const before = await this.evaluate('eval-before', 'before', this.gpuModel, `scoring ${evalSet.items.length} held-out items before training (adapters at init = the base model)`);
+
+    this.enter('train', `${trainer.totalSteps} steps (${trainer.config.epochs} epochs of ${train.items.length} examples, batch ${trainer.config.batchSize})`);
+    const forward = trainer.events.on((e) => this.events.emit(e));
+    const trainStart = performance.now();
+    let pausedMs = 0;
+    const offPause = this.events.on('paused', () => (pausedMs -= performance.now()));
+    const offResume = this.events.on('resumed', () => (pausedMs += performance.now()));
+    try {
+      await trainer.run({ signal: this.gate.signal, gate: this.gate });
+    } finally {
+      forward();
+      offPause();
+      offResume();
+    }
+    const trainMs = performance.now() - trainStart - pausedMs;
+
+    const after = await this.evaluate('eval-after', 'after', this.gpuModel, 'scoring with the adapters live (unmerged)');
+
+    this.enter('merge', 'merging the adapters into the base weights');
+    const merged = await this.gpuModel.mergedWeights(model.weights);
+    this.mergedModel = new GpuModel(ctx, model.config, merged);
+    const afterMerged = await this.evaluate('eval-merged', 'merged', this.mergedModel, 'scoring the merged model (plain weights)');
+
+    this.enter('export', this.options.exportArtifacts === false ? 'collecting the metrics' : 'writing the merged checkpoint, the adapter, metrics and report');
+    const adapters = await Promise.all(this.gpuModel.adapters().map(async ({ name, layer }) => ({ name, params: await layer.readParams() })));
+    const steps = trainer.history;
+    const tokens = steps.reduce((a, s) => a + s.tokens, 0);
+    const summarize = (r: MultipleChoiceResult): EvalSummary => ({
+      accuracy: accuracyOf(r, spec.scoring),
+      accuracySum: r.accuracySum,
+      accuracyMean: r.accuracyMean,
+      items: r.items,
+      ms: r.ms,
+      itemsPerSecond: r.itemsPerSecond,
+    });
+    const metrics: RunMetrics = {
+      spec,
+      model: { name: model.name, family: model.config.family, parameters: countParameters(model) },
+      task: {
+        name: prepared.name,
+        source: prepared.source,
+        counts: { ...prepared.counts, trainTokenized: train.items.length, evalTokenized: evalSet.items.length },
+        notes: prepared.notes,
+        truncation: { train: train.report, eval: evalSet.report },
+      },
+      adapter: { ...checkAdapterConfig(adapterCfg), targets, trainableParameters },
+      train: { ...trainer.config, steps: trainer.totalSteps },
+      scoring: spec.scoring,
+      chance,
+      before: summarize(before),
+      after: summarize(after),
+      merged: summarize(afterMerged),
+      mergeGapPoints: 100 * (accuracyOf(afterMerged, spec.scoring) - accuracyOf(after, spec.scoring)),
+      mergedThroughputRatio: afterMerged.itemsPerSecond / after.itemsPerSecond,
+      steps,
+      timings: { trainMs, msPerStep: trainMs / Math.max(1, steps.length), tokensPerSecond: tokens / (trainMs / 1000), totalMs: performance.now() - t0 },
+      device: { vendor: ctx.adapter.vendor, architecture: ctx.adapter.architecture, description: ctx.adapter.description },
+      versions: { format: 1, engine: ENGINE_VERSION },
+      createdAt: new Date().toISOString(),
+    };
+    const artifacts = buildArtifacts({ spec, metrics, model, merged, adapters, withCheckpoint: this.options.exportArtifacts !== false });
+    return { metrics, artifacts };
+  }
+
+  private async evaluate(stage: RunStage, phase: EvalPhase, gpuModel: GpuModel, detail: string): Promise<MultipleChoiceResult> {
+    this.enter(stage, detail);
+    const r = await scoreMultipleChoice(gpuModel, this.evalItems, {
+      sequencesPerBatch: this.spec.limits.evalBatch,
+      onProgress: (done, total) => this.events.emit({ type: 'eval-progress', phase, done, total }),
+      signal: this.gate.signal,
+      gate: this.gate,
+    });
+    const summary: EvalSummary = {
+      accuracy: accuracyOf(r, this.spec.scoring),
+      accuracySum: r.accuracySum,
+      accuracyMean: r.accuracyMean,
+      items: r.items,
+      ms: r.ms,
+      itemsPerSecond: r.itemsPerSecond,
+    };
+    this.events.emit({ type: 'eval', phase, summary });
+    return r;
+  }
+}
+
+function countParameters(model: LoadedModel): number {
+  return [...model.weights.values()].reduce((a, w) => a + w.data.length, 0);
+}
+
+function summarizeModel(model: LoadedModel, modules: string[]): ModelSummary {
+  const c = model.config;
+  return {
+    name: model.name,
+    family: c.family,
+    parameters: countParameters(model),
+    layers: c.numLayers,
+    hiddenSize: c.hiddenSize,
+    heads: c.numHeads,
+    kvHeads: c.numKvHeads,
+    vocabSize: c.vocabSize,
+    context: c.maxPositions,
+    modules,
+    warnings: model.warnings,
+  };
+}
+
+function previewItem(item: TokenizedChoiceItem, model: LoadedModel): ItemPreview {
+  const t = model.tokenizer;
+  return { prompt: t.decode(item.prompt), choices: item.choices.map((c) => t.decode([...item.prompt, ...c]).slice(t.decode(item.prompt).length)), answer: item.answer, cut: item.cut };
+}
+
+export function describeModelSpec(m: ModelSpec): string {
+  switch (m.kind) {
+    case 'preset':
+      return `preset ${m.name}`;
+    case 'hub':
+      return `Hugging Face ${m.repo} (${m.revision})`;
+    case 'url':
+      return m.url;
+    case 'files':
+      return `local files "${m.name}"`;
+  }
+}
+
+export function describeTaskSpec(t: TaskSpec): string {
+  switch (t.kind) {
+    case 'story':
+      return `story task (${t.questionTypes.join(', ')} questions, ${t.characters} children, generator seed ${t.seed})`;
+    case 'catalog':
+      return `${t.name} (catalog)`;
+    case 'file':
+      return `the file ${t.test.name}${t.train ? ` with ${t.train.name}` : ''}`;
+  }
+}

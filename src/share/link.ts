@@ -1,0 +1,178 @@
+// The share link: a RunSpec in a URL fragment, `#run=1.<payload>`, where the payload is the spec's
+// JSON, compressed with raw DEFLATE (fflate) and written in base64url without padding. The `1.`
+// is the link format's version. A fragment never reaches a server.
+//
+// Decoding is strict about the envelope and lenient about the spec: a link that is too long, of
+// another version, not base64url, not DEFLATE, too large once inflated, or not JSON is refused
+// with a message that says which; a spec with unknown fields or invalid values is repaired, each
+// repair listed (src/run/spec.ts parseRunSpecLeniently). Nothing in a link is executed or inserted
+// as HTML: it is parsed as JSON and validated field by field, and the messages quote values as
+// JSON text. A link holds no weights and no user data: files appear by name and sha256 only.
+
+import { deflateSync, inflateSync } from 'fflate';
+import { DEFAULT_RUN_SPEC, parseRunSpecLeniently, type RunSpec } from '../run/spec';
+
+export const LINK_VERSION = 1;
+export const LINK_PARAM = 'run';
+/** The longest fragment accepted, in characters: a full spec needs about 600. */
+export const MAX_LINK_CHARS = 4096;
+/** The most bytes a payload may inflate to (a spec's JSON is about 1 KB). */
+export const MAX_SPEC_JSON_BYTES = 16 * 1024;
+/** The deepest nesting of arrays and objects accepted in the JSON (a spec has 4). */
+const MAX_JSON_DEPTH = 16;
+
+export type LinkDecoding =
+  /** The spec, and what had to be repaired in it (empty: it was valid as it stood). */
+  | { ok: true; spec: RunSpec; problems: string[] }
+  /** Why the link could not be read at all; nothing of it is used. */
+  | { ok: false; error: string };
+
+/** `#run=1.<payload>` for the spec. */
+export function encodeRunLink(spec: RunSpec): string {
+  const bytes = deflateSync(new TextEncoder().encode(JSON.stringify(spec)), { level: 9 });
+  return `#${LINK_PARAM}=${LINK_VERSION}.${toBase64Url(bytes)}`;
+}
+
+/** The whole share URL: the page's origin (and path) with the spec's fragment. */
+export function runLinkUrl(spec: RunSpec, pageUrl: string): string {
+  const url = new URL(pageUrl);
+  url.hash = encodeRunLink(spec).slice(1);
+  return url.href;
+}
+
+/**
+ * Reads a link: a whole URL, a fragment (`#run=…`), or the fragment without its '#'. Never
+ * throws: every failure is a message.
+ */
+export function decodeRunLink(link: string): LinkDecoding {
+  if (typeof link !== 'string') return { ok: false, error: 'the link is not text' };
+  if (link.length > MAX_LINK_CHARS) {
+    return { ok: false, error: `the link is ${link.length} characters long; a run link has at most ${MAX_LINK_CHARS}` };
+  }
+  const hashAt = link.indexOf('#');
+  const fragment = hashAt >= 0 ? link.slice(hashAt + 1) : link;
+  const value = fragmentParam(fragment);
+  if (value === null) return { ok: false, error: `the link has no "${LINK_PARAM}=" part (expected #${LINK_PARAM}=${LINK_VERSION}.<data>)` };
+  const dot = value.indexOf('.');
+  if (dot < 0) return { ok: false, error: `the link's data has no version (expected ${LINK_PARAM}=${LINK_VERSION}.<data>)` };
+  const version = value.slice(0, dot);
+  if (!/^\d{1,6}$/.test(version)) return { ok: false, error: `the link's version ${JSON.stringify(version.slice(0, 20))} is not a number (expected ${LINK_VERSION})` };
+  if (Number(version) !== LINK_VERSION) {
+    const newer = Number(version) > LINK_VERSION;
+    return {
+      ok: false,
+      error: `the link is of version ${Number(version)}; this playground reads version ${LINK_VERSION}${newer ? ' (the link comes from a newer playground: update this one)' : ''}`,
+    };
+  }
+  const payload = value.slice(dot + 1);
+  if (payload.length === 0) return { ok: false, error: 'the link carries no data after its version' };
+  const bytes = fromBase64Url(payload);
+  if (bytes === null) return { ok: false, error: 'the link\'s data is not base64url (letters, digits, "-" and "_"): it may have been cut or changed' };
+  let inflated: Uint8Array;
+  try {
+    // One byte more than allowed tells a payload that inflates too far, without inflating it all.
+    inflated = inflateSync(bytes, { out: new Uint8Array(MAX_SPEC_JSON_BYTES + 1) });
+  } catch (e) {
+    return { ok: false, error: `the link's data is not DEFLATE-compressed (${(e as Error).message}): it may have been cut or changed` };
+  }
+  if (inflated.length > MAX_SPEC_JSON_BYTES) return { ok: false, error: `the link's data inflates to more than ${MAX_SPEC_JSON_BYTES} bytes; a run spec is far smaller` };
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(inflated);
+  } catch {
+    return { ok: false, error: "the link's data is not UTF-8 text" };
+  }
+  const depth = jsonDepth(text);
+  if (depth > MAX_JSON_DEPTH) return { ok: false, error: `the link's JSON nests ${depth} levels deep; a run spec has at most ${MAX_JSON_DEPTH}` };
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    return { ok: false, error: `the link's data is not JSON (${(e as Error).message})` };
+  }
+  const problems: string[] = [];
+  json = withoutPrototypeKeys(json, [], problems);
+  const repaired = parseRunSpecLeniently(json);
+  return { ok: true, spec: repaired.spec, problems: [...problems, ...repaired.problems] };
+}
+
+/** Whether the spec equals the defaults (a link for it carries nothing new). */
+export function isDefaultSpec(spec: RunSpec): boolean {
+  return JSON.stringify(spec) === JSON.stringify(DEFAULT_RUN_SPEC);
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/** The value of `run=` among `&`-separated fragment parameters, else null. */
+function fragmentParam(fragment: string): string | null {
+  for (const part of fragment.split('&')) {
+    const eq = part.indexOf('=');
+    if (eq >= 0 && part.slice(0, eq) === LINK_PARAM) return part.slice(eq + 1);
+  }
+  return null;
+}
+
+const BASE64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+
+function toBase64Url(bytes: Uint8Array): string {
+  let out = '';
+  for (let i = 0; i < bytes.length; i += 3) {
+    const n = (bytes[i]! << 16) | ((bytes[i + 1] ?? 0) << 8) | (bytes[i + 2] ?? 0);
+    const chars = Math.min(4, Math.ceil(((bytes.length - i) * 8) / 6));
+    for (let k = 0; k < chars; k++) out += BASE64URL[(n >> (18 - 6 * k)) & 63];
+  }
+  return out;
+}
+
+/** The bytes of unpadded base64url, or null for any other character or an impossible length. */
+function fromBase64Url(text: string): Uint8Array | null {
+  if (!/^[A-Za-z0-9_-]*$/.test(text) || text.length % 4 === 1) return null;
+  const out = new Uint8Array(Math.floor((text.length * 6) / 8));
+  let bits = 0;
+  let value = 0;
+  let o = 0;
+  for (const ch of text) {
+    value = (value << 6) | BASE64URL.indexOf(ch);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out[o++] = (value >> bits) & 0xff;
+    }
+  }
+  return out;
+}
+
+/** The deepest nesting of [ and { outside strings. */
+function jsonDepth(text: string): number {
+  let depth = 0;
+  let max = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (inString) {
+      if (c === '\\') i++;
+      else if (c === '"') inString = false;
+    } else if (c === '"') inString = true;
+    else if (c === '[' || c === '{') max = Math.max(max, ++depth);
+    else if (c === ']' || c === '}') depth--;
+  }
+  return max;
+}
+
+/** Keys that could reach an object's prototype when assigned; JSON.parse keeps them as own keys. */
+const PROTOTYPE_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+
+/** A copy of parsed JSON without prototype keys, each one dropped listed in `problems`. */
+function withoutPrototypeKeys(v: unknown, path: string[], problems: string[]): unknown {
+  if (Array.isArray(v)) return v.map((x, i) => withoutPrototypeKeys(x, [...path, String(i)], problems));
+  if (typeof v !== 'object' || v === null) return v;
+  const out: Record<string, unknown> = {};
+  for (const [k, x] of Object.entries(v)) {
+    if (PROTOTYPE_KEYS.has(k)) {
+      problems.push(`${[...path, k].join('.')}: a field name that is not allowed, ignored`);
+      continue;
+    }
+    out[k] = withoutPrototypeKeys(x, [...path, k], problems);
+  }
+  return out;
+}
