@@ -3,6 +3,7 @@
 
 import { StrictMode } from 'react';
 import { createRoot } from 'react-dom/client';
+import { useRun } from './state/run';
 import { useSystem } from './state/system';
 import { App } from './ui/App';
 import './ui/styles.css';
@@ -14,4 +15,6 @@ createRoot(root).render(
     <App />
   </StrictMode>,
 );
+useRun.getState().loadLink(location.href);
+addEventListener('hashchange', () => useRun.getState().loadLink(location.href));
 void useSystem.getState().start();

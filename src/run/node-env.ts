@@ -5,14 +5,15 @@
 
 import { dirname, resolve } from 'node:path';
 import { ChecksumError, sha256Hex } from '../io/fetch-cache';
-import { huggingFaceUrl, resolveSourceString, type ModelSource } from '../io/load';
+import { resolveSourceString } from '../io/load';
 import { loadModelInNode, nodeLocalFiles, readFileIfPresent } from '../io/node-source';
 import { FilePins } from '../io/pinning';
 import type { GpuContext } from '../gpu/context';
 import { loadTaskInNode } from '../tasks/node';
 import type { TaskData } from '../tasks/types';
 import type { RunEnvironment } from './run';
-import { storyOptionsOf, type FileRef, type ModelSpec } from './spec';
+import { remoteModelSource } from './sources';
+import { storyOptionsOf, type FileRef } from './spec';
 
 export interface NodeRunLocations {
   /** Where a local-files model is: a Hugging Face folder or a llama2.c .bin. */
@@ -25,7 +26,7 @@ export function nodeRunEnvironment(ctx: GpuContext, at: NodeRunLocations = {}): 
   return {
     ctx,
     async loadModel(spec, { onProgress, signal }) {
-      if (spec.kind !== 'files') return { model: await loadModelInNode(remoteSource(spec), { onProgress, signal }) };
+      if (spec.kind !== 'files') return { model: await loadModelInNode(remoteModelSource(spec), { onProgress, signal }) };
       if (at.modelPath === undefined) throw new Error(`the run's model is local files ("${spec.name}"), and no path says where they are`);
       const root = /\.bin$/i.test(at.modelPath) ? dirname(resolve(at.modelPath)) : resolve(at.modelPath);
       const pins = new FilePins(spec.files, root);
@@ -56,18 +57,6 @@ export function nodeRunEnvironment(ctx: GpuContext, at: NodeRunLocations = {}): 
       }
     },
   };
-}
-
-/** A model the spec names by preset, Hugging Face repository or URL. */
-export function remoteSource(spec: Exclude<ModelSpec, { kind: 'files' }>): ModelSource {
-  switch (spec.kind) {
-    case 'preset':
-      return { kind: 'preset', name: spec.name };
-    case 'hub':
-      return { kind: 'url', base: huggingFaceUrl(spec.repo, spec.revision) };
-    case 'url':
-      return resolveSourceString(spec.url);
-  }
 }
 
 function requirePath(path: string | undefined, ref: FileRef): string {

@@ -22,16 +22,15 @@ import { defaultTargets, linearModules, targetMatches } from '../model/names';
 import { prepareTask, tokenizeMultipleChoiceItems, trainingExample, type PreparedTask, type TokenizedChoiceItem, type TruncationReport } from '../tasks/protocol';
 import type { TaskData } from '../tasks/types';
 import { accuracyOf, scoreMultipleChoice, type ChoiceScoring, type MultipleChoiceResult } from '../train/eval';
-import { Trainer, type ProgressEvent, type StepRecord, type TrainConfig } from '../train/trainer';
+import type { TrainConfig } from '../train/config';
+import { Trainer, type ProgressEvent, type StepRecord } from '../train/trainer';
 import { Emitter } from '../util/emitter';
 import { StepGate } from '../util/gate';
 import { buildArtifacts } from './artifacts';
+import type { EvalPhase, RunStage } from './stages';
 import { adapterConfigOf, trainConfigOf, type FileRef, type ModelSpec, type RunSpec, type TaskSpec } from './spec';
 
-export const RUN_STAGES = ['load-model', 'load-task', 'tokenize', 'eval-before', 'train', 'eval-after', 'merge', 'eval-merged', 'export'] as const;
-export type RunStage = (typeof RUN_STAGES)[number];
-/** The three evaluations: the untrained model, the adapters live, the merged weights. */
-export type EvalPhase = 'before' | 'after' | 'merged';
+export { RUN_STAGES, type EvalPhase, type RunStage } from './stages';
 export type RunStatus = 'created' | 'running' | 'paused' | 'done' | 'failed' | 'cancelled';
 
 export const ENGINE_VERSION = '0.2.0';

@@ -26,7 +26,7 @@ import { checkStoryOptions, STORY_QUESTION_TYPES, type StoryOptions } from '../t
 import { TEMPLATE_IDS } from '../tasks/templates';
 import { CHOICE_SCORINGS } from '../train/eval';
 import { LR_DECAYS } from '../train/schedule';
-import { checkTrainConfig, type TrainConfig } from '../train/trainer';
+import { checkTrainConfig, type TrainConfig } from '../train/config';
 
 export const RUN_SPEC_VERSION = 1;
 

@@ -1,32 +1,26 @@
-// What the page knows about the user's GPU: whether WebGPU is there, the adapter, its features
-// and the limits training depends on, and the kernel self-test. The GpuContext lives in this
-// module, outside the reactive state: components read plain data and call the actions, and
-// never see a device or a buffer.
+// What the page knows about the user's GPU: whether WebGPU is there, the adapter the engine
+// worker acquired, its features and the limits training depends on, and the kernel self-test run
+// in the worker. Components read plain data and call the actions; the page never opens a device.
 
 import { create } from 'zustand';
-import { acquireBrowserContext } from '../gpu/browser';
-import type { AdapterSummary, GpuContext } from '../gpu/context';
-import { WebGpuUnavailableError } from '../gpu/errors';
-import { runMatmulSelfTest, SELF_TEST_CASE_COUNT, type SelfTestCase, type SelfTestReport } from '../gpu/selftest';
+import { NO_WEBGPU_HELP } from '../gpu/browser';
+import type { AdapterSummary } from '../gpu/context';
+import type { SelfTestCase, SelfTestReport } from '../selftest/matmul';
+import { REPORTED_LIMITS, type ReportedLimit } from '../worker/protocol';
+import { engine, forgetIfBroken, onEngineError } from './worker';
 
 export type WebGpuStatus = 'checking' | 'unavailable' | 'ready' | 'error';
 export type SelfTestStatus = 'idle' | 'running' | 'passed' | 'failed';
 
-/** The device limits that bound what can be trained: tensor sizes, tiles, dispatch grids. */
-export const TRAINING_LIMITS = [
-  'maxStorageBufferBindingSize',
-  'maxBufferSize',
-  'maxComputeWorkgroupStorageSize',
-  'maxComputeInvocationsPerWorkgroup',
-  'maxComputeWorkgroupsPerDimension',
-] as const;
-export type TrainingLimit = (typeof TRAINING_LIMITS)[number];
+export const TRAINING_LIMITS = REPORTED_LIMITS;
+export type TrainingLimit = ReportedLimit;
 
 export interface SelfTestState {
   status: SelfTestStatus;
   /** Cases finished so far, in order. */
   cases: SelfTestCase[];
-  total: number;
+  /** Cases in all, once the worker has reported the first. */
+  total: number | null;
   report: SelfTestReport | null;
   /** An error that stopped the run (compile error, lost device), as the runtime worded it. */
   error: string | null;
@@ -37,20 +31,19 @@ export interface SystemState {
   /** Why WebGPU is unavailable, or what went wrong with it. */
   problem: string | null;
   adapter: AdapterSummary | null;
-  /** Features enabled on the device, sorted. */
+  /** Features enabled on the worker's device, sorted. */
   features: string[];
   limits: Record<TrainingLimit, number> | null;
   selfTest: SelfTestState;
-  /** Acquires the GPU, then runs the self-test; later calls return the first call's promise. */
+  /** Starts the engine worker (which acquires the GPU), then runs the self-test; later calls return the first call's promise. */
   start(): Promise<void>;
   /** Runs the self-test again (no-op while one runs or without a GPU). */
   runSelfTest(): Promise<void>;
 }
 
-let context: GpuContext | null = null;
 let starting: Promise<void> | null = null;
 
-const idleSelfTest: SelfTestState = { status: 'idle', cases: [], total: SELF_TEST_CASE_COUNT, report: null, error: null };
+const idleSelfTest: SelfTestState = { status: 'idle', cases: [], total: null, report: null, error: null };
 
 export const useSystem = create<SystemState>()((set, get) => ({
   webgpu: 'checking',
@@ -62,35 +55,36 @@ export const useSystem = create<SystemState>()((set, get) => ({
 
   start() {
     starting ??= (async () => {
-      try {
-        context = await acquireBrowserContext();
-      } catch (e) {
-        const unavailable = e instanceof WebGpuUnavailableError;
-        set({ webgpu: unavailable ? 'unavailable' : 'error', problem: messageOf(e) });
+      // The page itself only asks whether WebGPU exists; the device lives in the worker.
+      if (typeof navigator === 'undefined' || !('gpu' in navigator) || !navigator.gpu) {
+        set({ webgpu: 'unavailable', problem: NO_WEBGPU_HELP });
         return;
       }
-      const ctx = context;
-      ctx.onDeviceLost((e) => {
-        context = null;
+      try {
+        const { ready } = await engine();
+        set({ webgpu: 'ready', problem: null, adapter: ready.adapter, features: ready.features, limits: ready.limits });
+      } catch (e) {
+        set({ webgpu: e instanceof Error && e.name === 'WebGpuUnavailableError' ? 'unavailable' : 'error', problem: messageOf(e) });
+        return;
+      }
+      onEngineError((e) => {
+        forgetIfBroken(e);
         set({ webgpu: 'error', problem: e.message });
       });
-      const limits = Object.fromEntries(TRAINING_LIMITS.map((name) => [name, ctx.limits[name]])) as Record<TrainingLimit, number>;
-      set({ webgpu: 'ready', problem: null, adapter: ctx.adapter, features: [...ctx.features].sort(), limits });
       await get().runSelfTest();
     })();
     return starting;
   },
 
   async runSelfTest() {
-    const ctx = context;
-    if (!ctx || get().selfTest.status === 'running') return;
+    if (get().webgpu !== 'ready' || get().selfTest.status === 'running') return;
     set({ selfTest: { ...idleSelfTest, status: 'running' } });
     try {
-      const report = await runMatmulSelfTest(ctx, (c) =>
-        set((s) => ({ selfTest: { ...s.selfTest, cases: [...s.selfTest.cases, c] } })),
-      );
-      set((s) => ({ selfTest: { ...s.selfTest, status: report.passed ? 'passed' : 'failed', cases: report.cases, report } }));
+      const { client } = await engine();
+      const { report } = await client.selfTest((c, _done, total) => set((s) => ({ selfTest: { ...s.selfTest, total, cases: [...s.selfTest.cases, c] } })));
+      set((s) => ({ selfTest: { ...s.selfTest, status: report.passed ? 'passed' : 'failed', cases: report.cases, total: report.cases.length, report } }));
     } catch (e) {
+      forgetIfBroken(e);
       set((s) => ({ selfTest: { ...s.selfTest, status: 'failed', error: messageOf(e) } }));
     }
   },

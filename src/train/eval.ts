@@ -21,6 +21,8 @@ export interface MultipleChoiceResult {
   accuracyMean: number;
   /** Per item: the choice picked by each scoring. */
   predictions: { sum: number; mean: number; answer: number }[];
+  /** Per item and choice: log p(choice | prompt), summed over the choice's tokens. */
+  logLikelihoods: number[][];
   ms: number;
   itemsPerSecond: number;
 }
@@ -73,6 +75,7 @@ export async function scoreMultipleChoice(
     accuracySum: predictions.filter((p) => p.sum === p.answer).length / n,
     accuracyMean: predictions.filter((p) => p.mean === p.answer).length / n,
     predictions,
+    logLikelihoods: logLik,
     ms,
     itemsPerSecond: items.length / (ms / 1000),
   };

@@ -3,6 +3,7 @@
 
 import { useSystem } from '../state/system';
 import { EnginePanel } from './EnginePanel';
+import { RunPanel } from './RunPanel';
 import { GpuErrorPanel } from './GpuErrorPanel';
 import { SelfTestPanel } from './SelfTestPanel';
 import { StatusBadge } from './StatusBadge';
@@ -36,9 +37,10 @@ export function App() {
         {webgpu === 'error' && <GpuErrorPanel />}
         {hasAdapter && (
           <>
+            <RunPanel />
+            <EnginePanel />
             <SystemPanel />
             <SelfTestPanel />
-            <EnginePanel />
           </>
         )}
       </main>

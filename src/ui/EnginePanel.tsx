@@ -3,7 +3,7 @@
 
 import { useId } from 'react';
 import { ENGINE_DEMO_MODEL, MAX_ENGINE_STEPS, useEngine, type EngineState } from '../state/engine';
-import { formatBytes, formatMs } from './format';
+import { formatMs } from './format';
 import { StatusBadge } from './StatusBadge';
 
 export function EnginePanel() {
@@ -22,7 +22,7 @@ export function EnginePanel() {
       <div className="panel-head">
         <h2 id="engine-heading">Try the engine</h2>
         <div className="controls">
-          <label htmlFor={stepsId}>Tokens</label>
+          <label htmlFor={stepsId}>Positions</label>
           <input
             id={stepsId}
             type="number"
@@ -39,9 +39,9 @@ export function EnginePanel() {
         </div>
       </div>
       <p className="muted">
-        Starts the training worker, loads Karpathy's <code>{ENGINE_DEMO_MODEL}</code> (a 260K-parameter TinyStories
-        Llama) and writes with it, greedily from an empty prompt, on this GPU. The text should match llama2.c's{' '}
-        <code>run.c</code> word for word.
+        Writes with Karpathy's <code>{ENGINE_DEMO_MODEL.kind === 'preset' ? ENGINE_DEMO_MODEL.name : 'model'}</code> (a 260K-parameter
+        TinyStories Llama, embedded in the page), greedily from an empty prompt, on this GPU, in the engine worker with a
+        KV cache. The text should match llama2.c's <code>run.c</code> word for word.
       </p>
       <div className={`summary summary-${status === 'done' ? 'passed' : status === 'error' ? 'failed' : busy ? 'running' : 'idle'}`} role="status" aria-live="polite">
         <StatusBadge status={status} testId="engine-status" />
@@ -63,19 +63,13 @@ function summaryText(s: EngineState): string {
   const t = s.timings;
   switch (s.status) {
     case 'idle':
-      return `Generates ${s.steps} tokens.`;
-    case 'loading': {
-      if (t.gpuMs === null) return 'Starting the worker and asking for a GPU…';
-      const d = s.download;
-      if (d === null) return `Loading ${ENGINE_DEMO_MODEL}…`;
-      return `Loading ${ENGINE_DEMO_MODEL}: ${d.file}, ${formatBytes(d.loaded)}${d.total === null ? '' : ` of ${formatBytes(d.total)}`}…`;
-    }
+      return `Runs ${s.steps} positions from BOS.`;
+    case 'loading':
+      return 'Loading the model and compiling the kernels…';
     case 'generating':
-      return t.firstTokenMs === null ? 'Compiling the kernels…' : `Generating: ${s.tokens.length} of ${s.steps} tokens…`;
+      return `Generating: ${s.tokens.length} tokens so far…`;
     case 'done': {
       const parts = [];
-      if (t.gpuMs !== null) parts.push(`GPU ready in ${formatMs(t.gpuMs)}`);
-      if (t.loadMs !== null) parts.push(`model loaded in ${formatMs(t.loadMs)}`);
       if (t.firstTokenMs !== null) parts.push(`first token after ${formatMs(t.firstTokenMs)}`);
       if (t.generateMs !== null) parts.push(`${t.tokens} tokens in ${formatMs(t.generateMs)} (${tokensPerSecond(s)} tok/s)`);
       return `${parts.join('; ')}.`;

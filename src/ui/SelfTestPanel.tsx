@@ -1,7 +1,7 @@
 // "Kernel self-test": each matmul kernel on this GPU against the CPU reference, case by case,
 // with a PASS/FAIL summary.
 
-import type { SelfTestCase } from '../gpu/selftest';
+import type { SelfTestCase } from '../selftest/matmul';
 import { useSystem, type SelfTestState } from '../state/system';
 import { formatMs } from './format';
 import { StatusBadge } from './StatusBadge';
@@ -81,14 +81,14 @@ function summaryText({ status, cases, total, report, error }: SelfTestState): st
     case 'idle':
       return 'Waits for the GPU.';
     case 'running':
-      return cases.length === 0 ? 'Compiling the kernels…' : `Running: ${cases.length} of ${total} cases done…`;
+      return cases.length === 0 || total === null ? 'Compiling the kernels…' : `Running: ${cases.length} of ${total} cases done…`;
     case 'passed':
       return (
         `PASS: all ${total} cases agree with the CPU reference` +
         (report ? ` (${formatMs(report.totalMs)}, of which ${formatMs(report.compileMs)} compiling the kernels).` : '.')
       );
     case 'failed': {
-      if (error) return `FAIL: the self-test stopped after ${cases.length} of ${total} cases.`;
+      if (error) return `FAIL: the self-test stopped after ${cases.length}${total === null ? '' : ` of ${total}`} cases.`;
       const failed = cases.filter((c) => !c.passed).length;
       return `FAIL: ${failed} of ${total} cases exceed the rounding bound. This GPU's results cannot be trusted for training.`;
     }

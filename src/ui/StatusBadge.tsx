@@ -1,9 +1,10 @@
 // A small coloured label whose text is the status word itself, so tests can read it as is.
 
 import type { EngineStatus } from '../state/engine';
+import type { RunStatus } from '../state/run';
 import type { SelfTestStatus, WebGpuStatus } from '../state/system';
 
-type Status = WebGpuStatus | SelfTestStatus | EngineStatus;
+type Status = WebGpuStatus | SelfTestStatus | EngineStatus | RunStatus;
 
 const TONE: Record<Status, 'ok' | 'bad' | 'busy' | 'idle'> = {
   ready: 'ok',
@@ -17,6 +18,9 @@ const TONE: Record<Status, 'ok' | 'bad' | 'busy' | 'idle'> = {
   generating: 'busy',
   done: 'ok',
   idle: 'idle',
+  starting: 'busy',
+  paused: 'idle',
+  cancelled: 'bad',
 };
 
 export function StatusBadge({ status, testId }: { status: Status; testId: string }) {

@@ -1,30 +1,26 @@
-// The page's side of the training worker: each method sends one request (./protocol.ts) and
-// returns a promise of its terminal message, matched by request id; streamed messages (download
-// progress, tokens, training events) go to the callback given with the request. An `error`
-// rejects with an EngineError carrying the worker's message and error name; `cancelled` rejects
-// with EngineCancelledError. Nothing here touches the GPU: it all happens in the worker.
+// The page's side of the engine worker: each method sends one request (./protocol.ts) and returns
+// a promise of its terminal message, matched by request id; streamed messages (run events,
+// self-test cases, tokens) go to the callback given with the request. An `error` rejects with an
+// EngineError carrying the worker's message and error name; `cancelled` rejects with
+// EngineCancelledError. Nothing here touches the GPU: it all happens in the worker.
 
-import type { SessionEvents } from '../core';
-import type { ModelConfig, WeightMap } from '../model/config';
-import type { AdapterPlacement } from '../model/gpu-model';
-import type { TokenizedExample } from '../train/batching';
-import type { TrainConfig } from '../train/trainer';
+import type { RunSpec } from '../run/spec';
+import type { SelfTestCase } from '../selftest/matmul';
+import type { MultipleChoiceItem } from '../tasks/types';
 import {
   TERMINAL_RESPONSE,
   type EngineRequest,
   type EngineResponse,
-  type GeneratedResponse,
-  type LoadedResponse,
-  type ProgressResponse,
-  type ReadyResponse,
+  type ExportSelection,
+  type GenerationSource,
   type RequestBody,
-  type TrainEvent,
-  type WireModelSource,
+  type WireFile,
+  type WireRunEvent,
 } from './protocol';
 
-/** The training worker, bundled by Vite as its own module. */
+/** The engine worker, bundled by Vite as its own module. */
 export function createEngineWorker(): Worker {
-  return new Worker(new URL('./training-worker.ts', import.meta.url), { type: 'module', name: 'd2lora-engine' });
+  return new Worker(new URL('./engine-worker.ts', import.meta.url), { type: 'module', name: 'd2lora-engine' });
 }
 
 /** An error the engine reported, with the original error's name (DeviceLostError, FormatError …). */
@@ -39,10 +35,13 @@ export class EngineCancelledError extends Error {
   override name = 'CancelledError';
 }
 
-/** A request's promise, with the request's id (for cancel(id)). */
+/** A request's promise, with the request's id (for cancel(id); a run's id names the run). */
 export type EngineCall<T> = Promise<T> & { readonly id: number };
 
+type Response<T extends EngineResponse['type']> = Extract<EngineResponse, { type: T }>;
+
 export interface GenerateParams {
+  from: GenerationSource;
   /** Default '' (BOS alone). */
   prompt?: string;
   /** Positions to run, the prompt's included. */
@@ -50,28 +49,14 @@ export interface GenerateParams {
   /** Default 0 (greedy). */
   temperature?: number;
   seed?: number;
+  /** Default 1 (no nucleus cut-off). */
   topP?: number;
-  /** From the trained adapters merged into the base; default false. */
-  adapted?: boolean;
-}
-
-export interface TrainParams {
-  adapter: AdapterPlacement;
-  config: TrainConfig;
-  examples: TokenizedExample[];
-  heldOut?: TokenizedExample[];
-}
-
-export interface MergedModel {
-  name: string;
-  config: ModelConfig;
-  weights: WeightMap;
 }
 
 interface Streams {
-  onProgress?: (p: Omit<ProgressResponse, 'type' | 'id'>) => void;
+  onRunEvent?: (e: WireRunEvent) => void;
   onToken?: (token: number, text: string) => void;
-  onTrainEvent?: (e: TrainEvent) => void;
+  onSelfTestCase?: (c: SelfTestCase, done: number, total: number) => void;
 }
 
 interface Pending {
@@ -99,45 +84,60 @@ export class EngineClient {
     });
   }
 
-  /** Acquires the GPU in the worker; resolves with its adapter and features. */
-  init(options: { powerPreference?: GPUPowerPreference } = {}): EngineCall<ReadyResponse> {
+  /** Acquires the GPU in the worker; resolves with its adapter, features and limits. */
+  init(options: { powerPreference?: GPUPowerPreference } = {}): EngineCall<Response<'ready'>> {
     return this.send({ type: 'init', ...options });
   }
 
-  /** Loads a model in the worker (picked files' bytes are transferred, not copied). */
-  load(source: WireModelSource, onProgress?: Streams['onProgress']): EngineCall<LoadedResponse> {
-    const transfer = source.kind === 'files' ? source.files.map((f) => f.bytes) : [];
-    return this.send({ type: 'load', source }, { onProgress }, transfer);
+  /** The matmul self-test on the worker's device, each case streamed as it finishes. */
+  selfTest(onCase?: Streams['onSelfTestCase']): EngineCall<Response<'selftestDone'>> {
+    return this.send({ type: 'selftest' }, { onSelfTestCase: onCase });
   }
 
-  /** Generates from the loaded model; `onToken` receives each token as it is produced. */
-  generate(params: GenerateParams, onToken?: Streams['onToken']): EngineCall<GeneratedResponse> {
-    const { prompt = '', temperature = 0, seed = 0, ...rest } = params;
-    return this.send({ type: 'generate', prompt, temperature, seed, ...rest }, { onToken });
+  /**
+   * Starts a run; every event is streamed to `onEvent`; resolves when it ends (done, failed or
+   * cancelled: its events say which and why). Picked files' bytes are transferred, not copied.
+   * The call's id names the run in pause/resume/generate/score/export.
+   */
+  startRun(spec: RunSpec, files: WireFile[] = [], onEvent?: Streams['onRunEvent']): EngineCall<Response<'runEnded'>> {
+    return this.send({ type: 'startRun', spec, files }, { onRunEvent: onEvent }, files.map((f) => f.bytes));
   }
 
-  /** Trains adapters on the loaded model; resolves with the 'done' event, every event streamed to `onEvent`. */
-  train(params: TrainParams, onEvent?: (e: TrainEvent) => void): EngineCall<SessionEvents['done']> {
-    const call = this.send({ type: 'train', ...params }, { onTrainEvent: onEvent });
-    return withId(
-      call.then((m) => (m as Extract<EngineResponse, { type: 'trainEvent'; event: 'done' }>).data),
-      call.id,
-    );
+  pause(run: number): EngineCall<Response<'ack'>> {
+    return this.send({ type: 'pause', run });
   }
 
-  /** Stops request `target` (default: every running or queued one) between steps. */
+  resume(run: number): EngineCall<Response<'ack'>> {
+    return this.send({ type: 'resume', run });
+  }
+
+  /** Frees a run's models on the GPU (its events and results stay with the page). */
+  disposeRun(run: number): EngineCall<Response<'ack'>> {
+    return this.send({ type: 'disposeRun', run });
+  }
+
+  /** Generates text; `onToken` receives each token as it is produced. */
+  generate(params: GenerateParams, onToken?: Streams['onToken']): EngineCall<Response<'generated'>> {
+    const { prompt = '', temperature = 0, seed = 0, topP = 1, ...rest } = params;
+    return this.send({ type: 'generate', prompt, temperature, seed, topP, ...rest }, { onToken });
+  }
+
+  /** Each choice's log-likelihood before and after training, for an evaluation item (by index) or any item. */
+  score(run: number, item: number | MultipleChoiceItem): EngineCall<Response<'scored'>> {
+    return this.send({ type: 'score', run, item: typeof item === 'number' ? { index: item } : { item } });
+  }
+
+  /** A finished run's files (the output folder, or a part of it), as bytes. */
+  export(run: number, what: ExportSelection = 'all'): EngineCall<Response<'exported'>> {
+    return this.send({ type: 'export', run, what });
+  }
+
+  /** Stops request `target` (default: every request under way): a run between steps, a generation between tokens. */
   async cancel(target?: number): Promise<void> {
     await this.send(target === undefined ? { type: 'cancel' } : { type: 'cancel', target });
   }
 
-  /** The base weights with the trained adapters merged in. */
-  async merge(): Promise<MergedModel> {
-    const m = await this.send({ type: 'merge' });
-    const weights: WeightMap = new Map(m.tensors.map((t) => [t.name, { shape: t.shape, data: new Float32Array(t.data) }]));
-    return { name: m.name, config: m.config, weights };
-  }
-
-  /** Releases the model, the training session and the GPU device in the worker. */
+  /** Releases the runs, the models and the GPU device in the worker. */
   async dispose(): Promise<void> {
     await this.send({ type: 'dispose' });
   }
@@ -148,18 +148,14 @@ export class EngineClient {
     this.failAll(new EngineError('the engine worker was terminated', 'WorkerError'));
   }
 
-  private send<B extends RequestBody>(
-    body: B,
-    streams: Streams = {},
-    transfer: Transferable[] = [],
-  ): EngineCall<Extract<EngineResponse, { type: (typeof TERMINAL_RESPONSE)[B['type']] }>> {
+  private send<B extends RequestBody>(body: B, streams: Streams = {}, transfer: Transferable[] = []): EngineCall<Response<(typeof TERMINAL_RESPONSE)[B['type']]>> {
     const id = this.nextId++;
     const promise = new Promise<EngineResponse>((resolve, reject) => {
       if (this.failure !== null) return reject(this.failure);
       this.pending.set(id, { expect: TERMINAL_RESPONSE[body.type], streams, resolve, reject });
       this.worker.postMessage({ ...body, id } as EngineRequest, transfer);
     });
-    return withId(promise as Promise<Extract<EngineResponse, { type: (typeof TERMINAL_RESPONSE)[B['type']] }>>, id);
+    return withId(promise as Promise<Response<(typeof TERMINAL_RESPONSE)[B['type']]>>, id);
   }
 
   private receive(message: EngineResponse): void {
@@ -170,24 +166,21 @@ export class EngineClient {
       return;
     }
     switch (message.type) {
-      case 'progress': {
-        const { type: _type, id: _id, ...progress } = message;
-        pending.streams.onProgress?.(progress);
+      case 'runEvent':
+        pending.streams.onRunEvent?.(message.event);
         return;
-      }
       case 'token':
         pending.streams.onToken?.(message.token, message.text);
         return;
-      case 'trainEvent': {
-        const { type: _type, id: _id, ...event } = message;
-        pending.streams.onTrainEvent?.(event as TrainEvent);
-        if (message.event === 'done') this.settle(message);
+      case 'selftestCase':
+        pending.streams.onSelfTestCase?.(message.case, message.done, message.total);
         return;
-      }
       case 'ready':
-      case 'loaded':
+      case 'selftestDone':
+      case 'runEnded':
       case 'generated':
-      case 'merged':
+      case 'scored':
+      case 'exported':
       case 'ack':
         this.settle(message);
         return;
@@ -220,12 +213,6 @@ export class EngineClient {
     for (const p of waiting) p.reject(error);
     if (waiting.length === 0) this.onError?.(error);
   }
-}
-
-/** A model source from files the user picked (an <input type=file> or a dropped folder). */
-export async function pickedFilesSource(files: readonly File[], name?: string): Promise<WireModelSource> {
-  const wire = await Promise.all(files.map(async (f) => ({ name: f.webkitRelativePath || f.name, bytes: await f.arrayBuffer() })));
-  return name === undefined ? { kind: 'files', files: wire } : { kind: 'files', files: wire, name };
 }
 
 function withId<T>(promise: Promise<T>, id: number): EngineCall<T> {

@@ -1,206 +1,148 @@
-// The messages between the page and the training worker. Every request carries an id chosen by
-// the page; every message the worker sends back carries the id of the request it belongs to.
-// Only structured-cloneable data crosses: picked files travel as bytes (a function cannot), and
-// merged weights as ArrayBuffers that are transferred, not copied.
+// The messages between the page and the engine worker. The page sends run specs and the user's
+// files; loading, task preparation, tokenizing, training, evaluation, generation, the kernel
+// self-test and export all happen in the worker, on the one GPU device the page uses.
 //
-// Each request ends with exactly one terminal message:
-//   init      → ready                     (the GPU acquired in the worker)
-//   load      → loaded                    (progress* before it)
-//   generate  → generated                 (token* before it)
-//   train     → trainEvent 'done'         (trainEvent progress/loss/metrics* before it)
-//   merge     → merged
-//   cancel    → ack                       (the operations it stopped end with `cancelled`)
-//   dispose   → ack
+// Every request carries an id chosen by the page; every message the worker sends back carries
+// the id of the request it belongs to, and each request ends with exactly one terminal message:
+//   init      → ready        (the GPU acquired in the worker: adapter, features, limits)
+//   selftest  → selftestDone (selftestCase* before it)
+//   startRun  → runEnded     (runEvent* before it: the Run's event stream, src/run/run.ts)
+//   pause, resume, disposeRun, cancel, dispose → ack
+//   generate  → generated    (token* before it)
+//   score     → scored
+//   export    → exported     (the files' bytes, transferred)
 // or, for any of them, `error` (the original error's message and name) or `cancelled`.
-// A lost GPU device ends the running operations with an `error` named DeviceLostError; when
-// nothing is running, that error is sent with the id of the `init` request that acquired it.
+// A run is named by the id of its startRun request. A lost GPU device ends the running
+// operations with an `error` named DeviceLostError; when nothing is running, that error is
+// sent with the id of the `init` request that acquired the device.
+//
+// Only structured-cloneable data crosses: files travel as ArrayBuffers (transferred), the run's
+// final artifacts stay in the worker until `export` asks for them.
 
-import type { SessionEvents } from '../core';
 import type { AdapterSummary } from '../gpu/context';
-import type { ModelSource } from '../io/load';
-import type { ModelConfig } from '../model/config';
-import type { AdapterPlacement } from '../model/gpu-model';
-import type { TokenizedExample } from '../train/batching';
-import type { TrainConfig } from '../train/trainer';
+import type { EvalSummary, ItemPreview, ModelSummary, RunEvent, RunMetrics, RunStage } from '../run/run';
+import type { ModelSpec, RunSpec } from '../run/spec';
+import type { SelfTestCase, SelfTestReport } from '../selftest/matmul';
+import type { MultipleChoiceItem } from '../tasks/types';
 
-/** A picked file's bytes, read on the page (PickedFile.bytes is a function and cannot cross). */
+/** A file the user picked, as bytes; `name` as the spec names it (may include folders). */
 export interface WireFile {
-  /** May include folders ("SmolLM2-135M/config.json"). */
   name: string;
   bytes: ArrayBuffer;
 }
 
-/** A ModelSource as it crosses postMessage. */
-export type WireModelSource = Exclude<ModelSource, { kind: 'files' }> | { kind: 'files'; files: WireFile[]; name?: string };
+/** The device limits that bound what can be trained, as the worker's device has them. */
+export const REPORTED_LIMITS = [
+  'maxStorageBufferBindingSize',
+  'maxBufferSize',
+  'maxComputeWorkgroupStorageSize',
+  'maxComputeInvocationsPerWorkgroup',
+  'maxComputeWorkgroupsPerDimension',
+] as const;
+export type ReportedLimit = (typeof REPORTED_LIMITS)[number];
 
-/** One tensor of a merged checkpoint; `data` is the row-major f32 values, transferred. */
-export interface WireTensor {
-  name: string;
-  shape: number[];
-  data: ArrayBuffer;
-}
+/** What generation starts from: the base model of a spec, or a run's trained model. */
+export type GenerationSource =
+  | { kind: 'base'; model: ModelSpec }
+  /** 'adapters': the run's adapters live (a paused or finished run); 'merged': its merged weights (a finished run). */
+  | { kind: 'run'; run: number; weights: 'adapters' | 'merged' };
+
+/** Which of a finished run's files to export. */
+export type ExportSelection = 'all' | 'checkpoint' | 'adapter' | readonly string[];
 
 // ---------------------------------------------------------------------------------------------
 // Requests (page → worker)
 
-export interface InitRequest {
-  type: 'init';
-  id: number;
-  powerPreference?: GPUPowerPreference;
-}
+export type EngineRequest =
+  | { type: 'init'; id: number; powerPreference?: GPUPowerPreference }
+  | { type: 'selftest'; id: number }
+  | { type: 'startRun'; id: number; spec: RunSpec; files?: WireFile[] }
+  | { type: 'pause'; id: number; run: number }
+  | { type: 'resume'; id: number; run: number }
+  | { type: 'disposeRun'; id: number; run: number }
+  | {
+      type: 'generate';
+      id: number;
+      from: GenerationSource;
+      /** '' starts from BOS alone. */
+      prompt: string;
+      /** Positions to run, the prompt's included (run.c's -n). */
+      steps: number;
+      /** 0 = greedy. */
+      temperature: number;
+      seed: number;
+      /** Nucleus cut-off in (0, 1]. */
+      topP: number;
+    }
+  | {
+      type: 'score';
+      id: number;
+      run: number;
+      /** An item of the run's evaluation set by index, or any item of the run's task kind. */
+      item: { index: number } | { item: MultipleChoiceItem };
+    }
+  | { type: 'export'; id: number; run: number; what: ExportSelection }
+  /** Stops the request `target` (a run between steps, a generation between tokens); absent: all. */
+  | { type: 'cancel'; id: number; target?: number }
+  | { type: 'dispose'; id: number };
 
-export interface LoadRequest {
-  type: 'load';
-  id: number;
-  source: WireModelSource;
-}
-
-export interface GenerateRequest {
-  type: 'generate';
-  id: number;
-  /** '' starts from BOS alone. */
-  prompt: string;
-  /** Positions to run, the prompt's included (run.c's -n). */
-  steps: number;
-  /** 0 = greedy. */
-  temperature: number;
-  seed: number;
-  /** Nucleus cut-off in (0, 1]; default 1 (off). */
-  topP?: number;
-  /** Generate from the trained adapters merged into the base (needs a `train` first); default false. */
-  adapted?: boolean;
-}
-
-export interface TrainRequest {
-  type: 'train';
-  id: number;
-  adapter: AdapterPlacement;
-  config: TrainConfig;
-  examples: TokenizedExample[];
-  /** Evaluated after training, reported as a 'metrics' event ("held-out loss") before 'done'. */
-  heldOut?: TokenizedExample[];
-}
-
-export interface CancelRequest {
-  type: 'cancel';
-  id: number;
-  /** The request to stop; absent: every running or queued one. */
-  target?: number;
-}
-
-export interface MergeRequest {
-  type: 'merge';
-  id: number;
-}
-
-export interface DisposeRequest {
-  type: 'dispose';
-  id: number;
-}
-
-export type EngineRequest = InitRequest | LoadRequest | GenerateRequest | TrainRequest | CancelRequest | MergeRequest | DisposeRequest;
 export type EngineRequestType = EngineRequest['type'];
 
 // ---------------------------------------------------------------------------------------------
 // Responses and events (worker → page)
 
-/** A training session's event, as the core emits it (src/core.ts SessionEvents). */
-export type TrainEvent = { [K in keyof SessionEvents]: { event: K; data: SessionEvents[K] } }[keyof SessionEvents];
+/** A run event as it crosses: 'done' carries the metrics and the artifacts' names and sizes (bytes via export). */
+export type WireRunEvent = Exclude<RunEvent, { type: 'done' }> | { type: 'done'; metrics: RunMetrics; artifacts: { name: string; bytes: number }[] };
 
-export interface ReadyResponse {
-  type: 'ready';
-  id: number;
-  adapter: AdapterSummary;
-  /** Features enabled on the worker's device, sorted. */
-  features: string[];
-}
-
-export interface LoadedResponse {
-  type: 'loaded';
-  id: number;
-  name: string;
-  config: ModelConfig;
-  vocabSize: number;
-  warnings: string[];
-}
-
-export interface ProgressResponse {
-  type: 'progress';
-  id: number;
-  file: string;
-  loaded: number;
-  total: number | null;
-}
-
-export interface TokenResponse {
-  type: 'token';
-  id: number;
-  token: number;
-  /** The text this token completes (empty while a multi-byte character is unfinished). */
+/** One choice of a scored item: its text and log-likelihood (summed over its tokens) before and after training. */
+export interface ScoredChoice {
   text: string;
-}
-
-export interface GeneratedResponse {
-  type: 'generated';
-  id: number;
-  /** Every id input or produced, BOS first. */
-  tokens: number[];
-  text: string;
-  promptTokens: number[];
-  /** Time spent generating in the worker. */
-  ms: number;
-}
-
-export type TrainEventResponse = { type: 'trainEvent'; id: number } & TrainEvent;
-
-export interface MergedResponse {
-  type: 'merged';
-  id: number;
-  name: string;
-  config: ModelConfig;
-  tensors: WireTensor[];
-}
-
-export interface ErrorResponse {
-  type: 'error';
-  id: number;
-  message: string;
-  name: string;
-}
-
-export interface CancelledResponse {
-  type: 'cancelled';
-  id: number;
-}
-
-export interface AckResponse {
-  type: 'ack';
-  id: number;
+  tokens: number;
+  before: number;
+  after: number;
 }
 
 export type EngineResponse =
-  | ReadyResponse
-  | LoadedResponse
-  | ProgressResponse
-  | TokenResponse
-  | GeneratedResponse
-  | TrainEventResponse
-  | MergedResponse
-  | ErrorResponse
-  | CancelledResponse
-  | AckResponse;
+  | { type: 'ready'; id: number; adapter: AdapterSummary; features: string[]; limits: Record<ReportedLimit, number> }
+  | { type: 'selftestCase'; id: number; case: SelfTestCase; done: number; total: number }
+  | { type: 'selftestDone'; id: number; report: SelfTestReport }
+  | { type: 'runEvent'; id: number; event: WireRunEvent }
+  | { type: 'runEnded'; id: number; status: 'done' | 'failed' | 'cancelled'; stage: RunStage }
+  | { type: 'token'; id: number; token: number; text: string }
+  | {
+      type: 'generated';
+      id: number;
+      text: string;
+      tokens: number[];
+      promptTokens: number;
+      generatedTokens: number;
+      /** Time spent generating in the worker, prefill included. */
+      ms: number;
+    }
+  | { type: 'scored'; id: number; preview: ItemPreview; choices: ScoredChoice[]; answer: number }
+  | { type: 'exported'; id: number; files: WireFile[] }
+  | { type: 'error'; id: number; message: string; name: string }
+  | { type: 'cancelled'; id: number }
+  | { type: 'ack'; id: number };
+
 export type EngineResponseType = EngineResponse['type'];
 
 /** The message that ends a request when it succeeds. */
 export const TERMINAL_RESPONSE = {
   init: 'ready',
-  load: 'loaded',
+  selftest: 'selftestDone',
+  startRun: 'runEnded',
+  pause: 'ack',
+  resume: 'ack',
+  disposeRun: 'ack',
   generate: 'generated',
-  train: 'trainEvent',
-  merge: 'merged',
+  score: 'scored',
+  export: 'exported',
   cancel: 'ack',
   dispose: 'ack',
 } as const satisfies Record<EngineRequestType, EngineResponseType>;
 
 /** A request without its id (the client assigns ids). */
 export type RequestBody<R extends EngineRequest = EngineRequest> = R extends EngineRequest ? Omit<R, 'id'> : never;
+
+export type { EvalSummary, ModelSummary };

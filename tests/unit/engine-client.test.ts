@@ -1,11 +1,12 @@
-// EngineClient against a scripted stand-in for the training worker: requests get ids, answers
-// are matched by id (in any order), streamed messages reach the request's callback, and errors,
-// cancellations and a dead worker reject the right promises.
+// EngineClient against a scripted stand-in for the engine worker: requests get ids, answers
+// are matched by id (in any order), streamed messages (run events, tokens, self-test cases)
+// reach the request's callback, and errors, cancellations and a dead worker reject the right
+// promises.
 
 import { describe, expect, it } from 'vitest';
-import { defaultAdapterConfig, defaultTrainConfig } from '../../src/run/spec';
+import { DEFAULT_RUN_SPEC } from '../../src/run/spec';
 import { EngineCancelledError, EngineClient, EngineError } from '../../src/worker/client';
-import type { EngineRequest, EngineResponse } from '../../src/worker/protocol';
+import type { EngineRequest, EngineResponse, WireRunEvent } from '../../src/worker/protocol';
 
 /** Records what the page posts; `answer` plays the worker's side. */
 class FakeWorker extends EventTarget {
@@ -35,64 +36,76 @@ function setup(): { worker: FakeWorker; client: EngineClient } {
 }
 
 const ADAPTER = { vendor: 'google', architecture: 'swiftshader', device: '', description: '', isCpu: true };
+const LIMITS = { maxStorageBufferBindingSize: 1, maxBufferSize: 2, maxComputeWorkgroupStorageSize: 3, maxComputeInvocationsPerWorkgroup: 4, maxComputeWorkgroupsPerDimension: 5 };
+const BASE = { kind: 'base', model: DEFAULT_RUN_SPEC.model } as const;
 
 describe('EngineClient', () => {
   it('matches answers to requests by id, in any order', async () => {
     const { worker, client } = setup();
     const init = client.init();
-    const load = client.load({ kind: 'preset', name: 'stories260K' });
+    const gen = client.generate({ from: BASE, steps: 3 });
     const [a, b] = worker.posted.map((p) => p.message);
     expect(a).toEqual({ type: 'init', id: init.id });
-    expect(b).toEqual({ type: 'load', id: load.id, source: { kind: 'preset', name: 'stories260K' } });
-    expect(init.id).not.toBe(load.id);
-    worker.answer({ type: 'loaded', id: load.id, name: 'stories260K', config: {} as never, vocabSize: 512, warnings: [] });
-    worker.answer({ type: 'ready', id: init.id, adapter: ADAPTER, features: [] });
-    expect((await init).adapter).toEqual(ADAPTER);
-    expect((await load).vocabSize).toBe(512);
+    expect(b).toEqual({ type: 'generate', id: gen.id, from: BASE, prompt: '', temperature: 0, seed: 0, topP: 1, steps: 3 });
+    expect(init.id).not.toBe(gen.id);
+    worker.answer({ type: 'generated', id: gen.id, text: 'Once', tokens: [1, 403], promptTokens: 1, generatedTokens: 1, ms: 5 });
+    worker.answer({ type: 'ready', id: init.id, adapter: ADAPTER, features: [], limits: LIMITS });
+    expect((await init).limits).toEqual(LIMITS);
+    expect((await gen).generatedTokens).toBe(1);
   });
 
-  it('streams progress and tokens to the request that asked', async () => {
+  it('streams tokens and self-test cases to the request that asked', async () => {
     const { worker, client } = setup();
-    const progress: number[] = [];
-    const load = client.load({ kind: 'preset', name: 'stories260K' }, (p) => progress.push(p.loaded));
-    worker.answer({ type: 'progress', id: load.id, file: 'tok512.bin', loaded: 10, total: 20 });
-    worker.answer({ type: 'progress', id: load.id, file: 'tok512.bin', loaded: 20, total: 20 });
-    worker.answer({ type: 'loaded', id: load.id, name: 's', config: {} as never, vocabSize: 512, warnings: [] });
-    await load;
-    expect(progress).toEqual([10, 20]);
-
     const text: string[] = [];
-    const gen = client.generate({ steps: 3 }, (_id, t) => text.push(t));
-    expect(worker.last()).toEqual({ type: 'generate', id: gen.id, prompt: '', temperature: 0, seed: 0, steps: 3 });
+    const gen = client.generate({ from: BASE, steps: 3 }, (_id, t) => text.push(t));
     worker.answer({ type: 'token', id: gen.id, token: 403, text: 'Once' });
     worker.answer({ type: 'token', id: gen.id, token: 407, text: ' upon' });
-    worker.answer({ type: 'generated', id: gen.id, tokens: [1, 403, 407], text: 'Once upon', promptTokens: [1], ms: 5 });
+    worker.answer({ type: 'generated', id: gen.id, text: 'Once upon', tokens: [1, 403, 407], promptTokens: 1, generatedTokens: 2, ms: 5 });
     expect((await gen).text).toBe('Once upon');
     expect(text.join('')).toBe('Once upon');
+
+    const cases: number[] = [];
+    const st = client.selfTest((_c, done) => cases.push(done));
+    worker.answer({ type: 'selftestCase', id: st.id, case: {} as never, done: 1, total: 2 });
+    worker.answer({ type: 'selftestCase', id: st.id, case: {} as never, done: 2, total: 2 });
+    worker.answer({ type: 'selftestDone', id: st.id, report: { passed: true, cases: [], compileMs: 1, totalMs: 2 } });
+    expect((await st).report.passed).toBe(true);
+    expect(cases).toEqual([1, 2]);
   });
 
-  it('resolves train with its done event after streaming the others', async () => {
+  it('streams a run\'s events and ends it with runEnded; the run is named by the request id', async () => {
     const { worker, client } = setup();
     const events: string[] = [];
-    const train = client.train({ adapter: { config: defaultAdapterConfig() }, config: defaultTrainConfig({ epochs: 1 }), examples: [{ tokens: [1, 5, 6], targetStart: 1 }] }, (e) =>
-      events.push(e.event),
-    );
-    worker.answer({ type: 'trainEvent', id: train.id, event: 'loss', data: { step: 0, epoch: 0, loss: 2, lr: 1e-3, gradNorm: 1, tokens: 3 } });
-    worker.answer({ type: 'trainEvent', id: train.id, event: 'metrics', data: { step: 1, name: 'held-out loss', values: { loss: 1.5 } } });
-    worker.answer({ type: 'trainEvent', id: train.id, event: 'done', data: { steps: 1, ms: 12 } });
-    expect(await train).toEqual({ steps: 1, ms: 12 });
-    expect(events).toEqual(['loss', 'metrics', 'done']);
+    const run = client.startRun(DEFAULT_RUN_SPEC, [], (e) => events.push(e.type));
+    expect(worker.last()).toEqual({ type: 'startRun', id: run.id, spec: DEFAULT_RUN_SPEC, files: [] });
+    const stage: WireRunEvent = { type: 'stage', stage: 'load-model', detail: 'preset stories260K' };
+    worker.answer({ type: 'runEvent', id: run.id, event: stage });
+    worker.answer({ type: 'runEvent', id: run.id, event: { type: 'step', step: 0, epoch: 0, loss: 2, lr: 1e-3, gradNorm: 1, tokens: 3 } });
+    const pause = client.pause(run.id);
+    expect(worker.last()).toMatchObject({ type: 'pause', run: run.id });
+    worker.answer({ type: 'ack', id: pause.id });
+    await pause;
+    worker.answer({ type: 'runEvent', id: run.id, event: { type: 'paused', stage: 'train', step: 1 } });
+    worker.answer({ type: 'runEnded', id: run.id, status: 'done', stage: 'export' });
+    expect(await run).toMatchObject({ status: 'done' });
+    expect(events).toEqual(['stage', 'step', 'paused']);
+
+    const exp = client.export(run.id, 'adapter');
+    expect(worker.last()).toMatchObject({ type: 'export', run: run.id, what: 'adapter' });
+    const bytes = new Uint8Array([1, 2, 3]).buffer;
+    worker.answer({ type: 'exported', id: exp.id, files: [{ name: 'adapter/adapter_config.json', bytes }] });
+    expect((await exp).files[0]!.name).toBe('adapter/adapter_config.json');
   });
 
   it('rejects with the worker error, its name kept, and with EngineCancelledError when cancelled', async () => {
     const { worker, client } = setup();
-    const load = client.load({ kind: 'preset', name: 'nope' });
-    worker.answer({ type: 'error', id: load.id, message: 'unknown preset "nope"', name: 'FormatError' });
-    const error = await load.catch((e: unknown) => e);
+    const gen0 = client.generate({ from: { kind: 'base', model: { kind: 'preset', name: 'nope' } as never }, steps: 3 });
+    worker.answer({ type: 'error', id: gen0.id, message: 'unknown preset "nope"', name: 'FormatError' });
+    const error = await gen0.catch((e: unknown) => e);
     expect(error).toBeInstanceOf(EngineError);
     expect(error).toMatchObject({ name: 'FormatError', message: 'unknown preset "nope"' });
 
-    const gen = client.generate({ steps: 100 });
+    const gen = client.generate({ from: BASE, steps: 100 });
     const cancel = client.cancel(gen.id);
     expect(worker.last()).toMatchObject({ type: 'cancel', target: gen.id });
     const cancelId = worker.last().id;
@@ -102,25 +115,10 @@ describe('EngineClient', () => {
     await expect(gen).rejects.toBeInstanceOf(EngineCancelledError);
   });
 
-  it('turns merged buffers back into a weight map', async () => {
-    const { worker, client } = setup();
-    const merge = client.merge();
-    const id = worker.last().id;
-    worker.answer({
-      type: 'merged',
-      id,
-      name: 'stories260K',
-      config: {} as never,
-      tensors: [{ name: 'w', shape: [2], data: Float32Array.of(1, 2).buffer }],
-    });
-    const merged = await merge;
-    expect(merged.weights.get('w')).toEqual({ shape: [2], data: Float32Array.of(1, 2) });
-  });
-
   it('rejects every waiting request when the worker dies, and refuses new ones', async () => {
     const { worker, client } = setup();
     const a = client.init();
-    const b = client.load({ kind: 'preset', name: 'stories260K' });
+    const b = client.startRun(DEFAULT_RUN_SPEC);
     worker.dispatchEvent(Object.assign(new Event('error'), { message: 'SyntaxError in the worker' }));
     await expect(a).rejects.toThrow('the engine worker failed: SyntaxError in the worker');
     await expect(b).rejects.toMatchObject({ name: 'WorkerError' });
@@ -130,7 +128,7 @@ describe('EngineClient', () => {
   it('reports an error for no waiting request (a device lost while idle) through onError', async () => {
     const { worker, client } = setup();
     const init = client.init();
-    worker.answer({ type: 'ready', id: init.id, adapter: ADAPTER, features: [] });
+    worker.answer({ type: 'ready', id: init.id, adapter: ADAPTER, features: [], limits: LIMITS });
     await init;
     const seen: Error[] = [];
     client.onError = (e) => seen.push(e);
@@ -141,7 +139,14 @@ describe('EngineClient', () => {
   it('transfers picked files instead of copying them', () => {
     const { worker, client } = setup();
     const bytes = new ArrayBuffer(8);
-    void client.load({ kind: 'files', files: [{ name: 'm.bin', bytes }] });
+    void client.startRun(DEFAULT_RUN_SPEC, [{ name: 'test.jsonl', bytes }]);
     expect(worker.posted[0]!.transfer).toEqual([bytes]);
+  });
+
+  it('rejects an answer of the wrong type as a protocol error', async () => {
+    const { worker, client } = setup();
+    const st = client.selfTest();
+    worker.answer({ type: 'ack', id: st.id });
+    await expect(st).rejects.toMatchObject({ name: 'ProtocolError' });
   });
 });

@@ -7,7 +7,7 @@
 import { matmul, MATMUL_VARIANTS, matmulKernelName, prepareMatmul, type MatmulVariant } from '../ops/matmul';
 import { matmulRef, matmulTolerance, type MatmulRefResult } from '../ref/matmul';
 import { Rng } from '../util/rng';
-import type { GpuContext } from './context';
+import type { GpuContext } from '../gpu/context';
 
 export interface SelfTestShape {
   /** What the shape exercises, for the results table. */

@@ -1,0 +1,317 @@
+// The engine worker: the run core (src/run/) behind the message protocol of ./protocol.ts, on
+// the page's one GPU device, so that nothing the engine does blocks the page. Runs go on in the
+// background while other requests are answered: a paused or finished run's model can generate
+// and score; `cancel` stops a run between steps or a generation between tokens. Every failure
+// is sent back as an `error` with the original error's message and name.
+
+import { acquireBrowserContext } from '../gpu/browser';
+import type { GpuContext } from '../gpu/context';
+import type { DeviceLostError } from '../gpu/errors';
+import { generate } from '../model/generate';
+import { GpuModel } from '../model/gpu-model';
+import { Run, RunCancelledError, type RunEvent } from '../run/run';
+import type { RunSpec } from '../run/spec';
+import { runMatmulSelfTest } from '../selftest/matmul';
+import { tokenizeMultipleChoice } from '../tasks/protocol';
+import { scoreMultipleChoice } from '../train/eval';
+import { browserRunEnvironment, ModelShelf } from './environment';
+import { REPORTED_LIMITS, type EngineRequest, type EngineResponse, type ExportSelection, type GenerationSource, type WireFile, type WireRunEvent } from './protocol';
+
+const scope = self as unknown as DedicatedWorkerGlobalScope;
+
+/** The abort reason of a `cancel`; any other reason (a lost device) is reported as an error. */
+class CancelledError extends Error {
+  override name = 'CancelledError';
+}
+
+const engine: {
+  ctx: GpuContext | null;
+  lost: DeviceLostError | null;
+  shelf: ModelShelf;
+  /** Runs by the id of their startRun request. */
+  runs: Map<number, Run>;
+  /** Base models on the GPU for generation, by model spec. */
+  bases: Map<string, GpuModel>;
+} = { ctx: null, lost: null, shelf: new ModelShelf(), runs: new Map(), bases: new Map() };
+
+/** Requests under way (runs included), by id, with what stops them. */
+const operations = new Map<number, AbortController>();
+
+scope.onmessage = (event: MessageEvent<EngineRequest>) => receive(event.data);
+
+function post(message: EngineResponse, transfer: Transferable[] = []): void {
+  scope.postMessage(message, transfer);
+}
+
+function receive(req: EngineRequest): void {
+  if (typeof req !== 'object' || req === null || !Number.isInteger(req.id)) {
+    console.error('engine worker: a message that is not a request', req);
+    return;
+  }
+  switch (req.type) {
+    case 'init':
+      return handle(req.id, () => init(req.id, req.powerPreference));
+    case 'selftest':
+      return handle(req.id, () => selftest(req.id));
+    case 'startRun':
+      return handle(req.id, (signal) => startRun(req.id, req.spec, req.files ?? [], signal));
+    case 'pause':
+      return handle(req.id, async () => {
+        requireRun(req.run).pause();
+        ack(req.id);
+      });
+    case 'resume':
+      return handle(req.id, async () => {
+        requireRun(req.run).resume();
+        ack(req.id);
+      });
+    case 'disposeRun':
+      return handle(req.id, async () => {
+        engine.runs.get(req.run)?.dispose();
+        engine.runs.delete(req.run);
+        ack(req.id);
+      });
+    case 'generate':
+      return handle(req.id, (signal) => generateText(req, signal));
+    case 'score':
+      return handle(req.id, () => score(req));
+    case 'export':
+      return handle(req.id, () => exportFiles(req.id, req.run, req.what));
+    case 'cancel':
+      cancel(req.target);
+      ack(req.id);
+      return;
+    case 'dispose':
+      cancel(undefined);
+      return handle(req.id, async () => {
+        dispose();
+        ack(req.id);
+      });
+    default: {
+      const { id, type } = req as { id: number; type: unknown };
+      post({ type: 'error', id, name: 'TypeError', message: `engine worker: unknown request type ${JSON.stringify(type)}` });
+    }
+  }
+}
+
+/** Runs a request; its failure (or cancellation) becomes its terminal message. */
+function handle(id: number, work: (signal: AbortSignal) => Promise<void>): void {
+  const controller = new AbortController();
+  operations.set(id, controller);
+  void (async () => {
+    try {
+      await work(controller.signal);
+    } catch (e) {
+      reportFailure(id, e, controller.signal);
+    } finally {
+      operations.delete(id);
+    }
+  })();
+}
+
+function ack(id: number): void {
+  post({ type: 'ack', id });
+}
+
+function cancel(target: number | undefined): void {
+  for (const [id, controller] of operations) {
+    if (target === undefined || id === target) controller.abort(new CancelledError(`request ${id} was cancelled`));
+  }
+}
+
+function reportFailure(id: number, e: unknown, signal: AbortSignal): void {
+  if ((signal.aborted && signal.reason instanceof CancelledError) || e instanceof RunCancelledError) {
+    post({ type: 'cancelled', id });
+    return;
+  }
+  // Whatever a dying device made the operation throw, the loss is what the user must hear.
+  const error = engine.lost ?? (signal.aborted ? signal.reason : e);
+  post({ type: 'error', id, ...describeError(error) });
+}
+
+function describeError(e: unknown): { message: string; name: string } {
+  if (e instanceof Error || e instanceof DOMException) return { message: e.message, name: e.name };
+  return { message: String(e), name: 'Error' };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Requests
+
+async function init(id: number, powerPreference: GPUPowerPreference | undefined): Promise<void> {
+  if (engine.ctx === null || engine.lost !== null) {
+    const ctx = await acquireBrowserContext(powerPreference ? { powerPreference } : {});
+    // Whatever lived on a lost device is gone.
+    for (const run of engine.runs.values()) run.dispose();
+    engine.runs.clear();
+    engine.bases.clear();
+    engine.ctx = ctx;
+    engine.lost = null;
+    ctx.onDeviceLost((lost) => {
+      if (engine.ctx !== ctx) return;
+      engine.lost = lost;
+      if (operations.size === 0) post({ type: 'error', id, message: lost.message, name: lost.name });
+      for (const run of engine.runs.values()) run.cancel();
+      for (const controller of operations.values()) controller.abort(lost);
+    });
+  }
+  const ctx = engine.ctx;
+  const limits = Object.fromEntries(REPORTED_LIMITS.map((name) => [name, ctx.limits[name]])) as Record<(typeof REPORTED_LIMITS)[number], number>;
+  post({ type: 'ready', id, adapter: ctx.adapter, features: [...ctx.features].sort(), limits });
+}
+
+async function selftest(id: number): Promise<void> {
+  const report = await runMatmulSelfTest(requireGpu(), (c, done, total) => post({ type: 'selftestCase', id, case: c, done, total }));
+  post({ type: 'selftestDone', id, report });
+}
+
+async function startRun(id: number, spec: RunSpec, files: WireFile[], signal: AbortSignal): Promise<void> {
+  const ctx = requireGpu();
+  const busy = [...engine.runs.values()].find((r) => r.status === 'running' || r.status === 'paused');
+  if (busy !== undefined) throw new Error('a run is already under way: cancel it (or let it finish) before starting another');
+  const run = new Run(browserRunEnvironment(ctx, engine.shelf, files), spec, { keepModels: true });
+  engine.runs.set(id, run);
+  run.events.on((e) => post(...wireEvent(id, e)));
+  signal.addEventListener('abort', () => run.cancel(), { once: true });
+  try {
+    await run.start();
+  } catch (e) {
+    if (!(e instanceof RunCancelledError) && engine.lost === null) {
+      // The error event already told the page; the run's models are released.
+      post({ type: 'runEnded', id, status: 'failed', stage: run.stage });
+      return;
+    }
+    if (engine.lost !== null) throw engine.lost;
+    post({ type: 'runEnded', id, status: 'cancelled', stage: run.stage });
+    return;
+  }
+  post({ type: 'runEnded', id, status: 'done', stage: run.stage });
+}
+
+/** A run event as it crosses: 'done' without the artifacts' bytes (they stay for `export`). */
+function wireEvent(id: number, e: RunEvent): [EngineResponse, Transferable[]] {
+  let event: WireRunEvent;
+  if (e.type === 'done') {
+    event = { type: 'done', metrics: e.metrics, artifacts: [...e.artifacts].map(([name, bytes]) => ({ name, bytes: bytes.byteLength })) };
+  } else {
+    event = e;
+  }
+  return [{ type: 'runEvent', id, event }, []];
+}
+
+async function generateText(req: Extract<EngineRequest, { type: 'generate' }>, signal: AbortSignal): Promise<void> {
+  const { model, tokenizer } = await generationModel(req.from, signal);
+  const t0 = performance.now();
+  const g = await generate(model, tokenizer, req.prompt, {
+    steps: req.steps,
+    temperature: req.temperature,
+    topP: req.topP,
+    seed: req.seed,
+    signal,
+    onToken: (token, text) => post({ type: 'token', id: req.id, token, text }),
+  });
+  const promptTokens = g.promptTokens.length;
+  post({ type: 'generated', id: req.id, text: g.text, tokens: g.tokens, promptTokens, generatedTokens: g.tokens.length - promptTokens, ms: performance.now() - t0 });
+}
+
+/** The GPU model and tokenizer a generation runs on. */
+async function generationModel(from: GenerationSource, signal: AbortSignal) {
+  const ctx = requireGpu();
+  if (from.kind === 'run') {
+    const run = requireRun(from.run);
+    if (from.weights === 'merged') {
+      if (run.mergedModel === null) throw new Error(`run ${from.run} has no merged model yet (it is ${run.status}, at ${run.stage})`);
+      return { model: run.mergedModel, tokenizer: run.model!.tokenizer };
+    }
+    if (run.status === 'running') throw new Error(`run ${from.run} is training: pause it to generate from its adapters`);
+    if (run.gpuModel === null) throw new Error(`run ${from.run} has no trained model (it is ${run.status})`);
+    return { model: run.gpuModel, tokenizer: run.model!.tokenizer };
+  }
+  const key = JSON.stringify(from.model);
+  const { model } = await engine.shelf.get(from.model, [], { onProgress: () => undefined, signal });
+  let gpuModel = engine.bases.get(key);
+  if (gpuModel === undefined) {
+    gpuModel = new GpuModel(ctx, model.config, model.weights);
+    engine.bases.set(key, gpuModel);
+  }
+  return { model: gpuModel, tokenizer: model.tokenizer };
+}
+
+async function score(req: Extract<EngineRequest, { type: 'score' }>): Promise<void> {
+  const ctx = requireGpu();
+  const run = requireRun(req.run);
+  if (run.status === 'running') throw new Error(`run ${req.run} is training: pause it to score items`);
+  if (run.gpuModel === null || run.model === null || run.prepared === null) throw new Error(`run ${req.run} has no trained model (it is ${run.status})`);
+  const model = run.model;
+  let item;
+  if ('index' in req.item) {
+    item = run.evalItems[req.item.index];
+    if (item === undefined) throw new RangeError(`item ${req.item.index} is not in the run's ${run.evalItems.length} evaluation items`);
+  } else {
+    if (run.prepared.kind !== 'multiple-choice') throw new Error('the run is not multiple-choice');
+    const maxLength = Math.min(run.spec.limits.maxLength, model.config.maxPositions);
+    item = tokenizeMultipleChoice(req.item.item, run.prepared.template, model.tokenizer, maxLength);
+    if (item === null) throw new RangeError(`the item's longest choice does not fit in ${maxLength} tokens`);
+  }
+  const base = new GpuModel(ctx, model.config, model.weights);
+  try {
+    const [before, after] = [await scoreMultipleChoice(base, [item]), await scoreMultipleChoice(run.gpuModel, [item])];
+    const t = model.tokenizer;
+    const prompt = t.decode(item.prompt);
+    const choices = item.choices.map((c, k) => ({
+      text: t.decode([...item.prompt, ...c]).slice(prompt.length),
+      tokens: c.length,
+      before: before.logLikelihoods[0]![k]!,
+      after: after.logLikelihoods[0]![k]!,
+    }));
+    post({ type: 'scored', id: req.id, preview: { prompt, choices: choices.map((c) => c.text), answer: item.answer, cut: item.cut }, choices, answer: item.answer });
+  } finally {
+    base.destroy();
+  }
+}
+
+async function exportFiles(id: number, runId: number, what: ExportSelection): Promise<void> {
+  const run = requireRun(runId);
+  if (run.result === null) throw new Error(`run ${runId} has not finished (it is ${run.status}, at ${run.stage}): nothing to export yet`);
+  const all = [...run.result.artifacts];
+  const chosen =
+    what === 'all'
+      ? all
+      : what === 'adapter'
+        ? all.filter(([name]) => name.startsWith('adapter/'))
+        : what === 'checkpoint'
+          ? all.filter(([name]) => !name.includes('/'))
+          : all.filter(([name]) => what.includes(name));
+  if (Array.isArray(what)) {
+    const missing = what.filter((name) => !all.some(([n]) => n === name));
+    if (missing.length > 0) throw new RangeError(`run ${runId} has no file ${missing.join(', ')}; it has ${all.map(([n]) => n).join(', ')}`);
+  }
+  // Copies: the run keeps its artifacts for later exports.
+  const files: WireFile[] = chosen.map(([name, bytes]) => ({ name, bytes: bytes.slice().buffer as ArrayBuffer }));
+  post({ type: 'exported', id, files }, files.map((f) => f.bytes));
+}
+
+function dispose(): void {
+  for (const run of engine.runs.values()) run.dispose();
+  engine.runs.clear();
+  for (const m of engine.bases.values()) m.destroy();
+  engine.bases.clear();
+  engine.shelf.clear();
+  const ctx = engine.ctx;
+  engine.ctx = null;
+  engine.lost = null;
+  ctx?.destroy();
+}
+
+// ---------------------------------------------------------------------------------------------
+
+function requireGpu(): GpuContext {
+  if (engine.lost !== null) throw engine.lost;
+  if (engine.ctx === null) throw new Error('the engine has no GPU yet: send `init` first');
+  return engine.ctx;
+}
+
+function requireRun(id: number): Run {
+  const run = engine.runs.get(id);
+  if (run === undefined) throw new Error(`there is no run ${id} (it was never started, or it was disposed)`);
+  return run;
+}
