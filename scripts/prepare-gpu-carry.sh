@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Prepares .gpu-carry/: everything scripts/gpu-bench.sh needs on a Linux x86-64 machine with an
-# NVIDIA GPU and no Node: the Node binary (xz), the command line bundled into one file, the npm
-# `webgpu` package with only its Linux x64 Dawn binary, and the Debian Vulkan/GL loader
-# packages (fetched through this machine's own apt sources). About 50 MB.
+# NVIDIA GPU and no Node: the Node binary (xz), the command line bundled into one file (with
+# public/ beside it, so the embedded presets are in cli/models/), the npm `webgpu` package with
+# only its Linux x64 Dawn binary, and the Debian Vulkan/GL loader packages (fetched through this
+# machine's own apt sources). About 50 MB.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 carry="$root/.gpu-carry"

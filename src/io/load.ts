@@ -1,11 +1,13 @@
 // loadModel: any model source → {config, weights, tokenizer}, everything validated before it
 // returns. Runs in the browser worker and in Node alike; local paths (folder and .bin sources, a
-// mirror folder) need the `local` file access that only Node has (src/io/node-source.ts supplies
-// it, with Node's defaults: $D2LORA_MIRROR and the cache folder).
+// mirror folder, the embedded models folder) need the `local` file access that only Node has
+// (src/io/node-source.ts supplies it, with Node's defaults: the project's public/models/,
+// $D2LORA_MIRROR and the cache folder).
 //
 // Sources:
-//   preset   a name from src/model/registry.ts: from the mirror when one is set, else downloaded
-//            from its public URLs through the cache (checked against the registry's sha256);
+//   preset   a name from src/model/registry.ts, from the first of: the embedded copy (a preset the
+//            registry marks embedded, when `embeddedModels` is set), the mirror when one is set,
+//            its public URLs through the cache; each file checked against the registry's sha256;
 //   folder   a Hugging Face model folder (Node);
 //   url      a Hugging Face model folder on the web, e.g. …/resolve/main/ (downloaded through the cache);
 //   files    files the user picked in the browser: a Hugging Face folder's, or a llama2.c .bin and
@@ -30,6 +32,7 @@ import {
   type StoredTensor,
 } from './checkpoint';
 import { FormatError } from './errors';
+import { embeddedModelFile } from './embedded';
 import { ChecksumError, fetchWithCache, HttpError, sha256Hex, type ByteCache, type FetchProgress } from './fetch-cache';
 import { parseHfConfig } from './hf-config';
 import { isHttpUrl, joinUrl, mirrorModelFile } from './mirror';
@@ -54,6 +57,12 @@ export interface LocalFiles {
 }
 
 export interface LoadOptions {
+  /**
+   * Where the embedded presets' files are (src/io/embedded.ts): a folder (with `local`) or base URL
+   * holding <preset>/<file>. A preset the registry marks embedded is read from there, before the
+   * mirror and the network; without it, embedded presets load like the others.
+   */
+  embeddedModels?: string;
   /** A mirror folder (with `local`) or base URL: presets come from <mirror>/models/<preset>/. */
   mirror?: string;
   /** Where downloads are kept and resumed; without one, every load downloads again. */
@@ -182,17 +191,43 @@ function pickedFolderName(picked: PickedFile[]): string {
 
 type Location = { path: string; sha256: string | null } | { url: string; cached: boolean; sha256: string | null };
 
-/** A preset's files (no others): from the mirror when set, else from their URLs through the cache. */
+/**
+ * A preset's files (no others): from the embedded copy when the preset has one and
+ * `embeddedModels` is set, else from the mirror when set, else from their URLs through the cache.
+ * An embedded file that is missing is an error, not a reason to look elsewhere: the project ships
+ * it, so its absence means a broken checkout or deployment, which a download would only hide.
+ */
 function presetFiles(preset: ModelPreset, options: LoadOptions): CheckpointFiles {
-  const { mirror } = options;
-  return locatedFiles(options, (name) => {
+  const { embeddedModels, mirror } = options;
+  const embedded = preset.embedded === true ? embeddedModels : undefined;
+  const files = locatedFiles(options, (name) => {
     const file = preset.files.find((f) => f.name === name);
     if (file === undefined) return null;
-    if (mirror === undefined) return { url: presetFileUrl(preset, file), cached: true, sha256: file.sha256 };
-    const relative = mirrorModelFile(preset.name, file.name);
-    if (options.local !== undefined && !isHttpUrl(mirror)) return { path: joinPath(mirror, relative), sha256: file.sha256 };
-    return { url: joinUrl(mirror, relative), cached: false, sha256: file.sha256 };
+    if (embedded !== undefined) return locationUnder(embedded, embeddedModelFile(preset.name, file.name), file.sha256, options);
+    if (mirror !== undefined) return locationUnder(mirror, mirrorModelFile(preset.name, file.name), file.sha256, options);
+    return { url: presetFileUrl(preset, file), cached: true, sha256: file.sha256 };
   });
+  if (embedded === undefined) return files;
+  return {
+    label: files.label,
+    read: async (name) => {
+      const bytes = await files.read(name);
+      if (bytes === null && preset.files.some((f) => f.name === name)) {
+        throw new FormatError({
+          file: files.label(name),
+          found: 'no such file',
+          expected: `the embedded copy of preset ${preset.name}'s ${name}, which ships with the project in public/models/${preset.name}/ (restore it from the repository, or deploy the whole build output)`,
+        });
+      }
+      return bytes;
+    },
+  };
+}
+
+/** `relative` under a folder (with `local`) or base URL; read afresh, never through the download cache. */
+function locationUnder(root: string, relative: string, sha256: string | null, options: LoadOptions): Location {
+  if (options.local !== undefined && !isHttpUrl(root)) return { path: joinPath(root, relative), sha256 };
+  return { url: joinUrl(root, relative), cached: false, sha256 };
 }
 
 function locatedFiles(options: LoadOptions, locate: (name: string) => Location | null): CheckpointFiles {

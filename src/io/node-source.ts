@@ -1,5 +1,6 @@
 // Node's side of model loading: local files, the download cache folder, and loadModel with Node's
-// defaults ($D2LORA_MIRROR, $D2LORA_CACHE). Nothing that runs in the browser imports this module.
+// defaults (the project's public/models/ for embedded presets, $D2LORA_MIRROR, $D2LORA_CACHE).
+// Nothing that runs in the browser imports this module.
 //
 // The cache folder ($D2LORA_CACHE, else ~/.cache/d2lora) holds a file per complete download,
 // <key>, and an interrupted one's bytes in <key>.part, written as they arrive so that even a killed
@@ -9,6 +10,7 @@
 import { mkdir, open, readFile, rename, rm, truncate, type FileHandle } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { ByteCache, PartialEntry } from './fetch-cache';
 import { loadModel, type LoadedModel, type LoadOptions, type LocalFiles, type ModelSource } from './load';
 import { MIRROR_ENV } from './mirror';
@@ -40,10 +42,25 @@ export function defaultCacheFolder(): string {
   return folder ? resolve(folder) : join(homedir(), '.cache', 'd2lora');
 }
 
-/** Node's defaults under the given options: local files, the mirror from $D2LORA_MIRROR, the cache folder. */
+/**
+ * The embedded presets' folder (src/io/embedded.ts): the project's public/models/, found from this
+ * module's place in src/io/. The command line bundled into one file (scripts/vite.cli.config.ts)
+ * has public/ copied beside it, and its build defines import.meta.env.D2LORA_EMBEDDED_FROM_MODULE
+ * as './models/'.
+ */
+export function nodeEmbeddedModels(): string {
+  const relative: unknown = import.meta.env?.D2LORA_EMBEDDED_FROM_MODULE;
+  return fileURLToPath(new URL(typeof relative === 'string' ? relative : '../../public/models/', import.meta.url));
+}
+
+/**
+ * Node's defaults under the given options: local files, the embedded models folder, the mirror
+ * from $D2LORA_MIRROR, the cache folder.
+ */
 export function nodeLoadOptions(options: LoadOptions = {}): LoadOptions {
   return {
     ...options,
+    embeddedModels: options.embeddedModels ?? nodeEmbeddedModels(),
     mirror: options.mirror ?? nodeMirror(),
     cache: options.cache ?? new NodeByteCache(),
     local: options.local ?? nodeLocalFiles,

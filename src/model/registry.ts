@@ -1,6 +1,8 @@
 // The models the playground offers by name: where each is published, which files it needs, and
-// their sha256 where known. A mirror folder (see src/io/mirror.ts) holds the same files under
-// models/<preset name>/<file name>; without one they are downloaded from these public URLs.
+// their sha256 where known. An embedded preset's files ship with the project (public/models/<preset
+// name>/, see src/io/embedded.ts) and are read from there first. A mirror folder (see
+// src/io/mirror.ts) holds the same files under models/<preset name>/<file name>; without one they
+// are downloaded from these public URLs.
 
 import type { ModelFamily } from './config';
 
@@ -22,6 +24,8 @@ interface PresetCommon {
   files: PresetFile[];
   /** Download size of all files, roughly, in bytes. */
   approxBytes: number;
+  /** Its files ship with the project (src/io/embedded.ts): read from there before any mirror or download. */
+  embedded?: true;
 }
 
 export type ModelPreset =
@@ -78,6 +82,7 @@ export const MODEL_PRESETS: readonly ModelPreset[] = [
     checkpointFile: 'stories260K.bin',
     tokenizerFile: 'tok512.bin',
     approxBytes: 1_062_767,
+    embedded: true,
   },
   tinyStories('15M', 61_000_000),
   tinyStories('42M', 167_000_000),

@@ -1,11 +1,14 @@
-import { describe, it, expect, beforeAll, afterAll, vi } from 'vitest';
-import { copyFile, mkdir, rm, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { describe, it, expect, beforeAll, afterAll, beforeEach, afterEach, vi } from 'vitest';
+import { copyFile, mkdir, readdir, rm, stat } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { browserEmbeddedBase, embeddedModelFile } from '../../src/io/embedded';
 import { ChecksumError } from '../../src/io/fetch-cache';
 import { browserMirrorBase, mirrorDataFile, mirrorModelFile } from '../../src/io/mirror';
-import { loadModel, resolveSourceString, type LoadedModel, type PickedFile } from '../../src/io/load';
+import { loadModel, resolveSourceString, type LoadedModel, type LoadOptions, type LocalFiles, type PickedFile } from '../../src/io/load';
 import { readFileBytes } from '../../src/io/node-files';
-import { loadModelInNode, NodeByteCache, nodeLoadOptions } from '../../src/io/node-source';
+import { loadModelInNode, NodeByteCache, nodeLoadOptions, nodeLocalFiles } from '../../src/io/node-source';
+import { getPreset, MODEL_PRESETS, presetFileUrl } from '../../src/model/registry';
 import { writeSafetensors } from '../../src/io/safetensors';
 import { parseHfConfig } from '../../src/io/hf-config';
 import type { ModelConfig } from '../../src/model/config';
@@ -56,10 +59,14 @@ describe('the mirror layout', () => {
   });
 });
 
+// Without `embeddedModels` (the Node defaults set it), stories260K loads like any other preset.
 describe('presets through the mirror', () => {
   it('loads stories260K from <mirror>/models/stories260K/, reporting progress per file', async () => {
     const events: string[] = [];
-    const model = await loadModelInNode({ kind: 'preset', name: 'stories260K' }, { mirror: MIRROR, onProgress: (p) => events.push(`${p.file} ${p.loaded}/${p.total}`) });
+    const model = await loadModel(
+      { kind: 'preset', name: 'stories260K' },
+      { mirror: MIRROR, local: nodeLocalFiles, onProgress: (p) => events.push(`${p.file} ${p.loaded}/${p.total}`) },
+    );
     expectStories260K(model);
     expect(events).toEqual(['stories260K.bin 1056540/1056540', 'tok512.bin 6227/6227']);
   });
@@ -93,13 +100,13 @@ describe('presets through the mirror', () => {
       const folder = join(mirror, 'models', 'stories260K');
       await mkdir(folder, { recursive: true });
       await copyFile(join(MIRROR, 'models/stories260K/stories260K.bin'), join(folder, 'stories260K.bin'));
-      const missing = await formatErrorOf(loadModelInNode({ kind: 'preset', name: 'stories260K' }, { mirror }));
+      const missing = await formatErrorOf(loadModel({ kind: 'preset', name: 'stories260K' }, { mirror, local: nodeLocalFiles }));
       expect(missing.message).toBe(`${mirror}/models/stories260K/tok512.bin: no such file; expected the vocabulary of ${mirror}/models/stories260K/stories260K.bin (tok512.bin, 512 tokens)`);
 
       const tok = await readFileBytes(join(MIRROR, 'models/stories260K/tok512.bin'));
       tok[100] ^= 1;
       await writeFolder(folder, { 'tok512.bin': tok });
-      const error = await loadModelInNode({ kind: 'preset', name: 'stories260K' }, { mirror }).catch((e: unknown) => e);
+      const error = await loadModel({ kind: 'preset', name: 'stories260K' }, { mirror, local: nodeLocalFiles }).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(ChecksumError);
       expect((error as ChecksumError).message).toMatch(/tok512\.bin: sha256 [0-9a-f]{64}; expected 037cb335abb25d1fa9e8ecae30ed2a3a8ace9302862ebcdc05d51a6bbb10c312$/);
     } finally {
@@ -111,6 +118,138 @@ describe('presets through the mirror', () => {
     await expect(loadModelInNode({ kind: 'preset', name: 'stories1B' }, { mirror: MIRROR })).rejects.toThrow(
       /unknown model preset "stories1B"; expected one of stories260K, stories15M, .*Qwen2\.5-0\.5B-Instruct/,
     );
+  });
+});
+
+describe('the embedded presets, ahead of the mirror and the network', () => {
+  const PROJECT_MODELS = fileURLToPath(new URL('../../public/models/', import.meta.url));
+  const STORIES = getPreset('stories260K');
+  const FILES = ['stories260K.bin', 'tok512.bin'];
+  const source = { kind: 'preset', name: 'stories260K' } as const;
+  let reads: string[];
+  let fetched: string[];
+  /** nodeLocalFiles, recording each path asked for. */
+  const local: LocalFiles = { read: (path) => (reads.push(path), nodeLocalFiles.read(path)) };
+  /** The "network": serves the registry's URLs of stories260K from the mirror's copies, recording each. */
+  async function network(input: string | URL | Request): Promise<Response> {
+    const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
+    fetched.push(url);
+    const file = STORIES.files.find((f) => presetFileUrl(STORIES, f) === url);
+    if (file === undefined) return new Response(null, { status: 404 });
+    return new Response(await readFileBytes(join(MIRROR, mirrorModelFile(STORIES.name, file.name))) as Uint8Array<ArrayBuffer>);
+  }
+  let scratch: string;
+  beforeAll(async () => {
+    scratch = await tempFolder('embedded');
+  });
+  afterAll(async () => {
+    await rm(scratch, { recursive: true, force: true });
+  });
+  beforeEach(() => {
+    reads = [];
+    fetched = [];
+    vi.stubGlobal('fetch', network);
+  });
+  afterEach(() => {
+    vi.unstubAllGlobals();
+  });
+
+  it('ships stories260K in public/models/, and Node looks there by default', async () => {
+    expect(STORIES.embedded).toBe(true);
+    expect(embeddedModelFile('stories260K', 'tok512.bin')).toBe('stories260K/tok512.bin');
+    expect(resolve(nodeLoadOptions().embeddedModels!)).toBe(resolve(PROJECT_MODELS));
+    expect(nodeLoadOptions({ embeddedModels: scratch }).embeddedModels).toBe(scratch);
+    // Every other preset still comes from the mirror or its URLs.
+    expect(MODEL_PRESETS.filter((p) => p.embedded).map((p) => p.name)).toEqual(['stories260K']);
+  });
+
+  it('reads the embedded copy first: no mirror read, nothing fetched, nothing cached', async () => {
+    const cacheFolder = join(scratch, 'cache-embedded');
+    const model = await loadModel(source, { embeddedModels: PROJECT_MODELS, mirror: MIRROR, local, cache: new NodeByteCache(cacheFolder) });
+    expectStories260K(model);
+    expect(reads).toEqual(FILES.map((f) => join(PROJECT_MODELS, 'stories260K', f)));
+    expect(fetched).toEqual([]);
+    await expect(readdir(cacheFolder)).rejects.toThrow(/ENOENT/);
+  });
+
+  it('then the mirror, then the network through the cache', async () => {
+    expectStories260K(await loadModel(source, { mirror: MIRROR, local }));
+    expect(reads).toEqual(FILES.map((f) => join(MIRROR, 'models', 'stories260K', f)));
+    expect(fetched).toEqual([]);
+
+    reads = [];
+    const cacheFolder = join(scratch, 'cache-network');
+    expectStories260K(await loadModel(source, { local, cache: new NodeByteCache(cacheFolder) }));
+    expect(reads).toEqual([]);
+    expect(fetched).toEqual(FILES.map((f) => `https://huggingface.co/karpathy/tinyllamas/resolve/main/stories260K/${f}`));
+    expect((await readdir(cacheFolder)).map((f) => f.replace(/^[0-9a-f]{16}-/, '')).sort()).toEqual(FILES);
+  });
+
+  it('reads an embedded base URL afresh, as the browser does, ahead of a mirror URL', async () => {
+    const served = new Map<string, Uint8Array>();
+    for (const f of FILES) {
+      const bytes = await readFileBytes(join(PROJECT_MODELS, 'stories260K', f));
+      served.set(`models/stories260K/${f}`, bytes);
+      served.set(`mirror/models/stories260K/${f}`, bytes);
+    }
+    const server = new FileServer(served);
+    const base = await server.start();
+    vi.unstubAllGlobals(); // the real fetch, to the local server
+    try {
+      const cacheFolder = join(scratch, 'cache-browser');
+      const options: LoadOptions = { embeddedModels: `${base}models/`, mirror: `${base}mirror`, cache: new NodeByteCache(cacheFolder) };
+      expectStories260K(await loadModel(source, options));
+      expect(server.requests.map((r) => r.path)).toEqual(FILES.map((f) => `models/stories260K/${f}`));
+      await expect(readdir(cacheFolder)).rejects.toThrow(/ENOENT/);
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it('loads a preset that is not embedded from the mirror even when the embedded location has it', async () => {
+    const embeddedModels = join(scratch, 'has-smol');
+    const mirror = join(scratch, 'empty-mirror');
+    await writeFolder(join(embeddedModels, 'SmolLM2-135M'), { 'config.json': jsonBytes(LLAMA_CONFIG) });
+    const e = await formatErrorOf(loadModel({ kind: 'preset', name: 'SmolLM2-135M' }, { embeddedModels, mirror, local }));
+    expect(e.message).toBe(`${mirror}/models/SmolLM2-135M/config.json: no such file; expected the model configuration (config.json)`);
+    expect(fetched).toEqual([]);
+  });
+
+  it('a missing embedded file is an error naming it, not a reason to try the mirror or the network', async () => {
+    const embeddedModels = join(scratch, 'half');
+    await mkdir(join(embeddedModels, 'stories260K'), { recursive: true });
+    await copyFile(join(PROJECT_MODELS, 'stories260K', 'stories260K.bin'), join(embeddedModels, 'stories260K', 'stories260K.bin'));
+    const e = await formatErrorOf(loadModel(source, { embeddedModels, mirror: MIRROR, local }));
+    expect(e.message).toBe(
+      `${embeddedModels}/stories260K/tok512.bin: no such file; expected the embedded copy of preset stories260K's tok512.bin, ` +
+        'which ships with the project in public/models/stories260K/ (restore it from the repository, or deploy the whole build output)',
+    );
+    expect(reads).toEqual(FILES.map((f) => `${embeddedModels}/stories260K/${f}`));
+    expect(fetched).toEqual([]);
+  });
+
+  it('a corrupted embedded file fails its registry sha256, with no fallback', async () => {
+    const embeddedModels = join(scratch, 'corrupt');
+    const bin = await readFileBytes(join(PROJECT_MODELS, 'stories260K', 'stories260K.bin'));
+    bin[4096] ^= 0x40;
+    await writeFolder(join(embeddedModels, 'stories260K'), { 'stories260K.bin': bin });
+    const error = await loadModel(source, { embeddedModels, mirror: MIRROR, local }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ChecksumError);
+    expect((error as ChecksumError).message).toMatch(
+      new RegExp(`^${embeddedModels}/stories260K/stories260K\\.bin: sha256 [0-9a-f]{64}; expected b0a507e7ad0f626624f17112325e66691f9076d622e1d3274d103d00299f2696$`),
+    );
+    expect(reads).toEqual([`${embeddedModels}/stories260K/stories260K.bin`]);
+    expect(fetched).toEqual([]);
+  });
+
+  it('gives the browser the site base URL + models/', () => {
+    try {
+      expect(browserEmbeddedBase()).toBe('/models/');
+      vi.stubEnv('BASE_URL', '/playground/');
+      expect(browserEmbeddedBase()).toBe('/playground/models/');
+    } finally {
+      vi.unstubAllEnvs();
+    }
   });
 });
 
