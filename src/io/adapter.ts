@@ -16,7 +16,6 @@ import {
   reorderRows,
   targetedModules,
   tensorKey,
-  type AdapterFileNames,
   type NamedAdapter,
 } from './adapter-format';
 import { FormatError, failIn, type Fail } from './errors';
@@ -41,14 +40,14 @@ export function readAdapter(files: ReadonlyMap<string, Uint8Array>, config: Mode
   const json = parseJsonObject(files.get(configFile)!, configFile);
   const fail: Fail = failIn(configFile);
   let cfg: AdapterConfig;
-  let names: AdapterFileNames;
+  let weightsFile: string;
   if (configFile === D2LORA_CONFIG_FILE || json.format === D2LORA_FORMAT) {
     if (json.format !== D2LORA_FORMAT) fail('field "format"', describeJson(json.format), `"${D2LORA_FORMAT}"`);
     cfg = readD2loraConfig(json, configFile);
-    names = { config: configFile, weights: configFile === D2LORA_CONFIG_FILE ? D2LORA_WEIGHTS_FILE : PEFT_WEIGHTS_FILE };
+    weightsFile = configFile === D2LORA_CONFIG_FILE ? D2LORA_WEIGHTS_FILE : PEFT_WEIGHTS_FILE;
   } else if (json.peft_type === 'LORA') {
     cfg = readPeftConfig(json, configFile);
-    names = { config: configFile, weights: PEFT_WEIGHTS_FILE };
+    weightsFile = PEFT_WEIGHTS_FILE;
   } else {
     fail(
       undefined,
@@ -66,10 +65,10 @@ export function readAdapter(files: ReadonlyMap<string, Uint8Array>, config: Mode
     fail('field "target_modules"', JSON.stringify(targets), `names of ${config.family} layers (${known.join(', ')})`);
   }
 
-  const weightsBytes = files.get(names.weights);
-  if (weightsBytes === undefined) throw new FormatError({ file: names.weights, found: 'no such file', expected: `the adapter weights, beside ${names.config}` });
-  const weights = parseSafetensors(weightsBytes, names.weights);
-  const weightsFail: Fail = failIn(names.weights);
+  const weightsBytes = files.get(weightsFile);
+  if (weightsBytes === undefined) throw new FormatError({ file: weightsFile, found: 'no such file', expected: `the adapter weights, beside ${configFile}` });
+  const weights = parseSafetensors(weightsBytes, weightsFile);
+  const weightsFail: Fail = failIn(weightsFile);
   const read = new Set<string>();
   const adapters: NamedAdapter[] = [];
   for (const [name, module] of modules) {
@@ -78,7 +77,7 @@ export function readAdapter(files: ReadonlyMap<string, Uint8Array>, config: Mode
     for (const tensor of ADAPTER_TENSOR_NAMES[cfg.method]) {
       const key = tensorKey(config, cfg.method, name, tensor);
       const info = weights.tensors.get(key);
-      if (info === undefined) weightsFail(`tensor "${key}"`, 'not present', `the ${cfg.method} factors of every layer ${names.config} targets`);
+      if (info === undefined) weightsFail(`tensor "${key}"`, 'not present', `the ${cfg.method} factors of every layer ${configFile} targets`);
       if (info.shape.join() !== shapes[tensor].join()) {
         const expected = `[${shapes[tensor].join(', ')}] for r = ${cfg.r} on a ${module.out}×${module.in} layer`;
         weightsFail(`tensor "${key}"`, `shape [${info.shape.join(', ')}]`, expected);
@@ -91,18 +90,18 @@ export function readAdapter(files: ReadonlyMap<string, Uint8Array>, config: Mode
   }
   const extra = [...weights.tensors.keys()].find((key) => !read.has(key));
   if (extra !== undefined) {
-    weightsFail(`tensor "${extra}"`, 'a tensor of no targeted layer', `only the ${cfg.method} factors of the layers ${names.config} targets`);
+    weightsFail(`tensor "${extra}"`, 'a tensor of no targeted layer', `only the ${cfg.method} factors of the layers ${configFile} targets`);
   }
   if (cfg.method === 'd2lora') {
     // The listed shapes say what the weights file holds; a file edited apart from them is refused.
     const listed = json.shapes;
     if (!isPlainObject(listed) || Object.keys(listed).length !== weights.tensors.size) {
-      fail('field "shapes"', describeJson(listed), `an object of the ${weights.tensors.size} tensors of ${names.weights} and their shapes`);
+      fail('field "shapes"', describeJson(listed), `an object of the ${weights.tensors.size} tensors of ${weightsFile} and their shapes`);
     }
     for (const [key, info] of weights.tensors) {
       const shape = listed[key];
       if (!Array.isArray(shape) || shape.join() !== info.shape.join()) {
-        fail(`field "shapes": "${key}"`, describeJson(shape), `[${info.shape.join(', ')}], as ${names.weights} holds it`);
+        fail(`field "shapes": "${key}"`, describeJson(shape), `[${info.shape.join(', ')}], as ${weightsFile} holds it`);
       }
     }
   }
