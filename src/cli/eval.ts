@@ -5,7 +5,8 @@
 import { join } from 'node:path';
 import { stat } from 'node:fs/promises';
 import { acquireNodeContext } from '../gpu/node';
-import { ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE, readAdapter } from '../io/export';
+import { readAdapter } from '../io/adapter';
+import { ADAPTER_FILES } from '../io/adapter-format';
 import { readFileIfPresent } from '../io/node-source';
 import { GpuModel } from '../model/gpu-model';
 import { ADAPTER_FOLDER } from '../run/artifacts';
@@ -30,11 +31,11 @@ async function adapterFiles(folder: string): Promise<Map<string, Uint8Array>> {
   const inner = join(folder, ADAPTER_FOLDER);
   const where = (await stat(inner).catch(() => null))?.isDirectory() ? inner : folder;
   const files = new Map<string, Uint8Array>();
-  for (const name of [ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE]) {
+  for (const name of ADAPTER_FILES) {
     const bytes = await readFileIfPresent(join(where, name));
     if (bytes) files.set(name, bytes);
   }
-  if (files.size === 0) throw new UsageError(`--adapter ${folder}: no adapter files there (${ADAPTER_CONFIG_FILE}, ${ADAPTER_WEIGHTS_FILE}) nor in ${inner}`);
+  if (files.size === 0) throw new UsageError(`--adapter ${folder}: no adapter files there (${ADAPTER_FILES.join(', ')}) nor in ${inner}`);
   return files;
 }
 

@@ -1,7 +1,11 @@
 // A GPU tensor: one storage buffer, a row-major shape and an element type. The buffer may be
 // larger than the tensor (it comes from the context's pool, sizes rounded up to 256 bytes).
 
+import { shapeSize } from '../util/shape';
 import type { GpuContext } from './context';
+
+/** The one shape product (src/util/shape.ts), re-exported for the GPU code that sizes buffers. */
+export { shapeSize };
 
 export type DType = 'f32' | 'u32' | 'i32';
 
@@ -38,12 +42,6 @@ export class Tensor {
     this.released = true;
     this.ctx.recycle(this.buffer);
   }
-}
-
-export function shapeSize(shape: readonly number[]): number {
-  let n = 1;
-  for (const d of shape) n *= d;
-  return n;
 }
 
 export function checkShape(shape: readonly number[], what: string): void {

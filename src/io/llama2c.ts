@@ -20,6 +20,7 @@
 // The weights below keep llama2.c's row order, so a model built from them must run its RoPE with
 // ropeStyle 'interleaved' — or permute wq and wk with permuteQKForHalfRope and use 'half'.
 
+import { shapeSize } from '../util/shape';
 import { failIn, type Fail } from './errors';
 
 export interface Llama2cConfig {
@@ -147,7 +148,7 @@ export function parseLlama2c(bytes: Uint8Array, fileName: string): Llama2cCheckp
   let end = HEADER_BYTES;
   for (const array of fileArrays(config)) {
     const tensors = array.layerStacked ? nLayers : 1;
-    const perTensor = array.shape.reduce((a, b) => a * b, 1);
+    const perTensor = shapeSize(array.shape);
     spans.push({ array, tensors, perTensor, begin: end, end: end + 4 * tensors * perTensor });
     end += 4 * tensors * perTensor;
   }

@@ -11,6 +11,7 @@
 //
 // Typed-array views of the data assume a little-endian host, which every WebGPU platform is.
 
+import { shapeSize } from '../util/shape';
 import { FormatError, failIn, type Fail } from './errors';
 
 /** Bytes per element of every dtype the safetensors format defines. */
@@ -233,7 +234,7 @@ export function parseSafetensors(bytes: Uint8Array, fileName: string): Safetenso
       );
     }
     const elementBytes = DTYPE_BYTES[dtype as SafetensorsDtype];
-    const elements = (shape as number[]).reduce((a, b) => a * b, 1);
+    const elements = shapeSize(shape as number[]);
     if (!Number.isSafeInteger(elements * elementBytes) || end - begin !== elements * elementBytes) {
       fail(
         field,
@@ -330,7 +331,7 @@ export function writeSafetensors(
     if (!t.shape.every((d) => isCount(d))) {
       throw new RangeError(`${where}: shape [${t.shape.join(', ')}] is not a list of counts`);
     }
-    const elements = t.shape.reduce((a, b) => a * b, 1);
+    const elements = shapeSize(t.shape);
     if (t.data.length !== elements) {
       throw new RangeError(
         `${where}: ${t.data.length} values; expected ${elements} for shape [${t.shape.join(', ')}]`,

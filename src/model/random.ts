@@ -2,6 +2,7 @@
 // export checks of architectures whose real checkpoints cannot be downloaded here.
 
 import { Rng } from '../util/rng';
+import { shapeSize } from '../util/shape';
 import type { ModelConfig, WeightMap } from './config';
 import { expectedWeights } from './names';
 
@@ -15,7 +16,7 @@ export function randomWeights(config: ModelConfig, seed: number): WeightMap {
   const out: WeightMap = new Map();
   for (const [name, shape] of expectedWeights(config)) {
     const r = rng.fork(name);
-    const size = shape.reduce((a, b) => a * b, 1);
+    const size = shapeSize(shape);
     const data = new Float32Array(size);
     const isNorm = /norm|ln_/.test(name);
     if (isNorm && name.endsWith('.weight')) {

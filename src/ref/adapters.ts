@@ -27,6 +27,7 @@ import {
   type RealArray,
   type WeightLayout,
 } from '../adapters/init';
+import { shapeSize } from '../util/shape';
 
 export interface AdapterRefOptions {
   /** How W0 is stored; default 'out_in'. */
@@ -173,7 +174,7 @@ function checkOperands(cfg: AdapterConfig, W0: RealArray, params: AdapterParams<
   for (const name of ADAPTER_TENSOR_NAMES[params.method]) {
     const tensor = params.tensors[name];
     const shape = shapes[name];
-    const size = shape.reduce((a, b) => a * b, 1);
+    const size = shapeSize(shape);
     if (tensor === undefined || tensor.shape.join() !== shape.join() || tensor.data.length !== size) {
       throw new RangeError(`adapter ref: tensor ${name} must have shape [${shape.join(', ')}]`);
     }

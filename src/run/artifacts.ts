@@ -5,11 +5,13 @@
 //                                 the merged checkpoint, a plain Hugging Face model folder
 //   adapter/                      the adapter alone, in its own folder so that loading the merged
 //                                 model never mistakes it for an adapter to apply on top (PEFT's
-//                                 layout for LoRA and DoRA; D2-LoRA's own, src/io/export.ts)
+//                                 files for LoRA and DoRA; D2-LoRA's own, src/io/adapter-format.ts)
 //   metrics.json, report.md, loss-curve.svg
 
+import { exportAdapter } from '../export/adapter';
+import { exportMergedCheckpoint } from '../export/checkpoint';
+import type { NamedAdapter } from '../io/adapter-format';
 import type { LoadedModel } from '../io/load';
-import { exportAdapter, exportMergedCheckpoint, type NamedAdapter } from '../io/export';
 import type { WeightMap } from '../model/config';
 import { lossChartSvg, renderReport } from './report';
 import type { RunArtifacts, RunMetrics } from './run';

@@ -1,10 +1,22 @@
 import { describe, it, expect, beforeAll } from 'vitest';
 import { readFile } from 'node:fs/promises';
 import type { AdapterConfig, AdapterMethod } from '../../src/adapters/config';
-import { defaultAdapterConfig } from '../../src/run/spec';
+import { ADAPTER_FOLDER, buildArtifacts } from '../../src/run/artifacts';
+import type { RunMetrics } from '../../src/run/run';
+import { adapterConfigOf, defaultAdapterConfig, runSpecWith, trainConfigOf, type RunSpec } from '../../src/run/spec';
 import { adapterTensorShapes, type AdapterParams } from '../../src/adapters/init';
 import { FormatError } from '../../src/io/errors';
-import { ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE, exportAdapter, exportMergedCheckpoint, readAdapter, type NamedAdapter } from '../../src/io/export';
+import { exportAdapter } from '../../src/export/adapter';
+import { exportMergedCheckpoint } from '../../src/export/checkpoint';
+import { readAdapter } from '../../src/io/adapter';
+import {
+  ADAPTER_FILES,
+  D2LORA_CONFIG_FILE,
+  D2LORA_WEIGHTS_FILE,
+  PEFT_CONFIG_FILE,
+  PEFT_WEIGHTS_FILE,
+  type NamedAdapter,
+} from '../../src/io/adapter-format';
 import { parseHfConfig } from '../../src/io/hf-config';
 import { permuteQKForHalfRope } from '../../src/io/llama2c';
 import { loadModel, type LoadedModel } from '../../src/io/load';
@@ -18,6 +30,7 @@ import { modelForwardRef } from '../../src/ref/model';
 import { HfTokenizer } from '../../src/tokenizer/hf';
 import type { Llama2cTokenizer } from '../../src/tokenizer/llama2c';
 import { Rng } from '../../src/util/rng';
+import { shapeSize } from '../../src/util/shape';
 import { GPT2_CONFIG, jsonBytes, LLAMA_CONFIG, randomWeights, tensorsOf, tinyTokenizerConfig, tinyTokenizerJson } from './hf-fixtures';
 import { mirrorPath } from './mirror';
 
@@ -44,7 +57,7 @@ function randomAdapters(config: ModelConfig, cfg: AdapterConfig, targets: string
       if (!targets.some((t) => targetMatches(t, m.module))) continue;
       const tensors: AdapterParams['tensors'] = {};
       for (const [name, shape] of Object.entries(adapterTensorShapes(cfg.method, cfg.r, m))) {
-        const data = Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => (name === 'm' ? rng.uniform(0.5, 2) : rng.uniform(-0.5, 0.5)));
+        const data = Float32Array.from({ length: shapeSize(shape) }, () => (name === 'm' ? rng.uniform(0.5, 2) : rng.uniform(-0.5, 0.5)));
         tensors[name] = { shape, data };
       }
       out.push({ name: m.weight.replace(/\.weight$/, ''), params: { method: cfg.method, r: cfg.r, out: m.out, in: m.in, tensors } });
@@ -316,8 +329,8 @@ describe('exportAdapter: PEFT LoRA and DoRA', () => {
     const targets = ['q_proj', 'v_proj'];
     const adapters = randomAdapters(llama, cfg, targets, 1);
     const files = exportAdapter(source(llama), adapters, cfg, targets);
-    expect([...files.keys()].sort()).toEqual([ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE]);
-    expect(json(files.get(ADAPTER_CONFIG_FILE))).toEqual({
+    expect([...files.keys()].sort()).toEqual([PEFT_CONFIG_FILE, PEFT_WEIGHTS_FILE]);
+    expect(json(files.get(PEFT_CONFIG_FILE))).toEqual({
       peft_type: 'LORA',
       task_type: 'CAUSAL_LM',
       base_model_name_or_path: 'base-model',
@@ -333,7 +346,7 @@ describe('exportAdapter: PEFT LoRA and DoRA', () => {
       inference_mode: true,
       modules_to_save: null,
     });
-    const file = parseSafetensors(files.get(ADAPTER_WEIGHTS_FILE)!, ADAPTER_WEIGHTS_FILE);
+    const file = parseSafetensors(files.get(PEFT_WEIGHTS_FILE)!, PEFT_WEIGHTS_FILE);
     expect(file.tensors.size).toBe(2 * 2 * 2);
     expect(file.tensors.get('base_model.model.model.layers.1.self_attn.v_proj.lora_A.weight')).toMatchObject({ dtype: 'F32', shape: [4, 16] });
     expect(file.tensors.get('base_model.model.model.layers.1.self_attn.v_proj.lora_B.weight')).toMatchObject({ dtype: 'F32', shape: [8, 4] });
@@ -347,8 +360,8 @@ describe('exportAdapter: PEFT LoRA and DoRA', () => {
     const targets = ['c_attn', 'attn.c_proj'];
     const adapters = randomAdapters(gpt2, cfg, targets, 2);
     const files = exportAdapter(source(gpt2), adapters, cfg, targets);
-    expect(json(files.get(ADAPTER_CONFIG_FILE))).toMatchObject({ peft_type: 'LORA', use_dora: true, use_rslora: true, fan_in_fan_out: true, target_modules: targets });
-    const file = parseSafetensors(files.get(ADAPTER_WEIGHTS_FILE)!, ADAPTER_WEIGHTS_FILE);
+    expect(json(files.get(PEFT_CONFIG_FILE))).toMatchObject({ peft_type: 'LORA', use_dora: true, use_rslora: true, fan_in_fan_out: true, target_modules: targets });
+    const file = parseSafetensors(files.get(PEFT_WEIGHTS_FILE)!, PEFT_WEIGHTS_FILE);
     const p = 'base_model.model.transformer.h.0.attn';
     expect(Object.fromEntries([...file.tensors].filter(([key]) => key.startsWith(`${p}.`)).map(([key, t]) => [key.slice(p.length + 1), t.shape]))).toEqual({
       'c_attn.lora_A.weight': [4, 16],
@@ -376,14 +389,22 @@ describe('exportAdapter: PEFT LoRA and DoRA', () => {
 });
 
 describe('exportAdapter: D2-LoRA\'s own format', () => {
+  const llama = parseHfConfig(jsonBytes(LLAMA_CONFIG), 'config.json');
+  const cfg = config({ method: 'd2lora', tau: 0.25, readd: 0, detachNorm: true, eps: 1e-10 });
+  const targets = ['o_proj', 'down_proj'];
+  const adapters = randomAdapters(llama, cfg, targets, 4);
+  const files = exportAdapter({ config: llama, name: 'tiny' }, adapters, cfg, targets);
+
+  it('writes d2lora_config.json and d2lora_model.safetensors, nothing named like PEFT\'s files', () => {
+    expect([...files.keys()].sort()).toEqual([D2LORA_CONFIG_FILE, D2LORA_WEIGHTS_FILE]);
+    expect([D2LORA_CONFIG_FILE, D2LORA_WEIGHTS_FILE]).toEqual(['d2lora_config.json', 'd2lora_model.safetensors']);
+    expect(files.has(PEFT_CONFIG_FILE) || files.has(PEFT_WEIGHTS_FILE)).toBe(false);
+    expect(json(files.get(D2LORA_CONFIG_FILE)).peft_type).toBeUndefined();
+  });
+
   it('writes <module>.d2lora.{u_plus,d_plus,u_minus,d_minus}, every setting, the shapes and the formula', () => {
-    const llama = parseHfConfig(jsonBytes(LLAMA_CONFIG), 'config.json');
-    const cfg = config({ method: 'd2lora', tau: 0.25, readd: 0, detachNorm: true, eps: 1e-10 });
-    const targets = ['o_proj', 'down_proj'];
-    const adapters = randomAdapters(llama, cfg, targets, 4);
-    const files = exportAdapter({ config: llama, name: 'tiny' }, adapters, cfg, targets);
     const down = 'model.layers.1.mlp.down_proj.d2lora';
-    const written = json(files.get(ADAPTER_CONFIG_FILE));
+    const written = json(files.get(D2LORA_CONFIG_FILE));
     expect(written).toMatchObject({
       format: 'd2lora',
       format_version: 1,
@@ -405,9 +426,17 @@ describe('exportAdapter: D2-LoRA\'s own format', () => {
     expect((written.shapes as Record<string, number[]>)[`${down}.u_plus`]).toEqual([16, 4]);
     expect((written.shapes as Record<string, number[]>)[`${down}.d_minus`]).toEqual([4, 40]);
     expect(Object.keys(written.shapes as object)).toHaveLength(2 * 2 * 4);
-    const file = parseSafetensors(files.get(ADAPTER_WEIGHTS_FILE)!, ADAPTER_WEIGHTS_FILE);
+    const file = parseSafetensors(files.get(D2LORA_WEIGHTS_FILE)!, D2LORA_WEIGHTS_FILE);
     expect(file.getF32(`${down}.u_minus`)).toEqual(adapters[3].params.tensors.uMinus.data);
     expect(readAdapter(files, llama)).toEqual({ cfg, targets, adapters });
+  });
+
+  it('reads a format version 1 adapter saved under PEFT\'s file names, as before D2-LoRA had its own', () => {
+    const legacy = new Map([
+      [PEFT_CONFIG_FILE, files.get(D2LORA_CONFIG_FILE)!],
+      [PEFT_WEIGHTS_FILE, files.get(D2LORA_WEIGHTS_FILE)!],
+    ]);
+    expect(readAdapter(legacy, llama)).toEqual({ cfg, targets, adapters });
   });
 });
 
@@ -465,32 +494,48 @@ describe('readAdapter: bad input', () => {
   const loraFiles = exportAdapter(source, randomAdapters(llama, lora, ['q_proj'], 1), lora, ['q_proj']);
   const d2 = config({ method: 'd2lora' });
   const d2Files = exportAdapter(source, randomAdapters(llama, d2, ['v_proj'], 1), d2, ['v_proj']);
+  /** The files with the config file (whichever of PEFT's and D2-LoRA's they hold) edited. */
   const withConfig = (files: Map<string, Uint8Array>, edit: (c: Record<string, unknown>) => void) => {
-    const c = json(files.get(ADAPTER_CONFIG_FILE));
+    const name = files.has(D2LORA_CONFIG_FILE) ? D2LORA_CONFIG_FILE : PEFT_CONFIG_FILE;
+    const c = json(files.get(name));
     edit(c);
-    return new Map(files).set(ADAPTER_CONFIG_FILE, jsonBytes(c));
+    return new Map(files).set(name, jsonBytes(c));
   };
   const withWeights = (files: Map<string, Uint8Array>, edit: (t: { name: string; shape: number[]; data: Float32Array }[]) => void) => {
-    const file = parseSafetensors(files.get(ADAPTER_WEIGHTS_FILE)!, ADAPTER_WEIGHTS_FILE);
-    const tensors = [...file.tensors].map(([name, t]) => ({ name, shape: t.shape, data: file.getF32(name) }));
+    const name = files.has(D2LORA_WEIGHTS_FILE) ? D2LORA_WEIGHTS_FILE : PEFT_WEIGHTS_FILE;
+    const file = parseSafetensors(files.get(name)!, name);
+    const tensors = [...file.tensors].map(([key, t]) => ({ name: key, shape: t.shape, data: file.getF32(key) }));
     edit(tensors);
-    return new Map(files).set(ADAPTER_WEIGHTS_FILE, writeSafetensors(tensors.map((t) => ({ ...t, dtype: 'F32' as const }))));
+    return new Map(files).set(name, writeSafetensors(tensors.map((t) => ({ ...t, dtype: 'F32' as const }))));
+  };
+  const without = (files: Map<string, Uint8Array>, name: string) => {
+    const rest = new Map(files);
+    rest.delete(name);
+    return rest;
   };
   const message = (files: Map<string, Uint8Array>) => formatErrorFrom(() => readAdapter(files, llama)).message;
 
-  it('names the missing file', () => {
-    const noConfig = new Map(loraFiles);
-    noConfig.delete(ADAPTER_CONFIG_FILE);
-    expect(message(noConfig)).toBe('adapter_config.json: no such file; expected the adapter configuration');
-    const noWeights = new Map(loraFiles);
-    noWeights.delete(ADAPTER_WEIGHTS_FILE);
-    expect(message(noWeights)).toBe('adapter_model.safetensors: no such file; expected the adapter weights');
-    expect(message(new Map(loraFiles).set(ADAPTER_CONFIG_FILE, new TextEncoder().encode('{"peft_type"')))).toMatch(/^adapter_config\.json: bytes that are not UTF-8 JSON/);
+  it('names the missing file, and refuses a folder with both formats\' configs', () => {
+    expect(message(without(loraFiles, PEFT_CONFIG_FILE))).toBe(
+      'adapter_config.json: no such file, nor d2lora_config.json; expected the adapter configuration: ' +
+        'adapter_config.json for LoRA and DoRA (PEFT\'s format) or d2lora_config.json for D2-LoRA',
+    );
+    expect(message(without(loraFiles, PEFT_WEIGHTS_FILE))).toBe('adapter_model.safetensors: no such file; expected the adapter weights, beside adapter_config.json');
+    expect(message(without(d2Files, D2LORA_WEIGHTS_FILE))).toBe('d2lora_model.safetensors: no such file; expected the adapter weights, beside d2lora_config.json');
+    // PEFT's weights do not stand in for D2-LoRA's.
+    expect(message(without(d2Files, D2LORA_WEIGHTS_FILE).set(PEFT_WEIGHTS_FILE, d2Files.get(D2LORA_WEIGHTS_FILE)!))).toBe(
+      'd2lora_model.safetensors: no such file; expected the adapter weights, beside d2lora_config.json',
+    );
+    expect(message(new Map([...loraFiles, ...d2Files]))).toBe(
+      'd2lora_config.json: beside adapter_config.json; expected one adapter per folder: ' +
+        'adapter_config.json for LoRA and DoRA (PEFT\'s format) or d2lora_config.json for D2-LoRA',
+    );
+    expect(message(new Map(loraFiles).set(PEFT_CONFIG_FILE, new TextEncoder().encode('{"peft_type"')))).toMatch(/^adapter_config\.json: bytes that are not UTF-8 JSON/);
   });
 
   it('names the bad config field', () => {
     expect(message(withConfig(loraFiles, (c) => (c.peft_type = 'IA3')))).toBe(
-      'adapter_config.json: format nothing and peft_type string "IA3"; expected format "d2lora" or peft_type "LORA"',
+      'adapter_config.json: format nothing and peft_type string "IA3"; expected peft_type "LORA" (PEFT\'s LoRA or DoRA; a D2-LoRA adapter is d2lora_config.json)',
     );
     expect(message(withConfig(loraFiles, (c) => (c.r = 0)))).toBe('adapter_config.json: field "r": number 0; expected a positive integer');
     expect(message(withConfig(loraFiles, (c) => (c.lora_alpha = 'big')))).toBe('adapter_config.json: field "lora_alpha": string "big"; expected a finite number > 0');
@@ -501,14 +546,15 @@ describe('readAdapter: bad input', () => {
     expect(message(withConfig(loraFiles, (c) => (c.target_modules = ['c_attn'])))).toBe(
       'adapter_config.json: field "target_modules": ["c_attn"]; expected names of llama layers (q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj)',
     );
-    expect(message(withConfig(d2Files, (c) => delete c.tau))).toBe('adapter_config.json: field "tau": nothing; expected every adapter setting of the d2lora format');
-    expect(message(withConfig(d2Files, (c) => (c.format_version = 2)))).toBe('adapter_config.json: field "format_version": number 2; expected 1');
+    expect(message(withConfig(d2Files, (c) => delete c.format))).toBe('d2lora_config.json: field "format": nothing; expected "d2lora"');
+    expect(message(withConfig(d2Files, (c) => delete c.tau))).toBe('d2lora_config.json: field "tau": nothing; expected every adapter setting of the d2lora format');
+    expect(message(withConfig(d2Files, (c) => (c.format_version = 2)))).toBe('d2lora_config.json: field "format_version": number 2; expected 1');
     expect(message(withConfig(d2Files, (c) => (c.method = 'lora')))).toBe(
-      'adapter_config.json: field "method": string "lora"; expected "d2lora" (LoRA and DoRA use PEFT\'s format)',
+      'd2lora_config.json: field "method": string "lora"; expected "d2lora" (LoRA and DoRA use PEFT\'s format, adapter_config.json)',
     );
-    expect(message(withConfig(d2Files, (c) => (c.project = 1)))).toBe('adapter_config.json: field "project": number 1; expected true or false');
+    expect(message(withConfig(d2Files, (c) => (c.project = 1)))).toBe('d2lora_config.json: field "project": number 1; expected true or false');
     expect(message(withConfig(d2Files, (c) => ((c.shapes as Record<string, unknown>)['model.layers.0.self_attn.v_proj.d2lora.u_plus'] = [8, 5])))).toBe(
-      'adapter_config.json: field "shapes": "model.layers.0.self_attn.v_proj.d2lora.u_plus": an array; expected [8, 4], as adapter_model.safetensors holds it',
+      'd2lora_config.json: field "shapes": "model.layers.0.self_attn.v_proj.d2lora.u_plus": an array; expected [8, 4], as d2lora_model.safetensors holds it',
     );
   });
 
@@ -523,5 +569,70 @@ describe('readAdapter: bad input', () => {
     expect(message(withWeights(loraFiles, (t) => t.push({ name: 'base_model.model.lm_head.lora_A.weight', shape: [1], data: new Float32Array(1) })))).toBe(
       'adapter_model.safetensors: tensor "base_model.model.lm_head.lora_A.weight": a tensor of no targeted layer; expected only the lora factors of the layers adapter_config.json targets',
     );
+    const d = 'model.layers.0.self_attn.v_proj.d2lora.d_minus';
+    expect(message(withWeights(d2Files, (t) => t.splice(t.findIndex((x) => x.name === d), 1)))).toBe(
+      `d2lora_model.safetensors: tensor "${d}": not present; expected the d2lora factors of every layer d2lora_config.json targets`,
+    );
   });
+});
+
+// ---------------------------------------------------------------------------------------------
+
+/** What buildArtifacts reads of a run's metrics, with made-up figures. */
+function metricsOf(spec: RunSpec, targets: string[]): RunMetrics {
+  const evaluation = { accuracy: 0.5, accuracySum: 0.5, accuracyMean: 0.5, items: 4, ms: 1, itemsPerSecond: 4 };
+  const truncation = { items: 4, truncated: 0, how: 'nothing cut', dropped: 0, droppedIds: [], longest: 8 };
+  return {
+    spec,
+    model: { name: 'stories260K', family: 'llama', parameters: 1 },
+    task: { name: 'story', source: 'built in', counts: { train: 4, eval: 4 }, notes: [], truncation: { train: truncation, eval: truncation } },
+    adapter: { ...adapterConfigOf(spec), targets, trainableParameters: 1 },
+    train: { ...trainConfigOf(spec), steps: 1 },
+    scoring: spec.scoring,
+    chance: 0.25,
+    before: evaluation,
+    after: evaluation,
+    merged: evaluation,
+    mergeGapPoints: 0,
+    mergedThroughputRatio: 1,
+    steps: [{ step: 1, epoch: 1, loss: 1, lr: 1e-3, gradNorm: 1, tokens: 8 }],
+    timings: { trainMs: 1, msPerStep: 1, tokensPerSecond: 1, totalMs: 1 },
+    device: { vendor: 'test', architecture: 'test', description: 'test' },
+    versions: { format: 1, engine: 'test' },
+    createdAt: '2026-01-01T00:00:00.000Z',
+  };
+}
+
+describe('a run\'s output folder (buildArtifacts)', () => {
+  let model: LoadedModel;
+  beforeAll(async () => {
+    model = await loadModelInNode({ kind: 'preset', name: 'stories260K' }, { mirror: MIRROR });
+  });
+  const targets = ['q_proj', 'v_proj'];
+  const peftFiles = [PEFT_CONFIG_FILE, PEFT_WEIGHTS_FILE].map((name) => `${ADAPTER_FOLDER}/${name}`);
+  const d2loraFiles = [D2LORA_CONFIG_FILE, D2LORA_WEIGHTS_FILE].map((name) => `${ADAPTER_FOLDER}/${name}`);
+
+  for (const [method, adapterFolder] of [['lora', peftFiles], ['dora', peftFiles], ['d2lora', d2loraFiles]] as const) {
+    it(`${method}: the merged model alone at the top, the adapter in ${ADAPTER_FOLDER}/ as ${adapterFolder.join(', ')}`, async () => {
+      const spec = runSpecWith({ adapter: { method, r: 2, alpha: 4 }, targets });
+      const adapters = randomAdapters(model.config, adapterConfigOf(spec), targets, 13);
+      const files = buildArtifacts({ spec, metrics: metricsOf(spec, targets), model, merged: model.weights, adapters, withCheckpoint: true });
+
+      const top = [...files.keys()].filter((name) => !name.includes('/'));
+      expect(top.sort()).toEqual(['config.json', 'loss-curve.svg', 'metrics.json', 'model.safetensors', 'report.md', 'run.json', 'tok512.bin', 'tokenizer.json', 'tokenizer_config.json']);
+      expect(top.filter((name) => (ADAPTER_FILES as readonly string[]).includes(name))).toEqual([]);
+      const inFolder = [...files.keys()].filter((name) => name.includes('/'));
+      expect(inFolder.sort()).toEqual([...adapterFolder]);
+      if (method === 'd2lora') expect(inFolder.some((name) => name.endsWith(`/${PEFT_CONFIG_FILE}`) || name.endsWith(`/${PEFT_WEIGHTS_FILE}`))).toBe(false);
+
+      // The adapter folder reads back exactly; the top level loads as a plain Hugging Face model.
+      const adapterFiles = new Map(inFolder.map((name) => [name.slice(ADAPTER_FOLDER.length + 1), files.get(name)!]));
+      const back = readAdapter(adapterFiles, model.config);
+      expect(back.adapters).toEqual(adapters);
+      expect(back.targets).toEqual(targets);
+      expect(back.cfg.method).toBe(method);
+      const merged = await loadFolder(new Map(top.map((name) => [name, files.get(name)!])));
+      expect(merged.config).toEqual({ ...model.config, ropeStyle: 'half' });
+    });
+  }
 });
