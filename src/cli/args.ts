@@ -16,6 +16,9 @@ export class UsageError extends Error {
   override name = 'UsageError';
 }
 
+/** A decimal number as the flags take it: 16, -1, 0.5, .5, 5e-3. */
+const DECIMAL = /^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:e[+-]?\d+)?$/i;
+
 export function parseFlags(argv: readonly string[], specs: Record<string, FlagSpec>, command: string): FlagValues {
   const values: FlagValues = {};
   for (const [name, spec] of Object.entries(specs)) values[name] = spec.default;
@@ -39,8 +42,9 @@ export function parseFlags(argv: readonly string[], specs: Record<string, FlagSp
     const raw = eq >= 0 ? arg.slice(eq + 1) : argv[++i];
     if (raw === undefined || raw.trim() === '') throw new UsageError(`--${name} needs a value (${spec.help})`);
     if (spec.type === 'number') {
-      const v = Number(raw);
-      if (!Number.isFinite(v)) throw new UsageError(`--${name} must be a number, got "${raw}"`);
+      // Decimal only: Number() would also read "0x10" as 16, "0b1" as 1 and "  5 " as 5.
+      const v = DECIMAL.test(raw) ? Number(raw) : NaN;
+      if (!Number.isFinite(v)) throw new UsageError(`--${name} must be a decimal number, got "${raw}"`);
       values[name] = v;
     } else {
       values[name] = raw;

@@ -25,8 +25,13 @@ export async function linkCommand(flags: FlagValues): Promise<number> {
   if (page.protocol !== 'https:' && page.protocol !== 'http:') throw new UsageError(`--origin must be an http(s) URL, got ${origin}`);
   const { spec, warnings } = await runFromFlags(flags);
   for (const w of warnings) process.stderr.write(`warning: ${w}\n`);
-  if (spec.model.kind === 'files' || spec.task.kind === 'file') {
-    process.stderr.write('note: the run uses local files; the link names them with their sha256, and whoever opens it picks the same files\n');
+  if (spec.task.kind === 'file') {
+    process.stderr.write('note: the task is a local file; the link names it with its sha256, and whoever opens the link picks the same file\n');
+  }
+  if (spec.model.kind === 'files') {
+    process.stderr.write(
+      `note: the model is a local folder; the link names it ("${spec.model.name}")${spec.model.files.length > 0 ? ' and its files with their sha256' : ', not its files'}, and whoever opens the link picks it\n`,
+    );
   }
   console.log(runLinkUrl(spec, page.href));
   return 0;

@@ -173,7 +173,9 @@ export async function runFromFlags(flags: FlagValues): Promise<FlagsRun> {
       locations.taskFiles = { test: t, ...(given('task-train') ? { train: String(flags['task-train']) } : {}) };
       if (base.task.kind !== 'file') draft.task = await taskFileSpec(t, given('task-train') ? String(flags['task-train']) : undefined);
     } else {
-      draft.task = taskFromName(t);
+      if (given('task-train')) throw new UsageError(`--task-train goes with a task file given to --task, not with --task ${t}`);
+      // The story task keeps the base's options (--spec, --link); the story flags change them.
+      if (t !== 'story' || base.task.kind !== 'story') draft.task = taskFromName(t);
     }
   } else if (base.task.kind === 'file') {
     throw new UsageError(`the run's task is a file ("${base.task.test.name}"); give --task <file> where it is`);

@@ -47,6 +47,17 @@ const RELATIVE_FILE = z
 
 const FILE_REF = z.strictObject({ name: RELATIVE_FILE, sha256: SHA256 });
 
+/**
+ * A folder's own name, as the run calls a local model: no path separators, not "." or "..", no
+ * control characters and none of <>:"|?*, because it becomes a part of the output folder's path
+ * (defaultOutFolder) and a heading in the report.
+ */
+const FOLDER_NAME = z
+  .string()
+  .min(1)
+  .max(128)
+  .regex(/^(?!\.\.?$)[^\u0000-\u001f\u007f\\/<>:"|?*]+$/, 'a folder name (no "/", "\\", ".." or any of <>:"|?*)');
+
 /** A Hugging Face repository id, "owner/name". */
 const HUB_REPO = z.string().regex(/^[A-Za-z0-9][\w.-]{0,95}\/[A-Za-z0-9][\w.-]{0,95}$/, 'a Hugging Face repository id "owner/name"');
 const HUB_REVISION = z.string().regex(/^(?!.*\.\.)[\w.-][\w./-]{0,127}$/, 'a branch, tag or commit (letters, digits, ".", "_", "-", "/")');
@@ -73,7 +84,7 @@ const ModelSpec = z.discriminatedUnion('kind', [
   z.strictObject({
     kind: z.literal('files'),
     /** What the run calls the model (a folder's name). */
-    name: z.string().min(1).max(128),
+    name: FOLDER_NAME,
     /** The files as read, each with its sha256; empty until the run has read them (see Run). */
     files: z.array(FILE_REF).max(256).default([]),
   }),
@@ -227,8 +238,8 @@ export function parseRunSpec(value: unknown, where = 'run spec'): RunSpec {
   throw new RunSpecError(r.error.issues.map((issue) => issueAt(issue, value)), where);
 }
 
-/** Every default: what `{}` parses to. */
-export const DEFAULT_RUN_SPEC: RunSpec = Object.freeze(parseRunSpec({})) as RunSpec;
+/** Every default: what `{}` parses to. Frozen to the leaves: it is shared, so never a spec to change. */
+export const DEFAULT_RUN_SPEC: RunSpec = deepFreeze(parseRunSpec({}));
 
 /** A spec from the defaults and the given sections (each merged over its defaults). */
 export function runSpecWith(overrides: RunSpecInput = {}): RunSpec {
@@ -237,19 +248,24 @@ export function runSpecWith(overrides: RunSpecInput = {}): RunSpec {
 
 /**
  * Lenient parsing, for links: unknown fields are dropped and invalid values replaced by their
- * defaults, each listed in `problems`. Never throws for any JSON value.
+ * defaults, each listed in `problems`. Never throws for any JSON value; the spec is always the
+ * caller's own (never the shared DEFAULT_RUN_SPEC).
  */
 export function parseRunSpecLeniently(value: unknown): { spec: RunSpec; problems: string[] } {
-  if (!isRecord(value)) return { spec: DEFAULT_RUN_SPEC, problems: [`the spec is ${describeValue(value)}, not an object; using the default run`] };
+  if (!isRecord(value)) return { spec: parseRunSpec({}), problems: [`the spec is ${describeValue(value)}, not an object; using the default run`] };
   const input: Record<string, unknown> = structuredClone(value);
   const problems: string[] = [];
-  /** Fields replaced by their defaults, and the problem that says so (completed with the default). */
-  const replaced: { path: (string | number)[]; problem: number }[] = [];
+  /** Fields replaced by their defaults, and the problem that says so (completed with the default once known). */
+  const replaced: { path: (string | number)[]; problem: number; replacing: string }[] = [];
   // Each round removes at least one offending field, so this ends; the bound is a guard.
   for (let round = 0; round < 256; round++) {
     const r = RunSpecSchema.safeParse(input);
     if (r.success) {
-      for (const { path, problem } of replaced) problems[problem] += ` (${describeValue(valueAt(r.data, path))})`;
+      for (const { path, problem, replacing } of replaced) {
+        const v = valueAt(r.data, path);
+        // An optional field without a default is left out rather than given a default.
+        problems[problem] += v === undefined ? '; left out' : `${replacing} (${describeValue(v)})`;
+      }
       return { spec: r.data, problems };
     }
     let progressed = false;
@@ -273,17 +289,17 @@ export function parseRunSpecLeniently(value: unknown): { spec: RunSpec; problems
       while (path.length > 0 && valueAt(input, path) === undefined) path = path.slice(0, -1);
       if (path.length === 0) {
         problems.push(`${describeIssue(issue, value)}; using the default run`);
-        return { spec: DEFAULT_RUN_SPEC, problems };
+        return { spec: parseRunSpec({}), problems };
       }
       if (!removeAt(input, path)) continue;
       const replacing = path.length < issuePath.length ? `; using the default ${formatPath(path)}` : '; using the default';
-      replaced.push({ path, problem: problems.push(`${describeIssue(issue, value)}${replacing}`) - 1 });
+      replaced.push({ path, replacing, problem: problems.push(describeIssue(issue, value)) - 1 });
       progressed = true;
     }
     if (!progressed) break;
   }
   problems.push('the spec could not be repaired; using the default run');
-  return { spec: DEFAULT_RUN_SPEC, problems };
+  return { spec: parseRunSpec({}), problems };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -354,7 +370,7 @@ function describeIssue(issue: Issue, input: unknown): string {
 function issueAt(issue: Issue, input: unknown): { path: (string | number)[]; text: string } {
   const path = keyPath(issue.path);
   if (issue.code === 'unrecognized_keys') {
-    const known = knownFields(path);
+    const known = knownFields(path, input);
     return {
       path: [...path, issue.keys[0]!],
       text: `unknown field${issue.keys.length > 1 ? `s ${issue.keys.map((k) => JSON.stringify(k)).join(', ')}` : ''}${known ? ` (the fields here: ${known})` : ''}`,
@@ -364,12 +380,12 @@ function issueAt(issue: Issue, input: unknown): { path: (string | number)[]; tex
     const kinds = unionKinds(path[path.length - 1] === 'kind' ? path.slice(0, -1) : path);
     if (kinds !== null) return { path, text: `found ${describeValue(valueAt(input, path))}; expected one of the kinds ${kinds}` };
   }
-  return { path, text: `found ${describeValue(valueAt(input, path))}; expected ${expectation(issue, isIntegerField(path))}` };
+  return { path, text: `found ${describeValue(valueAt(input, path))}; expected ${expectation(issue, isIntegerField(path, input))}` };
 }
 
 /** The `kind` values of the discriminated union at a path ("preset", "hub" …), or null. */
 function unionKinds(path: readonly (string | number)[]): string | null {
-  const schema = schemaAt(path);
+  const schema = schemaAt(path, undefined);
   if (!(schema instanceof z.ZodDiscriminatedUnion)) return null;
   const kinds = (schema.options as z.ZodType[]).flatMap((o) => {
     const inner = unwrap(o);
@@ -379,11 +395,20 @@ function unionKinds(path: readonly (string | number)[]): string | null {
   return kinds.join(', ');
 }
 
-/** The schema at a path (through objects, arrays and unions of objects), or null. */
-function schemaAt(path: readonly (string | number)[]): z.ZodType | null {
+/**
+ * The schema at a path (through objects, arrays, and the union option of the `kind` the input has
+ * there), or null.
+ */
+function schemaAt(path: readonly (string | number)[], input: unknown): z.ZodType | null {
   let schema: z.ZodType = RunSpecSchema;
-  for (const key of path) {
-    const inner = unwrap(schema);
+  for (let i = 0; i < path.length; i++) {
+    const key = path[i]!;
+    let inner = unwrap(schema);
+    if (inner instanceof z.ZodDiscriminatedUnion) {
+      const option = optionOfKind(inner, valueAt(input, [...path.slice(0, i), 'kind']));
+      if (option === undefined) return null;
+      inner = option;
+    }
     if (inner instanceof z.ZodObject && typeof key === 'string') {
       const next = (inner.shape as Record<string, z.ZodType>)[key];
       if (next === undefined) return null;
@@ -397,8 +422,8 @@ function schemaAt(path: readonly (string | number)[]): z.ZodType | null {
   return unwrap(schema);
 }
 
-function isIntegerField(path: readonly (string | number)[]): boolean {
-  const schema = schemaAt(path);
+function isIntegerField(path: readonly (string | number)[], input: unknown): boolean {
+  const schema = schemaAt(path, input);
   return schema instanceof z.ZodNumber && schema.isInt === true;
 }
 
@@ -414,13 +439,9 @@ function replaceablePath(path: readonly (string | number)[], input: unknown): (s
     let inner = unwrap(schema);
     if (inner instanceof z.ZodDiscriminatedUnion) {
       unionCut = i;
-      const kind = valueAt(input, [...path.slice(0, i), 'kind']);
-      const option = (inner.options as z.ZodType[]).find((o) => {
-        const k = unwrap(o) instanceof z.ZodObject ? ((unwrap(o) as z.ZodObject).shape as Record<string, z.ZodType>).kind : undefined;
-        return k instanceof z.ZodLiteral && k.values.has(kind as never);
-      });
+      const option = optionOfKind(inner, valueAt(input, [...path.slice(0, i), 'kind']));
       if (option === undefined) return path.slice(0, i);
-      inner = unwrap(option);
+      inner = option;
     }
     if (inner instanceof z.ZodArray) return path.slice(0, i);
     const key = path[i]!;
@@ -433,9 +454,20 @@ function replaceablePath(path: readonly (string | number)[], input: unknown): (s
   return defaulted || unionCut === null ? [...path] : path.slice(0, unionCut);
 }
 
+/** The object schema of a discriminated union whose `kind` is `kind`, unwrapped. */
+function optionOfKind(union: z.ZodDiscriminatedUnion, kind: unknown): z.ZodObject | undefined {
+  for (const o of union.options as z.ZodType[]) {
+    const inner = unwrap(o);
+    const k = inner instanceof z.ZodObject ? (inner.shape as Record<string, z.ZodType>).kind : undefined;
+    if (k instanceof z.ZodLiteral && k.values.has(kind as never)) return inner as z.ZodObject;
+  }
+  return undefined;
+}
+
 /** The field names the schema has at a path of plain objects, for messages. */
-function knownFields(path: readonly (string | number)[]): string | null {
-  const schema = schemaAt(path);
+function knownFields(path: readonly (string | number)[], input: unknown): string | null {
+  let schema = schemaAt(path, input);
+  if (schema instanceof z.ZodDiscriminatedUnion) schema = optionOfKind(schema, valueAt(input, [...path, 'kind'])) ?? null;
   return schema instanceof z.ZodObject ? Object.keys(schema.shape).join(', ') : null;
 }
 
@@ -459,12 +491,12 @@ function expectation(issue: Issue, integer: boolean): string {
     case 'invalid_union':
       return 'one of the kinds the field allows';
     case 'too_small':
-      if (issue.origin === 'array') return `at least ${issue.minimum} entries`;
-      if (issue.origin === 'string') return `at least ${issue.minimum} characters`;
+      if (issue.origin === 'array') return `at least ${plural(Number(issue.minimum), 'entry', 'entries')}`;
+      if (issue.origin === 'string') return `at least ${plural(Number(issue.minimum), 'character', 'characters')}`;
       return `${number} ${issue.inclusive ? '≥' : '>'} ${issue.minimum}`;
     case 'too_big':
-      if (issue.origin === 'array') return `at most ${issue.maximum} entries`;
-      if (issue.origin === 'string') return `at most ${issue.maximum} characters`;
+      if (issue.origin === 'array') return `at most ${plural(Number(issue.maximum), 'entry', 'entries')}`;
+      if (issue.origin === 'string') return `at most ${plural(Number(issue.maximum), 'character', 'characters')}`;
       return `${number} ${issue.inclusive ? '≤' : '<'} ${issue.maximum}`;
     case 'invalid_format':
       return issue.message || `a ${issue.format}`;
@@ -473,6 +505,10 @@ function expectation(issue: Issue, integer: boolean): string {
     default:
       return issue.message;
   }
+}
+
+function plural(n: number, one: string, many: string): string {
+  return `${n} ${n === 1 ? one : many}`;
 }
 
 function article(word: string): string {
@@ -487,12 +523,22 @@ export function formatPath(path: readonly (string | number)[]): string {
 /** A short, inert description of any JSON value: it is printed, never interpreted. */
 export function describeValue(v: unknown): string {
   if (v === undefined) return 'nothing';
+  // JSON.parse reads 1e999 as Infinity, which JSON.stringify would print as null.
+  if (typeof v === 'number' && !Number.isFinite(v)) return String(v);
   const text = JSON.stringify(v) ?? typeof v;
   return text.length > 80 ? `${text.slice(0, 77)}...` : text;
 }
 
 function keyPath(path: readonly PropertyKey[]): (string | number)[] {
   return path.map((p) => (typeof p === 'symbol' ? String(p) : p));
+}
+
+function deepFreeze<T>(v: T): T {
+  if (typeof v === 'object' && v !== null) {
+    for (const x of Object.values(v)) deepFreeze(x);
+    Object.freeze(v);
+  }
+  return v;
 }
 
 function isRecord(v: unknown): v is Record<string, unknown> {

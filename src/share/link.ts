@@ -10,11 +10,11 @@
 // JSON text. A link holds no weights and no user data: files appear by name and sha256 only.
 
 import { deflateSync, inflateSync } from 'fflate';
-import { DEFAULT_RUN_SPEC, parseRunSpecLeniently, type RunSpec } from '../run/spec';
+import { DEFAULT_RUN_SPEC, formatPath, parseRunSpecLeniently, type RunSpec } from '../run/spec';
 
 export const LINK_VERSION = 1;
 export const LINK_PARAM = 'run';
-/** The longest fragment accepted, in characters: a full spec needs about 600. */
+/** The longest fragment accepted (after the '#'), in characters: the default run's needs 474, one pinning 16 files about 2,000. */
 export const MAX_LINK_CHARS = 4096;
 /** The most bytes a payload may inflate to (a spec's JSON is about 1 KB). */
 export const MAX_SPEC_JSON_BYTES = 16 * 1024;
@@ -27,10 +27,16 @@ export type LinkDecoding =
   /** Why the link could not be read at all; nothing of it is used. */
   | { ok: false; error: string };
 
-/** `#run=1.<payload>` for the spec. */
+/**
+ * `#run=1.<payload>` for the spec. Throws RangeError for a spec the decoder would refuse as too
+ * large (one naming hundreds of files): a link that cannot be opened is never handed out.
+ */
 export function encodeRunLink(spec: RunSpec): string {
-  const bytes = deflateSync(new TextEncoder().encode(JSON.stringify(spec)), { level: 9 });
-  return `#${LINK_PARAM}=${LINK_VERSION}.${toBase64Url(bytes)}`;
+  const json = new TextEncoder().encode(JSON.stringify(spec));
+  if (json.length > MAX_SPEC_JSON_BYTES) throw new RangeError(`the run spec is ${json.length} bytes of JSON; a run link holds at most ${MAX_SPEC_JSON_BYTES}`);
+  const link = `#${LINK_PARAM}=${LINK_VERSION}.${toBase64Url(deflateSync(json, { level: 9 }))}`;
+  if (link.length - 1 > MAX_LINK_CHARS) throw new RangeError(`the run's link would be ${link.length - 1} characters long; a run link has at most ${MAX_LINK_CHARS}`);
+  return link;
 }
 
 /** The whole share URL: the page's origin (and path) with the spec's fragment. */
@@ -46,11 +52,11 @@ export function runLinkUrl(spec: RunSpec, pageUrl: string): string {
  */
 export function decodeRunLink(link: string): LinkDecoding {
   if (typeof link !== 'string') return { ok: false, error: 'the link is not text' };
-  if (link.length > MAX_LINK_CHARS) {
-    return { ok: false, error: `the link is ${link.length} characters long; a run link has at most ${MAX_LINK_CHARS}` };
-  }
   const hashAt = link.indexOf('#');
   const fragment = hashAt >= 0 ? link.slice(hashAt + 1) : link;
+  if (fragment.length > MAX_LINK_CHARS) {
+    return { ok: false, error: `the link's fragment is ${fragment.length} characters long; a run link has at most ${MAX_LINK_CHARS}` };
+  }
   const value = fragmentParam(fragment);
   if (value === null) return { ok: false, error: `the link has no "${LINK_PARAM}=" part (expected #${LINK_PARAM}=${LINK_VERSION}.<data>)` };
   const dot = value.indexOf('.');
@@ -66,8 +72,12 @@ export function decodeRunLink(link: string): LinkDecoding {
   }
   const payload = value.slice(dot + 1);
   if (payload.length === 0) return { ok: false, error: 'the link carries no data after its version' };
+  if (!/^[A-Za-z0-9_-]*$/.test(payload)) return { ok: false, error: 'the link\'s data is not base64url (letters, digits, "-" and "_"): it may have been cut or changed' };
+  // Unpadded base64 ends in a group of 2, 3 or 4 characters; 1 left over holds no whole byte.
+  if (payload.length % 4 === 1) {
+    return { ok: false, error: `the link's data is ${payload.length} character${payload.length === 1 ? '' : 's'} long, a length base64url never has: it may have been cut` };
+  }
   const bytes = fromBase64Url(payload);
-  if (bytes === null) return { ok: false, error: 'the link\'s data is not base64url (letters, digits, "-" and "_"): it may have been cut or changed' };
   let inflated: Uint8Array;
   try {
     // One byte more than allowed tells a payload that inflates too far, without inflating it all.
@@ -124,9 +134,8 @@ function toBase64Url(bytes: Uint8Array): string {
   return out;
 }
 
-/** The bytes of unpadded base64url, or null for any other character or an impossible length. */
-function fromBase64Url(text: string): Uint8Array | null {
-  if (!/^[A-Za-z0-9_-]*$/.test(text) || text.length % 4 === 1) return null;
+/** The bytes of unpadded base64url (the caller has checked its characters and length). */
+function fromBase64Url(text: string): Uint8Array {
   const out = new Uint8Array(Math.floor((text.length * 6) / 8));
   let bits = 0;
   let value = 0;
@@ -163,13 +172,13 @@ function jsonDepth(text: string): number {
 const PROTOTYPE_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 
 /** A copy of parsed JSON without prototype keys, each one dropped listed in `problems`. */
-function withoutPrototypeKeys(v: unknown, path: string[], problems: string[]): unknown {
-  if (Array.isArray(v)) return v.map((x, i) => withoutPrototypeKeys(x, [...path, String(i)], problems));
+function withoutPrototypeKeys(v: unknown, path: (string | number)[], problems: string[]): unknown {
+  if (Array.isArray(v)) return v.map((x, i) => withoutPrototypeKeys(x, [...path, i], problems));
   if (typeof v !== 'object' || v === null) return v;
   const out: Record<string, unknown> = {};
   for (const [k, x] of Object.entries(v)) {
     if (PROTOTYPE_KEYS.has(k)) {
-      problems.push(`${[...path, k].join('.')}: a field name that is not allowed, ignored`);
+      problems.push(`${formatPath([...path, k])}: a field name that is not allowed, ignored`);
       continue;
     }
     out[k] = withoutPrototypeKeys(x, [...path, k], problems);
