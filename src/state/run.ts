@@ -46,7 +46,7 @@ export interface RunState {
   cancel(): Promise<void>;
   /** The output folder as a zip, offered as a download. */
   downloadZip(): Promise<void>;
-  /** The link that opens this page with this run's spec. */
+  /** The link that opens this page with this run's spec (throws RangeError for a spec too large for a link). */
   shareLink(pageUrl: string): string;
 }
 

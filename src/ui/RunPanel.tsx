@@ -126,7 +126,13 @@ function ShareButton() {
   const shareLink = useRun((s) => s.shareLink);
   const [copied, setCopied] = useState<string | null>(null);
   const copy = async () => {
-    const url = shareLink(location.href);
+    let url: string;
+    try {
+      url = shareLink(location.href);
+    } catch (e) {
+      setCopied(`No link: ${(e as Error).message}`);
+      return;
+    }
     try {
       await navigator.clipboard.writeText(url);
       setCopied('Link copied');

@@ -1,13 +1,14 @@
-// The run's inputs in the browser worker: presets from the mirror the build was given
-// (VITE_D2LORA_MIRROR) or their public URLs, Hugging Face repositories and URLs downloaded
-// through the Cache API, and the user's picked files, each checked against the sha256 the spec
-// pins (and pinned when the spec names none yet). Loaded models are kept, so that a run, the
+// The run's inputs in the browser worker: the embedded stories260K from the site itself, other
+// presets from the mirror the build was given (VITE_D2LORA_MIRROR) or their public URLs, Hugging
+// Face repositories and URLs downloaded through the Cache API, and the user's picked files, each
+// checked against the sha256 the spec pins (and pinned when the spec names none yet). Loaded models are kept, so that a run, the
 // generation from the base model and the next run of the same model load it once.
 
 import type { GpuContext } from '../gpu/context';
 import { BrowserByteCache } from '../io/browser-cache';
 import { ChecksumError, sha256Hex, type ByteCache } from '../io/fetch-cache';
 import { loadModel, type LoadedModel, type LoadOptions, type PickedFile } from '../io/load';
+import { browserEmbeddedBase } from '../io/embedded';
 import { browserMirrorBase } from '../io/mirror';
 import { FilePins } from '../io/pinning';
 import type { LoadHooks, RunEnvironment } from '../run/run';
@@ -51,6 +52,8 @@ export function browserRunEnvironment(ctx: GpuContext, shelf: ModelShelf, files:
 function browserLoadOptions(hooks: LoadHooks): LoadOptions {
   const mirror = browserMirrorBase();
   return {
+    // Absolute, so that messages name the whole URL.
+    embeddedModels: new URL(browserEmbeddedBase(), self.location.href).href,
     mirror: mirror === null ? undefined : new URL(mirror, self.location.href).href,
     cache: downloadCache(),
     onProgress: hooks.onProgress,
