@@ -28,10 +28,7 @@ const RAISED_LIMITS = [
 ] as const;
 
 export async function requestContext(gpu: GPU, options: AcquireOptions = {}): Promise<GpuContext> {
-  const adapter =
-    (await gpu.requestAdapter({ powerPreference: options.powerPreference ?? 'high-performance' })) ??
-    // Chromium's OpenGL ES backend (and some Android devices) only offers compatibility mode.
-    (await gpu.requestAdapter({ featureLevel: 'compatibility' } as GPURequestAdapterOptions));
+  const adapter = await chooseAdapter(gpu, options.powerPreference ?? 'high-performance');
   if (!adapter) {
     throw new WebGpuUnavailableError(
       `WebGPU is present but no GPU adapter was found${options.hint ? ` (${options.hint})` : ''}.`,
@@ -44,15 +41,32 @@ export async function requestContext(gpu: GPU, options: AcquireOptions = {}): Pr
   return new GpuContext(device, summarizeAdapter(adapter), options.strict ?? false);
 }
 
+/**
+ * The core adapter, unless it is a fallback (a software rasterizer such as SwiftShader) and a
+ * compatibility-mode adapter that is not exists: Chromium's OpenGL ES backend (and some Android
+ * devices) offers only that, and it runs the same WGSL compute kernels, often much faster than
+ * the fallback (Chromium with ANGLE on Vulkan reaches a real driver this way).
+ */
+async function chooseAdapter(gpu: GPU, powerPreference: GPUPowerPreference): Promise<GPUAdapter | null> {
+  const core = await gpu.requestAdapter({ powerPreference });
+  if (core !== null && !isFallback(core)) return core;
+  const compatibility = await gpu.requestAdapter({ powerPreference, featureLevel: 'compatibility' } as GPURequestAdapterOptions);
+  if (compatibility !== null && !isFallback(compatibility)) return compatibility;
+  return core ?? compatibility;
+}
+
+function isFallback(adapter: GPUAdapter): boolean {
+  return (adapter as GPUAdapter & { isFallbackAdapter?: boolean }).isFallbackAdapter === true || adapter.info.isFallbackAdapter === true;
+}
+
 export function summarizeAdapter(adapter: GPUAdapter): AdapterSummary {
   const info = adapter.info;
   const text = `${info.vendor} ${info.architecture} ${info.device} ${info.description}`.toLowerCase();
-  const isFallback = (adapter as GPUAdapter & { isFallbackAdapter?: boolean }).isFallbackAdapter === true;
   return {
     vendor: info.vendor,
     architecture: info.architecture,
     device: info.device,
     description: info.description,
-    isCpu: isFallback || /llvmpipe|lavapipe|swiftshader|software|warp/.test(text),
+    isCpu: isFallback(adapter) || /llvmpipe|lavapipe|swiftshader|software|warp/.test(text),
   };
 }
