@@ -7,7 +7,10 @@ import { create } from 'zustand';
 import { acquireBrowserContext } from '../gpu/browser';
 import type { AdapterSummary, GpuContext } from '../gpu/context';
 import { WebGpuUnavailableError } from '../gpu/errors';
-import { runMatmulSelfTest, SELF_TEST_CASE_COUNT, type SelfTestCase, type SelfTestReport } from '../gpu/selftest';
+import { runMatmulSelfTest, SELF_TEST_CASE_COUNT, type SelfTestCase, type SelfTestReport } from '../selftest/matmul';
+
+/** What the page says when the browser has no WebGPU (components take it from here, not from gpu/). */
+export { NO_WEBGPU_HELP } from '../gpu/browser';
 
 export type WebGpuStatus = 'checking' | 'unavailable' | 'ready' | 'error';
 export type SelfTestStatus = 'idle' | 'running' | 'passed' | 'failed';

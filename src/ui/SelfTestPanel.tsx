@@ -1,7 +1,7 @@
 // "Kernel self-test": each matmul kernel on this GPU against the CPU reference, case by case,
 // with a PASS/FAIL summary.
 
-import type { SelfTestCase } from '../gpu/selftest';
+import type { SelfTestCase } from '../selftest/matmul';
 import { useSystem, type SelfTestState } from '../state/system';
 import { formatMs } from './format';
 import { StatusBadge } from './StatusBadge';

@@ -1,10 +1,10 @@
-// The page's kernel self-test (src/gpu/selftest.ts) run on Dawn: every case must pass, be
+// The page's kernel self-test (src/selftest/matmul.ts) run on Dawn: every case must pass, be
 // reported once through onProgress in order, and the checker must catch a wrong result.
 
 import { describe, expect, it } from 'vitest';
 import { MATMUL_VARIANTS } from '../../src/ops/matmul';
 import { matmulRef } from '../../src/ref/matmul';
-import { maxErrorOverTolerance, runMatmulSelfTest, SELF_TEST_CASE_COUNT, SELF_TEST_SHAPES, type SelfTestCase } from '../../src/gpu/selftest';
+import { maxErrorOverTolerance, runMatmulSelfTest, SELF_TEST_CASE_COUNT, SELF_TEST_SHAPES, type SelfTestCase } from '../../src/selftest/matmul';
 import { gpu } from './gpu';
 
 describe('matmul self-test', () => {
