@@ -12,11 +12,15 @@ import { KernelError } from '../gpu/errors';
 import type { Tensor } from '../gpu/tensor';
 import { checkDims, checkTensor, gridStrideWorkgroups } from './checks';
 
-/** Elements per partial sum of sum_squares_partial (BLOCK = THREADS·PER_THREAD in the WGSL). */
-const SUM_OF_SQUARES_BLOCK = 4096;
+/** Threads per workgroup of every optimizer kernel: a power of two, for the reduction trees. */
+const THREADS = 256;
+/** Elements each thread of sum_squares_partial squares. */
+const PER_THREAD = 16;
+/** Elements per partial sum of sum_squares_partial (BLOCK in the WGSL). */
+const SUM_OF_SQUARES_BLOCK = THREADS * PER_THREAD;
 
 function kernel(ctx: GpuContext, entryPoint: string): Kernel {
-  return ctx.kernel({ name: entryPoint, code: optimizerWgsl, entryPoint });
+  return ctx.kernel({ name: entryPoint, code: optimizerWgsl, entryPoint, constants: { THREADS, PER_THREAD } });
 }
 
 /** Length of the partials tensor sumOfSquares needs for n elements (reusable across tensors). */
@@ -109,6 +113,6 @@ export function adamwStep(
       stepSize: lr / bc1,
       bc2Sqrt: Math.sqrt(bc2),
     },
-    [gridStrideWorkgroups(ctx, n)],
+    [gridStrideWorkgroups(ctx, n, THREADS)],
   );
 }
