@@ -44,7 +44,7 @@ export async function requestContext(gpu: GPU, options: AcquireOptions = {}): Pr
   return new GpuContext(device, summarizeAdapter(adapter), options.strict ?? false);
 }
 
-export function summarizeAdapter(adapter: GPUAdapter): AdapterSummary {
+function summarizeAdapter(adapter: GPUAdapter): AdapterSummary {
   const info = adapter.info;
   const text = `${info.vendor} ${info.architecture} ${info.device} ${info.description}`.toLowerCase();
   const isFallback = (adapter as GPUAdapter & { isFallbackAdapter?: boolean }).isFallbackAdapter === true;
