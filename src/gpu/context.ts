@@ -482,7 +482,7 @@ export class GpuContext {
       data = staging.getMappedRange(0, bytes).slice(0, keep);
       staging.unmap();
     } finally {
-      if (data) this.returnStaging(staging);
+      if (data !== null) this.returnStaging(staging);
       else staging.destroy();
     }
     return data;
