@@ -39,8 +39,9 @@ test('finds a WebGPU adapter and passes the kernel self-test', async ({ page }, 
         `SwiftShader, its CPU adapter. The page said:\n${why}`,
     );
   }
-  await expect(page.getByTestId('adapter-name')).not.toBeEmpty();
-  const adapter = await page.getByTestId('adapter-name').innerText();
+  // Chromium's OpenGL ES (compatibility) adapter reports no names at all; the page says so.
+  await expect(page.getByTestId('adapter-kind')).not.toBeEmpty();
+  const adapter = (await page.getByTestId('adapter-name').innerText()) || '(an adapter that reports no name)';
   const kind = await page.getByTestId('adapter-kind').innerText();
   await expect(page.getByTestId('limit-maxStorageBufferBindingSize')).toBeVisible();
 

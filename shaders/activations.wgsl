@@ -2,7 +2,7 @@
 // (GPT-2's gelu_new) and the residual adds. Every tensor is a flat array of n f32 values;
 // every kernel is a grid-stride loop, so any n fits the 65535-workgroup limit.
 
-const GROUP = 256u;
+override GROUP: u32; // threads per workgroup (the launchers' ELEMENTWISE_GROUP, src/ops/checks.ts)
 
 // Binding names avoid x, y, z, w, r, g, b, a: the layout parser (src/gpu/wgsl-layout.ts) sees
 // identifiers, so a swizzle such as `lid.x` would count as using a binding named x.
@@ -31,7 +31,7 @@ fn sigmoid_pair(z: f32) -> vec2<f32> {
 @group(0) @binding(5) var<storage, read_write> dgate: array<f32>;
 @group(0) @binding(6) var<storage, read_write> dup: array<f32>;
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(GROUP)
 fn swiglu_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   for (var i = gid.x; i < ep.n; i += nwg.x * GROUP) {
     let g = gate[i];
@@ -39,7 +39,7 @@ fn swiglu_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wo
   }
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(GROUP)
 fn swiglu_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   for (var i = gid.x; i < ep.n; i += nwg.x * GROUP) {
     let g = gate[i];
@@ -72,7 +72,7 @@ fn gelu_parts(v: f32) -> vec3<f32> {
   return vec3(xc, sigmoid_pair(2.0 * SQRT_2_OVER_PI * (xc + GELU_CUBIC * xc * xc * xc)));
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(GROUP)
 fn gelu_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   for (var i = gid.x; i < ep.n; i += nwg.x * GROUP) {
     let v = actIn[i];
@@ -80,7 +80,7 @@ fn gelu_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
   }
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(GROUP)
 fn gelu_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   for (var i = gid.x; i < ep.n; i += nwg.x * GROUP) {
     let p = gelu_parts(actIn[i]);
@@ -99,14 +99,14 @@ fn gelu_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
 @group(0) @binding(10) var<storage, read> addA: array<f32>;
 @group(0) @binding(11) var<storage, read> addB: array<f32>;
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(GROUP)
 fn add_into(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   for (var i = gid.x; i < ep.n; i += nwg.x * GROUP) {
     acc[i] += actIn[i];
   }
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(GROUP)
 fn add(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   for (var i = gid.x; i < ep.n; i += nwg.x * GROUP) {
     actOut[i] = addA[i] + addB[i];

@@ -10,6 +10,11 @@
 // W0 is read through its layout: `inOut = 0` for the (out×in) PyTorch layout, 1 for GPT-2's
 // Conv1D (in×out). Large element-wise passes use grid-stride loops so that any size fits the
 // 65535-workgroup limit.
+//
+// Workgroup sizes are the launcher's (src/ops/adapters.ts), given as override constants.
+
+override GROUP: u32;      // threads of the grid-stride kernels
+override OUT_GROUP: u32;  // output rows j per workgroup of the kernels with a thread per row
 
 // ---------------------------------------------------------------------------------------------
 // Row norms of W0, once per layer: c_j = ‖W0_j‖ (accumulated in f32, Kahan-compensated).
@@ -19,7 +24,7 @@ struct RowNormParams { rows: u32, cols: u32, inOut: u32 }
 @group(0) @binding(1) var<storage, read> w0: array<f32>;
 @group(0) @binding(2) var<storage, read_write> normsOut: array<f32>;
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(OUT_GROUP)
 fn row_norms(@builtin(global_invocation_id) gid: vec3<u32>) {
   let j = gid.x;
   if (j >= rn.rows) { return; }
@@ -46,18 +51,18 @@ struct ScaleParams { rows: u32, cols: u32 }
 @group(0) @binding(5) var<storage, read> scaleBy: array<f32>;
 @group(0) @binding(6) var<storage, read_write> scaleOut: array<f32>;
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(GROUP)
 fn scale_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let total = sp.rows * sp.cols;
-  for (var idx = gid.x; idx < total; idx += nwg.x * 256u) {
+  for (var idx = gid.x; idx < total; idx += nwg.x * GROUP) {
     scaleOut[idx] = scaleIn[idx] * scaleBy[idx / sp.cols];
   }
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(GROUP)
 fn scale_columns(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let total = sp.rows * sp.cols;
-  for (var idx = gid.x; idx < total; idx += nwg.x * 256u) {
+  for (var idx = gid.x; idx < total; idx += nwg.x * GROUP) {
     scaleOut[idx] = scaleIn[idx] * scaleBy[idx % sp.cols];
   }
 }
@@ -80,7 +85,7 @@ struct NormParams { outF: u32, rank: u32, eps: f32 }
 @group(0) @binding(13) var<storage, read_write> nOut: array<f32>; // n (out)
 @group(0) @binding(14) var<storage, read_write> gOut: array<f32>; // g (out)
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(OUT_GROUP)
 fn column_norm_pass(@builtin(global_invocation_id) gid: vec3<u32>) {
   let j = gid.x;
   if (j >= np.outF) { return; }
@@ -126,10 +131,10 @@ struct CombineParams { rows: u32, outF: u32, rho: f32, hasBias: u32 }
 @group(0) @binding(18) var<storage, read_write> yBuf: array<f32>; // L in, Y out (N×out)
 @group(0) @binding(34) var<storage, read> combineBias: array<f32>; // b (out), when hasBias
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(GROUP)
 fn combine_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let total = cp.rows * cp.outF;
-  for (var idx = gid.x; idx < total; idx += nwg.x * 256u) {
+  for (var idx = gid.x; idx < total; idx += nwg.x * GROUP) {
     let j = idx % cp.outF;
     let l = yBuf[idx];
     let q = qBuf[idx] + l;
@@ -144,10 +149,10 @@ fn combine_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_w
 @group(0) @binding(20) var<storage, read_write> gradS: array<f32>;   // Gs (N×out)
 @group(0) @binding(21) var<storage, read_write> gradL: array<f32>;   // Gl (N×out)
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(GROUP)
 fn combine_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let total = cp.rows * cp.outF;
-  for (var idx = gid.x; idx < total; idx += nwg.x * 256u) {
+  for (var idx = gid.x; idx < total; idx += nwg.x * GROUP) {
     let g = gScale[idx % cp.outF];
     let go = gradOut[idx];
     gradS[idx] = go * g;
@@ -157,13 +162,14 @@ fn combine_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_
 
 // ---------------------------------------------------------------------------------------------
 // Gradient of the norm scale (backward):  dg_j = Σ_n G[n,j]·Q[n,j]
-// Two deterministic stages: partial sums over blocks of ROWS_PER_BLOCK rows (64 columns ×
-// 4 row-lanes per workgroup, reduced in workgroup memory), then a fixed-order sum of the
-// partials fused with the coefficient the method needs:
+// Two deterministic stages: partial sums over blocks of ROWS_PER_BLOCK rows (OUT_GROUP columns ×
+// ROW_LANES row-lanes per workgroup, the lanes added in order in workgroup memory), then a
+// fixed-order sum of the partials fused with the coefficient the method needs:
 //   mode 0, D2-LoRA:  a_j = −dg_j·c_j / n_j³        (written to coeff)
 //   mode 1, DoRA:     dm_j += dg_j / n_j             (accumulated into coeff = dm)
 
-const ROWS_PER_BLOCK = 256u;
+override ROWS_PER_BLOCK: u32;
+override ROW_LANES: u32;
 
 struct ColDotParams { rows: u32, outF: u32, blocks: u32, mode: u32 }
 @group(0) @binding(22) var<uniform> cd: ColDotParams;
@@ -172,28 +178,30 @@ struct ColDotParams { rows: u32, outF: u32, blocks: u32, mode: u32 }
 @group(0) @binding(25) var<storage, read> nSaved: array<f32>;        // n (out)
 @group(0) @binding(26) var<storage, read_write> coeff: array<f32>;   // a or dm (out)
 
-var<workgroup> lanes: array<f32, 256>;
+var<workgroup> lanes: array<f32, OUT_GROUP * ROW_LANES>;
 
-@compute @workgroup_size(64, 4)
+@compute @workgroup_size(OUT_GROUP, ROW_LANES)
 fn column_dot_partial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-  let j = wid.x * 64u + lid.x;
+  let j = wid.x * OUT_GROUP + lid.x;
   let r0 = wid.y * ROWS_PER_BLOCK;
   let r1 = min(r0 + ROWS_PER_BLOCK, cd.rows);
   var acc = 0.0;
   if (j < cd.outF) {
-    for (var r = r0 + lid.y; r < r1; r += 4u) {
+    for (var r = r0 + lid.y; r < r1; r += ROW_LANES) {
       let idx = r * cd.outF + j;
       acc += gradOut[idx] * qSaved[idx];
     }
   }
-  lanes[lid.y * 64u + lid.x] = acc;
+  lanes[lid.y * OUT_GROUP + lid.x] = acc;
   workgroupBarrier();
   if (lid.y == 0u && j < cd.outF) {
-    partials[wid.y * cd.outF + j] = ((lanes[lid.x] + lanes[64u + lid.x]) + lanes[128u + lid.x]) + lanes[192u + lid.x];
+    var sum = lanes[lid.x];
+    for (var l = 1u; l < ROW_LANES; l++) { sum += lanes[l * OUT_GROUP + lid.x]; }
+    partials[wid.y * cd.outF + j] = sum;
   }
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(OUT_GROUP)
 fn column_dot_finish(@builtin(global_invocation_id) gid: vec3<u32>) {
   let j = gid.x;
   if (j >= cd.outF) { return; }
@@ -217,11 +225,11 @@ struct NormGradParams { outF: u32, rank: u32 }
 @group(0) @binding(29) var<storage, read> aCoeff: array<f32>;       // a (out)
 @group(0) @binding(30) var<storage, read_write> dU: array<f32>;     // dU (out×R)
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(GROUP)
 fn du_norm_term(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let R = ng.rank;
   let total = ng.outF * R;
-  for (var idx = gid.x; idx < total; idx += nwg.x * 256u) {
+  for (var idx = gid.x; idx < total; idx += nwg.x * GROUP) {
     let j = idx / R;
     let k = idx % R;
     var ug = 0.0;
@@ -241,7 +249,9 @@ struct MergeParams { outF: u32, inF: u32, rank: u32, inOut: u32, rho: f32 }
 @group(0) @binding(32) var<storage, read> dFactor: array<f32>;      // D (R×in)
 @group(0) @binding(33) var<storage, read_write> merged: array<f32>; // Ŵ, W0's layout
 
-@compute @workgroup_size(16, 16)
+override MERGE_EDGE: u32; // workgroup edge of merge_weight
+
+@compute @workgroup_size(MERGE_EDGE, MERGE_EDGE)
 fn merge_weight(@builtin(global_invocation_id) gid: vec3<u32>) {
   // For out×in, x runs along in (contiguous); for in×out, along out (contiguous).
   var j: u32;

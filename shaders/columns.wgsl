@@ -11,19 +11,21 @@ struct ColumnParams { rows: u32, srcCols: u32, width: u32, offset: u32 }
 @group(0) @binding(3) var<storage, read> partIn: array<f32>;
 @group(0) @binding(4) var<storage, read_write> dst: array<f32>;
 
-@compute @workgroup_size(256)
+override GROUP: u32; // threads per workgroup (the launchers' ELEMENTWISE_GROUP, src/ops/checks.ts)
+
+@compute @workgroup_size(GROUP)
 fn copy_columns(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let total = cp.rows * cp.width;
-  for (var idx = gid.x; idx < total; idx += nwg.x * 256u) {
+  for (var idx = gid.x; idx < total; idx += nwg.x * GROUP) {
     let r = idx / cp.width;
     part[idx] = src[r * cp.srcCols + cp.offset + idx % cp.width];
   }
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(GROUP)
 fn copy_columns_back(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let total = cp.rows * cp.width;
-  for (var idx = gid.x; idx < total; idx += nwg.x * 256u) {
+  for (var idx = gid.x; idx < total; idx += nwg.x * GROUP) {
     let r = idx / cp.width;
     dst[r * cp.srcCols + cp.offset + idx % cp.width] = partIn[idx];
   }

@@ -6,7 +6,7 @@
 // index past the end of its table reads nothing: the gather writes a zero row and the scatter
 // skips the row, so a bad id never reads or writes another buffer's memory.
 
-const GROUP = 256u;
+override GROUP: u32; // threads per workgroup (the launchers' ELEMENTWISE_GROUP, src/ops/checks.ts)
 
 // ---------------------------------------------------------------------------------------------
 // Embedding lookup: out[r, :] (+)= table[ids[r], :]       table (vocab×dim), ids (rows), out (rows×dim)
@@ -19,7 +19,7 @@ struct EmbeddingParams { rows: u32, dim: u32, vocab: u32, accumulate: u32 }
 @group(0) @binding(2) var<storage, read> ids: array<u32>;
 @group(0) @binding(3) var<storage, read_write> embOut: array<f32>;
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(GROUP)
 fn embedding_gather(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let total = em.rows * em.dim;
   for (var idx = gid.x; idx < total; idx += nwg.x * GROUP) {
@@ -42,7 +42,7 @@ struct RowsParams { m: u32, dim: u32, n: u32 }
 @group(0) @binding(6) var<storage, read> rowsIn: array<f32>;
 @group(0) @binding(7) var<storage, read_write> rowsOut: array<f32>;
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(GROUP)
 fn gather_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let total = rp.m * rp.dim;
   for (var idx = gid.x; idx < total; idx += nwg.x * GROUP) {
@@ -53,7 +53,7 @@ fn gather_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
   }
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(GROUP)
 fn scatter_add_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let total = rp.m * rp.dim;
   for (var idx = gid.x; idx < total; idx += nwg.x * GROUP) {

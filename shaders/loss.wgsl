@@ -1,5 +1,5 @@
-// Cross-entropy over rows of logits, and the greedy argmax. One workgroup of 256 threads per
-// row (rows taken in a grid-stride loop, so any row count fits); each thread strides over the
+// Cross-entropy over rows of logits, and the greedy argmax. One workgroup of THREADS threads
+// (a power of two the launcher sets, src/ops/loss.ts) per row (rows taken in a grid-stride loop, so any row count fits); each thread strides over the
 // vocabulary, then a fixed-order tree reduction in workgroup memory combines the threads, so
 // results are deterministic. Numerically stable: exp is only taken of logit − row max.
 //
@@ -18,12 +18,12 @@ struct LossParams { rows: u32, vocab: u32 }
 @group(0) @binding(5) var<storage, read_write> dlogits: array<f32>;
 @group(0) @binding(6) var<storage, read_write> argmaxOut: array<u32>;
 
-const THREADS = 256u;
+override THREADS: u32; // threads of a row's workgroup (a power of two, for the reduction trees)
 const LOWEST = -0x1.fffffep+127f; // the most negative finite f32
 const NO_INDEX = 0xffffffffu;
 
-var<workgroup> partF: array<f32, 256>;
-var<workgroup> partI: array<u32, 256>;
+var<workgroup> partF: array<f32, THREADS>;
+var<workgroup> partI: array<u32, THREADS>;
 
 // Tree reductions over the workgroup's THREADS values; every thread gets the result.
 fn workgroupMax(tid: u32, x: f32) -> f32 {
@@ -70,7 +70,7 @@ fn writeLoss(row: u32, lse: f32) {
   losses[row] = loss;
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(THREADS)
 fn cross_entropy_loss(
   @builtin(workgroup_id) wid: vec3<u32>,
   @builtin(num_workgroups) nwg: vec3<u32>,
@@ -84,7 +84,7 @@ fn cross_entropy_loss(
 
 // Backward of loss_i = lse_i − logits_i[t]:  ∂loss_i/∂logits_ic = softmax_ic − [c = t],
 // scaled by weights_i.
-@compute @workgroup_size(256)
+@compute @workgroup_size(THREADS)
 fn cross_entropy_loss_grad(
   @builtin(workgroup_id) wid: vec3<u32>,
   @builtin(num_workgroups) nwg: vec3<u32>,
@@ -113,7 +113,7 @@ fn beats(x: f32, ix: u32, y: f32, iy: u32) -> bool {
   return ix != NO_INDEX && (iy == NO_INDEX || x > y || (x == y && ix < iy));
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(THREADS)
 fn argmax_rows(
   @builtin(workgroup_id) wid: vec3<u32>,
   @builtin(num_workgroups) nwg: vec3<u32>,

@@ -18,6 +18,11 @@
 //                    workgroup memory is ordinary memory and a barrier is a costly context switch);
 //   matmul_tiled     64×64 output tile per 16×16 workgroup, 4×4 outputs per thread in registers,
 //                    16-deep K slices of A and B staged in workgroup memory (GPUs).
+//
+// The geometry (the sizes above are those the launcher sets) comes from src/ops/matmul.ts as
+// override constants: THREADS, the workgroup edge of each rung, and TK, the K depth of
+// matmul_tiled's slices. Only the register block REG is a const, because it sizes each thread's
+// accumulator array, which WGSL allows only for constants; the launcher reads it from this file.
 
 struct Params {
   M: u32,
@@ -37,8 +42,10 @@ struct Params {
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> c: array<f32>;
 
-override TRANS_A: bool = false;
-override TRANS_B: bool = false;
+override TRANS_A: bool;
+override TRANS_B: bool;
+override THREADS: u32;   // workgroup edge: THREADS×THREADS threads
+const REG = 4u;          // register block: REG×REG outputs per thread (regblock, tiled)
 
 // op(A)[m, k] of batch base `base`, zero outside the matrix.
 fn loadA(base: u32, m: u32, k: u32) -> f32 {
@@ -62,7 +69,7 @@ fn store(batch: u32, m: u32, n: u32, acc: f32) {
   c[idx] = v;
 }
 
-@compute @workgroup_size(16, 16)
+@compute @workgroup_size(THREADS, THREADS)
 fn matmul_naive(@builtin(global_invocation_id) gid: vec3<u32>) {
   let n = gid.x;
   let m = gid.y;
@@ -77,44 +84,44 @@ fn matmul_naive(@builtin(global_invocation_id) gid: vec3<u32>) {
   store(batch, m, n, acc);
 }
 
-@compute @workgroup_size(8, 8)
+@compute @workgroup_size(THREADS, THREADS)
 fn matmul_regblock(@builtin(global_invocation_id) gid: vec3<u32>) {
-  // Thread (x, y) owns rows 4y … 4y+3 and columns 4x … 4x+3 of batch z.
+  // Thread (x, y) owns rows REG·y … REG·y + REG − 1 and columns REG·x … REG·x + REG − 1 of batch z.
   let batch = gid.z;
   let baseA = batch * p.batchStrideA;
   let baseB = batch * p.batchStrideB;
-  let m0 = gid.y * 4u;
-  let n0 = gid.x * 4u;
+  let m0 = gid.y * REG;
+  let n0 = gid.x * REG;
   if (m0 >= p.M || n0 >= p.N) { return; }
-  var acc: array<array<f32, 4>, 4>;
-  for (var i = 0u; i < 4u; i++) {
-    for (var j = 0u; j < 4u; j++) { acc[i][j] = 0.0; }
+  var acc: array<array<f32, REG>, REG>;
+  for (var i = 0u; i < REG; i++) {
+    for (var j = 0u; j < REG; j++) { acc[i][j] = 0.0; }
   }
   for (var k = 0u; k < p.K; k++) {
-    var av: array<f32, 4>;
-    var bv: array<f32, 4>;
-    for (var i = 0u; i < 4u; i++) { av[i] = loadA(baseA, m0 + i, k); }
-    for (var j = 0u; j < 4u; j++) { bv[j] = loadB(baseB, k, n0 + j); }
-    for (var i = 0u; i < 4u; i++) {
-      for (var j = 0u; j < 4u; j++) { acc[i][j] = fma(av[i], bv[j], acc[i][j]); }
+    var av: array<f32, REG>;
+    var bv: array<f32, REG>;
+    for (var i = 0u; i < REG; i++) { av[i] = loadA(baseA, m0 + i, k); }
+    for (var j = 0u; j < REG; j++) { bv[j] = loadB(baseB, k, n0 + j); }
+    for (var i = 0u; i < REG; i++) {
+      for (var j = 0u; j < REG; j++) { acc[i][j] = fma(av[i], bv[j], acc[i][j]); }
     }
   }
-  for (var i = 0u; i < 4u; i++) {
+  for (var i = 0u; i < REG; i++) {
     if (m0 + i >= p.M) { continue; }
-    for (var j = 0u; j < 4u; j++) {
+    for (var j = 0u; j < REG; j++) {
       if (n0 + j < p.N) { store(batch, m0 + i, n0 + j, acc[i][j]); }
     }
   }
 }
 
-const TILE = 64u;      // output tile edge
-const THREADS = 16u;   // workgroup edge; each thread owns (TILE / THREADS)² = 4×4 outputs
-const TK = 16u;        // depth of one K slice
+override TK: u32;                    // depth of one K slice
+override TILE: u32 = THREADS * REG;  // output tile edge: each thread owns REG×REG outputs
+override STAGED: u32 = TK * TILE;    // values of one slice of op(A), and of op(B)
 
-var<workgroup> tileA: array<f32, 1024>; // [TK][TILE]: tileA[k * TILE + m]
-var<workgroup> tileB: array<f32, 1024>; // [TK][TILE]: tileB[k * TILE + n]
+var<workgroup> tileA: array<f32, STAGED>; // [TK][TILE]: tileA[k * TILE + m]
+var<workgroup> tileB: array<f32, STAGED>; // [TK][TILE]: tileB[k * TILE + n]
 
-@compute @workgroup_size(16, 16)
+@compute @workgroup_size(THREADS, THREADS)
 fn matmul_tiled(
   @builtin(workgroup_id) wid: vec3<u32>,
   @builtin(local_invocation_id) lid: vec3<u32>,
@@ -126,19 +133,20 @@ fn matmul_tiled(
   let col0 = wid.x * TILE;
   let tid = lid.y * THREADS + lid.x;
 
-  // Thread (lx, ly) owns rows ly + 16i and columns lx + 16j, i, j < 4: strided so that a
+  // Thread (lx, ly) owns rows ly + THREADS·i and columns lx + THREADS·j, i, j < REG: strided so that a
   // warp's reads of one tile row hit consecutive workgroup-memory words.
-  var acc: array<array<f32, 4>, 4>;
-  for (var i = 0u; i < 4u; i++) {
-    for (var j = 0u; j < 4u; j++) { acc[i][j] = 0.0; }
+  var acc: array<array<f32, REG>, REG>;
+  for (var i = 0u; i < REG; i++) {
+    for (var j = 0u; j < REG; j++) { acc[i][j] = 0.0; }
   }
 
   for (var k0 = 0u; k0 < p.K; k0 += TK) {
-    // Stage a TILE×TK slice of op(A) and a TK×TILE slice of op(B): 1024 values each, 4 per
-    // thread. The element each thread loads follows the memory layout of the operand so that
-    // neighbouring threads read neighbouring addresses.
-    for (var s = 0u; s < 4u; s++) {
-      let e = tid + s * 256u;
+    // Stage a TILE×TK slice of op(A) and a TK×TILE slice of op(B): STAGED values each (1024),
+    // STAGED / THREADS² per thread (4; the launcher checks it divides). The element each thread
+    // loads follows the memory layout of the operand so that neighbouring threads read
+    // neighbouring addresses.
+    for (var s = 0u; s < STAGED / (THREADS * THREADS); s++) {
+      let e = tid + s * THREADS * THREADS;
       if (TRANS_A) {
         let m = e % TILE; let k = e / TILE;           // A stored K×M: m is contiguous
         tileA[k * TILE + m] = loadA(baseA, row0 + m, k0 + k);
@@ -157,21 +165,21 @@ fn matmul_tiled(
     workgroupBarrier();
 
     for (var k = 0u; k < TK; k++) {
-      var av: array<f32, 4>;
-      var bv: array<f32, 4>;
-      for (var i = 0u; i < 4u; i++) { av[i] = tileA[k * TILE + lid.y + i * THREADS]; }
-      for (var j = 0u; j < 4u; j++) { bv[j] = tileB[k * TILE + lid.x + j * THREADS]; }
-      for (var i = 0u; i < 4u; i++) {
-        for (var j = 0u; j < 4u; j++) { acc[i][j] = fma(av[i], bv[j], acc[i][j]); }
+      var av: array<f32, REG>;
+      var bv: array<f32, REG>;
+      for (var i = 0u; i < REG; i++) { av[i] = tileA[k * TILE + lid.y + i * THREADS]; }
+      for (var j = 0u; j < REG; j++) { bv[j] = tileB[k * TILE + lid.x + j * THREADS]; }
+      for (var i = 0u; i < REG; i++) {
+        for (var j = 0u; j < REG; j++) { acc[i][j] = fma(av[i], bv[j], acc[i][j]); }
       }
     }
     workgroupBarrier();
   }
 
-  for (var i = 0u; i < 4u; i++) {
+  for (var i = 0u; i < REG; i++) {
     let m = row0 + lid.y + i * THREADS;
     if (m >= p.M) { continue; }
-    for (var j = 0u; j < 4u; j++) {
+    for (var j = 0u; j < REG; j++) {
       let n = col0 + lid.x + j * THREADS;
       if (n < p.N) { store(batch, m, n, acc[i][j]); }
     }

@@ -5,7 +5,7 @@
 //
 //   workgroup  (`*_forward`, `*_backward`) one workgroup of GROUP threads per row (looping over
 //              rows when there are more than the dispatch allows), GROUP an override constant of
-//              32, 64, 128 or 256 fitted to dim: thread t sums columns t, t+GROUP, … in order,
+//              32, 64, 128 or 256 fitted to dim by the launcher: thread t sums columns t, t+GROUP, … in order,
 //              then the GROUP partial sums are combined by a fixed binary tree in workgroup
 //              memory. Any dim works (4096 and beyond: a thread then sums dim/GROUP values
 //              before the tree). For wide rows.
@@ -21,7 +21,8 @@
 // The weights (and LayerNorm's bias) are frozen base weights: the backward gives dx only, and
 // `accumulate` adds it into dx, which holds the residual stream's gradient.
 
-override GROUP: u32 = 256u;
+override GROUP: u32;      // threads of a workgroup-per-row kernel (a power of two)
+override ROW_GROUP: u32;  // rows (threads) of a workgroup of a thread-per-row kernel
 
 var<workgroup> partial: array<vec2<f32>, GROUP>;
 
@@ -171,9 +172,9 @@ fn layernorm_backward(
 // LANES interleaved partial sums, lane k taking columns k, k+LANES, … in order, joined by
 // sum_lanes; both sums of LayerNorm's backward at once, as in workgroup_sum. The partial sums
 // are zeroed by an explicit initialiser: declared in the loop over rows without one, they kept
-// the previous row's values on Dawn with lavapipe.
+// the previous row's values on Dawn with lavapipe. LANES is a const: it sizes a function-scope
+// array, which WGSL allows only for constants (the launcher does not need it).
 
-const ROW_GROUP = 64u;
 const LANES = 8u;
 
 // The LANES partial sums of a row, added in a fixed tree.

@@ -3,12 +3,13 @@
 //   2. clip_factor                                total = sqrt(Σ sums), factor = min(1, maxNorm/(total + 1e-6))
 //   3. adamw_step                                 AdamW on factor·grad, the factor read from the GPU buffer
 // Every reduction is a fixed-shape tree, so results are bit-for-bit reproducible.
+// The sizes are the launcher's (src/ops/optimizer.ts), given as override constants.
 
-const THREADS = 256u;
-const PER_THREAD = 16u;                 // elements each thread of sum_squares_partial squares
-const BLOCK = THREADS * PER_THREAD;     // elements per partial sum (SUM_OF_SQUARES_BLOCK in the launcher)
+override THREADS: u32;                      // threads per workgroup (a power of two, for treeSum)
+override PER_THREAD: u32;                   // elements each thread of sum_squares_partial squares
+override BLOCK: u32 = THREADS * PER_THREAD; // elements per partial sum
 
-var<workgroup> lanes: array<f32, 256>;
+var<workgroup> lanes: array<f32, THREADS>;
 
 /** Σ of the THREADS values, in a fixed pairing; every thread gets the result. Called once per dispatch. */
 fn treeSum(tid: u32, value: f32) -> f32 {
@@ -31,7 +32,7 @@ struct SumSqParams { n: u32, blocks: u32, slot: u32 }
 @group(0) @binding(2) var<storage, read_write> partials: array<f32>;
 @group(0) @binding(3) var<storage, read_write> sumsOut: array<f32>;
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(THREADS)
 fn sum_squares_partial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
   let base = wid.x * BLOCK;
   var acc = 0.0;
@@ -46,7 +47,7 @@ fn sum_squares_partial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_inv
   if (tid == 0u) { partials[wid.x] = total; }
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(THREADS)
 fn sum_squares_finish(@builtin(local_invocation_index) tid: u32) {
   var acc = 0.0;
   for (var b = tid; b < sq.blocks; b += THREADS) { acc += partials[b]; }
@@ -64,7 +65,7 @@ struct ClipParams { count: u32, maxNorm: f32 }
 @group(0) @binding(5) var<storage, read> norms: array<f32>;
 @group(0) @binding(6) var<storage, read_write> factorOut: array<f32>;
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(THREADS)
 fn clip_factor(@builtin(local_invocation_index) tid: u32) {
   var acc = 0.0;
   for (var s = tid; s < cp.count; s += THREADS) { acc += norms[s]; }
@@ -106,7 +107,7 @@ struct AdamParams {
 @group(0) @binding(11) var<storage, read_write> expAvgSq: array<f32>;  // v
 @group(0) @binding(12) var<storage, read> factorIn: array<f32>;       // [clip factor, total norm]
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(THREADS)
 fn adamw_step(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let factor = factorIn[0];
   if (factor == 0.0) { return; } // clip_factor's verdict: a non-finite gradient, skip the step

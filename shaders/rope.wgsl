@@ -13,7 +13,7 @@
 // A position past the table is a caller's error the launcher cannot see (positions live on the
 // GPU); its pairs are set to zero rather than read outside the table.
 
-const GROUP = 256u;
+override GROUP: u32; // threads per workgroup (the launchers' ELEMENTWISE_GROUP, src/ops/checks.ts)
 
 // Binding names avoid x, y, z, w, r, g, b, a: the layout parser (src/gpu/wgsl-layout.ts) sees
 // identifiers, so a swizzle such as `lid.x` would count as using a binding named x.
@@ -23,7 +23,7 @@ struct RopeParams { rows: u32, heads: u32, headDim: u32, maxPositions: u32, half
 @group(0) @binding(2) var<storage, read> positions: array<u32>;
 @group(0) @binding(3) var<storage, read> table: array<f32>;
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(GROUP)
 fn rope_apply(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let half = rp.headDim / 2u;
   let total = rp.rows * rp.heads * half;

@@ -7,7 +7,6 @@
 //   σ = [s…, −sτ…]. The GPU keeps U (out×R) and D (R×in) packed; the spec's named factors
 //   (uPlus, dPlus, …) are what goes in and out (AdapterParams).
 
-import type { GpuContext } from '../gpu/context';
 import type { Tensor } from '../gpu/tensor';
 import type { AdapterConfig, AdapterMethod } from './config';
 import type { AdapterParams, WeightLayout } from './init';
@@ -57,11 +56,4 @@ export interface AdaptedLinear {
   /** Replaces the factors (e.g. from a saved state). */
   writeParams(params: AdapterParams): void;
   destroy(): void;
-}
-
-export interface LayerFactoryArgs {
-  ctx: GpuContext;
-  cfg: AdapterConfig;
-  base: BaseLinear;
-  init: AdapterParams;
 }

@@ -59,7 +59,7 @@ function isFallback(adapter: GPUAdapter): boolean {
   return (adapter as GPUAdapter & { isFallbackAdapter?: boolean }).isFallbackAdapter === true || adapter.info.isFallbackAdapter === true;
 }
 
-export function summarizeAdapter(adapter: GPUAdapter): AdapterSummary {
+function summarizeAdapter(adapter: GPUAdapter): AdapterSummary {
   const info = adapter.info;
   const text = `${info.vendor} ${info.architecture} ${info.device} ${info.description}`.toLowerCase();
   return {

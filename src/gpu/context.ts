@@ -2,6 +2,9 @@
 // cache keyed by kernel name, a buffer pool, and a recorder that packs dispatches into one
 // compute pass per command buffer until something needs the results (a read-back or sync).
 //
+// Read-backs copy into MAP_READ staging buffers kept in a small pool by size class, so a
+// training step's few reads (its loss, its gradient norm) create no buffer once warm.
+//
 // Errors: shapes, binding sizes and workgroup counts are checked in TypeScript before a
 // dispatch is recorded and raise KernelError naming the kernel. What only the device can
 // detect (validation of a submitted batch, out of memory, a lost device) is caught by error
@@ -49,6 +52,14 @@ export interface TimingResult {
 const UNIFORM_ARENA_BYTES = 64 * 1024;
 const BUFFER_ALIGN = 256;
 
+// Staging buffers for read-backs come in powers of two from STAGING_MIN_BYTES, so reads of
+// nearby sizes (a batch's losses, whatever its row count) share a class. A read larger than
+// STAGING_POOLED_MAX_BYTES (an export's weights) gets a buffer of its exact size, destroyed after
+// use; the idle pooled buffers never hold more than STAGING_POOL_BYTES together.
+const STAGING_MIN_BYTES = 256;
+const STAGING_POOLED_MAX_BYTES = 4 << 20;
+const STAGING_POOL_BYTES = 16 << 20;
+
 /** One GPU buffer of uniform slots, filled on the CPU while recording, written at flush. */
 interface UniformArena {
   buffer: GPUBuffer;
@@ -66,6 +77,10 @@ export class GpuContext {
   /** Explicit bind-group layouts by module text and entry point. */
   private readonly layouts = new Map<string, { layout: GPUBindGroupLayout; bindings: BindingDecl[] }>();
   private readonly pool = new Map<number, GPUBuffer[]>();
+  /** Idle MAP_READ staging buffers by size; each is unmapped and held by no read. */
+  private readonly stagingPool = new Map<number, GPUBuffer[]>();
+  private stagingPoolBytes = 0;
+  private stagingCreated = 0;
   private readonly lostListeners = new Set<(e: DeviceLostError) => void>();
 
   // Recording state: one encoder and one open compute pass.
@@ -448,20 +463,61 @@ export class GpuContext {
   async readBytes(t: Tensor): Promise<ArrayBuffer> {
     this.throwIfLost();
     const bytes = alignUp(Math.max(t.byteLength, 4), 4);
-    const staging = this.device.createBuffer({
-      label: `read ${t.label}`,
-      size: bytes,
-      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
-    });
+    const staging = this.takeStaging(bytes);
     this.closePass().copyBufferToBuffer(t.buffer, 0, staging, 0, bytes);
-    this.flush();
-    await this.raisePending();
+    return this.readStaging(staging, bytes, t.byteLength);
+  }
+
+  /**
+   * Submits the recorded work, whose last command copies `bytes` into `staging`, and returns a
+   * copy of the first `keep` of them. The buffer goes back to the pool unmapped; after a failure
+   * (an error of the submitted work, a lost device) its state is unknown and it is destroyed.
+   */
+  private async readStaging(staging: GPUBuffer, bytes: number, keep: number): Promise<ArrayBuffer> {
+    let data: ArrayBuffer | null = null;
     try {
-      await this.guardLost(staging.mapAsync(GPUMapMode.READ));
-      return staging.getMappedRange().slice(0, t.byteLength);
+      this.flush();
+      await this.raisePending();
+      await this.guardLost(staging.mapAsync(GPUMapMode.READ, 0, bytes));
+      data = staging.getMappedRange(0, bytes).slice(0, keep);
+      staging.unmap();
     } finally {
-      staging.destroy();
+      if (data !== null) this.returnStaging(staging);
+      else staging.destroy();
     }
+    return data;
+  }
+
+  /** MAP_READ staging buffers created so far; once warm, read-backs reuse pooled ones. */
+  get stagingBuffersCreated(): number {
+    return this.stagingCreated;
+  }
+
+  /**
+   * An unmapped MAP_READ | COPY_DST buffer of at least `bytes`, taken out of the pool (so no
+   * other read can have it until returnStaging) or newly created.
+   */
+  private takeStaging(bytes: number): GPUBuffer {
+    const size = bytes > STAGING_POOLED_MAX_BYTES ? bytes : Math.max(STAGING_MIN_BYTES, 2 ** Math.ceil(Math.log2(bytes)));
+    const pooled = this.stagingPool.get(size)?.pop();
+    if (pooled) {
+      this.stagingPoolBytes -= size;
+      return pooled;
+    }
+    this.stagingCreated++;
+    return this.device.createBuffer({ label: 'read-back staging', size, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+  }
+
+  /** Puts an unmapped staging buffer back in the pool, or destroys it when the pool is full. */
+  private returnStaging(buffer: GPUBuffer): void {
+    if (this.destroyed || buffer.size > STAGING_POOLED_MAX_BYTES || this.stagingPoolBytes + buffer.size > STAGING_POOL_BYTES) {
+      buffer.destroy();
+      return;
+    }
+    const list = this.stagingPool.get(buffer.size);
+    if (list) list.push(buffer);
+    else this.stagingPool.set(buffer.size, [buffer]);
+    this.stagingPoolBytes += buffer.size;
   }
 
   /** Returns a buffer to the pool (called by Tensor.release). */
@@ -471,7 +527,7 @@ export class GpuContext {
     else this.pool.set(buffer.size, [buffer]);
   }
 
-  /** Frees every pooled buffer (tensors still held stay valid). */
+  /** Frees every pooled buffer, tensors' and read-backs' (tensors still held stay valid). */
   trimPool(): void {
     for (const list of this.pool.values()) {
       for (const b of list) {
@@ -480,6 +536,9 @@ export class GpuContext {
       }
     }
     this.pool.clear();
+    for (const list of this.stagingPool.values()) for (const b of list) b.destroy();
+    this.stagingPool.clear();
+    this.stagingPoolBytes = 0;
   }
 
   // ---------------------------------------------------------------------------------------
@@ -502,7 +561,6 @@ export class GpuContext {
       size: 16,
       usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC,
     });
-    const readback = this.device.createBuffer({ size: 16, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
     try {
       this.encoder = this.device.createCommandEncoder();
       this.pass = this.encoder.beginComputePass({
@@ -515,16 +573,13 @@ export class GpuContext {
       }
       const encoder = this.closePass();
       encoder.resolveQuerySet(querySet, 0, 2, resolve, 0);
+      const readback = this.takeStaging(16);
       encoder.copyBufferToBuffer(resolve, 0, readback, 0, 16);
-      this.flush();
-      await this.raisePending();
-      await this.guardLost(readback.mapAsync(GPUMapMode.READ));
-      const [t0, t1] = new BigUint64Array(readback.getMappedRange());
+      const [t0, t1] = new BigUint64Array(await this.readStaging(readback, 16, 16));
       return { ms: Number(t1! - t0!) / 1e6, source: 'timestamp-query' };
     } finally {
       querySet.destroy();
       resolve.destroy();
-      readback.destroy();
     }
   }
 

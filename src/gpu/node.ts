@@ -15,7 +15,7 @@ import { WebGpuUnavailableError } from './errors';
 let dawn: GPU | null = null;
 let pollingThrottled = false;
 
-export function nodeGpu(): GPU {
+function nodeGpu(): GPU {
   if (!dawn) {
     Object.assign(globalThis, globals);
     dawn = create([]) as GPU;

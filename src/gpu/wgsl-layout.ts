@@ -69,6 +69,17 @@ function parseStructFields(source: string, structName: string, kernel: string): 
     });
 }
 
+/**
+ * The value of the module-scope `const NAME = <integer>u;` of `code`, for the few sizes WGSL
+ * allows only as constants (a function-scope array's length) that a launcher also needs.
+ * `kernel` names the module in error messages.
+ */
+export function parseConstU32(code: string, name: string, kernel: string): number {
+  const m = new RegExp(`^const\\s+${name}\\s*(?::\\s*u32\\s*)?=\\s*(\\d+)u?\\s*;`, 'm').exec(stripComments(code));
+  if (!m) throw new Error(`WGSL module "${kernel}": no module-scope "const ${name} = <integer>u;" found`);
+  return Number(m[1]);
+}
+
 /** Every identifier in the body of `entry` and of the functions it calls, transitively. */
 function identifiersReachedFrom(source: string, entry: string, kernel: string): Set<string> {
   const bodies = new Map<string, string>();

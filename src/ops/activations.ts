@@ -4,10 +4,10 @@
 import activationsWgsl from '../../shaders/activations.wgsl?raw';
 import type { GpuContext, Kernel } from '../gpu/context';
 import type { Tensor } from '../gpu/tensor';
-import { checkDims, checkTensor, gridStrideWorkgroups } from './checks';
+import { checkDims, checkTensor, ELEMENTWISE_GROUP, gridStrideWorkgroups } from './checks';
 
 function kernel(ctx: GpuContext, entryPoint: string): Kernel {
-  return ctx.kernel({ name: entryPoint, code: activationsWgsl, entryPoint });
+  return ctx.kernel({ name: entryPoint, code: activationsWgsl, entryPoint, constants: { GROUP: ELEMENTWISE_GROUP } });
 }
 
 /** Checks n and every tensor (n values each), then records `entryPoint` over n elements. */

@@ -6,14 +6,22 @@
 import adaptersWgsl from '../../shaders/adapters.wgsl?raw';
 import type { GpuContext, Kernel } from '../gpu/context';
 import type { Tensor } from '../gpu/tensor';
-import { checkTensor, gridStrideWorkgroups } from './checks';
+import { checkTensor, ELEMENTWISE_GROUP, gridStrideWorkgroups } from './checks';
 import type { WeightLayout } from './matmul';
 
-/** Rows summed by one workgroup of column_dot_partial (ROWS_PER_BLOCK in the WGSL). */
+/** Output rows per workgroup of the kernels with a thread per output row. */
+const OUT_GROUP = 64;
+/** Rows summed by one workgroup of column_dot_partial, ROW_LANES threads down each column. */
 const ROWS_PER_BLOCK = 256;
+const ROW_LANES = 4;
+/** Workgroup edge of merge_weight (MERGE_EDGE × MERGE_EDGE threads). */
+const MERGE_EDGE = 16;
+
+/** The override constants of adapters.wgsl, the same for each of its entry points. */
+const CONSTANTS = { GROUP: ELEMENTWISE_GROUP, OUT_GROUP, ROWS_PER_BLOCK, ROW_LANES, MERGE_EDGE };
 
 function kernel(ctx: GpuContext, entryPoint: string): Kernel {
-  return ctx.kernel({ name: entryPoint, code: adaptersWgsl, entryPoint });
+  return ctx.kernel({ name: entryPoint, code: adaptersWgsl, entryPoint, constants: CONSTANTS });
 }
 
 /** c_j = ‖W0_j‖ for W0 (out×in) stored in `layout`. */
@@ -22,7 +30,7 @@ export function rowNorms(ctx: GpuContext, w0: Tensor, out: Tensor, dims: { out: 
   checkTensor(name, w0, 'W0', dims.out * dims.in, `out×in = ${dims.out}×${dims.in}`, null);
   checkTensor(name, out, 'c', dims.out, `out = ${dims.out}`, null);
   ctx.dispatch(kernel(ctx, name), { w0, normsOut: out }, { rows: dims.out, cols: dims.in, inOut: dims.layout === 'in_out' ? 1 : 0 }, [
-    Math.ceil(dims.out / 64),
+    Math.ceil(dims.out / OUT_GROUP),
   ]);
 }
 
@@ -66,7 +74,7 @@ export function columnNormPass(
     kernel(ctx, name),
     { cNorm: t.c, mag: t.mag, uSigma: t.uSigma, w0dT: t.w0dT, gram: t.gram, nOut: t.n, gOut: t.g },
     { outF: out, rank, eps: dims.eps },
-    [Math.ceil(out / 64)],
+    [Math.ceil(out / OUT_GROUP)],
   );
 }
 
@@ -130,8 +138,8 @@ export function columnDotCoefficient(
   const blocks = Math.max(1, Math.ceil(rows / ROWS_PER_BLOCK));
   const partials = ctx.tensor([blocks, out], 'f32', 'column-dot partials');
   const params = { rows, outF: out, blocks, mode: dims.mode === 'd2lora-a' ? 0 : 1 };
-  ctx.dispatch(kernel(ctx, 'column_dot_partial'), { gradOut: t.dy, qSaved: t.q, partials }, params, [Math.ceil(out / 64), blocks]);
-  ctx.dispatch(kernel(ctx, 'column_dot_finish'), { partials, nSaved: t.n, cNorm: t.c, coeff: t.coeff }, params, [Math.ceil(out / 64)]);
+  ctx.dispatch(kernel(ctx, 'column_dot_partial'), { gradOut: t.dy, qSaved: t.q, partials }, params, [Math.ceil(out / OUT_GROUP), blocks]);
+  ctx.dispatch(kernel(ctx, 'column_dot_finish'), { partials, nSaved: t.n, cNorm: t.c, coeff: t.coeff }, params, [Math.ceil(out / OUT_GROUP)]);
   partials.release();
 }
 
@@ -178,6 +186,6 @@ export function mergeWeight(
     kernel(ctx, name),
     { w0: t.w0, uSigma: t.uSigma, dFactor: t.d, gScale: t.g, merged: t.merged },
     { outF: out, inF: dims.in, rank, inOut: inOut ? 1 : 0, rho: dims.rho },
-    [Math.ceil(fast / 16), Math.ceil(slow / 16)],
+    [Math.ceil(fast / MERGE_EDGE), Math.ceil(slow / MERGE_EDGE)],
   );
 }

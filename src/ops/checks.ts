@@ -14,8 +14,11 @@ import type { GpuContext } from '../gpu/context';
 import { KernelError } from '../gpu/errors';
 import type { DType, Tensor } from '../gpu/tensor';
 
-/** Threads per workgroup of the element-wise grid-stride kernels (GROUP / THREADS in the WGSL files). */
-const ELEMENTWISE_GROUP = 256;
+/**
+ * Threads per workgroup of the element-wise grid-stride kernels, given to their WGSL as the
+ * override constant GROUP (`constants: { GROUP: ELEMENTWISE_GROUP }`).
+ */
+export const ELEMENTWISE_GROUP = 256;
 
 /**
  * Raises KernelError unless every size in `dims` (name → value) is an integer ≥ `least`:

@@ -5,7 +5,7 @@ import columnsWgsl from '../../shaders/columns.wgsl?raw';
 import type { GpuContext } from '../gpu/context';
 import { KernelError } from '../gpu/errors';
 import type { Tensor } from '../gpu/tensor';
-import { checkTensor, gridStrideWorkgroups } from './checks';
+import { checkTensor, ELEMENTWISE_GROUP, gridStrideWorkgroups } from './checks';
 
 interface ColumnBlock {
   rows: number;
@@ -26,7 +26,7 @@ function check(name: string, fused: Tensor, part: Tensor, b: ColumnBlock): void 
 export function copyColumns(ctx: GpuContext, fused: Tensor, part: Tensor, b: ColumnBlock): void {
   const name = 'copy_columns';
   check(name, fused, part, b);
-  const k = ctx.kernel({ name, code: columnsWgsl, entryPoint: name });
+  const k = ctx.kernel({ name, code: columnsWgsl, entryPoint: name, constants: { GROUP: ELEMENTWISE_GROUP } });
   const params = { rows: b.rows, srcCols: b.cols, width: b.width, offset: b.offset };
   ctx.dispatch(k, { src: fused, part }, params, [gridStrideWorkgroups(ctx, b.rows * b.width)]);
 }
@@ -35,7 +35,7 @@ export function copyColumns(ctx: GpuContext, fused: Tensor, part: Tensor, b: Col
 export function copyColumnsBack(ctx: GpuContext, part: Tensor, fused: Tensor, b: ColumnBlock): void {
   const name = 'copy_columns_back';
   check(name, fused, part, b);
-  const k = ctx.kernel({ name, code: columnsWgsl, entryPoint: name });
+  const k = ctx.kernel({ name, code: columnsWgsl, entryPoint: name, constants: { GROUP: ELEMENTWISE_GROUP } });
   const params = { rows: b.rows, srcCols: b.cols, width: b.width, offset: b.offset };
   ctx.dispatch(k, { partIn: part, dst: fused }, params, [gridStrideWorkgroups(ctx, b.rows * b.width)]);
 }

@@ -6,10 +6,10 @@ import embeddingWgsl from '../../shaders/embedding.wgsl?raw';
 import type { GpuContext, Kernel } from '../gpu/context';
 import { KernelError } from '../gpu/errors';
 import type { Tensor } from '../gpu/tensor';
-import { checkDims, checkTensor, gridStrideWorkgroups } from './checks';
+import { checkDims, checkTensor, ELEMENTWISE_GROUP, gridStrideWorkgroups } from './checks';
 
 function kernel(ctx: GpuContext, entryPoint: string): Kernel {
-  return ctx.kernel({ name: entryPoint, code: embeddingWgsl, entryPoint });
+  return ctx.kernel({ name: entryPoint, code: embeddingWgsl, entryPoint, constants: { GROUP: ELEMENTWISE_GROUP } });
 }
 
 /**

@@ -9,8 +9,11 @@ import { KernelError } from '../gpu/errors';
 import type { Tensor } from '../gpu/tensor';
 import { checkDims, checkTensor, gridStrideWorkgroups } from './checks';
 
+/** Threads of a row's workgroup (the WGSL's override THREADS): a power of two, for the reduction trees. */
+const THREADS = 256;
+
 function kernel(ctx: GpuContext, entryPoint: string): Kernel {
-  return ctx.kernel({ name: entryPoint, code: lossWgsl, entryPoint });
+  return ctx.kernel({ name: entryPoint, code: lossWgsl, entryPoint, constants: { THREADS } });
 }
 
 /** Checks rows (may be 0) and vocab (at least 1). */

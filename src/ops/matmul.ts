@@ -4,19 +4,43 @@
 import matmulWgsl from '../../shaders/matmul.wgsl?raw';
 import type { GpuContext, Kernel } from '../gpu/context';
 import type { Tensor } from '../gpu/tensor';
+import { parseConstU32 } from '../gpu/wgsl-layout';
 import { checkDims, checkTensor } from './checks';
 
 export type MatmulVariant = 'naive' | 'regblock' | 'tiled';
 export const MATMUL_VARIANTS: readonly MatmulVariant[] = ['naive', 'regblock', 'tiled'];
 
-/** Output edge covered by one workgroup of each variant (the WGSL's workgroup sizes). */
-const WORKGROUP_TILE: Record<MatmulVariant, number> = { naive: 16, regblock: 32, tiled: 64 };
+/**
+ * REG×REG outputs per thread of matmul_regblock and matmul_tiled: a WGSL const (it sizes each
+ * thread's accumulator array, which WGSL allows only for constants), so it is read from there.
+ */
+const REG = parseConstU32(matmulWgsl, 'REG', 'matmul.wgsl');
 
-// Tile geometry of matmul_tiled; the WGSL constants TILE, THREADS, TK must agree.
-const TILE = WORKGROUP_TILE.tiled;
-const THREADS = 16;
-const PER_THREAD = 4;
-if (THREADS * PER_THREAD !== TILE) throw new Error('matmul_tiled: THREADS × PER_THREAD must equal TILE');
+/**
+ * Each rung's geometry: `threads` is its workgroup edge (THREADS in the WGSL), `perThread` the
+ * outputs a thread computes along each edge (REG for the register-blocked rungs), `depth` the K
+ * slice matmul_tiled stages in workgroup memory (TK).
+ */
+const GEOMETRY: Record<MatmulVariant, { threads: number; perThread: number; depth?: number }> = {
+  naive: { threads: 16, perThread: 1 },
+  regblock: { threads: 8, perThread: REG },
+  tiled: { threads: 16, perThread: REG, depth: 16 },
+};
+// matmul_tiled's threads stage the TK×TILE slice of each operand in equal shares.
+if ((GEOMETRY.tiled.depth! * tileOf('tiled')) % GEOMETRY.tiled.threads ** 2 !== 0) {
+  throw new Error('matmul_tiled: THREADS² must divide TK × TILE');
+}
+
+/** Output edge one workgroup of `variant` covers. */
+function tileOf(variant: MatmulVariant): number {
+  return GEOMETRY[variant].threads * GEOMETRY[variant].perThread;
+}
+
+/** The override constants of a rung's WGSL entry point. */
+function geometryConstants(variant: MatmulVariant): Record<string, number> {
+  const { threads, depth } = GEOMETRY[variant];
+  return depth === undefined ? { THREADS: threads } : { THREADS: threads, TK: depth };
+}
 
 export interface MatmulArgs {
   /** op(A) is M×K: A stored M×K, or K×M when transA. */
@@ -54,7 +78,7 @@ function kernelFor(ctx: GpuContext, variant: MatmulVariant, transA: boolean, tra
     name: matmulKernelName(variant, transA, transB),
     code: matmulWgsl,
     entryPoint: `matmul_${variant}`,
-    constants: { TRANS_A: transA ? 1 : 0, TRANS_B: transB ? 1 : 0 },
+    constants: { TRANS_A: transA ? 1 : 0, TRANS_B: transB ? 1 : 0, ...geometryConstants(variant) },
   });
 }
 
@@ -86,7 +110,7 @@ export function matmul(ctx: GpuContext, args: MatmulArgs): void {
   need(c, 'C', strideC, M * N, `M×N = ${M}×${N}`);
   if (args.bias) checkTensor(name, args.bias, 'bias', N, `N = ${N}`, null);
   const kernel = kernelFor(ctx, variant, transA, transB);
-  const tile = WORKGROUP_TILE[variant];
+  const tile = tileOf(variant);
   ctx.dispatch(
     kernel,
     { a, b, c, bias: args.bias ?? ctx.empty },

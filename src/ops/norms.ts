@@ -30,10 +30,10 @@ export interface NormOptions {
 
 /** Widest row the automatic choice gives a thread of its own. */
 const THREAD_MAX_DIM = 128;
-/** Rows per workgroup of the thread-per-row kernels (ROW_GROUP in the WGSL). */
+/** Rows per workgroup of the thread-per-row kernels (the WGSL's override ROW_GROUP). */
 const ROW_GROUP = 64;
 
-/** Threads of the workgroup-per-row kernels (GROUP in the WGSL): the power of two ≤ dim, within 32 … 256. */
+/** Threads of the workgroup-per-row kernels (the WGSL's override GROUP): the power of two ≤ dim, within 32 … 256. */
 export function normGroupWidth(dim: number): number {
   return Math.min(256, Math.max(32, 2 ** Math.floor(Math.log2(Math.max(dim, 1)))));
 }
@@ -61,7 +61,7 @@ function dispatchRows(
   let groups: number;
   if (chosen === 'thread') {
     const entryPoint = `${name}_rows`;
-    kernel = ctx.kernel({ name: entryPoint, code: normsWgsl, entryPoint });
+    kernel = ctx.kernel({ name: entryPoint, code: normsWgsl, entryPoint, constants: { ROW_GROUP } });
     groups = gridStrideWorkgroups(ctx, rows, ROW_GROUP);
   } else if (chosen === 'workgroup') {
     const width = normGroupWidth(dim);

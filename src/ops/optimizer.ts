@@ -10,16 +10,17 @@ import optimizerWgsl from '../../shaders/optimizer.wgsl?raw';
 import type { GpuContext, Kernel } from '../gpu/context';
 import { KernelError } from '../gpu/errors';
 import type { Tensor } from '../gpu/tensor';
-import type { AdamWHyper } from '../ref/optimizer';
 import { checkDims, checkTensor, gridStrideWorkgroups } from './checks';
 
-export type { AdamWHyper } from '../ref/optimizer';
-
-/** Elements per partial sum of sum_squares_partial (BLOCK = THREADS·PER_THREAD in the WGSL). */
-const SUM_OF_SQUARES_BLOCK = 4096;
+/** Threads per workgroup of every optimizer kernel: a power of two, for the reduction trees. */
+const THREADS = 256;
+/** Elements each thread of sum_squares_partial squares. */
+const PER_THREAD = 16;
+/** Elements per partial sum of sum_squares_partial (BLOCK in the WGSL). */
+const SUM_OF_SQUARES_BLOCK = THREADS * PER_THREAD;
 
 function kernel(ctx: GpuContext, entryPoint: string): Kernel {
-  return ctx.kernel({ name: entryPoint, code: optimizerWgsl, entryPoint });
+  return ctx.kernel({ name: entryPoint, code: optimizerWgsl, entryPoint, constants: { THREADS, PER_THREAD } });
 }
 
 /** Length of the partials tensor sumOfSquares needs for n elements (reusable across tensors). */
@@ -57,6 +58,15 @@ export function clipFactor(ctx: GpuContext, t: { norms: Tensor; factor: Tensor }
   checkTensor(name, t.norms, 'norms', dims.count, `count = ${dims.count}`);
   checkTensor(name, t.factor, 'factor', 2, '[clip factor, total norm]');
   ctx.dispatch(kernel(ctx, name), { norms: t.norms, factorOut: t.factor }, { count: dims.count, maxNorm: dims.maxNorm }, [1]);
+}
+
+/** AdamW's hyperparameters (torch.optim.AdamW's names); the CPU reference takes the same. */
+export interface AdamWHyper {
+  lr: number;
+  beta1: number;
+  beta2: number;
+  eps: number;
+  weightDecay: number;
 }
 
 export interface AdamWStepDims extends AdamWHyper {
@@ -103,6 +113,6 @@ export function adamwStep(
       stepSize: lr / bc1,
       bc2Sqrt: Math.sqrt(bc2),
     },
-    [gridStrideWorkgroups(ctx, n)],
+    [gridStrideWorkgroups(ctx, n, THREADS)],
   );
 }

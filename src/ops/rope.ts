@@ -7,7 +7,7 @@ import type { GpuContext } from '../gpu/context';
 import { KernelError } from '../gpu/errors';
 import type { Tensor } from '../gpu/tensor';
 import type { RopeStyle } from '../model/config';
-import { checkDims, checkTensor, gridStrideWorkgroups } from './checks';
+import { checkDims, checkTensor, ELEMENTWISE_GROUP, gridStrideWorkgroups } from './checks';
 
 /**
  * cos and sin of angle = pos·freq_i, freq_i = theta^(−2i/headDim), for pos < maxPositions and
@@ -66,7 +66,7 @@ export function ropeApply(
     );
   }
   ctx.dispatch(
-    ctx.kernel({ name, code: ropeWgsl, entryPoint: name }),
+    ctx.kernel({ name, code: ropeWgsl, entryPoint: name, constants: { GROUP: ELEMENTWISE_GROUP } }),
     { qk: t.x, positions: t.positions, table: t.table },
     {
       rows,

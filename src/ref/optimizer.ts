@@ -2,13 +2,7 @@
 // decoupled weight decay, as torch.optim.AdamW does it (Loshchilov & Hutter, "Decoupled Weight
 // Decay Regularization", Algorithm 2). The oracle of the kernel tests.
 
-export interface AdamWHyper {
-  lr: number;
-  beta1: number;
-  beta2: number;
-  eps: number;
-  weightDecay: number;
-}
+import type { AdamWHyper } from '../ops/optimizer';
 
 /** One tensor's optimizer state; updated in place. */
 export interface AdamWRefState {

@@ -3,11 +3,13 @@
 // uses), checked against the f64 CPU reference within the f32 rounding bound of matmulTolerance.
 // Kept small on purpose: it has to finish in about a second on SwiftShader, the browser's CPU
 // adapter. The kernel tier runs the same function on Dawn (tests/kernels/selftest.test.ts).
+// It lives above the runtime (src/gpu/ imports neither the kernels nor the references) because
+// it needs both: the launchers of src/ops/ and the oracle of src/ref/.
 
+import type { GpuContext } from '../gpu/context';
 import { matmul, MATMUL_VARIANTS, matmulKernelName, prepareMatmul, type MatmulVariant } from '../ops/matmul';
 import { matmulRef, matmulTolerance, type MatmulRefResult } from '../ref/matmul';
 import { Rng } from '../util/rng';
-import type { GpuContext } from '../gpu/context';
 
 export interface SelfTestShape {
   /** What the shape exercises, for the results table. */

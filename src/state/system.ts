@@ -9,6 +9,9 @@ import type { SelfTestCase, SelfTestReport } from '../selftest/matmul';
 import { REPORTED_LIMITS, type ReportedLimit } from '../worker/protocol';
 import { engine, forgetIfBroken, onEngineError } from './worker';
 
+/** What the page says when the browser has no WebGPU (components take it from here, not from gpu/). */
+export { NO_WEBGPU_HELP };
+
 export type WebGpuStatus = 'checking' | 'unavailable' | 'ready' | 'error';
 export type SelfTestStatus = 'idle' | 'running' | 'passed' | 'failed';
 

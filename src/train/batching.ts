@@ -47,8 +47,3 @@ export function makeBatch(examples: readonly TokenizedExample[], padTo?: number)
     weights: new Float32Array(m).fill(m > 0 ? 1 / m : 0),
   };
 }
-
-/** Loss at every position (language-model pre-training style), for throughput comparisons. */
-export function makeFullSequenceBatch(sequences: readonly number[][]): TokenBatch {
-  return makeBatch(sequences.map((tokens) => ({ tokens, targetStart: 1 })));
-}

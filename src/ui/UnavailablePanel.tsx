@@ -1,7 +1,6 @@
 // Shown instead of everything else when the browser has no WebGPU or no adapter.
 
-import { NO_WEBGPU_HELP } from '../gpu/browser';
-import { useSystem } from '../state/system';
+import { NO_WEBGPU_HELP, useSystem } from '../state/system';
 
 export function UnavailablePanel() {
   const problem = useSystem((s) => s.problem) ?? NO_WEBGPU_HELP;

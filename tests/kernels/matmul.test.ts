@@ -157,12 +157,23 @@ describe('bad input names the kernel and the problem', () => {
     await expect(ctx.sync()).rejects.toThrow(/kernel "broken_kernel": WGSL does not compile:\n\s+line 3:\d+: .*undefined_thing/);
   });
 
+  // The WGSL's sizes are override constants without defaults, so a launcher that forgets one
+  // fails here, naming it, rather than running with a size of its own (tests/unit/wgsl-constants.test.ts).
+  it('reports an override constant the kernel was not given, naming it', async () => {
+    const ctx = await gpu();
+    const code = (await import('../../shaders/matmul.wgsl?raw')).default;
+    ctx.kernel({ name: 'matmul_tiled_no_tk', code, entryPoint: 'matmul_tiled', constants: { TRANS_A: 0, TRANS_B: 0, THREADS: 16 } });
+    await expect(ctx.sync()).rejects.toThrow(/kernel "matmul_tiled_no_tk": pipeline creation failed: .*uninitialized pipeline overridable constants[^]*TK/);
+  });
+
   it('names a missing binding and an unknown parameter', async () => {
     const ctx = await gpu();
     const a = ctx.tensor([4], 'f32', 'a');
     const b = ctx.tensor([4], 'f32', 'b');
     const c = ctx.tensor([1], 'f32', 'c');
-    const k = ctx.kernel({ name: 'matmul_naive_nn', code: (await import('../../shaders/matmul.wgsl?raw')).default, entryPoint: 'matmul_naive', constants: { TRANS_A: 0, TRANS_B: 0 } });
+    // Any workgroup edge compiles; the launcher's own is not needed here.
+    const constants = { TRANS_A: 0, TRANS_B: 0, THREADS: 1 };
+    const k = ctx.kernel({ name: 'matmul_naive_nn', code: (await import('../../shaders/matmul.wgsl?raw')).default, entryPoint: 'matmul_naive', constants });
     const params = { M: 1, N: 1, K: 4, batchStrideA: 0, batchStrideB: 0, batchStrideC: 0, alpha: 1, accumulate: 0, hasBias: 0 };
     expect(() => ctx.dispatch(k, { a, b }, params, [1])).toThrow(/kernel "matmul_naive_nn": binding "bias" .* was not given/);
     expect(() => ctx.dispatch(k, { a, b, bias: ctx.empty, c }, { ...params, Q: 1 }, [1])).toThrow(

@@ -10,8 +10,8 @@
 
 import { afterAll, describe, expect, it } from 'vitest';
 import { KernelError } from '../../src/gpu/errors';
-import { adamwStep, clipFactor, sumOfSquares, sumOfSquaresPartialsSize } from '../../src/ops/optimizer';
-import { adamwStepRef, clipFactorRef, sumOfSquaresRef, type AdamWHyper, type AdamWRefState } from '../../src/ref/optimizer';
+import { adamwStep, clipFactor, sumOfSquares, sumOfSquaresPartialsSize, type AdamWHyper } from '../../src/ops/optimizer';
+import { adamwStepRef, clipFactorRef, sumOfSquaresRef, type AdamWRefState } from '../../src/ref/optimizer';
 import { Rng } from '../../src/util/rng';
 import { gpu } from './gpu';
 

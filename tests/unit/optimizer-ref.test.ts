@@ -2,7 +2,8 @@
 // clip factor.
 
 import { describe, expect, it } from 'vitest';
-import { adamwStepRef, clipFactorRef, sumOfSquaresRef, type AdamWHyper, type AdamWRefState } from '../../src/ref/optimizer';
+import type { AdamWHyper } from '../../src/ops/optimizer';
+import { adamwStepRef, clipFactorRef, sumOfSquaresRef, type AdamWRefState } from '../../src/ref/optimizer';
 
 const hp: AdamWHyper = { lr: 0.01, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.1 };
 

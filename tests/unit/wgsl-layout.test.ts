@@ -1,7 +1,7 @@
 // The binding contract the runtime reads from WGSL source (src/gpu/wgsl-layout.ts).
 
 import { describe, expect, it } from 'vitest';
-import { parseBindings } from '../../src/gpu/wgsl-layout';
+import { parseBindings, parseConstU32 } from '../../src/gpu/wgsl-layout';
 
 const code = `
 struct P { n: u32, scale: f32 }
@@ -43,5 +43,19 @@ describe('parseBindings', () => {
     expect(() => parseBindings(code, 'demo', 'missing')).toThrow('WGSL module "demo": entry point fn missing not found');
     const vec = code.replace('scale: f32', 'scale: vec2<f32>');
     expect(() => parseBindings(vec, 'demo', 'main')).toThrow(/uniform field "scale: vec2<f32>" of P: only u32, i32 and f32 scalars/);
+  });
+});
+
+describe('parseConstU32', () => {
+  it('reads a module-scope u32 const, typed or not, and nothing in a comment', () => {
+    const module = '// const REG = 8u;\nconst REG = 4u;\nconst LANES: u32 = 16u;\nfn f() { let REGS = 2u; }';
+    expect(parseConstU32(module, 'REG', 'demo')).toBe(4);
+    expect(parseConstU32(module, 'LANES', 'demo')).toBe(16);
+  });
+
+  it('names the module and the constant it did not find', () => {
+    expect(() => parseConstU32('override REG: u32;', 'REG', 'demo')).toThrow(
+      'WGSL module "demo": no module-scope "const REG = <integer>u;" found',
+    );
   });
 });
