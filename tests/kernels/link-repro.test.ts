@@ -7,6 +7,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
+import { D2LORA_WEIGHTS_FILE } from '../../src/io/adapter-format';
 import { main } from '../../src/cli/main';
 import { parseSafetensors } from '../../src/io/safetensors';
 import { parseRunSpec } from '../../src/run/spec';
@@ -72,7 +73,7 @@ describe('link and train reproduce a run', () => {
     }
     // The adapters trained (U₊ starts at zero, so a nonzero U₊ is learned) and agree too: the
     // merged tensors compared above carry the training, not only the base's weights.
-    const [aa, ab, ac] = [a, b, c].map((dir) => tensors(join(dir, 'adapter', 'adapter_model.safetensors')));
+    const [aa, ab, ac] = [a, b, c].map((dir) => tensors(join(dir, 'adapter', D2LORA_WEIGHTS_FILE)));
     const uPlus = [...aa!.keys()].filter((n) => n.endsWith('.d2lora.u_plus'));
     expect(uPlus.length).toBeGreaterThan(0);
     for (const name of uPlus) expect(aa!.get(name)!.some((v) => v !== 0), name).toBe(true);
