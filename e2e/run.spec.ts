@@ -53,7 +53,7 @@ test('runs a share link in the worker: every stage, pause and resume, the zip eq
   page.on('pageerror', (e) => consoleErrors.push(e.message));
   await page.goto(`/${LINK}`);
   await expect(page.getByTestId('webgpu-status')).toHaveText('ready', { timeout: 60_000 });
-  await expect(page.getByTestId('run-spec')).toContainText('1 epochs, batch 8, lr 0.01');
+  await expect(page.getByTestId('run-spec')).toContainText('1 epoch, batch 8, lr 0.01');
   await expect(page.getByTestId('run-link-problems')).toHaveCount(0);
 
   // Every stage the page shows as active, in the order it happens.

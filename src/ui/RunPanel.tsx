@@ -6,7 +6,7 @@ import { useState } from 'react';
 import { RUN_STAGES, type EvalPhase, type RunStage } from '../run/stages';
 import type { RunSpec } from '../run/spec';
 import { useRun, type RunState } from '../state/run';
-import { formatBytes, formatCount, formatMs } from './format';
+import { formatBytes, formatCount, formatDuration, plural } from './format';
 import { StatusBadge } from './StatusBadge';
 
 const STAGE_LABEL: Record<RunStage, string> = {
@@ -94,7 +94,7 @@ function SpecSummary({ spec }: { spec: RunSpec }) {
       </dd>
       <dt>Training</dt>
       <dd>
-        {t.epochs} epochs, batch {t.batch}, lr {t.lr} ({t.decay}, {Math.round(100 * t.warmup)}% warm-up), seed {spec.seed}; at most{' '}
+        {plural(t.epochs, 'epoch')}, batch {t.batch}, lr {t.lr} ({t.decay}, {Math.round(100 * t.warmup)}% warm-up), seed {spec.seed}; at most{' '}
         {formatCount(spec.limits.maxTrain)} training and {formatCount(spec.limits.maxEval)} evaluation items of ≤ {spec.limits.maxLength} tokens
       </dd>
     </dl>
@@ -158,7 +158,7 @@ function Progress({ s }: { s: RunState }) {
   if (s.status === 'idle') return null;
   const p = s.progress;
   const last = s.steps.at(-1);
-  let line = s.stageDetail;
+  let line = s.status === 'done' && s.metrics !== null ? `Finished in ${formatDuration(s.metrics.timings.totalMs)}.` : s.stageDetail;
   if (s.download !== null) line = `${s.download.file}: ${formatBytes(s.download.loaded)}${s.download.total !== null ? ` of ${formatBytes(s.download.total)}` : ''}`;
   if (s.evalProgress !== null && s.stage !== 'train') line = `${PHASE_LABEL[s.evalProgress.phase]}: ${s.evalProgress.done} of ${s.evalProgress.total} sequences scored`;
   const fraction = s.stage === 'train' && p !== null ? p.step / p.totalSteps : s.evalProgress !== null ? s.evalProgress.done / s.evalProgress.total : null;
@@ -168,7 +168,8 @@ function Progress({ s }: { s: RunState }) {
       {fraction !== null && <progress max={1} value={fraction} data-testid="run-progress-bar" />}
       {p !== null && (
         <p data-testid="run-step">
-          epoch {p.epoch + 1} · step {p.step} of {p.totalSteps} · {p.tokensPerSecond.toFixed(0)} tokens/s · ETA {formatMs(p.etaMs)}
+          epoch {p.epoch + 1} · step {p.step} of {p.totalSteps} · {p.tokensPerSecond.toFixed(0)} tokens/s
+          {p.step < p.totalSteps ? ` · about ${formatDuration(p.etaMs)} left` : ''}
         </p>
       )}
       {last !== undefined && (
@@ -232,7 +233,7 @@ function Results({ s }: { s: RunState }) {
       {s.metrics !== null && (
         <p data-testid="run-summary">
           Merge gap {s.metrics.mergeGapPoints.toFixed(2)} points; merged/unmerged throughput {s.metrics.mergedThroughputRatio.toFixed(2)}×;{' '}
-          {s.metrics.train.steps} steps in {formatMs(s.metrics.timings.trainMs)} ({s.metrics.timings.tokensPerSecond.toFixed(0)} tokens/s). Output:{' '}
+          {s.metrics.train.steps} steps in {formatDuration(s.metrics.timings.trainMs)} ({s.metrics.timings.tokensPerSecond.toFixed(0)} tokens/s). Output:{' '}
           {s.artifacts.length} files, {formatBytes(s.artifacts.reduce((a, f) => a + f.bytes, 0))}.
         </p>
       )}
