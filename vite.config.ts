@@ -45,7 +45,8 @@ export default defineConfig({
 
 // ---------------------------------------------------------------------------------------------
 // The mirror folder (src/io/mirror.ts: models/<preset>/…, data/qa/<task>/…), served read-only at
-// /mirror/ by `vite` and `vite preview`, so that the browser loads models without going online.
+// /mirror/ by `vite` and `vite preview`, so that the browser loads the presets that are not embedded
+// (public/models/ holds stories260K) without going online.
 // The folder is $D2LORA_MIRROR, else ../shared beside the project. When it exists, the build is
 // told where it is served (VITE_D2LORA_MIRROR = '/mirror/', read by browserMirrorBase()) unless
 // VITE_D2LORA_MIRROR is already set. GET and HEAD only, files under the folder only, and single

@@ -1,5 +1,6 @@
-// Where the unit tests find the public weights and data the project never commits: the folder
-// named by $D2LORA_MIRROR, else ../shared beside the repository (as CI and these machines have it).
+// Where the unit tests find the public weights and data the project does not commit (every preset
+// but the embedded stories260K, and the QA data): the folder named by $D2LORA_MIRROR, else
+// ../shared beside the repository (as CI and these machines have it).
 
 import { resolve } from 'node:path';
 import type { ModelConfig } from '../../src/model/config';
