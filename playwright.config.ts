@@ -23,6 +23,7 @@ const adapterEnv: Record<string, string> = adapter === 'lavapipe' ? { VK_ICD_FIL
 
 export default defineConfig({
   testDir: 'e2e',
+  metadata: { adapter },
   outputDir: 'test-results',
   reporter: 'list',
   workers: 1,

@@ -12,7 +12,7 @@ import type { GpuContext } from '../gpu/context';
 import { loadTaskInNode } from '../tasks/node';
 import type { TaskData } from '../tasks/types';
 import type { RunEnvironment } from './run';
-import { remoteModelSource } from './sources';
+import { remoteModelSource, userTaskSource } from './sources';
 import { storyOptionsOf, type FileRef } from './spec';
 
 export interface NodeRunLocations {
@@ -43,16 +43,7 @@ export function nodeRunEnvironment(ctx: GpuContext, at: NodeRunLocations = {}): 
           if (at.taskFiles === undefined) throw new Error(`the run's task is the file ${spec.test.name}, and no path says where it is`);
           const test = await pinnedFile(at.taskFiles.test, spec.test);
           const train = spec.train === undefined ? undefined : await pinnedFile(requirePath(at.taskFiles.train, spec.train), spec.train);
-          return loadTaskInNode(
-            {
-              ...(spec.name !== undefined ? { name: spec.name } : {}),
-              files: { test, ...(train ? { train } : {}) },
-              ...(spec.format !== undefined ? { format: spec.format } : {}),
-              ...(spec.mapping !== undefined ? { mapping: spec.mapping } : {}),
-              ...(spec.template !== undefined ? { template: spec.template } : {}),
-            },
-            { onProgress, signal },
-          );
+          return loadTaskInNode(userTaskSource(spec, { test, train }), { onProgress, signal });
         }
       }
     },

@@ -12,7 +12,7 @@ import { browserEmbeddedBase } from '../io/embedded';
 import { browserMirrorBase } from '../io/mirror';
 import { FilePins } from '../io/pinning';
 import type { LoadHooks, RunEnvironment } from '../run/run';
-import { remoteModelSource } from '../run/sources';
+import { remoteModelSource, userTaskSource } from '../run/sources';
 import { storyOptionsOf, type FileRef, type ModelSpec, type TaskSpec } from '../run/spec';
 import { loadTask } from '../tasks/load';
 import type { TaskData } from '../tasks/types';
@@ -72,7 +72,7 @@ async function loadSpecModel(spec: ModelSpec, files: readonly WireFile[], hooks:
 }
 
 async function loadSpecTask(spec: TaskSpec, files: readonly WireFile[], hooks: LoadHooks): Promise<TaskData> {
-  const options = { ...browserLoadOptions(hooks) };
+  const options = browserLoadOptions(hooks);
   switch (spec.kind) {
     case 'story':
       return loadTask('story', { story: storyOptionsOf(spec) });
@@ -81,16 +81,7 @@ async function loadSpecTask(spec: TaskSpec, files: readonly WireFile[], hooks: L
     case 'file': {
       const test = await pickedTaskFile(spec.test, files);
       const train = spec.train === undefined ? undefined : await pickedTaskFile(spec.train, files);
-      return loadTask(
-        {
-          ...(spec.name !== undefined ? { name: spec.name } : {}),
-          files: { test, ...(train ? { train } : {}) },
-          ...(spec.format !== undefined ? { format: spec.format } : {}),
-          ...(spec.mapping !== undefined ? { mapping: spec.mapping } : {}),
-          ...(spec.template !== undefined ? { template: spec.template } : {}),
-        },
-        options,
-      );
+      return loadTask(userTaskSource(spec, { test, train }), options);
     }
   }
 }
