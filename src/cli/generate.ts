@@ -1,9 +1,10 @@
 // `d2lora generate`: text from a model (preset, folder, URL or llama2.c .bin), streamed to stdout.
 
-import { generateText } from '../core';
 import { acquireNodeContext } from '../gpu/node';
 import { resolveSourceString } from '../io/load';
 import { loadModelInNode } from '../io/node-source';
+import { generate } from '../model/generate';
+import { GpuModel } from '../model/gpu-model';
 import type { FlagSpec, FlagValues } from './args';
 import { downloadProgress } from './progress';
 
@@ -21,25 +22,30 @@ export async function generateCommand(flags: FlagValues): Promise<number> {
   const model = await loadModelInNode(source, { onProgress: downloadProgress() });
   for (const w of model.warnings) process.stderr.write(`warning: ${w}\n`);
   const ctx = await acquireNodeContext();
+  const gpuModel = new GpuModel(ctx, model.config, model.weights);
   try {
     const t0 = performance.now();
-    let produced = 0;
-    const out = await generateText(ctx, model, String(flags.prompt), {
+    let streamed = false;
+    const out = await generate(gpuModel, model.tokenizer, String(flags.prompt), {
       steps: Number(flags.steps),
       temperature: Number(flags.temperature),
       topP: Number(flags['top-p']),
       seed: Number(flags.seed),
       onToken: (_id, text) => {
-        produced++;
+        streamed = true;
         process.stdout.write(text);
       },
     });
-    if (produced === 0) process.stdout.write(out.text);
+    if (!streamed) process.stdout.write(out.text);
     const s = (performance.now() - t0) / 1000;
     process.stdout.write('\n');
-    process.stderr.write(`${model.name}: ${out.tokens.length - out.promptTokens.length} tokens in ${s.toFixed(2)} s (${((out.tokens.length - out.promptTokens.length) / s).toFixed(1)} tok/s) on ${ctx.adapter.vendor} ${ctx.adapter.architecture}\n`);
+    const generated = out.generatedTokens.length;
+    process.stderr.write(
+      `${model.name}: ${out.promptTokens.length} prompt tokens, ${generated} generated in ${s.toFixed(2)} s (${(generated / s).toFixed(1)} tokens/s) on ${ctx.adapter.vendor} ${ctx.adapter.architecture}\n`,
+    );
     return 0;
   } finally {
+    gpuModel.destroy();
     ctx.destroy();
   }
 }
