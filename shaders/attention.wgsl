@@ -15,9 +15,10 @@
 //
 // Workgroup memory stays under WebGPU's default 16 KiB for any headDim ≤ D_MAX: rows of q, k,
 // v and dOut are staged in tiles of ROWS or KEYS rows at a stride of headDim. Each thread keeps
-// its output dims in a private array of D_MAX / (threads along x) slots; loops over the slots
-// run to the number in use, a runtime bound, so that compilers do not unroll them D_MAX-wide
-// (fully unrolled, the backward took lavapipe over 20 s to compile; now under 1 s).
+// its output dims in a private array of D_MAX / (threads along x) slots (F_DIMS, B_DIMS);
+// loops over the slots run to the number in use, a runtime bound, so that compilers do not
+// unroll them D_MAX-wide (fully unrolled, the backward took lavapipe over 20 s to compile; now
+// under 1 s).
 //
 // Tile geometry the launchers also need (rows per workgroup, invocations per workgroup) is an
 // `override` without a default, set by src/ops/attention.ts: one source, and a pipeline that
@@ -25,16 +26,19 @@
 // be constants (private arrays: D_MAX, B_DIMS) stay `const`; the launcher reads them from here.
 //
 // Kernels:
-//   attention_forward         one workgroup per (8 query rows, head, sequence), 16×8 threads;
-//                             keys in tiles of 16: K tile → scores (one per thread) → V tile
-//                             over the K tile → online-softmax update of 8 output dims a thread.
+//   attention_forward         one workgroup per (F_ROWS query rows, head, sequence), F_KEYS ×
+//                             F_ROWS threads; keys in tiles of F_KEYS: K tile → scores (one per
+//                             thread) → V tile over the K tile → online-softmax update of F_DIMS
+//                             output dims a thread.
 //   attention_backward_delta  row statistics (lse_i, D_i = dOut_i·out_i), one thread per
 //                             (sequence, head, row).
-//   attention_backward_dq     one workgroup per (8 query rows, head, sequence), 8×8 threads:
-//                             dq_i = scale Σ_j dS_ij k_j over key tiles of 8.
-//   attention_backward_dkdv   one workgroup per (8 keys, kv head, sequence), 8×8 threads:
-//                             dk_j = scale Σ_h Σ_i dS_ij q_i, dv_j = Σ_h Σ_i P_ij dOut_i over the
-//                             query heads of the group and query tiles of 8 with i ≥ j.
+//   attention_backward_dq     one workgroup per (ROWS query rows, head, sequence), KEYS × ROWS
+//                             threads: dq_i = scale Σ_j dS_ij k_j over key tiles of KEYS.
+//   attention_backward_dkdv   one workgroup per (KEYS keys, kv head, sequence), KEYS × ROWS
+//                             threads: dk_j = scale Σ_h Σ_i dS_ij q_i, dv_j = Σ_h Σ_i P_ij dOut_i
+//                             over the query heads of the group and query tiles of ROWS, i ≥ j.
+//   …_rows                    the same, a thread per row (for small heads and CPU drivers).
+//   attention_decode(_rows)   inference: new rows of one sequence against a KV cache (at the end).
 
 const D_MAX = 128u;
 /** Below any real score: a masked score never wins a max (and its exp is never taken); the
@@ -590,12 +594,15 @@ fn attention_backward_dkdv_rows(@builtin(global_invocation_id) gid: vec3<u32>, @
 
 // ---------------------------------------------------------------------------------------------
 // Inference against a KV cache (one sequence): `rows` new query rows at positions
-// offset … offset + rows − 1 attend to the cached keys and values 0 … offset + r, causally.
-// The caller has already written the new rows' keys and values at their positions.
+// offset … offset + rows − 1 attend to the keys and values 0 … offset + r, causally. The new
+// rows' keys and values come in kNew, vNew; the kernel also writes them into the cache at their
+// positions (so that no copy splits the pass), and reads them from kNew, vNew, never from the
+// rows it writes, so no invocation depends on another's write.
 //
 //   q, out          rows × (numHeads·headDim)
-//   kCache, vCache  positions × (numKvHeads·headDim), rows ≥ offset + rows written; later
-//                   rows (the rest of the cache) are never read
+//   kNew, vNew      rows × (numKvHeads·headDim)
+//   kCache, vCache  positions × (numKvHeads·headDim): rows < offset are read, rows offset …
+//                   offset + rows − 1 written, later rows never touched
 //
 //   i = offset + r:  s_rj = scale · q_r·k_j (j ≤ i),  out_r = Σ_j softmax_j(s_r) v_j
 // No lse: nothing differentiates through inference.
@@ -606,29 +613,55 @@ fn attention_backward_dkdv_rows(@builtin(global_invocation_id) gid: vec3<u32>, @
 //   attention_decode        one workgroup of DECODE_KEYS invocations per (query row, head):
 //                           keys split over the invocations in tiles of DECODE_KEYS, so that a
 //                           single new row of a long context still spreads over a GPU.
+// In both, the first query head of each kv group writes that group's new row into the cache.
 
 struct DecodeParams { rows: u32, offset: u32, numHeads: u32, numKvHeads: u32, headDim: u32, scale: f32 }
 @group(0) @binding(0) var<uniform> dp: DecodeParams;
-@group(0) @binding(15) var<storage, read> kCache: array<f32>; // positions × (numKvHeads·headDim)
-@group(0) @binding(16) var<storage, read> vCache: array<f32>; // positions × (numKvHeads·headDim)
+@group(0) @binding(15) var<storage, read> kNew: array<f32>;             // rows × (numKvHeads·headDim)
+@group(0) @binding(16) var<storage, read> vNew: array<f32>;             // rows × (numKvHeads·headDim)
+@group(0) @binding(17) var<storage, read_write> kCache: array<f32>;     // positions × (numKvHeads·headDim)
+@group(0) @binding(18) var<storage, read_write> vCache: array<f32>;     // positions × (numKvHeads·headDim)
 
 /** Element offset of row r, head h, dim 0 of q or out. */
 fn decodeQIndex(r: u32, h: u32) -> u32 {
   return (r * dp.numHeads + h) * dp.headDim;
 }
 
-/** Element offset of position j, kv head g, dim 0 of the cache. */
+/** Element offset of position j, kv head g, dim 0 of the cache (j < offset) or of kNew, vNew (j ≥ offset). */
 fn decodeKvIndex(j: u32, g: u32) -> u32 {
-  return (j * dp.numKvHeads + g) * dp.headDim;
+  let row = select(j, j - dp.offset, j >= dp.offset);
+  return (row * dp.numKvHeads + g) * dp.headDim;
+}
+
+/** Element `at` (from decodeKvIndex) of key j: a cached one, or one of the new rows. */
+fn decodeKey(j: u32, at: u32) -> f32 {
+  if (j < dp.offset) { return kCache[at]; }
+  return kNew[at];
+}
+
+fn decodeValue(j: u32, at: u32) -> f32 {
+  if (j < dp.offset) { return vCache[at]; }
+  return vNew[at];
+}
+
+/** Writes dims d0, d0 + stride, … of new row r, kv head g into the cache at position offset + r. */
+fn storeNewRow(r: u32, g: u32, d0: u32, stride: u32) {
+  let newAt = (r * dp.numKvHeads + g) * dp.headDim;
+  let cacheAt = ((dp.offset + r) * dp.numKvHeads + g) * dp.headDim;
+  for (var d = d0; d < dp.headDim; d += stride) {
+    kCache[cacheAt + d] = kNew[newAt + d];
+    vCache[cacheAt + d] = vNew[newAt + d];
+  }
 }
 
 @compute @workgroup_size(ROW_GROUP)
 fn attention_decode_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let total = dp.numHeads * dp.rows;
+  let group = dp.numHeads / dp.numKvHeads;
   for (var idx = gid.x; idx < total; idx += nwg.x * ROW_GROUP) {
     let r = idx % dp.rows;
     let h = idx / dp.rows;
-    let g = h / (dp.numHeads / dp.numKvHeads);
+    let g = h / group;
     let i = dp.offset + r;
     var m = NEG;
     var l = 0.0;
@@ -639,17 +672,18 @@ fn attention_decode_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin
     for (var j = 0u; j <= i; j++) {
       let kvAt = decodeKvIndex(j, g);
       var dot = 0.0;
-      for (var d = 0u; d < HEAD_DIM; d++) { dot += qi[d] * kCache[kvAt + d]; }
+      for (var d = 0u; d < HEAD_DIM; d++) { dot += qi[d] * decodeKey(j, kvAt + d); }
       let s = dp.scale * dot;
       let e = exp(-abs(s - m));
       let alpha = select(1.0, e, s > m);
       let p = select(e, 1.0, s > m);
       l = l * alpha + p;
       m = max(m, s);
-      for (var d = 0u; d < HEAD_DIM; d++) { o[d] = o[d] * alpha + p * vCache[kvAt + d]; }
+      for (var d = 0u; d < HEAD_DIM; d++) { o[d] = o[d] * alpha + p * decodeValue(j, kvAt + d); }
     }
     let inv = 1.0 / l;
     for (var d = 0u; d < HEAD_DIM; d++) { attnOut[qAt + d] = o[d] * inv; }
+    if (h % group == 0u) { storeNewRow(r, g, 0u, 1u); }
   }
 }
 
@@ -670,7 +704,8 @@ fn attention_decode(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invoca
   let D = dp.headDim;
   let r = wid.x;
   let h = wid.y;
-  let g = h / (dp.numHeads / dp.numKvHeads);
+  let group = dp.numHeads / dp.numKvHeads;
+  let g = h / group;
   let keys = dp.offset + r + 1u; // keys 0 … i
   let qAt = decodeQIndex(r, h);
   for (var d = t; d < D; d += DECODE_KEYS) { decQ[d] = q[qAt + d]; }
@@ -687,7 +722,7 @@ fn attention_decode(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invoca
     if (live) {
       let kvAt = decodeKvIndex(j, g);
       var dot = 0.0;
-      for (var d = 0u; d < D; d++) { dot += decQ[d] * kCache[kvAt + d]; }
+      for (var d = 0u; d < D; d++) { dot += decQ[d] * decodeKey(j, kvAt + d); }
       s = dp.scale * dot;
     }
     decS[t] = s;
@@ -707,7 +742,7 @@ fn attention_decode(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invoca
       let d = t + DECODE_KEYS * u;
       if (d < D) {
         var acc = o[u] * alpha;
-        for (var c = 0u; c < count; c++) { acc += decP[c] * vCache[decodeKvIndex(j0 + c, g) + d]; }
+        for (var c = 0u; c < count; c++) { acc += decP[c] * decodeValue(j0 + c, decodeKvIndex(j0 + c, g) + d); }
         o[u] = acc;
       }
     }
@@ -718,4 +753,5 @@ fn attention_decode(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invoca
     let d = t + DECODE_KEYS * u;
     if (d < D) { attnOut[qAt + d] = o[u] * inv; }
   }
+  if (h % group == 0u) { storeNewRow(r, g, t, DECODE_KEYS); }
 }

@@ -146,7 +146,7 @@ export class GpuModel {
     if (weights instanceof GpuWeights) {
       weights.requireAlive('GpuModel');
       if (weights.ctx !== ctx) throw new Error('GpuModel: the shared weights live on another GPU context');
-      if (JSON.stringify(weights.config) !== JSON.stringify(c)) {
+      if (!sameConfig(weights.config, c)) {
         throw new Error(`GpuModel: the shared weights are of another configuration (${weights.config.family} ${weights.config.hiddenSize}×${weights.config.numLayers}, this model ${c.family} ${c.hiddenSize}×${c.numLayers})`);
       }
       this.weights = weights;
@@ -163,9 +163,30 @@ export class GpuModel {
     this.finalNormBias = gpt2 ? w.get('ln_f.bias') : null;
     this.classifier = c.tiedEmbeddings ? this.embed : w.get('lm_head.weight');
     this.rope = w.rope;
+    try {
+      this.buildLayers(placement);
+    } catch (e) {
+      this.destroy(); // the adapters built so far, and the weights if this model uploaded them
+      throw e;
+    }
+  }
+
+  /** The linear layers and norms of every layer, with adapters where `placement` targets them. */
+  private buildLayers(placement: AdapterPlacement | null): void {
+    const { ctx, config: c, weights: w } = this;
+    const gpt2 = c.family === 'gpt2';
     const targets = placement ? (placement.targets ?? defaultTargets(c.family)) : [];
     for (let i = 0; i < c.numLayers; i++) {
+      const p = gpt2 ? `h.${i}` : `model.layers.${i}`;
+      // Listed before its linears are made, so that destroy() reaches every adapter made so far.
       const linears = new Map<string, LinearLayer>();
+      this.layers.push({
+        norm1: w.get(gpt2 ? `${p}.ln_1.weight` : `${p}.input_layernorm.weight`),
+        norm1Bias: gpt2 ? w.get(`${p}.ln_1.bias`) : null,
+        norm2: w.get(gpt2 ? `${p}.ln_2.weight` : `${p}.post_attention_layernorm.weight`),
+        norm2Bias: gpt2 ? w.get(`${p}.ln_2.bias`) : null,
+        linears,
+      });
       for (const m of linearModules(c, i)) {
         const base: BaseLinear = {
           weight: w.get(m.weight),
@@ -181,14 +202,6 @@ export class GpuModel {
           adapted ? createAdaptedLinear(ctx, placement.config, base, { w0Host: w.hostData(m.weight), key: m.weight }) : new FrozenLinear(ctx, base),
         );
       }
-      const p = gpt2 ? `h.${i}` : `model.layers.${i}`;
-      this.layers.push({
-        norm1: w.get(gpt2 ? `${p}.ln_1.weight` : `${p}.input_layernorm.weight`),
-        norm1Bias: gpt2 ? w.get(`${p}.ln_1.bias`) : null,
-        norm2: w.get(gpt2 ? `${p}.ln_2.weight` : `${p}.post_attention_layernorm.weight`),
-        norm2Bias: gpt2 ? w.get(`${p}.ln_2.bias`) : null,
-        linears,
-      });
     }
     if (placement && this.adapters().length === 0) {
       throw new Error(`adapter targets ${targets.join(', ')} match no linear layer of this ${c.family} model`);
@@ -400,14 +413,11 @@ export class GpuModel {
   private layerDecode(l: LayerWeights, x: Tensor, rows: number, positions: Tensor, kv: KvLayer, offset: number): Tensor {
     const ctx = this.ctx;
     const c = this.config;
-    const kvDim = c.numKvHeads * c.headDim;
     const n1 = this.norm(x, rows, l.norm1, l.norm1Bias);
     const { q, k, v, qkv } = this.projectQkv(l, n1.y, rows, positions, false);
-    ctx.copy(k, kv.k, rows * kvDim * 4, 0, offset * kvDim * 4);
-    ctx.copy(v, kv.v, rows * kvDim * 4, 0, offset * kvDim * 4);
     const attn = ctx.tensor([rows, c.numHeads * c.headDim], 'f32', 'attn');
     const dims = { rows, offset, numHeads: c.numHeads, numKvHeads: c.numKvHeads, headDim: c.headDim, scale: 1 / Math.sqrt(c.headDim) };
-    attentionDecode(ctx, { q, kCache: kv.k, vCache: kv.v, out: attn }, dims);
+    attentionDecode(ctx, { q, kNew: k, vNew: v, kCache: kv.k, vCache: kv.v, out: attn }, dims);
     const { out, x2, n2, mlp } = this.outputAndMlp(l, x, attn, rows, false);
     for (const t of [...n1.stats, n1.y, q, k, v, attn, x2, ...n2.stats, n2.y, ...mlp]) t.release();
     qkv?.release();
@@ -632,12 +642,14 @@ export class GpuModel {
   private lastRowLogits(x: Tensor, rows: number): Tensor {
     const ctx = this.ctx;
     const { hiddenSize: d, vocabSize: V } = this.config;
-    const hidden = ctx.tensor([1, d], 'f32', 'last hidden');
-    ctx.copy(x, hidden, d * 4, (rows - 1) * d * 4, 0);
+    // The norm reads rows from the start of its input, so the last row is copied out first.
+    const hidden = rows === 1 ? x : ctx.tensor([1, d], 'f32', 'last hidden');
+    if (hidden !== x) ctx.copy(x, hidden, d * 4, (rows - 1) * d * 4, 0);
     const n = this.norm(hidden, 1, this.finalNorm, this.finalNormBias);
     const logits = ctx.tensor([1, V], 'f32', 'logits');
     linearForward(ctx, n.y, this.classifier, logits, { rows: 1, in: d, out: V });
-    for (const t of [hidden, n.y, ...n.stats]) t.release();
+    if (hidden !== x) hidden.release();
+    for (const t of [n.y, ...n.stats]) t.release();
     return logits;
   }
 
@@ -665,6 +677,11 @@ export class GpuModel {
     if (this.ownsWeights) this.weights.destroy();
     this.ctx.trimPool();
   }
+}
+
+function sameConfig(a: ModelConfig, b: ModelConfig): boolean {
+  const keys = Object.keys(a) as (keyof ModelConfig)[];
+  return keys.length === Object.keys(b).length && keys.every((k) => a[k] === b[k]);
 }
 
 function releaseSaved(s: LayerSaved, includeInput: boolean): void {

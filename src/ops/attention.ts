@@ -8,7 +8,7 @@
 //   lengths (u32)     batch — the real length of each sequence; later positions are padding
 //
 // The tile geometry below is the only copy: the WGSL declares it as `override` constants without
-// defaults, and every kernel is built with the values it uses (kernel() below).
+// defaults, and every kernel is built with the values it uses (attentionKernel()).
 //
 // Two variants (see the WGSL): 'tiled', workgroups of 8 query (or key) rows of one head that
 // stage tiles of q, k, v and dOut in workgroup memory, and 'thread', one invocation per (row,
@@ -58,7 +58,7 @@ function wgslConstant(name: string): number {
 /** Largest head dimension the kernels stage in workgroup memory (D_MAX in the WGSL). */
 export const ATTENTION_MAX_HEAD_DIM = wgslConstant('D_MAX');
 
-// Tile geometry, the WGSL's override constants (see kernel()).
+// Tile geometry, the WGSL's override constants (see attentionKernel()).
 /** Query rows per workgroup of attention_forward (F_ROWS). */
 const FORWARD_ROWS = 8;
 /** Query rows and keys of a backward tile (ROWS = KEYS). */
@@ -249,10 +249,11 @@ export function attentionBackward(
 
 /**
  * Records out = causal attention of `rows` new query rows, at positions offset … offset+rows−1
- * of one sequence, against the keys and values 0 … offset+rows−1 of a KV cache (the new rows'
- * included: the caller writes them first).
+ * of one sequence, against the keys and values 0 … offset−1 of a KV cache and the new rows'
+ * own (kNew, vNew), which it also writes into the cache at positions offset … offset+rows−1.
  *
  *   q, out          rows × (numHeads·headDim)
+ *   kNew, vNew      rows × (numKvHeads·headDim)
  *   kCache, vCache  positions × (numKvHeads·headDim), positions ≥ offset + rows
  *
  * Variants: 'thread' (attention_decode_rows, an invocation per (head, row), the forward's
@@ -262,7 +263,7 @@ export function attentionBackward(
  */
 export function attentionDecode(
   ctx: GpuContext,
-  t: { q: Tensor; kCache: Tensor; vCache: Tensor; out: Tensor },
+  t: { q: Tensor; kNew: Tensor; vNew: Tensor; kCache: Tensor; vCache: Tensor; out: Tensor },
   dims: AttentionDecodeDims,
   options: AttentionOptions = {},
 ): void {
@@ -274,14 +275,16 @@ export function attentionDecode(
   }
   checkDims(name, { rows, offset });
   checkHeads(name, dims);
-  const positions = offset + rows;
   const qDims = `rows×(numHeads·headDim) = ${rows}×(${numHeads}·${headDim})`;
-  const kvDims = `(offset+rows)×(numKvHeads·headDim) = (${offset}+${rows})×(${numKvHeads}·${headDim})`;
+  const newDims = `rows×(numKvHeads·headDim) = ${rows}×(${numKvHeads}·${headDim})`;
+  const cacheDims = `(offset+rows)×(numKvHeads·headDim) = (${offset}+${rows})×(${numKvHeads}·${headDim})`;
   checkTensor(name, t.q, 'q', rows * numHeads * headDim, qDims);
-  checkTensor(name, t.kCache, 'kCache', positions * numKvHeads * headDim, kvDims);
-  checkTensor(name, t.vCache, 'vCache', positions * numKvHeads * headDim, kvDims);
+  checkTensor(name, t.kNew, 'kNew', rows * numKvHeads * headDim, newDims);
+  checkTensor(name, t.vNew, 'vNew', rows * numKvHeads * headDim, newDims);
+  checkTensor(name, t.kCache, 'kCache', (offset + rows) * numKvHeads * headDim, cacheDims);
+  checkTensor(name, t.vCache, 'vCache', (offset + rows) * numKvHeads * headDim, cacheDims);
   checkTensor(name, t.out, 'out', rows * numHeads * headDim, qDims);
-  const bindings = { q: t.q, kCache: t.kCache, vCache: t.vCache, attnOut: t.out };
+  const bindings = { q: t.q, kNew: t.kNew, vNew: t.vNew, kCache: t.kCache, vCache: t.vCache, attnOut: t.out };
   const p = { rows, offset, numHeads, numKvHeads, headDim, scale: dims.scale };
   if (variant === 'thread') {
     ctx.dispatch(rowKernel(ctx, 'attention_decode', headDim), bindings, p, [gridStrideWorkgroups(ctx, rows * numHeads, ROW_GROUP)]);
