@@ -15,21 +15,30 @@
 //
 // Workgroup memory stays under WebGPU's default 16 KiB for any headDim ≤ D_MAX: rows of q, k,
 // v and dOut are staged in tiles of ROWS or KEYS rows at a stride of headDim. Each thread keeps
-// its output dims in a private array of D_MAX / (threads along x) slots; loops over the slots
-// run to the number in use, a runtime bound, so that compilers do not unroll them D_MAX-wide
-// (fully unrolled, the backward took lavapipe over 20 s to compile; now under 1 s).
+// its output dims in a private array of D_MAX / (threads along x) slots (F_DIMS, B_DIMS);
+// loops over the slots run to the number in use, a runtime bound, so that compilers do not
+// unroll them D_MAX-wide (fully unrolled, the backward took lavapipe over 20 s to compile; now
+// under 1 s).
+//
+// Tile geometry the launchers also need (rows per workgroup, invocations per workgroup) is an
+// `override` without a default, set by src/ops/attention.ts: one source, and a pipeline that
+// was not given it fails to build instead of running with a stale copy. Sizes WGSL requires to
+// be constants (private arrays: D_MAX, B_DIMS) stay `const`; the launcher reads them from here.
 //
 // Kernels:
-//   attention_forward         one workgroup per (8 query rows, head, sequence), 16×8 threads;
-//                             keys in tiles of 16: K tile → scores (one per thread) → V tile
-//                             over the K tile → online-softmax update of 8 output dims a thread.
+//   attention_forward         one workgroup per (F_ROWS query rows, head, sequence), F_KEYS ×
+//                             F_ROWS threads; keys in tiles of F_KEYS: K tile → scores (one per
+//                             thread) → V tile over the K tile → online-softmax update of F_DIMS
+//                             output dims a thread.
 //   attention_backward_delta  row statistics (lse_i, D_i = dOut_i·out_i), one thread per
 //                             (sequence, head, row).
-//   attention_backward_dq     one workgroup per (8 query rows, head, sequence), 8×8 threads:
-//                             dq_i = scale Σ_j dS_ij k_j over key tiles of 8.
-//   attention_backward_dkdv   one workgroup per (8 keys, kv head, sequence), 8×8 threads:
-//                             dk_j = scale Σ_h Σ_i dS_ij q_i, dv_j = Σ_h Σ_i P_ij dOut_i over the
-//                             query heads of the group and query tiles of 8 with i ≥ j.
+//   attention_backward_dq     one workgroup per (ROWS query rows, head, sequence), KEYS × ROWS
+//                             threads: dq_i = scale Σ_j dS_ij k_j over key tiles of KEYS.
+//   attention_backward_dkdv   one workgroup per (KEYS keys, kv head, sequence), KEYS × ROWS
+//                             threads: dk_j = scale Σ_h Σ_i dS_ij q_i, dv_j = Σ_h Σ_i P_ij dOut_i
+//                             over the query heads of the group and query tiles of ROWS, i ≥ j.
+//   …_rows                    the same, a thread per row (for small heads and CPU drivers).
+//   attention_decode(_rows)   inference: new rows of one sequence against a KV cache (at the end).
 
 const D_MAX = 128u;
 /** Below any real score: a masked score never wins a max (and its exp is never taken); the
@@ -68,19 +77,19 @@ fn realLength(b: u32) -> u32 {
 //   out_i = Σ_j exp(s_ij − m_i) v_j / Σ_j exp(s_ij − m_i), accumulated tile by tile with the
 //   running max m and sum l rescaled by exp(m_old − m_new) (online softmax); lse_i = m_i + log l_i.
 
-const F_ROWS = 8u;               // query rows per workgroup (threads along y)
+override F_ROWS: u32;           // query rows per workgroup (threads along y); from the launcher
 const F_KEYS = 16u;              // keys per tile (threads along x)
 const F_DIMS = D_MAX / F_KEYS;   // output dims per thread: d = x + F_KEYS·t
 
 @group(0) @binding(5) var<storage, read_write> attnOut: array<f32>; // out (like q)
 @group(0) @binding(6) var<storage, read_write> lseOut: array<f32>;  // lse (batch × numHeads × seq)
 
-var<workgroup> fQ: array<f32, 1024>;   // F_ROWS × headDim
-var<workgroup> fKV: array<f32, 2048>;  // F_KEYS × headDim: the K tile, then the V tile
-var<workgroup> fS: array<f32, 128>;    // F_ROWS × F_KEYS scores
-var<workgroup> fP: array<f32, 128>;    // F_ROWS × F_KEYS exp(s − m_new)
+var<workgroup> fQ: array<f32, F_ROWS * D_MAX>;   // F_ROWS × headDim
+var<workgroup> fKV: array<f32, F_KEYS * D_MAX>;  // F_KEYS × headDim: the K tile, then the V tile
+var<workgroup> fS: array<f32, F_ROWS * F_KEYS>;  // scores
+var<workgroup> fP: array<f32, F_ROWS * F_KEYS>;  // exp(s − m_new)
 
-@compute @workgroup_size(16, 8)
+@compute @workgroup_size(F_KEYS, F_ROWS)
 fn attention_forward(
   @builtin(workgroup_id) wid: vec3<u32>,
   @builtin(local_invocation_id) lid: vec3<u32>,
@@ -176,10 +185,12 @@ fn attention_forward(
 @group(0) @binding(9) var<storage, read> lseSaved: array<f32>;       // lse (batch × numHeads × seq)
 @group(0) @binding(10) var<storage, read_write> statsOut: array<vec2<f32>>; // (lse, D) (batch × numHeads × seq)
 
-@compute @workgroup_size(256)
+override STATS_GROUP: u32; // invocations per workgroup; from the launcher
+
+@compute @workgroup_size(STATS_GROUP)
 fn attention_backward_delta(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let total = ap.batch * ap.numHeads * ap.seq;
-  for (var idx = gid.x; idx < total; idx += nwg.x * 256u) {
+  for (var idx = gid.x; idx < total; idx += nwg.x * STATS_GROUP) {
     let t = idx % ap.seq;
     let h = (idx / ap.seq) % ap.numHeads;
     let b = idx / (ap.seq * ap.numHeads);
@@ -199,9 +210,12 @@ fn attention_backward_delta(@builtin(global_invocation_id) gid: vec3<u32>, @buil
 //   P_ij = exp(s_ij − lse_i)            dP_ij = dOut_i·v_j
 //   dS_ij = P_ij (dP_ij − D_i)          (softmax backward of P_i = softmax(s_i))
 
-const ROWS = 8u;                 // query rows of a tile (threads along y of the dq kernel)
-const KEYS = 8u;                 // keys of a tile (threads along x)
-const B_DIMS = D_MAX / KEYS;     // accumulated dims per thread: d = x + KEYS·t
+override ROWS: u32;              // query rows of a tile (threads along y); from the launcher
+override KEYS = ROWS;            // keys of a tile (threads along x): as many, so that dkdv's
+                                 // query tiles start at its key block, tile-aligned
+/** Accumulated dims per thread (d = x + KEYS·t), a private array, so a constant: it covers
+    every headDim ≤ D_MAX for tiles of KEYS ≥ D_MAX / B_DIMS keys (the launcher checks). */
+const B_DIMS = 16u;
 
 @group(0) @binding(11) var<storage, read> stats: array<vec2<f32>>; // (lse, D) (batch × numHeads × seq)
 
@@ -209,12 +223,12 @@ const B_DIMS = D_MAX / KEYS;     // accumulated dims per thread: d = x + KEYS·t
 
 @group(0) @binding(12) var<storage, read_write> dq: array<f32>;     // dq (like q)
 
-var<workgroup> qQ: array<f32, 1024>;   // ROWS × headDim of q
-var<workgroup> qDO: array<f32, 1024>;  // ROWS × headDim of dOut
-var<workgroup> qKV: array<f32, 1024>;  // KEYS × headDim: the V tile, then the K tile
-var<workgroup> qDS: array<f32, 64>;    // ROWS × KEYS of dS
+var<workgroup> qQ: array<f32, ROWS * D_MAX>;   // ROWS × headDim of q
+var<workgroup> qDO: array<f32, ROWS * D_MAX>;  // ROWS × headDim of dOut
+var<workgroup> qKV: array<f32, KEYS * D_MAX>;  // KEYS × headDim: the V tile, then the K tile
+var<workgroup> qDS: array<f32, ROWS * KEYS>;   // dS
 
-@compute @workgroup_size(8, 8)
+@compute @workgroup_size(KEYS, ROWS)
 fn attention_backward_dq(
   @builtin(workgroup_id) wid: vec3<u32>,
   @builtin(local_invocation_id) lid: vec3<u32>,
@@ -305,12 +319,12 @@ fn attention_backward_dq(
 @group(0) @binding(13) var<storage, read_write> dk: array<f32>;     // dk (like k)
 @group(0) @binding(14) var<storage, read_write> dv: array<f32>;     // dv (like v)
 
-var<workgroup> kK: array<f32, 1024>;   // KEYS × headDim of this block's k
-var<workgroup> kV: array<f32, 1024>;   // KEYS × headDim of this block's v
-var<workgroup> kRows: array<f32, 1024>; // ROWS × headDim: q, then dOut, then q again
-var<workgroup> kP: array<f32, 64>;     // ROWS × KEYS of P
-var<workgroup> kDS: array<f32, 64>;    // ROWS × KEYS of dS
-var<workgroup> kStats: array<vec2<f32>, 8>; // (lse, D) of the tile's rows
+var<workgroup> kK: array<f32, KEYS * D_MAX>;    // KEYS × headDim of this block's k
+var<workgroup> kV: array<f32, KEYS * D_MAX>;    // KEYS × headDim of this block's v
+var<workgroup> kRows: array<f32, ROWS * D_MAX>; // ROWS × headDim: q, then dOut, then q again
+var<workgroup> kP: array<f32, ROWS * KEYS>;     // P
+var<workgroup> kDS: array<f32, ROWS * KEYS>;    // dS
+var<workgroup> kStats: array<vec2<f32>, ROWS>;  // (lse, D) of the tile's rows
 
 /** Stages rows i0 … i0 + ROWS − 1 of q (or dOut when `grad`) for head h; zeros past len. */
 fn stageRows(b: u32, h: u32, i0: u32, len: u32, flat: u32, grad: bool) {
@@ -326,7 +340,7 @@ fn stageRows(b: u32, h: u32, i0: u32, len: u32, flat: u32, grad: bool) {
   }
 }
 
-@compute @workgroup_size(8, 8)
+@compute @workgroup_size(KEYS, ROWS)
 fn attention_backward_dkdv(
   @builtin(workgroup_id) wid: vec3<u32>,
   @builtin(local_invocation_id) lid: vec3<u32>,
@@ -447,7 +461,7 @@ fn attention_backward_dkdv(
 // attention_backward_delta, already one thread per row, serves both variants.
 
 override HEAD_DIM: u32 = 8u;
-const ROW_GROUP = 64u; // invocations per workgroup
+override ROW_GROUP: u32; // invocations per workgroup; from the launcher
 
 // Forward: for j = 0 … i, with m the running max and l, o the running sum and output:
 //   m' = max(m, s_ij),  l' = l·exp(m − m') + exp(s_ij − m'),  o' = o·exp(m − m') + exp(s_ij − m')·v_j
@@ -576,4 +590,168 @@ fn attention_backward_dkdv_rows(@builtin(global_invocation_id) gid: vec3<u32>, @
       dv[at + d] = dvAcc[d];
     }
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Inference against a KV cache (one sequence): `rows` new query rows at positions
+// offset … offset + rows − 1 attend to the keys and values 0 … offset + r, causally. The new
+// rows' keys and values come in kNew, vNew; the kernel also writes them into the cache at their
+// positions (so that no copy splits the pass), and reads them from kNew, vNew, never from the
+// rows it writes, so no invocation depends on another's write.
+//
+//   q, out          rows × (numHeads·headDim)
+//   kNew, vNew      rows × (numKvHeads·headDim)
+//   kCache, vCache  positions × (numKvHeads·headDim): rows < offset are read, rows offset …
+//                   offset + rows − 1 written, later rows never touched
+//
+//   i = offset + r:  s_rj = scale · q_r·k_j (j ≤ i),  out_r = Σ_j softmax_j(s_r) v_j
+// No lse: nothing differentiates through inference.
+//
+//   attention_decode_rows   one invocation per (head, query row), as attention_forward_rows:
+//                           the same online softmax, one key at a time, so the same bits as
+//                           the forward for the same rows (fastest on CPU drivers).
+//   attention_decode        one workgroup of DECODE_KEYS invocations per (query row, head):
+//                           keys split over the invocations in tiles of DECODE_KEYS, so that a
+//                           single new row of a long context still spreads over a GPU.
+// In both, the first query head of each kv group writes that group's new row into the cache.
+
+struct DecodeParams { rows: u32, offset: u32, numHeads: u32, numKvHeads: u32, headDim: u32, scale: f32 }
+@group(0) @binding(0) var<uniform> dp: DecodeParams;
+@group(0) @binding(15) var<storage, read> kNew: array<f32>;             // rows × (numKvHeads·headDim)
+@group(0) @binding(16) var<storage, read> vNew: array<f32>;             // rows × (numKvHeads·headDim)
+@group(0) @binding(17) var<storage, read_write> kCache: array<f32>;     // positions × (numKvHeads·headDim)
+@group(0) @binding(18) var<storage, read_write> vCache: array<f32>;     // positions × (numKvHeads·headDim)
+
+/** Element offset of row r, head h, dim 0 of q or out. */
+fn decodeQIndex(r: u32, h: u32) -> u32 {
+  return (r * dp.numHeads + h) * dp.headDim;
+}
+
+/** Element offset of position j, kv head g, dim 0 of the cache (j < offset) or of kNew, vNew (j ≥ offset). */
+fn decodeKvIndex(j: u32, g: u32) -> u32 {
+  let row = select(j, j - dp.offset, j >= dp.offset);
+  return (row * dp.numKvHeads + g) * dp.headDim;
+}
+
+/** Element `at` (from decodeKvIndex) of key j: a cached one, or one of the new rows. */
+fn decodeKey(j: u32, at: u32) -> f32 {
+  if (j < dp.offset) { return kCache[at]; }
+  return kNew[at];
+}
+
+fn decodeValue(j: u32, at: u32) -> f32 {
+  if (j < dp.offset) { return vCache[at]; }
+  return vNew[at];
+}
+
+/** Writes dims d0, d0 + stride, … of new row r, kv head g into the cache at position offset + r. */
+fn storeNewRow(r: u32, g: u32, d0: u32, stride: u32) {
+  let newAt = (r * dp.numKvHeads + g) * dp.headDim;
+  let cacheAt = ((dp.offset + r) * dp.numKvHeads + g) * dp.headDim;
+  for (var d = d0; d < dp.headDim; d += stride) {
+    kCache[cacheAt + d] = kNew[newAt + d];
+    vCache[cacheAt + d] = vNew[newAt + d];
+  }
+}
+
+@compute @workgroup_size(ROW_GROUP)
+fn attention_decode_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let total = dp.numHeads * dp.rows;
+  let group = dp.numHeads / dp.numKvHeads;
+  for (var idx = gid.x; idx < total; idx += nwg.x * ROW_GROUP) {
+    let r = idx % dp.rows;
+    let h = idx / dp.rows;
+    let g = h / group;
+    let i = dp.offset + r;
+    var m = NEG;
+    var l = 0.0;
+    var qi: array<f32, D_MAX>;
+    var o = array<f32, D_MAX>();
+    let qAt = decodeQIndex(r, h);
+    for (var d = 0u; d < HEAD_DIM; d++) { qi[d] = q[qAt + d]; }
+    for (var j = 0u; j <= i; j++) {
+      let kvAt = decodeKvIndex(j, g);
+      var dot = 0.0;
+      for (var d = 0u; d < HEAD_DIM; d++) { dot += qi[d] * decodeKey(j, kvAt + d); }
+      let s = dp.scale * dot;
+      let e = exp(-abs(s - m));
+      let alpha = select(1.0, e, s > m);
+      let p = select(e, 1.0, s > m);
+      l = l * alpha + p;
+      m = max(m, s);
+      for (var d = 0u; d < HEAD_DIM; d++) { o[d] = o[d] * alpha + p * decodeValue(j, kvAt + d); }
+    }
+    let inv = 1.0 / l;
+    for (var d = 0u; d < HEAD_DIM; d++) { attnOut[qAt + d] = o[d] * inv; }
+    if (h % group == 0u) { storeNewRow(r, g, 0u, 1u); }
+  }
+}
+
+// Split keys: invocation t scores key j0 + t of each tile (a dot over the staged q row), the
+// tile's max and sum are reduced by every invocation alike (same inputs, same order, so all
+// hold the same m and l), and invocation t then owns dims d = t + DECODE_KEYS·u of the output.
+//   m' = max(m, max_t s_t),  l' = l·exp(m − m') + Σ_t exp(s_t − m'),  o' = o·exp(m − m') + Σ_t exp(s_t − m')·v_t
+
+const DECODE_KEYS = 64u;                 // keys per tile = invocations per workgroup
+const DECODE_DIMS = D_MAX / DECODE_KEYS; // output dims per invocation
+
+var<workgroup> decQ: array<f32, D_MAX>;        // the query row
+var<workgroup> decS: array<f32, DECODE_KEYS>;  // the tile's scores
+var<workgroup> decP: array<f32, DECODE_KEYS>;  // exp(s − m')
+
+@compute @workgroup_size(DECODE_KEYS)
+fn attention_decode(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) t: u32) {
+  let D = dp.headDim;
+  let r = wid.x;
+  let h = wid.y;
+  let group = dp.numHeads / dp.numKvHeads;
+  let g = h / group;
+  let keys = dp.offset + r + 1u; // keys 0 … i
+  let qAt = decodeQIndex(r, h);
+  for (var d = t; d < D; d += DECODE_KEYS) { decQ[d] = q[qAt + d]; }
+
+  var m = NEG;
+  var l = 0.0;
+  var o = array<f32, DECODE_DIMS>();
+  let slots = (D + DECODE_KEYS - 1u) / DECODE_KEYS; // of o in use
+  for (var j0 = 0u; j0 < keys; j0 += DECODE_KEYS) {
+    workgroupBarrier(); // decQ is staged; the previous tile's readers of decS and decP are done
+    let j = j0 + t;
+    let live = j < keys;
+    var s = NEG;
+    if (live) {
+      let kvAt = decodeKvIndex(j, g);
+      var dot = 0.0;
+      for (var d = 0u; d < D; d++) { dot += decQ[d] * decodeKey(j, kvAt + d); }
+      s = dp.scale * dot;
+    }
+    decS[t] = s;
+    workgroupBarrier();
+    var tileMax = NEG;
+    for (var c = 0u; c < DECODE_KEYS; c++) { tileMax = max(tileMax, decS[c]); }
+    let mNew = max(m, tileMax);
+    decP[t] = select(0.0, exp(s - mNew), live);
+    workgroupBarrier();
+    let alpha = exp(m - mNew);
+    let count = min(DECODE_KEYS, keys - j0);
+    var tileSum = 0.0;
+    for (var c = 0u; c < count; c++) { tileSum += decP[c]; }
+    l = l * alpha + tileSum;
+    m = mNew;
+    for (var u = 0u; u < slots; u++) {
+      let d = t + DECODE_KEYS * u;
+      if (d < D) {
+        var acc = o[u] * alpha;
+        for (var c = 0u; c < count; c++) { acc += decP[c] * decodeValue(j0 + c, decodeKvIndex(j0 + c, g) + d); }
+        o[u] = acc;
+      }
+    }
+  }
+
+  let inv = 1.0 / l;
+  for (var u = 0u; u < slots; u++) {
+    let d = t + DECODE_KEYS * u;
+    if (d < D) { attnOut[qAt + d] = o[u] * inv; }
+  }
+  if (h % group == 0u) { storeNewRow(r, g, t, DECODE_KEYS); }
 }

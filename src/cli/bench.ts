@@ -2,6 +2,7 @@
 
 import { writeFile } from 'node:fs/promises';
 import { ADAPTER_BENCH_SHAPES, ADAPTER_BENCH_SHAPES_CPU, benchAdapters } from '../bench/adapters';
+import { benchGeneration } from '../bench/generation';
 import { benchMatmul, matmulCases } from '../bench/kernels';
 import { benchTraining, SMOLLM2_135M_SHAPE } from '../bench/training';
 import { loadModelInNode } from '../io/node-source';
@@ -11,9 +12,11 @@ import { MATMUL_VARIANTS, type MatmulVariant } from '../ops/matmul';
 import type { FlagSpec, FlagValues } from './args';
 import { formatTable } from './table';
 
+const SUITES = ['matmul', 'adapters', 'training', 'generation'] as const;
+
 export const benchFlags: Record<string, FlagSpec> = {
   quick: { type: 'boolean', help: 'only the small shapes (a smoke run on CPU drivers)' },
-  suite: { type: 'string', help: 'what to run: all, matmul, adapters, training', default: 'all' },
+  suite: { type: 'string', help: `what to run: ${['all', ...SUITES].join(', ')}`, default: 'all' },
   full: { type: 'boolean', help: 'the full shapes even on a CPU driver: adapters at N=8192 4096², training SmolLM2-135M (hours on a CPU)' },
   steps: { type: 'number', help: 'timed training steps per method', default: 5 },
   variants: { type: 'string', help: `comma-separated matmul variants (${MATMUL_VARIANTS.join(', ')})`, default: MATMUL_VARIANTS.join(',') },
@@ -31,7 +34,7 @@ export async function benchCommand(flags: FlagValues): Promise<number> {
   console.log(`adapter: ${adapter} — ${a.description}${a.isCpu ? ' (CPU driver: figures are for correctness runs, not GPU claims)' : ''}`);
   console.log(`timing: ${ctx.hasTimestamps ? 'GPU timestamp queries' : 'wall clock (no timestamp-query)'}\n`);
   const suite = String(flags.suite);
-  if (!['all', 'matmul', 'adapters', 'training'].includes(suite)) throw new Error(`bench: unknown suite "${suite}"; accepted: all, matmul, adapters, training`);
+  if (suite !== 'all' && !(SUITES as readonly string[]).includes(suite)) throw new Error(`bench: unknown suite "${suite}"; accepted: ${['all', ...SUITES].join(', ')}`);
   const report: Record<string, unknown> = {
     date: new Date().toISOString(),
     adapter: { ...a },
@@ -87,6 +90,20 @@ export async function benchCommand(flags: FlagValues): Promise<number> {
       ),
     );
     report.training = rows;
+  }
+  if (suite === 'all' || suite === 'generation') {
+    const model = await loadModelInNode({ kind: 'preset', name: 'stories260K' });
+    const rows = await benchGeneration(ctx, model, {
+      onRow: (r) => process.stderr.write(`  ${r.model} ${r.positions} positions: cached ${r.cachedTokensPerSecond.toFixed(1)} tok/s, recompute ${r.recomputeTokensPerSecond.toFixed(1)} tok/s\n`),
+    });
+    console.log('\nGreedy generation from BOS, KV cache vs recomputing the sequence for every token (wall clock, side by side):');
+    console.log(
+      formatTable(
+        ['model', 'positions', 'cached ms', 'cached tok/s', 'recompute ms', 'recompute tok/s', 'ratio', 'same tokens'],
+        rows.map((r) => [r.model, r.positions, r.cachedMs, r.cachedTokensPerSecond, r.recomputeMs, r.recomputeTokensPerSecond, `${r.ratio.toFixed(1)}×`, r.tokensAgree ? 'yes' : 'NO']),
+      ),
+    );
+    report.generation = rows;
   }
   const json = JSON.stringify(report, null, 2);
   console.log(`\n${json}`);

@@ -25,22 +25,24 @@ export async function generateCommand(flags: FlagValues): Promise<number> {
   const gpuModel = new GpuModel(ctx, model.config, model.weights);
   try {
     const t0 = performance.now();
-    let produced = 0;
+    let streamed = false;
     const out = await generate(gpuModel, model.tokenizer, String(flags.prompt), {
       steps: Number(flags.steps),
       temperature: Number(flags.temperature),
       topP: Number(flags['top-p']),
       seed: Number(flags.seed),
       onToken: (_id, text) => {
-        produced++;
+        streamed = true;
         process.stdout.write(text);
       },
     });
-    if (produced === 0) process.stdout.write(out.text);
+    if (!streamed) process.stdout.write(out.text);
     const s = (performance.now() - t0) / 1000;
-    const generated = out.tokens.length - out.promptTokens.length;
     process.stdout.write('\n');
-    process.stderr.write(`${model.name}: ${generated} tokens in ${s.toFixed(2)} s (${(generated / s).toFixed(1)} tok/s) on ${ctx.adapter.vendor} ${ctx.adapter.architecture}\n`);
+    const generated = out.generatedTokens.length;
+    process.stderr.write(
+      `${model.name}: ${out.promptTokens.length} prompt tokens, ${generated} generated in ${s.toFixed(2)} s (${(generated / s).toFixed(1)} tokens/s) on ${ctx.adapter.vendor} ${ctx.adapter.architecture}\n`,
+    );
     return 0;
   } finally {
     gpuModel.destroy();

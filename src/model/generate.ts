@@ -1,30 +1,69 @@
 // Text generation from a GPU model: greedy (temperature 0) or sampled, position by position as
 // llama2.c's run.c does — the prompt is forced, then each step appends the model's choice —
 // stopping at `steps` positions, at BOS when the model re-emits it (run.c's rule), or at EOS.
+//
+// The prompt runs in one pass into a KV cache, then each new token costs one position
+// (KvCache); `kvCache: false` recomputes the whole sequence for every token instead
+// (GpuModel.nextTokenLogits), the reference the cache is checked and benchmarked against.
 
 import type { Tokenizer } from '../tokenizer/types';
 import { Rng } from '../util/rng';
 import type { GpuModel } from './gpu-model';
+import { KvCache } from './kv-cache';
 
 export interface GenerateOptions {
-  /** Positions to run, the prompt's included (run.c's -n). */
+  /** Positions to run, the prompt's included (run.c's -n); capped at the model's context. */
   steps?: number;
   /** 0 = greedy (argmax); otherwise logits/temperature are sampled. */
   temperature?: number;
   /** Nucleus sampling cut-off in (0, 1]; 1 disables it. */
   topP?: number;
   seed?: number;
-  /** Called with each new token id and its text, as produced. */
+  /** Called with each new token id and its text, as produced (the prompt's tokens too). */
   onToken?: (id: number, text: string) => void;
   signal?: AbortSignal;
+  /** false: recompute the whole sequence for each token (no cache). Default true. */
+  kvCache?: boolean;
 }
 
 export interface Generation {
-  /** Every id that was input or produced, starting with BOS. */
+  /** Every id that was input or produced, starting with BOS: promptTokens then generatedTokens. */
   tokens: number[];
   /** The decoded continuation (prompt included). */
   text: string;
+  /** The encoded prompt (BOS first when the tokenizer has one). */
   promptTokens: number[];
+  /** The ids the model chose after the prompt (a stop token is not included). */
+  generatedTokens: number[];
+}
+
+/** Where the logits after each position come from: the KV cache, or the whole sequence again. */
+interface LogitsSource {
+  /** Logits after the last prompt token. */
+  prompt(tokens: readonly number[]): Promise<Float32Array>;
+  /** Logits after `token`, appended at the next position. */
+  append(token: number): Promise<Float32Array>;
+  destroy(): void;
+}
+
+function cachedLogits(model: GpuModel, positions: number): LogitsSource {
+  const cache = new KvCache(model, positions);
+  return { prompt: (tokens) => cache.prefill(tokens), append: (token) => cache.step(token), destroy: () => cache.destroy() };
+}
+
+function recomputedLogits(model: GpuModel): LogitsSource {
+  const sequence: number[] = [];
+  return {
+    prompt: (tokens) => {
+      sequence.push(...tokens);
+      return model.nextTokenLogits(sequence);
+    },
+    append: (token) => {
+      sequence.push(token);
+      return model.nextTokenLogits(sequence);
+    },
+    destroy: () => {},
+  };
 }
 
 export async function generate(model: GpuModel, tokenizer: Tokenizer, prompt: string, opts: GenerateOptions = {}): Promise<Generation> {
@@ -34,33 +73,56 @@ export async function generate(model: GpuModel, tokenizer: Tokenizer, prompt: st
   if (!Number.isInteger(steps) || steps < 1) throw new Error(`generate: steps must be a positive integer, got ${steps}`);
   if (!(temperature >= 0)) throw new Error(`generate: temperature must be ≥ 0, got ${temperature}`);
   if (!(topP > 0 && topP <= 1)) throw new Error(`generate: topP must be in (0, 1], got ${topP}`);
-  const limit = Math.min(steps, model.config.maxPositions);
+  const context = model.config.maxPositions;
+  const limit = Math.min(steps, context);
   const promptTokens = tokenizer.encode(prompt, { bos: tokenizer.bosId !== null });
   if (promptTokens.length === 0) throw new Error('generate: the prompt encodes to no tokens and the tokenizer has no BOS');
+  // The prompt's n tokens take positions 0 … n−1; the last of them predicts the first new token.
+  if (promptTokens.length > context) {
+    throw new Error(`generate: the prompt is ${promptTokens.length} tokens, over the model's context of ${context} positions by ${promptTokens.length - context}; shorten it`);
+  }
+  if (promptTokens.length > steps) {
+    throw new Error(`generate: the prompt is ${promptTokens.length} tokens, over steps = ${steps} (positions to run, the prompt included) by ${promptTokens.length - steps}; raise steps to at least ${promptTokens.length}`);
+  }
   const rng = new Rng(opts.seed ?? 0);
   const tokens = [promptTokens[0]!];
   let shown = '';
-  for (let pos = 0; pos < limit; pos++) {
-    opts.signal?.throwIfAborted();
-    let next: number;
-    if (pos + 1 < promptTokens.length) {
-      next = promptTokens[pos + 1]!; // still inside the prompt: force it
-    } else {
-      const logits = await model.nextTokenLogits(tokens);
-      next = temperature === 0 ? argmax(logits) : sample(logits, temperature, topP, rng);
+  const emit = (id: number) => {
+    tokens.push(id);
+    if (!opts.onToken) return;
+    // Emit the newly complete text; hold back a trailing partial UTF-8 character (U+FFFD).
+    const text = tokenizer.decode(tokens);
+    if (!text.endsWith('\uFFFD')) {
+      opts.onToken(id, text.slice(shown.length));
+      shown = text;
     }
-    if (next === tokenizer.bosId || next === tokenizer.eosId) break;
-    tokens.push(next);
-    if (opts.onToken) {
-      // Emit the newly complete text; hold back a trailing partial UTF-8 character (U+FFFD).
-      const text = tokenizer.decode(tokens);
-      if (!text.endsWith('\uFFFD')) {
-        opts.onToken(next, text.slice(shown.length));
-        shown = text;
+  };
+  opts.signal?.throwIfAborted();
+  // The prompt is forced (run.c stops even there if it holds BOS or EOS after the first token).
+  let promptEnd = 1;
+  for (; promptEnd < promptTokens.length; promptEnd++) {
+    const id = promptTokens[promptEnd]!;
+    if (id === tokenizer.bosId || id === tokenizer.eosId) break;
+    emit(id);
+  }
+  const generatedTokens: number[] = [];
+  if (promptEnd === promptTokens.length) {
+    const source = opts.kvCache === false ? recomputedLogits(model) : cachedLogits(model, limit);
+    try {
+      let logits = await source.prompt(promptTokens);
+      for (let pos = promptTokens.length - 1; pos < limit; pos++) {
+        opts.signal?.throwIfAborted();
+        const next = temperature === 0 ? argmax(logits) : sample(logits, temperature, topP, rng);
+        if (next === tokenizer.bosId || next === tokenizer.eosId) break;
+        emit(next);
+        generatedTokens.push(next);
+        if (pos + 1 < limit) logits = await source.append(next);
       }
+    } finally {
+      source.destroy();
     }
   }
-  return { tokens, text: tokenizer.decode(tokens), promptTokens };
+  return { tokens, text: tokenizer.decode(tokens), promptTokens, generatedTokens };
 }
 
 /** Index of the largest value; ties go to the lowest index (as a plain C loop does). */

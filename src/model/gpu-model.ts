@@ -1,6 +1,13 @@
 // A causal language model on the GPU: Llama (incl. Qwen2's q/k/v biases) and GPT-2, forward
-// and backward, with adapters on any subset of its linear layers. Base weights are uploaded
-// once and never written; only adapter parameters receive gradients.
+// and backward, with adapters on any subset of its linear layers, and inference against a KV
+// cache. Base weights are uploaded once (GpuWeights) and never written; only adapter
+// parameters receive gradients.
+//
+// Views: several GpuModels can run over one GpuWeights. baseView() is the base model alone;
+// mergedView() has each adapted layer replaced by its merged weight Ŵ, computed on the GPU.
+// Lifetime: a model frees what it made (its adapters, its merged weights, and the GpuWeights
+// when it built them from a WeightMap); views share their owner's base weights, so destroy them
+// first: once the base weights are gone, a view refuses to run and says why.
 //
 // Shapes: rows = batch·seq (right-padded sequences), d = hiddenSize, I = intermediateSize,
 // Hq·D = numHeads·headDim, Hkv·D = numKvHeads·headDim, V = vocabSize, M = rows carrying loss.
@@ -14,14 +21,15 @@ import type { BaseLinear } from '../adapters/layer';
 import type { GpuContext } from '../gpu/context';
 import type { Tensor } from '../gpu/tensor';
 import { geluBackward, geluForward, swigluBackward, swigluForward, addInto, add } from '../ops/activations';
-import { attentionBackward, attentionForward } from '../ops/attention';
+import { attentionBackward, attentionDecode, attentionForward } from '../ops/attention';
 import { copyColumns, copyColumnsBack } from '../ops/columns';
 import { embeddingGather, gatherRows, scatterAddRows } from '../ops/embedding';
 import { crossEntropy } from '../ops/loss';
 import { linearBackwardInput, linearForward } from '../ops/matmul';
 import { layernormBackward, layernormForward, rmsnormBackward, rmsnormForward } from '../ops/norms';
-import { ropeApply, ropeTable } from '../ops/rope';
+import { ropeApply } from '../ops/rope';
 import type { ModelConfig, WeightMap } from './config';
+import { GpuWeights } from './gpu-weights';
 import { FrozenLinear, isAdapted, type LinearLayer } from './linear';
 import { defaultTargets, linearModules, targetMatches } from './names';
 
@@ -93,50 +101,96 @@ interface BatchTensors {
   m: number;
 }
 
+/** One layer's cached keys and values of one sequence (see KvCache), rows = positions. */
+export interface KvLayer {
+  /** positions × (numKvHeads·headDim), after RoPE. */
+  k: Tensor;
+  /** positions × (numKvHeads·headDim). */
+  v: Tensor;
+}
+
+/** q, k, v (rows × heads·headDim, RoPE applied) of one layer, and GPT-2's fused output. */
+interface Projections {
+  q: Tensor;
+  k: Tensor;
+  v: Tensor;
+  qkv: Tensor | null;
+}
+
 export class GpuModel {
   readonly layers: LayerWeights[] = [];
+  /** The base tensors, shared with this model's views. */
+  readonly weights: GpuWeights;
+  private readonly ownsWeights: boolean;
   private readonly embed: Tensor;
   private readonly positionEmbed: Tensor | null;
   private readonly finalNorm: Tensor;
   private readonly finalNormBias: Tensor | null;
   private readonly classifier: Tensor;
   private readonly rope: Tensor | null;
+  /** Tensors this model made and frees (a merged view's weights). */
   private readonly owned: Tensor[] = [];
+  private destroyed = false;
 
+  /**
+   * Given a WeightMap, uploads it into a GpuWeights of its own (freed by destroy()); given a
+   * GpuWeights, shares it (the caller keeps it alive). `placement` adds adapters.
+   */
   constructor(
     readonly ctx: GpuContext,
     readonly config: ModelConfig,
-    weights: WeightMap,
+    weights: WeightMap | GpuWeights,
     placement: AdapterPlacement | null = null,
   ) {
-    const get = (name: string): Tensor => {
-      const w = weights.get(name);
-      if (!w) throw new Error(`model weights: tensor "${name}" is missing`);
-      const t = ctx.upload(w.data, w.shape, name);
-      this.owned.push(t);
-      return t;
-    };
     const c = config;
-    const gpt2 = c.family === 'gpt2';
-    this.embed = get(gpt2 ? 'wte.weight' : 'model.embed_tokens.weight');
-    this.positionEmbed = gpt2 ? get('wpe.weight') : null;
-    this.finalNorm = get(gpt2 ? 'ln_f.weight' : 'model.norm.weight');
-    this.finalNormBias = gpt2 ? get('ln_f.bias') : null;
-    this.classifier = c.tiedEmbeddings ? this.embed : get('lm_head.weight');
-    if (gpt2) {
-      this.rope = null;
+    if (weights instanceof GpuWeights) {
+      weights.requireAlive('GpuModel');
+      if (weights.ctx !== ctx) throw new Error('GpuModel: the shared weights live on another GPU context');
+      if (!sameConfig(weights.config, c)) {
+        throw new Error(`GpuModel: the shared weights are of another configuration (${weights.config.family} ${weights.config.hiddenSize}×${weights.config.numLayers}, this model ${c.family} ${c.hiddenSize}×${c.numLayers})`);
+      }
+      this.weights = weights;
+      this.ownsWeights = false;
     } else {
-      const table = ropeTable(c.maxPositions, c.headDim, c.ropeTheta);
-      this.rope = ctx.upload(table, [table.length], 'rope table');
-      this.owned.push(this.rope);
+      this.weights = new GpuWeights(ctx, c, weights);
+      this.ownsWeights = true;
     }
+    const w = this.weights;
+    const gpt2 = c.family === 'gpt2';
+    this.embed = w.get(gpt2 ? 'wte.weight' : 'model.embed_tokens.weight');
+    this.positionEmbed = gpt2 ? w.get('wpe.weight') : null;
+    this.finalNorm = w.get(gpt2 ? 'ln_f.weight' : 'model.norm.weight');
+    this.finalNormBias = gpt2 ? w.get('ln_f.bias') : null;
+    this.classifier = c.tiedEmbeddings ? this.embed : w.get('lm_head.weight');
+    this.rope = w.rope;
+    try {
+      this.buildLayers(placement);
+    } catch (e) {
+      this.destroy(); // the adapters built so far, and the weights if this model uploaded them
+      throw e;
+    }
+  }
+
+  /** The linear layers and norms of every layer, with adapters where `placement` targets them. */
+  private buildLayers(placement: AdapterPlacement | null): void {
+    const { ctx, config: c, weights: w } = this;
+    const gpt2 = c.family === 'gpt2';
     const targets = placement ? (placement.targets ?? defaultTargets(c.family)) : [];
     for (let i = 0; i < c.numLayers; i++) {
+      const p = gpt2 ? `h.${i}` : `model.layers.${i}`;
+      // Listed before its linears are made, so that destroy() reaches every adapter made so far.
       const linears = new Map<string, LinearLayer>();
+      this.layers.push({
+        norm1: w.get(gpt2 ? `${p}.ln_1.weight` : `${p}.input_layernorm.weight`),
+        norm1Bias: gpt2 ? w.get(`${p}.ln_1.bias`) : null,
+        norm2: w.get(gpt2 ? `${p}.ln_2.weight` : `${p}.post_attention_layernorm.weight`),
+        norm2Bias: gpt2 ? w.get(`${p}.ln_2.bias`) : null,
+        linears,
+      });
       for (const m of linearModules(c, i)) {
         const base: BaseLinear = {
-          weight: get(m.weight),
-          bias: m.bias ? get(m.bias) : undefined,
+          weight: w.get(m.weight),
+          bias: m.bias ? w.get(m.bias) : undefined,
           out: m.out,
           in: m.in,
           layout: m.layout,
@@ -145,21 +199,47 @@ export class GpuModel {
         const adapted = placement && targets.some((t) => targetMatches(t, m.module));
         linears.set(
           m.module,
-          adapted ? createAdaptedLinear(ctx, placement.config, base, { w0Host: weights.get(m.weight)!.data, key: m.weight }) : new FrozenLinear(ctx, base),
+          adapted ? createAdaptedLinear(ctx, placement.config, base, { w0Host: w.hostData(m.weight), key: m.weight }) : new FrozenLinear(ctx, base),
         );
       }
-      const p = gpt2 ? `h.${i}` : `model.layers.${i}`;
-      this.layers.push({
-        norm1: get(gpt2 ? `${p}.ln_1.weight` : `${p}.input_layernorm.weight`),
-        norm1Bias: gpt2 ? get(`${p}.ln_1.bias`) : null,
-        norm2: get(gpt2 ? `${p}.ln_2.weight` : `${p}.post_attention_layernorm.weight`),
-        norm2Bias: gpt2 ? get(`${p}.ln_2.bias`) : null,
-        linears,
-      });
     }
     if (placement && this.adapters().length === 0) {
       throw new Error(`adapter targets ${targets.join(', ')} match no linear layer of this ${c.family} model`);
     }
+  }
+
+  /** Throws unless this model and its base weights are alive; `what` names the call. */
+  requireAlive(what: string): void {
+    if (this.destroyed) throw new Error(`GpuModel.${what}: the model was destroyed`);
+    this.weights.requireAlive(`GpuModel.${what}`);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Views over the same base weights
+
+  /** The base model alone: the same base tensors, no adapter (a frozen linear everywhere). */
+  baseView(): GpuModel {
+    this.requireAlive('baseView');
+    return new GpuModel(this.ctx, this.config, this.weights);
+  }
+
+  /**
+   * The merged model: each adapted layer replaced by Ŵ (its merge(), computed on the GPU, owned
+   * by the view), every other tensor shared. A snapshot: later training does not reach it.
+   * Computes what a model built from mergedWeights() computes, bit for bit, with no read-back.
+   */
+  mergedView(): GpuModel {
+    this.requireAlive('mergedView');
+    const view = new GpuModel(this.ctx, this.config, this.weights);
+    this.layers.forEach((layer, i) => {
+      for (const [module, lin] of layer.linears) {
+        if (!isAdapted(lin)) continue;
+        const merged = lin.merge();
+        view.owned.push(merged);
+        view.layers[i]!.linears.set(module, new FrozenLinear(this.ctx, { ...lin.base, weight: merged, rowNorms: undefined }));
+      }
+    });
+    return view;
   }
 
   /** Every adapted layer, by its base weight's module path. */
@@ -209,13 +289,13 @@ export class GpuModel {
   // -------------------------------------------------------------------------------------------
   // Forward
 
-  /** x0 (rows×d): token embeddings (+ learned positions for GPT-2). */
-  private embedTokens(b: BatchTensors): Tensor {
+  /** x0 (rows×d): token embeddings (+ learned positions for GPT-2). tokens, positions (rows, u32). */
+  private embedTokens(tokens: Tensor, positions: Tensor, rows: number): Tensor {
     const { hiddenSize: d, vocabSize } = this.config;
-    const x = this.ctx.tensor([b.rows, d], 'f32', 'x0');
-    embeddingGather(this.ctx, { table: this.embed, ids: b.tokens, out: x }, { rows: b.rows, dim: d, vocab: vocabSize });
+    const x = this.ctx.tensor([rows, d], 'f32', 'x0');
+    embeddingGather(this.ctx, { table: this.embed, ids: tokens, out: x }, { rows, dim: d, vocab: vocabSize });
     if (this.positionEmbed) {
-      embeddingGather(this.ctx, { table: this.positionEmbed, ids: b.positions, out: x }, { rows: b.rows, dim: d, vocab: this.config.maxPositions, accumulate: true });
+      embeddingGather(this.ctx, { table: this.positionEmbed, ids: positions, out: x }, { rows, dim: d, vocab: this.config.maxPositions, accumulate: true });
     }
     return x;
   }
@@ -246,67 +326,102 @@ export class GpuModel {
     return { batch: b.batch, seq: b.seq, numHeads: c.numHeads, numKvHeads: c.numKvHeads, headDim: c.headDim, scale: 1 / Math.sqrt(c.headDim) };
   }
 
-  /** One transformer block: x (rows×d) → x3 (rows×d). Keeps its state when `train`. */
-  private layerForward(l: LayerWeights, x: Tensor, b: BatchTensors, train: boolean): { out: Tensor; saved: LayerSaved | null } {
+  /** The layer's linear `name` on input (rows×in): forward (kept for the backward) or infer. */
+  private linear(l: LayerWeights, name: string, input: Tensor, rows: number, train: boolean): Tensor {
+    const lin = l.linears.get(name)!;
+    return train ? lin.forward(input, rows) : lin.infer(input, rows);
+  }
+
+  /** q, k, v of h = norm1(x) (rows×d), RoPE applied at `positions` (rows, u32). */
+  private projectQkv(l: LayerWeights, h: Tensor, rows: number, positions: Tensor, train: boolean): Projections {
     const ctx = this.ctx;
     const c = this.config;
-    const rows = b.rows;
-    const gpt2 = c.family === 'gpt2';
-    const run = (name: string, input: Tensor) => (train ? l.linears.get(name)!.forward(input, rows) : l.linears.get(name)!.infer(input, rows));
-    const qDim = c.numHeads * c.headDim;
-
-    // attention block: x2 = x + o(attention(rope(q(h)), rope(k(h)), v(h))), h = norm1(x)
-    const n1 = this.norm(x, rows, l.norm1, l.norm1Bias);
-    let q: Tensor, k: Tensor, v: Tensor;
-    let qkv: Tensor | null = null;
-    if (gpt2) {
-      qkv = run('attn.c_attn', n1.y);
-      [q, k, v] = [0, 1, 2].map((i) => {
+    if (c.family === 'gpt2') {
+      const qkv = this.linear(l, 'attn.c_attn', h, rows, train);
+      const [q, k, v] = [0, 1, 2].map((i) => {
         const part = ctx.tensor([rows, c.hiddenSize], 'f32', ['q', 'k', 'v'][i]);
-        copyColumns(ctx, qkv!, part, { rows, cols: 3 * c.hiddenSize, offset: i * c.hiddenSize, width: c.hiddenSize });
+        copyColumns(ctx, qkv, part, { rows, cols: 3 * c.hiddenSize, offset: i * c.hiddenSize, width: c.hiddenSize });
         return part;
       }) as [Tensor, Tensor, Tensor];
-    } else {
-      q = run('q_proj', n1.y);
-      k = run('k_proj', n1.y);
-      v = run('v_proj', n1.y);
-      const rope = { style: c.ropeStyle, inverse: false, headDim: c.headDim, rows };
-      ropeApply(ctx, { x: q, positions: b.positions, table: this.rope! }, { ...rope, heads: c.numHeads });
-      ropeApply(ctx, { x: k, positions: b.positions, table: this.rope! }, { ...rope, heads: c.numKvHeads });
+      return { q, k, v, qkv };
     }
-    const attn = ctx.tensor([rows, qDim], 'f32', 'attn');
-    const lse = ctx.tensor([b.batch, c.numHeads, b.seq], 'f32', 'lse');
-    attentionForward(ctx, { q, k, v, lengths: b.lengths, out: attn, lse }, this.attentionDims(b));
-    const o = run(gpt2 ? 'attn.c_proj' : 'o_proj', attn);
+    const q = this.linear(l, 'q_proj', h, rows, train);
+    const k = this.linear(l, 'k_proj', h, rows, train);
+    const v = this.linear(l, 'v_proj', h, rows, train);
+    const rope = { style: c.ropeStyle, inverse: false, headDim: c.headDim, rows };
+    ropeApply(ctx, { x: q, positions, table: this.rope! }, { ...rope, heads: c.numHeads });
+    ropeApply(ctx, { x: k, positions, table: this.rope! }, { ...rope, heads: c.numKvHeads });
+    return { q, k, v, qkv: null };
+  }
+
+  /**
+   * The rest of a block after attention: x2 = x + o(attn), x3 = x2 + mlp(norm2(x2)).
+   * Returns x3 (rows×d, the down projection's output) and what the backward needs.
+   */
+  private outputAndMlp(l: LayerWeights, x: Tensor, attn: Tensor, rows: number, train: boolean): { out: Tensor; x2: Tensor; n2: { y: Tensor; stats: Tensor[] }; mlp: Tensor[] } {
+    const ctx = this.ctx;
+    const c = this.config;
+    const gpt2 = c.family === 'gpt2';
+    const o = this.linear(l, gpt2 ? 'attn.c_proj' : 'o_proj', attn, rows, train);
     const x2 = ctx.tensor([rows, c.hiddenSize], 'f32', 'x2');
     add(ctx, { a: x, b: o, out: x2 }, { n: rows * c.hiddenSize });
     o.release();
 
-    // MLP block: x3 = x2 + mlp(norm2(x2))
     const n2 = this.norm(x2, rows, l.norm2, l.norm2Bias);
     let mlp: Tensor[];
     let down: Tensor;
     if (gpt2) {
-      const fc = run('mlp.c_fc', n2.y);
+      const fc = this.linear(l, 'mlp.c_fc', n2.y, rows, train);
       const act = ctx.tensor([rows, c.intermediateSize], 'f32', 'gelu');
       geluForward(ctx, { x: fc, out: act }, { n: rows * c.intermediateSize });
-      down = run('mlp.c_proj', act);
+      down = this.linear(l, 'mlp.c_proj', act, rows, train);
       mlp = [fc, act];
     } else {
-      const gate = run('gate_proj', n2.y);
-      const up = run('up_proj', n2.y);
+      const gate = this.linear(l, 'gate_proj', n2.y, rows, train);
+      const up = this.linear(l, 'up_proj', n2.y, rows, train);
       const act = ctx.tensor([rows, c.intermediateSize], 'f32', 'swiglu');
       swigluForward(ctx, { gate, up, out: act }, { n: rows * c.intermediateSize });
-      down = run('down_proj', act);
+      down = this.linear(l, 'down_proj', act, rows, train);
       mlp = [gate, up, act];
     }
     addInto(ctx, { acc: down, x: x2 }, { n: rows * c.hiddenSize });
-    const out = down; // x3 = x2 + mlp(·), accumulated in place into the down projection's output
+    return { out: down, x2, n2, mlp }; // x3 = x2 + mlp(·), accumulated in place into the down projection's output
+  }
+
+  /** One transformer block: x (rows×d) → x3 (rows×d). Keeps its state when `train`. */
+  private layerForward(l: LayerWeights, x: Tensor, b: BatchTensors, train: boolean): { out: Tensor; saved: LayerSaved | null } {
+    const c = this.config;
+    const rows = b.rows;
+    // attention block: x2 = x + o(attention(rope(q(h)), rope(k(h)), v(h))), h = norm1(x)
+    const n1 = this.norm(x, rows, l.norm1, l.norm1Bias);
+    const { q, k, v, qkv } = this.projectQkv(l, n1.y, rows, b.positions, train);
+    const attn = this.ctx.tensor([rows, c.numHeads * c.headDim], 'f32', 'attn');
+    const lse = this.ctx.tensor([b.batch, c.numHeads, b.seq], 'f32', 'lse');
+    attentionForward(this.ctx, { q, k, v, lengths: b.lengths, out: attn, lse }, this.attentionDims(b));
+    const { out, x2, n2, mlp } = this.outputAndMlp(l, x, attn, rows, train);
 
     const saved: LayerSaved = { x, norm1Stats: n1.stats, h: n1.y, q, k, v, attn, lse, x2, norm2Stats: n2.stats, h2: n2.y, mlp, qkv };
     if (train) return { out, saved };
     releaseSaved(saved, false);
     return { out, saved: null };
+  }
+
+  /**
+   * One block for `rows` new positions offset … offset+rows−1 of one sequence: their keys and
+   * values are written into the cache, and their queries attend to cache positions ≤ their own.
+   */
+  private layerDecode(l: LayerWeights, x: Tensor, rows: number, positions: Tensor, kv: KvLayer, offset: number): Tensor {
+    const ctx = this.ctx;
+    const c = this.config;
+    const n1 = this.norm(x, rows, l.norm1, l.norm1Bias);
+    const { q, k, v, qkv } = this.projectQkv(l, n1.y, rows, positions, false);
+    const attn = ctx.tensor([rows, c.numHeads * c.headDim], 'f32', 'attn');
+    const dims = { rows, offset, numHeads: c.numHeads, numKvHeads: c.numKvHeads, headDim: c.headDim, scale: 1 / Math.sqrt(c.headDim) };
+    attentionDecode(ctx, { q, kNew: k, vNew: v, kCache: kv.k, vCache: kv.v, out: attn }, dims);
+    const { out, x2, n2, mlp } = this.outputAndMlp(l, x, attn, rows, false);
+    for (const t of [...n1.stats, n1.y, q, k, v, attn, x2, ...n2.stats, n2.y, ...mlp]) t.release();
+    qkv?.release();
+    return out;
   }
 
   // -------------------------------------------------------------------------------------------
@@ -435,9 +550,10 @@ export class GpuModel {
    * Returns per-loss-row NLL (M), a tensor the caller reads and releases.
    */
   run(batch: TokenBatch, train: boolean): Tensor {
+    this.requireAlive('run');
     const ctx = this.ctx;
     const b = this.uploadBatch(batch);
-    let x = this.embedTokens(b);
+    let x = this.embedTokens(b.tokens, b.positions, b.rows);
     const saved: LayerSaved[] = [];
     for (const l of this.layers) {
       const r = this.layerForward(l, x, b, train);
@@ -460,10 +576,13 @@ export class GpuModel {
     return losses;
   }
 
-  /** Logits (V) predicting the token after `tokens` (one sequence), read back. */
+  /**
+   * Logits (V) predicting the token after `tokens` (one sequence), read back: the whole
+   * sequence recomputed, no cache (the reference KvCache is checked and benchmarked against).
+   */
   async nextTokenLogits(tokens: readonly number[]): Promise<Float32Array> {
+    this.requireAlive('nextTokenLogits');
     const seq = tokens.length;
-    const ctx = this.ctx;
     const b = this.uploadBatch({
       batch: 1,
       seq,
@@ -473,22 +592,65 @@ export class GpuModel {
       targets: Uint32Array.of(0),
       weights: Float32Array.of(0),
     });
-    let x = this.embedTokens(b);
+    let x = this.embedTokens(b.tokens, b.positions, b.rows);
     for (const l of this.layers) {
       const r = this.layerForward(l, x, b, false);
       x.release();
       x = r.out;
     }
-    const d = this.config.hiddenSize;
-    const hidden = ctx.tensor([1, d], 'f32', 'last hidden');
-    gatherRows(ctx, { src: x, index: b.lossRows, out: hidden }, { m: 1, dim: d });
-    const n = this.norm(hidden, 1, this.finalNorm, this.finalNormBias);
-    const logits = ctx.tensor([1, this.config.vocabSize], 'f32', 'logits');
-    linearForward(ctx, n.y, this.classifier, logits, { rows: 1, in: d, out: this.config.vocabSize });
-    const out = await ctx.read(logits);
-    for (const t of [x, hidden, n.y, ...n.stats, logits]) t.release();
+    const logits = this.lastRowLogits(x, seq);
+    x.release();
     this.releaseBatch(b);
+    const out = await this.ctx.read(logits);
+    logits.release();
     return out;
+  }
+
+  /**
+   * Records the forward of `tokens` at positions offset … offset+n−1 of one sequence whose
+   * earlier positions are in `cache` (one KvLayer per layer, see KvCache): writes their keys
+   * and values there and returns the logits (1×V) after the last of them, a tensor the caller
+   * reads and releases.
+   */
+  forwardCached(cache: readonly KvLayer[], tokens: readonly number[], offset: number): Tensor {
+    this.requireAlive('forwardCached');
+    const c = this.config;
+    const rows = tokens.length;
+    const kvDim = c.numKvHeads * c.headDim;
+    if (cache.length !== c.numLayers) throw new Error(`forwardCached: ${cache.length} cached layers for a ${c.numLayers}-layer model`);
+    if (rows === 0) throw new Error('forwardCached: no tokens to run');
+    const capacity = Math.min(...cache.map((l) => Math.min(l.k.size, l.v.size) / kvDim));
+    if (offset + rows > Math.min(capacity, c.maxPositions)) {
+      throw new Error(`forwardCached: positions ${offset}…${offset + rows - 1} do not fit a cache of ${capacity} positions (the model's context: ${c.maxPositions})`);
+    }
+    for (const t of tokens) if (!Number.isInteger(t) || t < 0 || t >= c.vocabSize) throw new Error(`forwardCached: token id ${t} is outside the vocabulary (${c.vocabSize})`);
+    const ctx = this.ctx;
+    const ids = ctx.upload(Uint32Array.from(tokens), [rows], 'tokens');
+    const positions = ctx.upload(Uint32Array.from(tokens, (_, r) => offset + r), [rows], 'positions');
+    let x = this.embedTokens(ids, positions, rows);
+    this.layers.forEach((l, i) => {
+      const out = this.layerDecode(l, x, rows, positions, cache[i]!, offset);
+      x.release();
+      x = out;
+    });
+    const logits = this.lastRowLogits(x, rows);
+    for (const t of [x, ids, positions]) t.release();
+    return logits;
+  }
+
+  /** Logits (1×V) of the last of `rows` rows of the last hidden state x (rows×d). */
+  private lastRowLogits(x: Tensor, rows: number): Tensor {
+    const ctx = this.ctx;
+    const { hiddenSize: d, vocabSize: V } = this.config;
+    // The norm reads rows from the start of its input, so the last row is copied out first.
+    const hidden = rows === 1 ? x : ctx.tensor([1, d], 'f32', 'last hidden');
+    if (hidden !== x) ctx.copy(x, hidden, d * 4, (rows - 1) * d * 4, 0);
+    const n = this.norm(hidden, 1, this.finalNorm, this.finalNormBias);
+    const logits = ctx.tensor([1, V], 'f32', 'logits');
+    linearForward(ctx, n.y, this.classifier, logits, { rows: 1, in: d, out: V });
+    if (hidden !== x) hidden.release();
+    for (const t of [n.y, ...n.stats]) t.release();
+    return logits;
   }
 
   /**
@@ -496,6 +658,7 @@ export class GpuModel {
    * a plain checkpoint of the same architecture, with no adapter left at inference.
    */
   async mergedWeights(base: WeightMap): Promise<WeightMap> {
+    this.requireAlive('mergedWeights');
     const merged: WeightMap = new Map(base);
     for (const { name, layer } of this.adapters()) {
       const t = layer.merge();
@@ -505,11 +668,20 @@ export class GpuModel {
     return merged;
   }
 
+  /** Frees what this model made: adapters, a view's merged weights, and base weights it uploaded itself. */
   destroy(): void {
+    if (this.destroyed) return;
+    this.destroyed = true;
     for (const l of this.layers) for (const lin of l.linears.values()) if (isAdapted(lin)) lin.destroy();
     for (const t of this.owned) t.release();
+    if (this.ownsWeights) this.weights.destroy();
     this.ctx.trimPool();
   }
+}
+
+function sameConfig(a: ModelConfig, b: ModelConfig): boolean {
+  const keys = Object.keys(a) as (keyof ModelConfig)[];
+  return keys.length === Object.keys(b).length && keys.every((k) => a[k] === b[k]);
 }
 
 function releaseSaved(s: LayerSaved, includeInput: boolean): void {

@@ -1,11 +1,14 @@
 // Launchers for shaders/attention.wgsl: causal grouped-query self-attention over a right-padded
 // batch (flash-attention style: online softmax forward saving only the row log-sum-exp, and a
-// backward that recomputes the probabilities).
+// backward that recomputes the probabilities), and inference against a KV cache.
 //
 //   q, out, dOut, dq  (batch·seq) × (numHeads·headDim)
 //   k, v, dk, dv      (batch·seq) × (numKvHeads·headDim)
 //   lse               batch × numHeads × seq
 //   lengths (u32)     batch — the real length of each sequence; later positions are padding
+//
+// The tile geometry below is the only copy: the WGSL declares it as `override` constants without
+// defaults, and every kernel is built with the values it uses (attentionKernel()).
 //
 // Two variants (see the WGSL): 'tiled', workgroups of 8 query (or key) rows of one head that
 // stage tiles of q, k, v and dOut in workgroup memory, and 'thread', one invocation per (row,
@@ -22,20 +25,68 @@ import attentionWgsl from '../../shaders/attention.wgsl?raw';
 import type { GpuContext, Kernel } from '../gpu/context';
 import { KernelError } from '../gpu/errors';
 import type { Tensor } from '../gpu/tensor';
-import type { AttentionDims } from '../ref/attention';
 import { checkDims, checkTensor, gridStrideWorkgroups } from './checks';
 
-export type { AttentionDims } from '../ref/attention';
+export interface AttentionDims {
+  batch: number;
+  seq: number;
+  numHeads: number;
+  numKvHeads: number;
+  headDim: number;
+  /** Usually 1/√headDim. */
+  scale: number;
+}
+
+/** `rows` query rows of one sequence at positions offset … offset + rows − 1, against a KV cache. */
+export interface AttentionDecodeDims {
+  rows: number;
+  offset: number;
+  numHeads: number;
+  numKvHeads: number;
+  headDim: number;
+  /** Usually 1/√headDim. */
+  scale: number;
+}
+
+/** A `const NAME = <n>u;` of shaders/attention.wgsl: sizes WGSL requires to be constants, read rather than repeated. */
+function wgslConstant(name: string): number {
+  const m = new RegExp(`^const ${name} = (\\d+)u;`, 'm').exec(attentionWgsl);
+  if (!m) throw new Error(`shaders/attention.wgsl: expected a line "const ${name} = <integer>u;" (src/ops/attention.ts reads it)`);
+  return Number(m[1]);
+}
 
 /** Largest head dimension the kernels stage in workgroup memory (D_MAX in the WGSL). */
-export const ATTENTION_MAX_HEAD_DIM = 128;
-// Tile geometry; the WGSL constants F_ROWS, ROWS, KEYS must agree.
+export const ATTENTION_MAX_HEAD_DIM = wgslConstant('D_MAX');
+
+// Tile geometry, the WGSL's override constants (see attentionKernel()).
+/** Query rows per workgroup of attention_forward (F_ROWS). */
 const FORWARD_ROWS = 8;
-const BACKWARD_ROWS = 8;
-const BACKWARD_KEYS = 8;
+/** Query rows and keys of a backward tile (ROWS = KEYS). */
+const BACKWARD_TILE = 8;
+/** Invocations per workgroup of attention_backward_delta (STATS_GROUP). */
 const STATS_GROUP = 256;
-/** Invocations per workgroup of the thread-per-row kernels (ROW_GROUP in the WGSL). */
+/** Invocations per workgroup of the thread-per-row kernels (ROW_GROUP). */
 const ROW_GROUP = 64;
+// Each backward thread accumulates the dims x + KEYS·t in a private array of B_DIMS slots.
+if (BACKWARD_TILE * wgslConstant('B_DIMS') < ATTENTION_MAX_HEAD_DIM) {
+  throw new Error(`src/ops/attention.ts: backward tiles of ${BACKWARD_TILE} keys leave dims of a ${ATTENTION_MAX_HEAD_DIM}-wide head without an accumulator (B_DIMS in shaders/attention.wgsl)`);
+}
+
+/** The override constants each entry point uses (a pipeline is given only its own). */
+const TILE_CONSTANTS: Record<string, Record<string, number>> = {
+  attention_forward: { F_ROWS: FORWARD_ROWS },
+  attention_backward_delta: { STATS_GROUP },
+  attention_backward_dq: { ROWS: BACKWARD_TILE },
+  attention_backward_dkdv: { ROWS: BACKWARD_TILE },
+  attention_forward_rows: { ROW_GROUP },
+  attention_backward_dq_rows: { ROW_GROUP },
+  attention_backward_dkdv_rows: { ROW_GROUP },
+  attention_decode_rows: { ROW_GROUP },
+  attention_decode: {},
+};
+
+/** Every entry point of shaders/attention.wgsl. */
+export const ATTENTION_ENTRY_POINTS: readonly string[] = Object.keys(TILE_CONSTANTS);
 
 /** How the kernels map work to threads: tiles of rows per workgroup, or a thread per row. */
 export type AttentionVariant = 'tiled' | 'thread';
@@ -58,19 +109,29 @@ function chooseVariant(ctx: GpuContext, name: string, dims: AttentionDims, optio
   return variant;
 }
 
-function kernel(ctx: GpuContext, entryPoint: string): Kernel {
-  return ctx.kernel({ name: entryPoint, code: attentionWgsl, entryPoint });
+/**
+ * An entry point of shaders/attention.wgsl built with its tile constants; the thread-per-row
+ * kernels (`…_rows`) also get HEAD_DIM = headDim, which fixes their loops over dims.
+ */
+export function attentionKernel(ctx: GpuContext, entryPoint: string, headDim?: number): Kernel {
+  const tiles = TILE_CONSTANTS[entryPoint];
+  if (!tiles) throw new KernelError(entryPoint, `no such entry point in shaders/attention.wgsl; it has ${ATTENTION_ENTRY_POINTS.join(', ')}`);
+  const constants = entryPoint.endsWith('_rows') && headDim !== undefined ? { ...tiles, HEAD_DIM: headDim } : tiles;
+  return ctx.kernel({ name: entryPoint, code: attentionWgsl, entryPoint, constants });
 }
 
 /** The thread-per-row kernel `${base}_rows`, its loops over dims fixed at headDim. */
 function rowKernel(ctx: GpuContext, base: string, headDim: number): Kernel {
-  const entryPoint = `${base}_rows`;
-  return ctx.kernel({ name: entryPoint, code: attentionWgsl, entryPoint, constants: { HEAD_DIM: headDim } });
+  return attentionKernel(ctx, `${base}_rows`, headDim);
 }
 
 function checkAttentionDims(name: string, dims: AttentionDims): void {
-  const { batch, seq, numHeads, numKvHeads, headDim, scale } = dims;
-  checkDims(name, { batch, seq });
+  checkDims(name, { batch: dims.batch, seq: dims.seq });
+  checkHeads(name, dims);
+}
+
+function checkHeads(name: string, dims: { numHeads: number; numKvHeads: number; headDim: number; scale: number }): void {
+  const { numHeads, numKvHeads, headDim, scale } = dims;
   checkDims(name, { numHeads, numKvHeads, headDim }, 1);
   if (numHeads % numKvHeads !== 0) {
     throw new KernelError(name, `numHeads=${numHeads} must be a multiple of numKvHeads=${numKvHeads} (grouped-query attention)`);
@@ -121,7 +182,7 @@ export function attentionForward(
   if (variant === 'thread') {
     ctx.dispatch(rowKernel(ctx, name, dims.headDim), bindings, params(dims), [gridStrideWorkgroups(ctx, lse[0], ROW_GROUP)]);
   } else {
-    ctx.dispatch(kernel(ctx, name), bindings, params(dims), [Math.ceil(dims.seq / FORWARD_ROWS), dims.numHeads, dims.batch]);
+    ctx.dispatch(attentionKernel(ctx, name), bindings, params(dims), [Math.ceil(dims.seq / FORWARD_ROWS), dims.numHeads, dims.batch]);
   }
 }
 
@@ -168,7 +229,7 @@ export function attentionBackward(
   const stats = ctx.tensor([dims.batch, dims.numHeads, dims.seq, 2], 'f32', 'attention row stats');
   const statsGroups = gridStrideWorkgroups(ctx, lse[0], STATS_GROUP);
   ctx.dispatch(
-    kernel(ctx, names[0]),
+    attentionKernel(ctx, names[0]),
     { lengths: t.lengths, outSaved: t.out, dOut: t.dOut, lseSaved: t.lse, statsOut: stats },
     p,
     [statsGroups],
@@ -180,8 +241,54 @@ export function attentionBackward(
     const keyRows = dims.batch * dims.numKvHeads * dims.seq;
     ctx.dispatch(rowKernel(ctx, names[2], dims.headDim), dkdvBindings, p, [gridStrideWorkgroups(ctx, keyRows, ROW_GROUP)]);
   } else {
-    ctx.dispatch(kernel(ctx, names[1]), dqBindings, p, [Math.ceil(dims.seq / BACKWARD_ROWS), dims.numHeads, dims.batch]);
-    ctx.dispatch(kernel(ctx, names[2]), dkdvBindings, p, [Math.ceil(dims.seq / BACKWARD_KEYS), dims.numKvHeads, dims.batch]);
+    ctx.dispatch(attentionKernel(ctx, names[1]), dqBindings, p, [Math.ceil(dims.seq / BACKWARD_TILE), dims.numHeads, dims.batch]);
+    ctx.dispatch(attentionKernel(ctx, names[2]), dkdvBindings, p, [Math.ceil(dims.seq / BACKWARD_TILE), dims.numKvHeads, dims.batch]);
   }
   stats.release();
+}
+
+/**
+ * Records out = causal attention of `rows` new query rows, at positions offset … offset+rows−1
+ * of one sequence, against the keys and values 0 … offset−1 of a KV cache and the new rows'
+ * own (kNew, vNew), which it also writes into the cache at positions offset … offset+rows−1.
+ *
+ *   q, out          rows × (numHeads·headDim)
+ *   kNew, vNew      rows × (numKvHeads·headDim)
+ *   kCache, vCache  positions × (numKvHeads·headDim), positions ≥ offset + rows
+ *
+ * Variants: 'thread' (attention_decode_rows, an invocation per (head, row), the forward's
+ * arithmetic) and 'tiled' (attention_decode, a workgroup per (row, head) splitting the keys
+ * over its invocations). Default: 'thread' on CPU drivers, 'tiled' elsewhere, where a single
+ * new row would otherwise give the GPU only numHeads invocations to run.
+ */
+export function attentionDecode(
+  ctx: GpuContext,
+  t: { q: Tensor; kNew: Tensor; vNew: Tensor; kCache: Tensor; vCache: Tensor; out: Tensor },
+  dims: AttentionDecodeDims,
+  options: AttentionOptions = {},
+): void {
+  const { rows, offset, numHeads, numKvHeads, headDim } = dims;
+  const variant = options.variant ?? (ctx.adapter.isCpu ? 'thread' : 'tiled');
+  const name = variant === 'thread' ? 'attention_decode_rows' : 'attention_decode';
+  if (!ATTENTION_VARIANTS.includes(variant)) {
+    throw new KernelError(name, `variant "${String(variant)}" is not one of ${ATTENTION_VARIANTS.join(', ')}`);
+  }
+  checkDims(name, { rows, offset });
+  checkHeads(name, dims);
+  const qDims = `rows×(numHeads·headDim) = ${rows}×(${numHeads}·${headDim})`;
+  const newDims = `rows×(numKvHeads·headDim) = ${rows}×(${numKvHeads}·${headDim})`;
+  const cacheDims = `(offset+rows)×(numKvHeads·headDim) = (${offset}+${rows})×(${numKvHeads}·${headDim})`;
+  checkTensor(name, t.q, 'q', rows * numHeads * headDim, qDims);
+  checkTensor(name, t.kNew, 'kNew', rows * numKvHeads * headDim, newDims);
+  checkTensor(name, t.vNew, 'vNew', rows * numKvHeads * headDim, newDims);
+  checkTensor(name, t.kCache, 'kCache', (offset + rows) * numKvHeads * headDim, cacheDims);
+  checkTensor(name, t.vCache, 'vCache', (offset + rows) * numKvHeads * headDim, cacheDims);
+  checkTensor(name, t.out, 'out', rows * numHeads * headDim, qDims);
+  const bindings = { q: t.q, kNew: t.kNew, vNew: t.vNew, kCache: t.kCache, vCache: t.vCache, attnOut: t.out };
+  const p = { rows, offset, numHeads, numKvHeads, headDim, scale: dims.scale };
+  if (variant === 'thread') {
+    ctx.dispatch(rowKernel(ctx, 'attention_decode', headDim), bindings, p, [gridStrideWorkgroups(ctx, rows * numHeads, ROW_GROUP)]);
+  } else {
+    ctx.dispatch(attentionKernel(ctx, name), bindings, p, [rows, numHeads]);
+  }
 }

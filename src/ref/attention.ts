@@ -10,16 +10,11 @@
 //   lse_i = log Σ_j exp(s_ij),  P_ij = exp(s_ij − lse_i)
 //   out_i = Σ_j P_ij v_j
 // Padded query rows (i ≥ L) have out = 0 and lse = 0; padded keys (j ≥ L) are never attended.
+//
+// Inference against a KV cache (attentionDecodeRef): rows new query rows of one sequence at
+// positions offset … offset + rows − 1, against cached keys and values 0 … offset + r.
 
-export interface AttentionDims {
-  batch: number;
-  seq: number;
-  numHeads: number;
-  numKvHeads: number;
-  headDim: number;
-  /** Usually 1/√headDim. */
-  scale: number;
-}
+import type { AttentionDecodeDims, AttentionDims } from '../ops/attention';
 
 export interface AttentionRefForward {
   /** (batch·seq) × (numHeads·headDim). */
@@ -159,4 +154,27 @@ export function attentionBackwardRef(
     }
   }
   return { dq, dk, dv };
+}
+
+/**
+ * out (rows × numHeads·headDim) of `rows` query rows at positions offset … offset + rows − 1
+ * against the cache (positions × numKvHeads·headDim; only rows < offset + rows are read):
+ *   i = offset + r,  out_r = Σ_{j ≤ i} P_rj v_j,  P_r = softmax_j(scale · q_r·k_j).
+ */
+export function attentionDecodeRef(q: ArrayLike<number>, kCache: ArrayLike<number>, vCache: ArrayLike<number>, dims: AttentionDecodeDims): Float64Array {
+  const { rows, offset, numHeads: H, numKvHeads: Hkv, headDim: D, scale } = dims;
+  const out = new Float64Array(rows * H * D);
+  for (let r = 0; r < rows; r++) {
+    const i = offset + r;
+    for (let h = 0; h < H; h++) {
+      const g = Math.floor(h / (H / Hkv));
+      const qOff = (r * H + h) * D;
+      const cacheAt = (j: number) => (j * Hkv + g) * D;
+      const { p } = probabilities(q, kCache, qOff, cacheAt, i, D, scale);
+      for (let j = 0; j <= i; j++) {
+        for (let d = 0; d < D; d++) out[qOff + d] += p[j]! * vCache[cacheAt(j) + d]!;
+      }
+    }
+  }
+  return out;
 }

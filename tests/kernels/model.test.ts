@@ -9,7 +9,7 @@ import type { AdapterConfig } from '../../src/adapters/config';
 import { METHOD_SPECS } from '../../src/adapters';
 import type { AdapterParams } from '../../src/adapters/init';
 import { loadModelInNode } from '../../src/io/node-source';
-import { validateModelConfig, type ModelConfig } from '../../src/model/config';
+import type { ModelConfig } from '../../src/model/config';
 import { generate } from '../../src/model/generate';
 import { GpuModel, type TokenBatch } from '../../src/model/gpu-model';
 import { randomWeights } from '../../src/model/random';
@@ -18,6 +18,7 @@ import { makeBatch } from '../../src/train/batching';
 import { evaluateGenerative, rougeL } from '../../src/train/eval';
 import { Rng } from '../../src/util/rng';
 import { gpu } from './gpu';
+import { tinyConfig } from './tiny-models';
 import { defaultAdapterConfig } from '../../src/run/spec';
 
 const fixtures = join(__dirname, '..', 'fixtures');
@@ -59,7 +60,7 @@ describe('stories260K against llama2.c run.c', () => {
     model.destroy();
   });
 
-  it('greedy generation from BOS for 256 steps reproduces run.c token for token', async () => {
+  it('greedy generation from BOS for 256 steps (KV cache) reproduces run.c token for token', async () => {
     const ctx = await gpu();
     const { config, weights, tokenizer } = await loadStories();
     const fixture = JSON.parse(readFileSync(join(fixtures, 'stories260K-greedy.json'), 'utf8')) as {
@@ -69,6 +70,8 @@ describe('stories260K against llama2.c run.c', () => {
     const expected = fixture.cases.find((c) => c.prompt === '')!;
     const out = await generate(model, tokenizer, '', { steps: expected.steps, temperature: 0 });
     expect(out.tokens).toEqual(expected.tokens);
+    expect(out.promptTokens).toEqual([tokenizer.bosId]);
+    expect(out.generatedTokens).toEqual(expected.tokens.slice(1));
     expect(out.text + '\n').toBe(expected.text);
     model.destroy();
   }, 300_000);
@@ -95,30 +98,6 @@ describe('generative evaluation', () => {
 });
 
 // ---------------------------------------------------------------------------------------------
-
-function tinyConfig(family: ModelConfig['family']): ModelConfig {
-  return validateModelConfig(
-    {
-      family,
-      vocabSize: 67,
-      hiddenSize: 24,
-      intermediateSize: 40,
-      numLayers: 2,
-      numHeads: 4,
-      numKvHeads: family === 'gpt2' ? 4 : 2,
-      headDim: 6,
-      maxPositions: 32,
-      normEps: 1e-5,
-      ropeTheta: 10000,
-      ropeStyle: 'half',
-      tiedEmbeddings: family !== 'llama',
-      attentionBias: family === 'qwen2',
-      bosTokenId: 1,
-      eosTokenId: 2,
-    },
-    `tiny ${family}`,
-  );
-}
 
 function randomBatch(config: ModelConfig, seed: number): TokenBatch {
   const rng = new Rng(seed);

@@ -2,7 +2,8 @@
 // grouped-query mapping, backward against central finite differences of Σ dOut ⊙ out.
 
 import { describe, expect, it } from 'vitest';
-import { attentionBackwardRef, attentionForwardRef, type AttentionDims } from '../../src/ref/attention';
+import type { AttentionDims } from '../../src/ops/attention';
+import { attentionBackwardRef, attentionForwardRef } from '../../src/ref/attention';
 import { Rng } from '../../src/util/rng';
 
 function uniform(n: number, rng: Rng, scale = 1): Float64Array {
