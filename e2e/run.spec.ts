@@ -1,9 +1,15 @@
 // A whole run in the page, through the engine worker: the page opens a share link for a short
 // run (stories260K, the story task, 20 steps), starts it, pauses and resumes it, sees every stage
 // go by in order, and downloads the output folder as a zip. The same link run by the command line
-// (`d2lora train --link`) must give the same merged weights within float32 rounding: the browser
-// (SwiftShader) and Node (Dawn on lavapipe) sum in different orders, and the worst difference is
-// recorded.
+// (`d2lora train --link`, Dawn on lavapipe in Node) must give the same run:
+//   - on the same driver (the default adapter here: Chromium's OpenGL ES backend on lavapipe)
+//     the same merged weights within float32 rounding — measured: identical, bit for bit;
+//   - on another (SwiftShader, D2LORA_E2E_ADAPTER=swiftshader) the same first step within
+//     rounding. Its later steps drift apart: Adam divides each gradient by its own running size,
+//     so an entry whose gradient is near zero moves by ±lr on its rounding noise's sign alone, and
+//     20 steps at lr 1e-2 carry that into the weights (measured: 9.6e-2 of max|w| in one tensor,
+//     while the losses agree to 1.4e-7 at step 1 and 7.8e-5 at step 6).
+// The worst differences are printed and attached to the report.
 
 import { expect, test } from '@playwright/test';
 import { execFileSync } from 'node:child_process';
@@ -23,13 +29,10 @@ const SPEC = runSpecWith({
   limits: { maxTrain: 160, maxEval: 24 },
 });
 const LINK = encodeRunLink(SPEC);
-/**
- * Merged weights, browser against command line: |Δ| ≤ 1e-4·max|w| per tensor. Both compute the
- * same run in float32, but in different summation orders (SwiftShader and lavapipe pick other
- * tile kernels), so each step's update differs by rounding (~1e-7 relative) and 20 steps of Adam
- * carry that into the adapters; measured on these machines: see the console line.
- */
-const MERGED_TOLERANCE = 1e-4;
+/** Merged weights on the same driver: |Δ| ≤ 1e-6·max|w| per tensor (f32 rounding of the merge). */
+const MERGED_TOLERANCE = 1e-6;
+/** The first step's loss on any driver: a float32 forward pass, relative. */
+const FIRST_LOSS_TOLERANCE = 1e-6;
 /** SwiftShader runs the kernels on the CPU: ~2 s a step, three evaluations of 24 items. */
 const RUN_TIMEOUT_MS = 300_000;
 
@@ -117,12 +120,18 @@ test('runs a share link in the worker: every stage, pause and resume, the zip eq
     if (rel > worst.relative) worst = { name, abs: diff, relative: rel };
   }
   const adapter = String(testInfo.config.metadata.adapter);
+  const stepsOf = (bytes: Uint8Array) => (JSON.parse(new TextDecoder().decode(bytes)) as { steps: { loss: number }[] }).steps.map((st) => st.loss);
+  const [browserLoss, cliLoss] = [stepsOf(zip['metrics.json']!), stepsOf(new Uint8Array(readFileSync(join(cliOut, 'metrics.json'))))];
+  const lossDiff = browserLoss.map((l, i) => Math.abs(l - cliLoss[i]!) / Math.abs(cliLoss[i]!));
   console.log(
-    `merged weights, browser (${adapter}) vs command line, ${compared} values: worst |Δ| ${worst.abs.toExponential(2)} ` +
-      `(${worst.relative.toExponential(2)} of max|w|) in ${worst.name}`,
+    `browser (${adapter}) vs command line: merged weights, ${compared} values, worst |Δ| ${worst.abs.toExponential(2)} ` +
+      `(${worst.relative.toExponential(2)} of max|w|) in ${worst.name}; training loss relative difference at step 1 ` +
+      `${lossDiff[0]!.toExponential(2)}, worst over ${lossDiff.length} steps ${Math.max(...lossDiff).toExponential(2)}`,
   );
+  testInfo.annotations.push({ type: 'worst merged-weight difference', description: `${worst.relative.toExponential(2)} of max|w| (${worst.name}), adapter ${adapter}` });
   expect(compared).toBe(260_032); // every weight of stories260K
-  testInfo.annotations.push({ type: 'worst merged-weight difference', description: `${worst.relative.toExponential(2)} relative (${worst.name})` });
-  expect(worst.relative).toBeLessThanOrEqual(MERGED_TOLERANCE);
+  expect(browserLoss).toHaveLength(20);
+  expect(lossDiff[0]).toBeLessThanOrEqual(FIRST_LOSS_TOLERANCE);
+  if (adapter === 'lavapipe') expect(worst.relative).toBeLessThanOrEqual(MERGED_TOLERANCE);
   expect(consoleErrors, 'errors in the page console').toEqual([]);
 });

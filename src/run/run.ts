@@ -11,13 +11,15 @@
 // paths, the mirror and its cache folder; the browser fetches, reads picked files and its Cache
 // API. What the run does with them is the same everywhere.
 //
-// After a finished run (keepModels), the trained model (adapters live) and the merged model stay on
-// the GPU for generation and scoring until dispose(); while paused, the trained model is usable too.
+// After a finished run (keepModels), the trained model (adapters live) and the merged model (a
+// view sharing every tensor but the merged ones) stay on the GPU for generation and scoring until
+// dispose(); while paused, the trained model is usable too.
 
 import { checkAdapterConfig } from '../adapters/config';
 import type { GpuContext } from '../gpu/context';
 import type { LoadedModel } from '../io/load';
 import { GpuModel } from '../model/gpu-model';
+import type { GpuWeights } from '../model/gpu-weights';
 import { defaultTargets, linearModules, targetMatches } from '../model/names';
 import { prepareTask, tokenizeMultipleChoiceItems, trainingExample, type PreparedTask, type TokenizedChoiceItem, type TruncationReport } from '../tasks/protocol';
 import type { TaskData } from '../tasks/types';
@@ -133,6 +135,11 @@ export interface RunEnvironment {
   /** The model the spec names; for local or picked files also each file read and its sha256. */
   loadModel(spec: ModelSpec, opts: LoadHooks): Promise<{ model: LoadedModel; files?: FileRef[] }>;
   loadTask(spec: TaskSpec, opts: LoadHooks): Promise<TaskData>;
+  /**
+   * The model's base weights already on the GPU, when the front door keeps them (the worker:
+   * uploaded once per loaded model, shared with generation); without it the run uploads its own.
+   */
+  uploadedWeights?(model: LoadedModel): GpuWeights;
 }
 
 export interface LoadHooks {
@@ -282,7 +289,7 @@ export class Run {
       }
     }
     const adapterCfg = adapterConfigOf(spec);
-    this.gpuModel = new GpuModel(ctx, model.config, model.weights, { config: adapterCfg, targets });
+    this.gpuModel = new GpuModel(ctx, model.config, this.env.uploadedWeights?.(model) ?? model.weights, { config: adapterCfg, targets });
     this.trainer = new Trainer(this.gpuModel, train.items.map(trainingExample), trainConfigOf(spec));
     const trainer = this.trainer;
     const trainableParameters = this.gpuModel.adapters().reduce((a, { layer }) => a + Object.values(layer.params).reduce((b, t) => b + t.size, 0), 0);
@@ -320,8 +327,9 @@ export class Run {
     const after = await this.evaluate('eval-after', 'after', this.gpuModel, 'scoring with the adapters live (unmerged)');
 
     this.enter('merge', 'merging the adapters into the base weights');
+    // On the GPU, sharing every tensor but the merged ones; read back for the checkpoint.
+    this.mergedModel = this.gpuModel.mergedView();
     const merged = await this.gpuModel.mergedWeights(model.weights);
-    this.mergedModel = new GpuModel(ctx, model.config, merged);
     const afterMerged = await this.evaluate('eval-merged', 'merged', this.mergedModel, 'scoring the merged model (plain weights)');
 
     this.enter('export', this.options.exportArtifacts === false ? 'collecting the metrics' : 'writing the merged checkpoint, the adapter, metrics and report');

@@ -9,6 +9,7 @@ import type { GpuContext } from '../gpu/context';
 import type { DeviceLostError } from '../gpu/errors';
 import { generate } from '../model/generate';
 import { GpuModel } from '../model/gpu-model';
+import type { LoadedModel } from '../io/load';
 import { Run, RunCancelledError, type RunEvent } from '../run/run';
 import type { RunSpec } from '../run/spec';
 import { runMatmulSelfTest } from '../selftest/matmul';
@@ -30,9 +31,19 @@ const engine: {
   shelf: ModelShelf;
   /** Runs by the id of their startRun request. */
   runs: Map<number, Run>;
-  /** Base models on the GPU for generation, by model spec. */
-  bases: Map<string, GpuModel>;
+  /** Each loaded model's base weights on the GPU (uploaded once), as a model without adapters. */
+  bases: Map<LoadedModel, GpuModel>;
 } = { ctx: null, lost: null, shelf: new ModelShelf(), runs: new Map(), bases: new Map() };
+
+/** The loaded model's base model on the GPU; its weights are shared by every run of that model. */
+function baseModel(ctx: GpuContext, model: LoadedModel): GpuModel {
+  let base = engine.bases.get(model);
+  if (base === undefined) {
+    base = new GpuModel(ctx, model.config, model.weights);
+    engine.bases.set(model, base);
+  }
+  return base;
+}
 
 /** Requests under way (runs included), by id, with what stops them. */
 const operations = new Map<number, AbortController>();
@@ -168,7 +179,8 @@ async function startRun(id: number, spec: RunSpec, files: WireFile[], signal: Ab
   const ctx = requireGpu();
   const busy = [...engine.runs.values()].find((r) => r.status === 'running' || r.status === 'paused');
   if (busy !== undefined) throw new Error('a run is already under way: cancel it (or let it finish) before starting another');
-  const run = new Run(browserRunEnvironment(ctx, engine.shelf, files), spec, { keepModels: true });
+  const env = { ...browserRunEnvironment(ctx, engine.shelf, files), uploadedWeights: (model: LoadedModel) => baseModel(ctx, model).weights };
+  const run = new Run(env, spec, { keepModels: true });
   engine.runs.set(id, run);
   run.events.on((e) => post(...wireEvent(id, e)));
   signal.addEventListener('abort', () => run.cancel(), { once: true });
@@ -209,8 +221,7 @@ async function generateText(req: Extract<EngineRequest, { type: 'generate' }>, s
     signal,
     onToken: (token, text) => post({ type: 'token', id: req.id, token, text }),
   });
-  const promptTokens = g.promptTokens.length;
-  post({ type: 'generated', id: req.id, text: g.text, tokens: g.tokens, promptTokens, generatedTokens: g.tokens.length - promptTokens, ms: performance.now() - t0 });
+  post({ type: 'generated', id: req.id, text: g.text, tokens: g.tokens, promptTokens: g.promptTokens.length, generatedTokens: g.generatedTokens.length, ms: performance.now() - t0 });
 }
 
 /** The GPU model and tokenizer a generation runs on. */
@@ -226,18 +237,12 @@ async function generationModel(from: GenerationSource, signal: AbortSignal) {
     if (run.gpuModel === null) throw new Error(`run ${from.run} has no trained model (it is ${run.status})`);
     return { model: run.gpuModel, tokenizer: run.model!.tokenizer };
   }
-  const key = JSON.stringify(from.model);
   const { model } = await engine.shelf.get(from.model, [], { onProgress: () => undefined, signal });
-  let gpuModel = engine.bases.get(key);
-  if (gpuModel === undefined) {
-    gpuModel = new GpuModel(ctx, model.config, model.weights);
-    engine.bases.set(key, gpuModel);
-  }
-  return { model: gpuModel, tokenizer: model.tokenizer };
+  return { model: baseModel(ctx, model), tokenizer: model.tokenizer };
 }
 
 async function score(req: Extract<EngineRequest, { type: 'score' }>): Promise<void> {
-  const ctx = requireGpu();
+  requireGpu();
   const run = requireRun(req.run);
   if (run.status === 'running') throw new Error(`run ${req.run} is training: pause it to score items`);
   if (run.gpuModel === null || run.model === null || run.prepared === null) throw new Error(`run ${req.run} has no trained model (it is ${run.status})`);
@@ -252,7 +257,8 @@ async function score(req: Extract<EngineRequest, { type: 'score' }>): Promise<vo
     item = tokenizeMultipleChoice(req.item.item, run.prepared.template, model.tokenizer, maxLength);
     if (item === null) throw new RangeError(`the item's longest choice does not fit in ${maxLength} tokens`);
   }
-  const base = new GpuModel(ctx, model.config, model.weights);
+  // The untrained model: the run's base weights without its adapters.
+  const base = run.gpuModel.baseView();
   try {
     const [before, after] = [await scoreMultipleChoice(base, [item]), await scoreMultipleChoice(run.gpuModel, [item])];
     const t = model.tokenizer;
@@ -291,6 +297,7 @@ async function exportFiles(id: number, runId: number, what: ExportSelection): Pr
 }
 
 function dispose(): void {
+  // Runs first: their models are views over the base models' weights.
   for (const run of engine.runs.values()) run.dispose();
   engine.runs.clear();
   for (const m of engine.bases.values()) m.destroy();
