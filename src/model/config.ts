@@ -2,14 +2,12 @@
 // (llama2.c .bin header, Hugging Face config.json). Weights are addressed by Hugging Face
 // tensor names (see weightNames in src/model/names.ts).
 
+import type { RopeStyle } from '../ops/rope';
+
 export type ModelFamily = 'llama' | 'qwen2' | 'gpt2';
 
-/**
- * How RoPE pairs the features of a head: 'interleaved' rotates adjacent pairs (2i, 2i+1), as
- * llama2.c does; 'half' rotates (i, i + D/2), as Hugging Face Llama/Qwen2 checkpoints do (their
- * q/k rows are permuted accordingly). GPT-2 has no RoPE (learned positions).
- */
-export type RopeStyle = 'interleaved' | 'half';
+/** How RoPE pairs the features of a head (defined with its kernel, src/ops/rope.ts). */
+export type { RopeStyle } from '../ops/rope';
 
 export interface ModelConfig {
   family: ModelFamily;

@@ -6,8 +6,14 @@ import ropeWgsl from '../../shaders/rope.wgsl?raw';
 import type { GpuContext } from '../gpu/context';
 import { KernelError } from '../gpu/errors';
 import type { Tensor } from '../gpu/tensor';
-import type { RopeStyle } from '../model/config';
 import { checkDims, checkTensor, ELEMENTWISE_GROUP, gridStrideWorkgroups } from './checks';
+
+/**
+ * How RoPE pairs the features of a head: 'interleaved' rotates adjacent pairs (2i, 2i+1), as
+ * llama2.c does; 'half' rotates (i, i + D/2), as Hugging Face Llama/Qwen2 checkpoints do (their
+ * q/k rows are permuted accordingly). GPT-2 has no RoPE (learned positions).
+ */
+export type RopeStyle = 'interleaved' | 'half';
 
 /**
  * cos and sin of angle = pos·freq_i, freq_i = theta^(−2i/headDim), for pos < maxPositions and

@@ -2,7 +2,7 @@
 // (ropeTable in src/ops/rope.ts), so the two differ only by the kernel's f32 arithmetic.
 //   x (rows×heads×headDim), positions (rows), table (maxPositions×headDim/2×2)
 
-import type { RopeStyle } from '../model/config';
+import type { RopeStyle } from '../ops/rope';
 
 export interface RopeRefDims {
   rows: number;

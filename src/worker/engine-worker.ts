@@ -10,11 +10,10 @@ import type { DeviceLostError } from '../gpu/errors';
 import { generate } from '../model/generate';
 import { GpuModel } from '../model/gpu-model';
 import type { LoadedModel } from '../io/load';
+import { scoreItem, selectArtifacts } from '../run/inspect';
 import { Run, RunCancelledError, type RunEvent } from '../run/run';
 import type { RunSpec } from '../run/spec';
 import { runMatmulSelfTest } from '../selftest/matmul';
-import { tokenizeMultipleChoice } from '../tasks/protocol';
-import { scoreMultipleChoice } from '../train/eval';
 import { browserRunEnvironment, ModelShelf } from './environment';
 import { REPORTED_LIMITS, type EngineRequest, type EngineResponse, type ExportSelection, type GenerationSource, type WireFile, type WireRunEvent } from './protocol';
 
@@ -243,56 +242,15 @@ async function generationModel(from: GenerationSource, signal: AbortSignal) {
 
 async function score(req: Extract<EngineRequest, { type: 'score' }>): Promise<void> {
   requireGpu();
-  const run = requireRun(req.run);
-  if (run.status === 'running') throw new Error(`run ${req.run} is training: pause it to score items`);
-  if (run.gpuModel === null || run.model === null || run.prepared === null) throw new Error(`run ${req.run} has no trained model (it is ${run.status})`);
-  const model = run.model;
-  let item;
-  if ('index' in req.item) {
-    item = run.evalItems[req.item.index];
-    if (item === undefined) throw new RangeError(`item ${req.item.index} is not in the run's ${run.evalItems.length} evaluation items`);
-  } else {
-    if (run.prepared.kind !== 'multiple-choice') throw new Error('the run is not multiple-choice');
-    const maxLength = Math.min(run.spec.limits.maxLength, model.config.maxPositions);
-    item = tokenizeMultipleChoice(req.item.item, run.prepared.template, model.tokenizer, maxLength);
-    if (item === null) throw new RangeError(`the item's longest choice does not fit in ${maxLength} tokens`);
-  }
-  // The untrained model: the run's base weights without its adapters.
-  const base = run.gpuModel.baseView();
-  try {
-    const [before, after] = [await scoreMultipleChoice(base, [item]), await scoreMultipleChoice(run.gpuModel, [item])];
-    const t = model.tokenizer;
-    const prompt = t.decode(item.prompt);
-    const choices = item.choices.map((c, k) => ({
-      text: t.decode([...item.prompt, ...c]).slice(prompt.length),
-      tokens: c.length,
-      before: before.logLikelihoods[0]![k]!,
-      after: after.logLikelihoods[0]![k]!,
-    }));
-    post({ type: 'scored', id: req.id, preview: { prompt, choices: choices.map((c) => c.text), answer: item.answer, cut: item.cut }, choices, answer: item.answer });
-  } finally {
-    base.destroy();
-  }
+  const scored = await scoreItem(requireRun(req.run), 'index' in req.item ? req.item.index : req.item.item);
+  post({ type: 'scored', id: req.id, ...scored });
 }
 
 async function exportFiles(id: number, runId: number, what: ExportSelection): Promise<void> {
   const run = requireRun(runId);
   if (run.result === null) throw new Error(`run ${runId} has not finished (it is ${run.status}, at ${run.stage}): nothing to export yet`);
-  const all = [...run.result.artifacts];
-  const chosen =
-    what === 'all'
-      ? all
-      : what === 'adapter'
-        ? all.filter(([name]) => name.startsWith('adapter/'))
-        : what === 'checkpoint'
-          ? all.filter(([name]) => !name.includes('/'))
-          : all.filter(([name]) => what.includes(name));
-  if (Array.isArray(what)) {
-    const missing = what.filter((name) => !all.some(([n]) => n === name));
-    if (missing.length > 0) throw new RangeError(`run ${runId} has no file ${missing.join(', ')}; it has ${all.map(([n]) => n).join(', ')}`);
-  }
   // Copies: the run keeps its artifacts for later exports.
-  const files: WireFile[] = chosen.map(([name, bytes]) => ({ name, bytes: bytes.slice().buffer as ArrayBuffer }));
+  const files: WireFile[] = selectArtifacts(run.result.artifacts, what).map(([name, bytes]) => ({ name, bytes: bytes.slice().buffer as ArrayBuffer }));
   post({ type: 'exported', id, files }, files.map((f) => f.bytes));
 }
 

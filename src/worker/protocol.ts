@@ -20,7 +20,8 @@
 // final artifacts stay in the worker until `export` asks for them.
 
 import type { AdapterSummary } from '../gpu/context';
-import type { EvalSummary, ItemPreview, ModelSummary, RunEvent, RunMetrics, RunStage } from '../run/run';
+import type { ArtifactSelection, ScoredItem } from '../run/inspect';
+import type { EvalSummary, ModelSummary, RunEvent, RunMetrics, RunStage } from '../run/run';
 import type { ModelSpec, RunSpec } from '../run/spec';
 import type { SelfTestCase, SelfTestReport } from '../selftest/matmul';
 import type { MultipleChoiceItem } from '../tasks/types';
@@ -48,7 +49,7 @@ export type GenerationSource =
   | { kind: 'run'; run: number; weights: 'adapters' | 'merged' };
 
 /** Which of a finished run's files to export. */
-export type ExportSelection = 'all' | 'checkpoint' | 'adapter' | readonly string[];
+export type ExportSelection = ArtifactSelection;
 
 // ---------------------------------------------------------------------------------------------
 // Requests (page → worker)
@@ -94,14 +95,6 @@ export type EngineRequestType = EngineRequest['type'];
 /** A run event as it crosses: 'done' carries the metrics and the artifacts' names and sizes (bytes via export). */
 export type WireRunEvent = Exclude<RunEvent, { type: 'done' }> | { type: 'done'; metrics: RunMetrics; artifacts: { name: string; bytes: number }[] };
 
-/** One choice of a scored item: its text and log-likelihood (summed over its tokens) before and after training. */
-export interface ScoredChoice {
-  text: string;
-  tokens: number;
-  before: number;
-  after: number;
-}
-
 export type EngineResponse =
   | { type: 'ready'; id: number; adapter: AdapterSummary; features: string[]; limits: Record<ReportedLimit, number> }
   | { type: 'selftestCase'; id: number; case: SelfTestCase; done: number; total: number }
@@ -119,7 +112,7 @@ export type EngineResponse =
       /** Time spent generating in the worker, prefill included. */
       ms: number;
     }
-  | { type: 'scored'; id: number; preview: ItemPreview; choices: ScoredChoice[]; answer: number }
+  | ({ type: 'scored'; id: number } & ScoredItem)
   | { type: 'exported'; id: number; files: WireFile[] }
   | { type: 'error'; id: number; message: string; name: string }
   | { type: 'cancelled'; id: number }

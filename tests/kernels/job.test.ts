@@ -14,7 +14,9 @@ import { loadModel } from '../../src/io/load';
 import { expectedWeights } from '../../src/model/names';
 import { GpuModel } from '../../src/model/gpu-model';
 import { nodeRunEnvironment } from '../../src/run/node-env';
+import { scoreItem, selectArtifacts } from '../../src/run/inspect';
 import { Run, RUN_STAGES, type RunEvent } from '../../src/run/run';
+import { generate } from '../../src/model/generate';
 import { scoreMultipleChoice } from '../../src/train/eval';
 import { gpu } from './gpu';
 import { SHORT_JOB } from './job-settings';
@@ -93,8 +95,38 @@ describe('the main job, shortened', () => {
     const fromDisk = new GpuModel(ctx, reloaded.config, reloaded.weights);
     const r = await scoreMultipleChoice(fromDisk, evalItems);
     fromDisk.destroy();
-    run.dispose();
     expect(Math.abs(r.accuracySum - m.merged.accuracySum)).toBeLessThanOrEqual(1 / r.items + 1e-12);
+
+    // Trying the finished run: an item scored before (the base weights, no adapters) and after
+    // (adapters live): "before" equals a separate upload of the base model bit for bit, "after"
+    // the merged model within f32 rounding (log-likelihoods of a few tokens, |ll| < 20).
+    const item = run.evalItems[3]!;
+    const scored = await scoreItem(run, 3);
+    expect(scored.answer).toBe(item.answer);
+    expect(scored.choices.map((c) => c.tokens)).toEqual(item.choices.map((c) => c.length));
+    const base = new GpuModel(ctx, run.model!.config, run.model!.weights);
+    const baseLl = (await scoreMultipleChoice(base, [item])).logLikelihoods[0]!;
+    base.destroy();
+    expect(scored.choices.map((c) => c.before)).toEqual(baseLl);
+    const mergedLl = (await scoreMultipleChoice(run.mergedModel!, [item])).logLikelihoods[0]!;
+    scored.choices.forEach((c, k) => expect(Math.abs(c.after - mergedLl[k]!), `choice ${k}`).toBeLessThanOrEqual(1e-4));
+    expect(scored.choices.some((c, k) => c.after !== baseLl[k])).toBe(true);
+    // The same item given as text is tokenized as the run's evaluation items are.
+    expect(await scoreItem(run, prepared.eval.find((e) => e.id === item.id)!)).toEqual(scored);
+    await expect(scoreItem(run, run.evalItems.length)).rejects.toThrow(/not among the run's 100 evaluation items/);
+
+    // Generating from the finished run: greedy text with the adapters live equals the merged model's.
+    const tokenizer = run.model!.tokenizer;
+    const live = await generate(run.gpuModel!, tokenizer, 'Lily had a red ball.', { steps: 48 });
+    const fromMerged = await generate(run.mergedModel!, tokenizer, 'Lily had a red ball.', { steps: 48 });
+    expect(live.generatedTokens.length).toBeGreaterThan(0);
+    expect(live.tokens).toEqual(fromMerged.tokens);
+
+    // The output folder's parts, as the page exports them.
+    expect(selectArtifacts(files, 'adapter').map(([n]) => n).sort()).toEqual(['adapter/d2lora_config.json', 'adapter/d2lora_model.safetensors']);
+    expect(selectArtifacts(files, 'checkpoint').every(([n]) => !n.includes('/'))).toBe(true);
+    expect(() => selectArtifacts(files, ['nope.bin'])).toThrow(/has no file nope.bin/);
+    run.dispose();
   }, 900_000);
 });
 

@@ -109,10 +109,6 @@ const RULES: readonly Rule[] = [
  * fails when one disappears (so the list shrinks) as well as when a new one appears.
  */
 const KNOWN_EXCEPTIONS: readonly { file: string; imports: string; fix: string }[] = [
-  // src/ops/attention.ts is owned by the attention work.
-  { file: 'src/ops/attention.ts', imports: 'src/ref/attention.ts', fix: 'define AttentionDims in src/ops/attention.ts; ref imports it' },
-  // src/model/ is owned by the model work; the type lives in src/model/config.ts.
-  { file: 'src/ops/rope.ts', imports: 'src/model/config.ts', fix: 'define RopeStyle in src/ops/rope.ts; model/config.ts imports it' },
 ];
 
 interface Import {
