@@ -5,7 +5,7 @@ import { tokenizeMultipleChoice, type TokenizedChoiceItem } from '../tasks/proto
 import type { MultipleChoiceItem } from '../tasks/types';
 import { scoreMultipleChoice } from '../train/eval';
 import { ADAPTER_FOLDER } from './artifacts';
-import type { ItemPreview, Run, RunArtifacts } from './run';
+import { previewItem, type ItemPreview, type Run, type RunArtifacts } from './run';
 
 /** One choice of a scored item: its text and log-likelihood (summed over its tokens) before and after training. */
 export interface ScoredChoice {
@@ -44,15 +44,14 @@ export async function scoreItem(run: Run, which: number | MultipleChoiceItem): P
   try {
     const before = await scoreMultipleChoice(base, [item]);
     const after = await scoreMultipleChoice(run.gpuModel, [item]);
-    const t = model.tokenizer;
-    const prompt = t.decode(item.prompt);
+    const preview = previewItem(item, model.tokenizer);
     const choices = item.choices.map((c, k) => ({
-      text: t.decode([...item.prompt, ...c]).slice(prompt.length),
+      text: preview.choices[k]!,
       tokens: c.length,
       before: before.logLikelihoods[0]![k]!,
       after: after.logLikelihoods[0]![k]!,
     }));
-    return { preview: { prompt, choices: choices.map((c) => c.text), answer: item.answer, cut: item.cut }, choices, answer: item.answer };
+    return { preview, choices, answer: item.answer };
   } finally {
     base.destroy();
   }

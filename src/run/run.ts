@@ -15,7 +15,7 @@
 // view sharing every tensor but the merged ones) stay on the GPU for generation and scoring until
 // dispose(); while paused, the trained model is usable too.
 
-import { checkAdapterConfig } from '../adapters/config';
+import type { AdapterConfig } from '../adapters/config';
 import type { GpuContext } from '../gpu/context';
 import type { LoadedModel } from '../io/load';
 import { GpuModel } from '../model/gpu-model';
@@ -23,6 +23,7 @@ import type { GpuWeights } from '../model/gpu-weights';
 import { defaultTargets, linearModules, targetMatches } from '../model/names';
 import { prepareTask, tokenizeMultipleChoiceItems, trainingExample, type PreparedTask, type TokenizedChoiceItem, type TruncationReport } from '../tasks/protocol';
 import type { TaskData } from '../tasks/types';
+import type { Tokenizer } from '../tokenizer/types';
 import { accuracyOf, scoreMultipleChoice, type ChoiceScoring, type MultipleChoiceResult } from '../train/eval';
 import type { TrainConfig } from '../train/config';
 import { Trainer, type ProgressEvent, type StepRecord } from '../train/trainer';
@@ -51,7 +52,7 @@ export interface RunMetrics {
   spec: RunSpec;
   model: { name: string; family: string; parameters: number };
   task: { name: string; source: string; counts: Record<string, number | boolean>; notes: string[]; truncation: { train: TruncationReport; eval: TruncationReport } };
-  adapter: ReturnType<typeof adapterConfigOf> & { targets: string[]; trainableParameters: number };
+  adapter: AdapterConfig & { targets: string[]; trainableParameters: number };
   train: TrainConfig & { steps: number };
   scoring: ChoiceScoring;
   chance: number;
@@ -304,7 +305,7 @@ export class Run {
       evalItems: evalSet.items.length,
       totalSteps: trainer.totalSteps,
       trainableParameters,
-      preview: evalSet.items.slice(0, 3).map((it) => previewItem(it, model)),
+      preview: evalSet.items.slice(0, 3).map((it) => previewItem(it, model.tokenizer)),
     });
 
     const before = await this.evaluate('eval-before', 'before', this.gpuModel, `scoring ${evalSet.items.length} held-out items before training (adapters at init = the base model)`);
@@ -354,7 +355,7 @@ export class Run {
         notes: prepared.notes,
         truncation: { train: train.report, eval: evalSet.report },
       },
-      adapter: { ...checkAdapterConfig(adapterCfg), targets, trainableParameters },
+      adapter: { ...adapterCfg, targets, trainableParameters },
       train: { ...trainer.config, steps: trainer.totalSteps },
       scoring: spec.scoring,
       chance,
@@ -415,9 +416,10 @@ function summarizeModel(model: LoadedModel, modules: string[]): ModelSummary {
   };
 }
 
-function previewItem(item: TokenizedChoiceItem, model: LoadedModel): ItemPreview {
-  const t = model.tokenizer;
-  return { prompt: t.decode(item.prompt), choices: item.choices.map((c) => t.decode([...item.prompt, ...c]).slice(t.decode(item.prompt).length)), answer: item.answer, cut: item.cut };
+/** The item as the model reads it: each choice as the text it adds to the prompt. */
+export function previewItem(item: TokenizedChoiceItem, t: Tokenizer): ItemPreview {
+  const prompt = t.decode(item.prompt);
+  return { prompt, choices: item.choices.map((c) => t.decode([...item.prompt, ...c]).slice(prompt.length)), answer: item.answer, cut: item.cut };
 }
 
 export function describeModelSpec(m: ModelSpec): string {
