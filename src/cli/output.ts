@@ -30,7 +30,7 @@ function explain(e: unknown, path: string, doing: string): OutputError {
 /** Fails now, naming the problem, if `out` cannot become the output folder. */
 export async function checkOutputFolder(out: string): Promise<void> {
   const target = resolve(out);
-  const info = await stat(target).catch((e: NodeJS.ErrnoException) => (e.code === 'ENOENT' ? null : Promise.reject(explain(e, target, 'read'))));
+  const info = await stat(target).catch((e: NodeJS.ErrnoException) => (e.code === 'ENOENT' ? null : Promise.reject(explain(e, target, 'be the output folder'))));
   if (info !== null && !info.isDirectory()) throw new OutputError(`--out ${out} is a file, not a folder: choose another --out`);
   const parent = dirname(target);
   try {

@@ -22,7 +22,9 @@ import {
   type TaskSpec,
 } from '../run/spec';
 import { decodeRunLink } from '../share/link';
+import { ANSWER_FORMATS, TASK_FILE_FORMATS } from '../tasks/formats';
 import { STORY_QUESTION_TYPES } from '../tasks/story';
+import { TEMPLATE_IDS } from '../tasks/templates';
 import { TASK_CATALOG } from '../tasks/catalog';
 import { CHOICE_SCORINGS } from '../train/eval';
 import { LR_DECAYS } from '../train/schedule';
@@ -87,6 +89,20 @@ const STORY_FLAGS: Record<string, SpecFlag> = {
   'story-seed': { type: 'number', path: ['task', 'seed'], help: "story task: the generator's seed (which stories; not the run's seed)" },
 };
 
+/** Flags of a task file (they need --task <file>): which catalog task it is, its format, and its columns. */
+const TASK_FILE_FLAGS: Record<string, SpecFlag> = {
+  'task-name': { type: 'string', path: ['task', 'name'], help: 'task file: the catalog task it holds (hellaswag, commonsense_qa, …), which lends its prompt template and columns' },
+  'task-format': { type: 'string', path: ['task', 'format'], help: `task file: its format (${TASK_FILE_FORMATS.join(', ')}; default: from the file name)` },
+  template: { type: 'string', path: ['task', 'template'], help: `task file: how an item becomes the prompt (${TEMPLATE_IDS.join(', ')}; default question-answer)` },
+  question: { type: 'string', path: ['task', 'mapping', 'question'], help: 'task file: the field (JSONL) or column (CSV) of the question (default "question"; dotted paths reach nested fields)' },
+  context: { type: 'string', path: ['task', 'mapping', 'context'], help: 'task file: the field of a passage read before the question (default "context", optional)' },
+  choices: { type: 'string', path: ['task', 'mapping', 'choices'], help: 'task file: the field holding all the choices (default "choices")' },
+  'choice-columns': { type: 'string', path: ['task', 'mapping', 'choiceColumns'], help: 'task file: comma-separated fields, one per choice, in order', value: list },
+  answer: { type: 'string', path: ['task', 'mapping', 'answer'], help: 'task file: the field of the correct answer (default "answer")' },
+  'answer-format': { type: 'string', path: ['task', 'mapping', 'answerFormat'], help: `task file: how the answer names the choice (${ANSWER_FORMATS.join(', ')}; default auto)` },
+  'item-id': { type: 'string', path: ['task', 'mapping', 'id'], help: "task file: the field of each item's id (default: <file>:<line>)" },
+};
+
 /** Every flag that describes a run, with --spec and --link to start from a saved one. */
 export const SPEC_FLAGS: Record<string, FlagSpec> = {
   model: {
@@ -100,6 +116,7 @@ export const SPEC_FLAGS: Record<string, FlagSpec> = {
     shows: DEFAULT_RUN_SPEC.task.kind,
   },
   'task-train': { type: 'string', help: "with a task file: its training file (without one, --task's file is split)" },
+  ...TASK_FILE_FLAGS,
   ...withDefaults(FIELD_FLAGS),
   ...withDefaults(STORY_FLAGS),
   spec: { type: 'string', help: 'start from a run.json (an output folder has one); other flags change it' },
@@ -187,7 +204,11 @@ export async function runFromFlags(flags: FlagValues): Promise<FlagsRun> {
   if (storyGiven.length > 0 && (draft.task as TaskSpec).kind !== 'story') {
     throw new UsageError(`--${storyGiven[0]} sets an option of the story task, but the task is ${(draft.task as { name?: string }).name ?? (draft.task as TaskSpec).kind}`);
   }
-  for (const [name, f] of Object.entries({ ...FIELD_FLAGS, ...STORY_FLAGS })) {
+  const fileGiven = Object.keys(TASK_FILE_FLAGS).filter(given);
+  if (fileGiven.length > 0 && (draft.task as TaskSpec).kind !== 'file') {
+    throw new UsageError(`--${fileGiven[0]} describes a task file, but the task is ${(draft.task as { name?: string }).name ?? (draft.task as TaskSpec).kind}: give the file to --task`);
+  }
+  for (const [name, f] of Object.entries({ ...FIELD_FLAGS, ...STORY_FLAGS, ...TASK_FILE_FLAGS })) {
     if (!given(name)) continue;
     setAt(draft, f.path, f.value ? f.value(flags[name]!) : flags[name]);
   }
@@ -202,7 +223,7 @@ export async function runFromFlags(flags: FlagValues): Promise<FlagsRun> {
 /** The flag that sets a spec path ("--lr"), else the path itself. */
 function flagOf(path: readonly (string | number)[]): string {
   const key = formatPath(path.filter((p) => typeof p === 'string'));
-  for (const [name, f] of Object.entries({ ...FIELD_FLAGS, ...STORY_FLAGS })) {
+  for (const [name, f] of Object.entries({ ...FIELD_FLAGS, ...STORY_FLAGS, ...TASK_FILE_FLAGS })) {
     if (formatPath(f.path) === key) return `--${name}`;
   }
   if (path[0] === 'model') return '--model';
@@ -230,7 +251,9 @@ function taskFromName(name: string): TaskSpec {
   if (name === 'story') return { ...(DEFAULT_RUN_SPEC.task as TaskSpec & { kind: 'story' }) };
   const entry = TASK_CATALOG.find((t) => t.name === name);
   if (entry?.source === 'download') return { kind: 'catalog', name: entry.name };
-  if (entry?.source === 'user') throw new UsageError(`--task ${name} needs your files: ${entry.expectedFiles} Give the file to --task.`);
+  if (entry?.source === 'user') {
+    throw new UsageError(`--task ${name} needs your own files: ${entry.expectedFiles} Give the file with its name, e.g. --task ./${name}.jsonl --task-name ${name}`);
+  }
   throw new UsageError(`--task: unknown task "${name}"; expected story, ${CATALOG_TASK_NAMES.join(', ')}, or a task file`);
 }
 

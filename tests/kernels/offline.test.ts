@@ -4,7 +4,6 @@
 // NODE_OPTIONS so any Node process it starts is refused too). It must finish, write the output
 // folder, and leave the cache empty: nothing was downloaded, nor begun.
 
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,8 +11,8 @@ import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { getPreset } from '../../src/model/registry';
+import { runNode } from './cli';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const NO_NETWORK = `--import=${pathToFileURL(fileURLToPath(new URL('./no-network.mjs', import.meta.url))).href}`;
 
 /** Node's environment for the child: no mirror, the given cache folder, the network refused. */
@@ -21,19 +20,6 @@ function offlineEnv(cache: string): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env, D2LORA_CACHE: cache, NODE_OPTIONS: NO_NETWORK };
   delete env.D2LORA_MIRROR;
   return env;
-}
-
-function runNode(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; stdout: string; stderr: string; ms: number }> {
-  const t0 = performance.now();
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d));
-    child.stderr.on('data', (d: Buffer) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolvePromise({ code, stdout, stderr, ms: performance.now() - t0 }));
-  });
 }
 
 describe('the main job offline', () => {

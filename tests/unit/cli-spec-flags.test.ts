@@ -84,6 +84,20 @@ const FIELD_FLAG_CASES: Record<string, { argv: string[]; field: string; value: u
   'story-seed': { argv: ['--story-seed', '5'], field: 'task.seed', value: 5 },
 };
 
+/** The flags of a task file: each needs --task <file>, and sets one field of that task. */
+const TASK_FILE_FLAG_CASES: Record<string, { argv: string[]; field: string; value: unknown }> = {
+  'task-name': { argv: ['--task-name', 'hellaswag'], field: 'task.name', value: 'hellaswag' },
+  'task-format': { argv: ['--task-format', 'csv'], field: 'task.format', value: 'csv' },
+  template: { argv: ['--template', 'continuation'], field: 'task.template', value: 'continuation' },
+  question: { argv: ['--question', 'ctx'], field: 'task.mapping.question', value: 'ctx' },
+  context: { argv: ['--context', 'passage'], field: 'task.mapping.context', value: 'passage' },
+  choices: { argv: ['--choices', 'endings'], field: 'task.mapping.choices', value: 'endings' },
+  'choice-columns': { argv: ['--choice-columns', 'a, b,c'], field: 'task.mapping.choiceColumns', value: ['a', 'b', 'c'] },
+  answer: { argv: ['--answer', 'label'], field: 'task.mapping.answer', value: 'label' },
+  'answer-format': { argv: ['--answer-format', 'index1'], field: 'task.mapping.answerFormat', value: 'index1' },
+  'item-id': { argv: ['--item-id', 'ind'], field: 'task.mapping.id', value: 'ind' },
+};
+
 /** The flags that choose a whole section or a starting spec; each has its own tests below. */
 const WHOLE_FLAGS = ['model', 'task', 'task-train', 'spec', 'link'];
 
@@ -98,7 +112,20 @@ const sha256 = (text: string) => createHash('sha256').update(text).digest('hex')
 
 describe('each flag sets exactly its field', () => {
   it('every flag that describes a run is tested here (a new flag needs a case)', () => {
-    expect(Object.keys(SPEC_FLAGS).sort()).toEqual([...Object.keys(FIELD_FLAG_CASES), ...WHOLE_FLAGS].sort());
+    expect(Object.keys(SPEC_FLAGS).sort()).toEqual([...Object.keys(FIELD_FLAG_CASES), ...Object.keys(TASK_FILE_FLAG_CASES), ...WHOLE_FLAGS].sort());
+  });
+
+  it.each(Object.entries(TASK_FILE_FLAG_CASES))('--%s (with a task file)', async (_, { argv, field, value }) => {
+    const file = tempFile('items.jsonl', '{"question": "Q?", "choices": ["a", "b"], "answer": 0}\n');
+    const base = (await run(['--task', file])).spec;
+    const { spec, locations } = await run(['--task', file, ...argv]);
+    // The task file has no column mapping until a flag gives one: then the mapping holds that field alone.
+    const mapping = field.startsWith('task.mapping.');
+    expect(differences(spec, base)).toEqual([mapping ? 'task.mapping' : field]);
+    if (mapping) expect(Object.keys(at(spec, 'task.mapping') as object)).toEqual([field.split('.').at(-1)]);
+    expect(at(spec, field)).toEqual(value);
+    expect(locations).toEqual({ taskFiles: { test: file } });
+    expect(await usageError(['--task', 'story', ...argv])).toBe(`--${argv[0]!.slice(2)} describes a task file, but the task is story: give the file to --task`);
   });
 
   it.each(Object.entries(FIELD_FLAG_CASES))('--%s', async (_, { argv, field, value }) => {
@@ -173,7 +200,7 @@ describe('flag errors name the flag', () => {
   });
 
   it('names every accepted flag for an unknown one', async () => {
-    expect(await usageError(['--rank', '4'])).toMatch(/^unknown flag --rank; accepted: --model, --task, --task-train, --method, --r, .*, --spec, --link$/);
+    expect(await usageError(['--rank', '4'])).toMatch(/^unknown flag --rank; accepted: --model, --task, --task-train, --task-name, .*, --method, --r, .*, --spec, --link$/);
   });
 
   it('takes decimals in every spelling a person writes', () => {
@@ -236,8 +263,9 @@ describe('--task', () => {
   });
 
   it.each([
-    [['--task', 'hellaswag'], /^--task hellaswag needs your files: .+ Give the file to --task\.$/s],
-    [['--task', 'commonsense_qa'], /^--task commonsense_qa needs your files: .+ Give the file to --task\.$/s],
+    [['--task', 'hellaswag'], /^--task hellaswag needs your own files: .+ Give the file with its name, e\.g\. --task \.\/hellaswag\.jsonl --task-name hellaswag$/s],
+    [['--task', 'commonsense_qa'], /^--task commonsense_qa needs your own files: .+ --task \.\/commonsense_qa\.jsonl --task-name commonsense_qa$/s],
+    [['--task', 'story', '--task-name', 'hellaswag'], '--task-name describes a task file, but the task is story: give the file to --task'],
     [['--task', 'mmlu'], '--task: unknown task "mmlu"; expected story, boolq, piqa, social_i_qa, winogrande, ARC-Easy, ARC-Challenge, openbookqa, or a task file'],
     [['--task', 'missing/test.jsonl'], 'missing/test.jsonl: no such task file'],
     [['--task', 'story', '--task-train', 'train.jsonl'], '--task-train goes with a task file given to --task, not with --task story'],
