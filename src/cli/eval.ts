@@ -18,7 +18,12 @@ import { UsageError, type FlagSpec, type FlagValues } from './args';
 import { bar, downloadProgress, statusLine } from './progress';
 import { runFromFlags, SPEC_FLAGS } from './spec-flags';
 
-const EVAL_SPEC_FLAGS = ['model', 'task', 'task-train', 'task-name', 'task-format', 'template', 'question', 'context', 'choices', 'choice-columns', 'answer', 'answer-format', 'item-id', 'seq-len', 'max-eval', 'eval-batch', 'scoring', 'story-types', 'story-characters', 'story-choices', 'story-test', 'story-seed'];
+/** The spec flags that decide what is evaluated: the model, the task (and its file's columns), the protocol's evaluation limits, the scoring. */
+const EVAL_SPEC_FLAGS = [
+  ...['model', 'task', 'task-train', 'task-name', 'task-format', 'template', 'question', 'context', 'choices', 'choice-columns', 'answer', 'answer-format', 'item-id'],
+  ...['seq-len', 'max-eval', 'eval-batch', 'scoring'],
+  ...['story-types', 'story-characters', 'story-choices', 'story-test', 'story-seed'],
+];
 
 export const evalFlags: Record<string, FlagSpec> = {
   ...Object.fromEntries(EVAL_SPEC_FLAGS.map((k) => [k, SPEC_FLAGS[k]!])),
