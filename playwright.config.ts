@@ -8,7 +8,8 @@
 import { existsSync } from 'node:fs';
 import { defineConfig, devices } from '@playwright/test';
 
-const PORT = 4173;
+/** The preview server's port (D2LORA_E2E_PORT lets two checkouts run their end-to-end tests side by side). */
+const PORT = Number(process.env.D2LORA_E2E_PORT ?? 4173);
 
 /**
  * The adapter the browser gets. 'lavapipe' (the default where scripts/install-system-deps.sh put
