@@ -71,6 +71,14 @@ const FIELD_FLAGS: Record<string, SpecFlag> = {
   'adam-eps': { type: 'number', path: ['training', 'eps'], help: "AdamW's ε" },
   'weight-decay': { type: 'number', path: ['training', 'weightDecay'], help: 'AdamW weight decay (decoupled)' },
   'max-grad-norm': { type: 'number', path: ['training', 'maxGradNorm'], help: 'clip the global gradient norm to this (0: no clipping)' },
+  'held-out-every': { type: 'number', path: ['training', 'heldOutEvery'], help: 'steps between held-out losses (default: about ten per epoch; 0: none)' },
+  'held-out-items': { type: 'number', path: ['training', 'heldOutItems'], help: 'evaluation items the held-out loss is computed on' },
+  'early-stopping': {
+    type: 'number',
+    path: ['training', 'earlyStopping', 'patience'],
+    help: 'stop when the held-out loss has not improved for this many held-out losses, keeping the best adapters (default: off)',
+  },
+  'dev-items': { type: 'number', path: ['training', 'earlyStopping', 'devItems'], help: 'with --early-stopping: training items held out to decide when to stop (default 200)' },
   'seq-len': { type: 'number', path: ['limits', 'maxLength'], help: "longest prompt + answer in tokens (at most the model's context)" },
   'max-train': { type: 'number', path: ['limits', 'maxTrain'], help: 'training items at most (the 5k-sample protocol)' },
   'max-eval': { type: 'number', path: ['limits', 'maxEval'], help: 'evaluation items at most' },
@@ -204,6 +212,7 @@ export async function runFromFlags(flags: FlagValues): Promise<FlagsRun> {
   if (storyGiven.length > 0 && (draft.task as TaskSpec).kind !== 'story') {
     throw new UsageError(`--${storyGiven[0]} sets an option of the story task, but the task is ${(draft.task as { name?: string }).name ?? (draft.task as TaskSpec).kind}`);
   }
+  if (given('dev-items') && !given('early-stopping') && base.training.earlyStopping === null) throw new UsageError('--dev-items goes with --early-stopping');
   const fileGiven = Object.keys(TASK_FILE_FLAGS).filter(given);
   if (fileGiven.length > 0 && (draft.task as TaskSpec).kind !== 'file') {
     throw new UsageError(`--${fileGiven[0]} describes a task file, but the task is ${(draft.task as { name?: string }).name ?? (draft.task as TaskSpec).kind}: give the file to --task`);

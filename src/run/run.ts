@@ -16,6 +16,7 @@
 // dispose(); while paused, the trained model is usable too.
 
 import type { AdapterConfig } from '../adapters/config';
+import type { AdapterParams } from '../adapters/init';
 import type { GpuContext } from '../gpu/context';
 import type { LoadedModel } from '../io/load';
 import { GpuModel } from '../model/gpu-model';
@@ -25,9 +26,12 @@ import { prepareTask, tokenizeMultipleChoiceItems, trainingExample, type Prepare
 import type { TaskData } from '../tasks/types';
 import type { Tokenizer } from '../tokenizer/types';
 import { accuracyOf, scoreMultipleChoice, type ChoiceScoring, type MultipleChoiceResult } from '../train/eval';
+import type { TokenizedExample } from '../train/batching';
 import type { TrainConfig } from '../train/config';
 import { Trainer, type ProgressEvent, type StepRecord } from '../train/trainer';
 import { Emitter } from '../util/emitter';
+import { Rng } from '../util/rng';
+import { permutation } from '../util/sample';
 import { StepGate } from '../util/gate';
 import { buildArtifacts } from './artifacts';
 import type { EvalPhase, RunStage } from './stages';
@@ -64,6 +68,10 @@ export interface RunMetrics {
   /** Items per second merged ÷ unmerged. */
   mergedThroughputRatio: number;
   steps: StepRecord[];
+  /** The held-out losses during training (mean NLL per answer token), by step done. */
+  heldOut: { step: number; loss: number }[];
+  /** Where early stopping stopped and which step's adapters it kept; null when it was off or never stopped. */
+  earlyStopping: { stoppedAtStep: number; bestStep: number; bestLoss: number } | null;
   timings: { trainMs: number; msPerStep: number; tokensPerSecond: number; totalMs: number };
   device: { vendor: string; architecture: string; description: string };
   versions: { format: number; engine: string };
@@ -122,6 +130,10 @@ export type RunEvent =
     }
   | ({ type: 'step' } & StepRecord)
   | ({ type: 'progress' } & ProgressEvent)
+  /** The held-out loss after `step` steps; `best`: the lowest so far. */
+  | { type: 'held-out'; step: number; loss: number; best: boolean }
+  /** Early stopping ended training at `step`; the adapters of `bestStep` are kept. */
+  | { type: 'stopped-early'; step: number; bestStep: number; bestLoss: number }
   | { type: 'eval-progress'; phase: EvalPhase; done: number; total: number }
   | { type: 'eval'; phase: EvalPhase; summary: EvalSummary }
   | { type: 'paused'; stage: RunStage; step: number }
@@ -291,8 +303,13 @@ export class Run {
     }
     const adapterCfg = adapterConfigOf(spec);
     this.gpuModel = new GpuModel(ctx, model.config, this.env.uploadedWeights?.(model) ?? model.weights, { config: adapterCfg, targets });
-    this.trainer = new Trainer(this.gpuModel, train.items.map(trainingExample), trainConfigOf(spec));
+    const { trainExamples, heldOut } = heldOutSplit(spec, train.items, evalSet.items);
+    this.trainer = new Trainer(this.gpuModel, trainExamples, trainConfigOf(spec));
     const trainer = this.trainer;
+    const heldOutEvery = spec.training.heldOutEvery ?? Math.max(1, Math.round(trainer.stepsPerEpoch / 10));
+    if (spec.training.earlyStopping !== null && heldOutEvery === 0) {
+      throw new Error('training.earlyStopping needs held-out losses to compare: training.heldOutEvery must not be 0');
+    }
     const trainableParameters = this.gpuModel.adapters().reduce((a, { layer }) => a + Object.values(layer.params).reduce((b, t) => b + t.size, 0), 0);
     this.events.emit({
       type: 'tokenized',
@@ -301,7 +318,7 @@ export class Run {
       notes: prepared.notes,
       truncation: { train: train.report, eval: evalSet.report },
       chance,
-      trainExamples: train.items.length,
+      trainExamples: trainExamples.length,
       evalItems: evalSet.items.length,
       totalSteps: trainer.totalSteps,
       trainableParameters,
@@ -310,14 +327,30 @@ export class Run {
 
     const before = await this.evaluate('eval-before', 'before', this.gpuModel, `scoring ${evalSet.items.length} held-out items before training (adapters at init = the base model)`);
 
-    this.enter('train', `${trainer.totalSteps} steps (${trainer.config.epochs} epochs of ${train.items.length} examples, batch ${trainer.config.batchSize})`);
+    this.enter('train', `${trainer.totalSteps} steps (${trainer.config.epochs} epochs of ${trainExamples.length} examples, batch ${trainer.config.batchSize})`);
     const forward = trainer.events.on((e) => this.events.emit(e));
+    const watch = new HeldOutWatch(spec.training.earlyStopping?.patience ?? null);
     const trainStart = performance.now();
     let pausedMs = 0;
     const offPause = this.events.on('paused', () => (pausedMs -= performance.now()));
     const offResume = this.events.on('resumed', () => (pausedMs += performance.now()));
     try {
-      await trainer.run({ signal: this.gate.signal, gate: this.gate });
+      await trainer.run({
+        signal: this.gate.signal,
+        gate: this.gate,
+        afterStep: async (done) => {
+          if (heldOutEvery === 0 || (done % heldOutEvery !== 0 && done !== trainer.totalSteps)) return false;
+          const loss = await trainer.evaluateLoss(heldOut, this.spec.limits.evalBatch);
+          const { best, stop } = watch.record(done, loss);
+          if (best && spec.training.earlyStopping !== null) watch.keep(await this.readAdapters());
+          this.events.emit({ type: 'held-out', step: done, loss, best });
+          if (stop) this.events.emit({ type: 'stopped-early', step: done, bestStep: watch.bestStep, bestLoss: watch.bestLoss });
+          return stop;
+        },
+      });
+      // Early stopping keeps the adapters of the best held-out loss.
+      const kept = watch.kept;
+      if (kept !== null && watch.bestStep !== trainer.step) for (const { name, layer } of this.gpuModel.adapters()) layer.writeParams(kept.get(name)!);
     } finally {
       forward();
       offPause();
@@ -334,7 +367,7 @@ export class Run {
     const afterMerged = await this.evaluate('eval-merged', 'merged', this.mergedModel, 'scoring the merged model (plain weights)');
 
     this.enter('export', this.options.exportArtifacts === false ? 'collecting the metrics' : 'writing the merged checkpoint, the adapter, metrics and report');
-    const adapters = await Promise.all(this.gpuModel.adapters().map(async ({ name, layer }) => ({ name, params: await layer.readParams() })));
+    const adapters = [...(await this.readAdapters())].map(([name, params]) => ({ name, params }));
     const steps = trainer.history;
     const tokens = steps.reduce((a, s) => a + s.tokens, 0);
     const summarize = (r: MultipleChoiceResult): EvalSummary => ({
@@ -365,6 +398,8 @@ export class Run {
       mergeGapPoints: 100 * (accuracyOf(afterMerged, spec.scoring) - accuracyOf(after, spec.scoring)),
       mergedThroughputRatio: afterMerged.itemsPerSecond / after.itemsPerSecond,
       steps,
+      heldOut: watch.history,
+      earlyStopping: watch.stoppedAt === null ? null : { stoppedAtStep: watch.stoppedAt, bestStep: watch.bestStep, bestLoss: watch.bestLoss },
       timings: { trainMs, msPerStep: trainMs / Math.max(1, steps.length), tokensPerSecond: tokens / (trainMs / 1000), totalMs: performance.now() - t0 },
       device: { vendor: ctx.adapter.vendor, architecture: ctx.adapter.architecture, description: ctx.adapter.description },
       versions: { format: 1, engine: ENGINE_VERSION },
@@ -372,6 +407,13 @@ export class Run {
     };
     const artifacts = buildArtifacts({ spec, metrics, model, merged, adapters, withCheckpoint: this.options.exportArtifacts !== false });
     return { metrics, artifacts };
+  }
+
+  /** Every adapter's factors, read back, by layer name. */
+  private async readAdapters(): Promise<Map<string, AdapterParams>> {
+    const layers = this.gpuModel!.adapters();
+    const params = await Promise.all(layers.map(({ layer }) => layer.readParams()));
+    return new Map(layers.map(({ name }, i) => [name, params[i]!]));
   }
 
   private async evaluate(stage: RunStage, phase: EvalPhase, gpuModel: GpuModel, detail: string): Promise<MultipleChoiceResult> {
@@ -443,5 +485,57 @@ export function describeTaskSpec(t: TaskSpec): string {
       return `${t.name} (catalog)`;
     case 'file':
       return `the file ${t.test.name}${t.train ? ` with ${t.train.name}` : ''}`;
+  }
+}
+
+/**
+ * The training examples and the held-out loss's examples. With early stopping, its dev items are
+ * taken out of the training items (drawn with the run's seed), because what steers training must
+ * never be the evaluation items; otherwise the held-out loss is the evaluation items' correct
+ * answers, which only the chart reads.
+ */
+export function heldOutSplit(spec: RunSpec, train: readonly TokenizedChoiceItem[], evalItems: readonly TokenizedChoiceItem[]): { trainExamples: TokenizedExample[]; heldOut: TokenizedExample[] } {
+  const early = spec.training.earlyStopping;
+  if (early === null) return { trainExamples: train.map(trainingExample), heldOut: evalItems.slice(0, spec.training.heldOutItems).map(trainingExample) };
+  if (train.length <= early.devItems) {
+    throw new Error(`training.earlyStopping holds out ${early.devItems} training items (devItems), but the task has only ${train.length}: lower devItems or turn early stopping off`);
+  }
+  const dev = new Set(permutation(train.length, new Rng(spec.seed).fork('dev-split')).slice(0, early.devItems));
+  return {
+    trainExamples: train.filter((_, i) => !dev.has(i)).map(trainingExample),
+    heldOut: train.filter((_, i) => dev.has(i)).map(trainingExample),
+  };
+}
+
+/** The held-out losses of a run, the best one, and whether early stopping's patience ran out. */
+class HeldOutWatch {
+  readonly history: { step: number; loss: number }[] = [];
+  bestLoss = Infinity;
+  bestStep = 0;
+  stoppedAt: number | null = null;
+  /** The adapters at the best held-out loss (early stopping only). */
+  kept: Map<string, AdapterParams> | null = null;
+  private sinceBest = 0;
+
+  /** @param patience held-out evaluations without improvement that stop training; null: never stop. */
+  constructor(private readonly patience: number | null) {}
+
+  record(step: number, loss: number): { best: boolean; stop: boolean } {
+    this.history.push({ step, loss });
+    const best = loss < this.bestLoss;
+    if (best) {
+      this.bestLoss = loss;
+      this.bestStep = step;
+      this.sinceBest = 0;
+    } else {
+      this.sinceBest++;
+    }
+    const stop = this.patience !== null && this.sinceBest >= this.patience;
+    if (stop) this.stoppedAt = step;
+    return { best, stop };
+  }
+
+  keep(params: Map<string, AdapterParams>): void {
+    this.kept = params;
   }
 }

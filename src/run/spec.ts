@@ -176,6 +176,23 @@ const TrainingSpec = z
     weightDecay: finite(0, 10).default(0),
     /** Global gradient-norm clip; 0 disables it. */
     maxGradNorm: finite(0, 1e6).default(1),
+    /**
+     * Steps between two held-out losses; null: about ten per epoch; 0: none. The held-out items
+     * are evaluation items (their correct answers), which never steer training — unless early
+     * stopping is on, which holds out items of its own from the training items.
+     */
+    heldOutEvery: int(0, 1_000_000).nullable().default(null),
+    /** Items the held-out loss is computed on. */
+    heldOutItems: int(1, 10_000).default(64),
+    /**
+     * Stop when the held-out loss has not improved for `patience` held-out evaluations, and keep
+     * the adapters of the best one; null: train every step. Its held-out items (`devItems`) are
+     * taken out of the training items, never from the evaluation items.
+     */
+    earlyStopping: z
+      .strictObject({ patience: int(1, 1000).default(3), devItems: int(8, 10_000).default(200) })
+      .nullable()
+      .default(null),
   })
   .refine((t) => !(t.lr > 0) || !(t.minLr >= 0) || t.minLr <= t.lr, { message: 'a number at most the peak learning rate (lr)', path: ['minLr'] });
 

@@ -32,6 +32,10 @@ export interface RunState {
   model: ModelSummary | null;
   tokenized: Tokenized | null;
   steps: StepRecord[];
+  /** Held-out losses by step (the best so far marked). */
+  heldOut: { step: number; loss: number; best: boolean }[];
+  /** Where early stopping ended training, and which step's adapters it kept. */
+  stoppedEarly: { step: number; bestStep: number; bestLoss: number } | null;
   progress: ProgressEvent | null;
   evalProgress: { phase: EvalPhase; done: number; total: number } | null;
   evals: Partial<Record<EvalPhase, EvalSummary>>;
@@ -61,6 +65,8 @@ const fresh = {
   model: null,
   tokenized: null,
   steps: [],
+  heldOut: [],
+  stoppedEarly: null,
   progress: null,
   evalProgress: null,
   evals: {},
@@ -175,6 +181,10 @@ function applyEvent(s: RunState, e: WireRunEvent): Partial<RunState> {
       const { type: _, ...progress } = e;
       return { progress };
     }
+    case 'held-out':
+      return { heldOut: [...s.heldOut, { step: e.step, loss: e.loss, best: e.best }] };
+    case 'stopped-early':
+      return { stoppedEarly: { step: e.step, bestStep: e.bestStep, bestLoss: e.bestLoss } };
     case 'eval-progress':
       return { evalProgress: { phase: e.phase, done: e.done, total: e.total } };
     case 'eval':

@@ -170,18 +170,29 @@ export class Trainer {
    * Trains to the end (or `untilStep`), stopping between steps when `signal` aborts; with a
    * `gate`, pausing between steps too (the step in flight reported first).
    */
-  async run(opts: { signal?: AbortSignal; untilStep?: number; gate?: StepGate } = {}): Promise<void> {
+  async run(
+    opts: {
+      signal?: AbortSignal;
+      untilStep?: number;
+      gate?: StepGate;
+      /** After each step is submitted, with the number of steps done; resolving true stops the run there. */
+      afterStep?: (stepsDone: number) => Promise<boolean>;
+    } = {},
+  ): Promise<void> {
     const until = Math.min(opts.untilStep ?? this.totalSteps, this.totalSteps);
+    // Time spent paused or in afterStep counts neither in tokens/s nor in the ETA.
+    const excluded = async (work: () => Promise<boolean | void>) => {
+      const from = performance.now();
+      const result = await work();
+      if (this.clock.startMs !== 0) this.clock.startMs += performance.now() - from;
+      return result;
+    };
     try {
       while (this.nextStep < until) {
         opts.signal?.throwIfAborted();
-        if (opts.gate) {
-          const pausedFrom = performance.now();
-          await opts.gate.pass(() => this.settle());
-          // Time spent paused counts neither in tokens/s nor in the ETA.
-          if (this.clock.startMs !== 0) this.clock.startMs += performance.now() - pausedFrom;
-        }
+        if (opts.gate) await excluded(() => opts.gate!.pass(() => this.settle()));
         await this.trainStep();
+        if (opts.afterStep && (await excluded(() => opts.afterStep!(this.nextStep)))) break;
       }
     } finally {
       await this.settle();

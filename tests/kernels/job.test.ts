@@ -15,8 +15,10 @@ import { expectedWeights } from '../../src/model/names';
 import { GpuModel } from '../../src/model/gpu-model';
 import { nodeRunEnvironment } from '../../src/run/node-env';
 import { scoreItem, selectArtifacts } from '../../src/run/inspect';
-import { Run, RUN_STAGES, type RunEvent } from '../../src/run/run';
+import { heldOutSplit, Run, RUN_STAGES, type RunEvent } from '../../src/run/run';
+import { runSpecWith } from '../../src/run/spec';
 import { generate } from '../../src/model/generate';
+import { tokenizeMultipleChoiceItems } from '../../src/tasks/protocol';
 import { scoreMultipleChoice } from '../../src/train/eval';
 import { gpu } from './gpu';
 import { SHORT_JOB } from './job-settings';
@@ -61,6 +63,12 @@ describe('the main job, shortened', () => {
     // Every stage announced once, in order; the step events are the history.
     expect(events.filter((e) => e.type === 'stage').map((e) => (e as { stage: string }).stage)).toEqual([...RUN_STAGES]);
     expect(events.filter((e) => e.type === 'step')).toHaveLength(m.train.steps);
+    // A held-out loss about ten times an epoch (75 steps: every 8), and after the last step.
+    const heldOutSteps = events.flatMap((e) => (e.type === 'held-out' ? [e.step] : []));
+    expect(heldOutSteps).toEqual([...Array.from({ length: 18 }, (_, i) => 8 * (i + 1)), 150]);
+    expect(m.heldOut.map((h) => h.step)).toEqual(heldOutSteps);
+    expect(m.heldOut.at(-1)!.loss).toBeLessThan(m.heldOut[0]!.loss);
+    expect(m.earlyStopping).toBeNull();
     expect(events.filter((e) => e.type === 'eval').map((e) => (e as { phase: string }).phase)).toEqual(['before', 'after', 'merged']);
     expect(events.at(-1)!.type).toBe('done');
 
@@ -90,7 +98,6 @@ describe('the main job, shortened', () => {
     // accuracy as the merged model in memory, within one item (float summation order only).
     const prepared = run.prepared!;
     if (prepared.kind !== 'multiple-choice') throw new Error('story is multiple-choice');
-    const { tokenizeMultipleChoiceItems } = await import('../../src/tasks/protocol');
     const evalItems = tokenizeMultipleChoiceItems(prepared.eval, prepared.template, reloaded.tokenizer, 256).items;
     const fromDisk = new GpuModel(ctx, reloaded.config, reloaded.weights);
     const r = await scoreMultipleChoice(fromDisk, evalItems);
@@ -130,6 +137,36 @@ describe('the main job, shortened', () => {
   }, 900_000);
 });
 
+describe('early stopping', () => {
+  it('stops when the held-out loss stops improving, on items held out of training, and keeps the best adapters', async () => {
+    const ctx = await gpu();
+    const spec = runSpecWith({
+      task: { kind: 'story', trainSize: 160, testSize: 24 },
+      training: { epochs: 3, batch: 8, lr: 3e-2, heldOutEvery: 2, earlyStopping: { patience: 2, devItems: 32 } },
+      limits: { maxTrain: 160, maxEval: 24 },
+    });
+    const run = new Run(nodeRunEnvironment(ctx), spec, { keepModels: true });
+    const events: RunEvent[] = [];
+    run.events.on((e) => events.push(e));
+    const { metrics: m } = await run.start();
+    const stopped = events.find((e) => e.type === 'stopped-early');
+    if (stopped?.type !== 'stopped-early') throw new Error(`no early stop: held-out losses ${m.heldOut.map((h) => h.loss.toFixed(3)).join(', ')}`);
+    console.log(`early stopping: stopped at step ${stopped.step} of ${m.train.steps}, kept step ${stopped.bestStep} (held-out loss ${stopped.bestLoss.toFixed(4)})`);
+    // 160 items less 32 held out: 128 training examples, 16 steps an epoch.
+    const tokenized = events.find((e) => e.type === 'tokenized');
+    expect(tokenized?.type === 'tokenized' && tokenized.trainExamples).toBe(128);
+    expect(m.steps.length).toBe(stopped.step);
+    expect(stopped.step).toBeLessThan(m.train.steps);
+    expect(m.earlyStopping).toEqual({ stoppedAtStep: stopped.step, bestStep: stopped.bestStep, bestLoss: stopped.bestLoss });
+    // The patience ran out: the last two held-out losses did not beat the best one before them.
+    expect(m.heldOut.slice(-2).every((h) => h.loss >= stopped.bestLoss)).toBe(true);
+    // The kept adapters are the best step's: their held-out loss is the best loss, exactly.
+    const { heldOut } = heldOutSplit(run.spec, tokenizeForTest(run), run.evalItems);
+    expect(await run.trainer!.evaluateLoss(heldOut, spec.limits.evalBatch)).toBe(stopped.bestLoss);
+    run.dispose();
+  }, 600_000);
+});
+
 describe('compare', () => {
   it('runs every method over a seed and writes its table', async () => {
     const out = mkdtempSync(join(tmpdir(), 'd2lora-compare-'));
@@ -157,3 +194,11 @@ describe('compare', () => {
     expect(readdirSync(out).filter((f) => f.endsWith('.metrics.json'))).toHaveLength(4);
   }, 600_000);
 });
+
+/** The run's training items as it tokenized them (the held-out split is drawn from these). */
+function tokenizeForTest(run: Run) {
+  const prepared = run.prepared!;
+  if (prepared.kind !== 'multiple-choice') throw new Error('multiple-choice only');
+  const maxLength = Math.min(run.spec.limits.maxLength, run.model!.config.maxPositions);
+  return tokenizeMultipleChoiceItems(prepared.train, prepared.template, run.model!.tokenizer, maxLength).items;
+}

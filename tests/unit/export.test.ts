@@ -596,6 +596,8 @@ function metricsOf(spec: RunSpec, targets: string[]): RunMetrics {
     mergeGapPoints: 0,
     mergedThroughputRatio: 1,
     steps: [{ step: 1, epoch: 1, loss: 1, lr: 1e-3, gradNorm: 1, tokens: 8 }],
+    heldOut: [{ step: 1, loss: 1 }],
+    earlyStopping: null,
     timings: { trainMs: 1, msPerStep: 1, tokensPerSecond: 1, totalMs: 1 },
     device: { vendor: 'test', architecture: 'test', description: 'test' },
     versions: { format: 1, engine: 'test' },

@@ -28,7 +28,12 @@ describe('the default run', () => {
       task: { kind: 'story', trainSize: 5000, testSize: 500, seed: 0, questionTypes: ['color'], characters: 2, choices: 4 },
       adapter: { method: 'd2lora', r: 8, alpha: 16, tau: 0.5, project: true, readd: 1, detachNorm: false, scaling: 'standard', eps: 1e-12 },
       targets: null,
-      training: { epochs: 2, batch: 16, lr: 5e-3, minLr: 0, warmup: 0.05, decay: 'linear', beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0, maxGradNorm: 1 },
+      training: {
+        ...{ epochs: 2, batch: 16, lr: 5e-3, minLr: 0, warmup: 0.05, decay: 'linear', beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0, maxGradNorm: 1 },
+        // What the page added: a held-out loss about ten times an epoch on 64 evaluation items, which
+        // never steers training, and early stopping off.
+        ...{ heldOutEvery: null, heldOutItems: 64, earlyStopping: null },
+      },
       limits: { maxTrain: 5000, maxEval: 1000, maxLength: 256, evalBatch: 64 },
       scoring: 'sum',
       seed: 0,
