@@ -22,7 +22,9 @@ import { loadModelInNode } from '../../src/io/node-source';
 import type { WeightMap } from '../../src/model/config';
 import { GpuModel } from '../../src/model/gpu-model';
 import { linearModules, targetMatches } from '../../src/model/names';
-import { defaultAdapterConfig, defaultTrainConfig } from '../../src/run/spec';
+import { nodeRunEnvironment } from '../../src/run/node-env';
+import { Run, RunDivergedError, type RunEvent } from '../../src/run/run';
+import { defaultAdapterConfig, defaultTrainConfig, runSpecWith } from '../../src/run/spec';
 import type { TokenizedChoiceItem } from '../../src/tasks/protocol';
 import { NonFiniteScoreError, scoreMultipleChoice } from '../../src/train/eval';
 import { Trainer, TrainingDivergedError } from '../../src/train/trainer';
@@ -209,6 +211,34 @@ describe('numeric health', () => {
         ),
       );
       expectNothingWritten(out);
+    }, 180_000);
+
+    it("the Run's error event carries the divergence in the RunSpec's terms, for the page", async () => {
+      const spec = runSpecWith({
+        task: { kind: 'story', trainSize: 128, testSize: 16 },
+        limits: { maxTrain: 128, maxEval: 16 },
+        training: { lr: 1, weightDecay: 10, batch: 8, epochs: 2 },
+      });
+      const run = new Run(nodeRunEnvironment(await gpu()), spec, { exportArtifacts: false });
+      const errors: Extract<RunEvent, { type: 'error' }>[] = [];
+      run.events.on('error', (e) => errors.push(e));
+      const rejected = await run.start().then(
+        () => null,
+        (e: unknown) => e,
+      );
+      expect(rejected).toBeInstanceOf(RunDivergedError);
+      expect(errors).toHaveLength(1);
+      const [event] = errors;
+      expect([event!.stage, event!.name, event!.message]).toEqual(['train', 'TrainingDivergedError', (rejected as Error).message]);
+      expect(event!.divergence).toEqual((rejected as RunDivergedError).divergence);
+      expect(event!.divergence).toMatchObject({
+        kind: 'zero-gradient',
+        suggestions: [
+          { setting: 'weightDecay', path: ['training', 'weightDecay'], current: 10, value: 0.1 },
+          { setting: 'lr', path: ['training', 'lr'], current: 1, value: 0.1 },
+        ],
+      });
+      expect(event!.message).toMatch(/ Try less weight decay \(training\.weightDecay 0\.1 instead of 10\) or a lower learning rate \(training\.lr 0\.1 instead of 1\)\.$/);
     }, 180_000);
 
     /** Trains on `weights` with `lr` in a context of its own, destroyed as soon as training fails. */
