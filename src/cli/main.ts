@@ -6,7 +6,10 @@ import { compareCommand, compareFlags } from './compare';
 import { evalCommand, evalFlags } from './eval';
 import { generateCommand, generateFlags } from './generate';
 import { linkCommand, linkFlags } from './link';
+import { flagOf } from './spec-flags';
 import { trainCommand, trainFlags } from './train';
+import { RunDivergedError } from '../run/run';
+import { describeDivergence, formatSetting } from '../train/trainer';
 
 interface Command {
   summary: string;
@@ -47,8 +50,14 @@ export async function main(argv: string[]): Promise<number> {
     return await command.run(parseFlags(rest, command.flags, name));
   } catch (e) {
     const err = e as Error;
-    process.stderr.write(`d2lora ${name}: ${err.message}\n`);
+    process.stderr.write(`d2lora ${name}: ${messageOf(err)}\n`);
     if (!(err instanceof UsageError) && process.env.D2LORA_DEBUG) process.stderr.write(`${err.stack}\n`);
     return err instanceof UsageError ? 2 : 1;
   }
+}
+
+/** The error as the command line says it: a divergence suggests flags, not spec fields. */
+function messageOf(err: Error): string {
+  if (err instanceof RunDivergedError) return describeDivergence(err.divergence, (s) => `${flagOf(s.path)} ${formatSetting(s.value)}`);
+  return err.message;
 }

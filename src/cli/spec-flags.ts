@@ -230,7 +230,7 @@ export async function runFromFlags(flags: FlagValues): Promise<FlagsRun> {
 }
 
 /** The flag that sets a spec path ("--lr"), else the path itself. */
-function flagOf(path: readonly (string | number)[]): string {
+export function flagOf(path: readonly (string | number)[]): string {
   const key = formatPath(path.filter((p) => typeof p === 'string'));
   for (const [name, f] of Object.entries({ ...FIELD_FLAGS, ...STORY_FLAGS, ...TASK_FILE_FLAGS })) {
     if (formatPath(f.path) === key) return `--${name}`;

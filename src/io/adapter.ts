@@ -1,6 +1,6 @@
 // An adapter folder's files (src/io/adapter-format.ts) back into factors, for
 // `d2lora eval --adapter`: the format recognised by its configuration file, every value checked
-// against the model it adapts. Bad input is a FormatError naming the file and field.
+// against the model it adapts, every factor finite. Bad input is a FormatError naming the file and field.
 
 import { ADAPTER_TENSOR_NAMES, adapterTensorShapes, type AdapterParams } from '../adapters/init';
 import { ADAPTER_CONFIG_FIELDS, AdapterConfigError, checkAdapterConfig, type AdapterConfig } from '../adapters/config';
@@ -19,6 +19,7 @@ import {
   type NamedAdapter,
 } from './adapter-format';
 import { FormatError, failIn, type Fail } from './errors';
+import { checkFinite } from './finite';
 import { describeJson, isPlainObject, parseJsonObject } from './json';
 import { parseSafetensors } from './safetensors';
 
@@ -82,7 +83,9 @@ export function readAdapter(files: ReadonlyMap<string, Uint8Array>, config: Mode
         const expected = `[${shapes[tensor].join(', ')}] for r = ${cfg.r} on a ${module.out}×${module.in} layer`;
         weightsFail(`tensor "${key}"`, `shape [${info.shape.join(', ')}]`, expected);
       }
-      const data = reorderRows(module, tensor, weights.getF32(key), info.shape, config.headDim, 'from-file');
+      const stored = weights.getF32(key);
+      checkFinite(stored, info.shape, weightsFile, `tensor "${key}"`);
+      const data = reorderRows(module, tensor, stored, info.shape, config.headDim, 'from-file');
       tensors[tensor] = { shape: shapes[tensor], data };
       read.add(key);
     }

@@ -3,7 +3,8 @@
 // a Hugging Face Llama checkpoint's tensors for export.
 //
 // Every tensor the config needs (expectedWeights) is checked for presence, shape and dtype in every
-// file before any is converted, so an error leaves nothing half-loaded. Names are Hugging Face's;
+// file before any is converted, so an error leaves nothing half-loaded; each is checked finite as
+// it is converted (src/io/finite.ts). Names are Hugging Face's;
 // GPT-2 checkpoints saved from GPT2LMHeadModel carry a "transformer." prefix, dropped here, and
 // its attention-mask buffers (attn.bias, attn.masked_bias) are not parameters and are skipped.
 // Tensors the family does not use are reported as warnings, not errors.
@@ -13,6 +14,7 @@ import { validateModelConfig } from '../model/config';
 import { expectedWeights } from '../model/names';
 import { Llama2cTokenizer } from '../tokenizer/llama2c';
 import { FormatError } from './errors';
+import { checkFinite } from './finite';
 import { parseLlama2c, permuteQKForHalfRope, type Llama2cConfig } from './llama2c';
 import { parseSafetensors, parseSafetensorsIndex, type SafetensorsFile, type SafetensorsFloatDtype } from './safetensors';
 
@@ -151,7 +153,10 @@ function collectWeights(
   const weights: WeightMap = new Map();
   const storedAs = new Map<string, StoredTensor>();
   for (const [name, { stored, file }] of found) {
-    weights.set(name, { shape: expected.get(name)!, data: file.getF32(stored) });
+    const shape = expected.get(name)!;
+    const data = file.getF32(stored);
+    checkFinite(data, shape, file.fileName, `tensor "${stored}"`);
+    weights.set(name, { shape, data });
     storedAs.set(name, { name: stored, dtype: file.tensors.get(stored)!.dtype as SafetensorsFloatDtype });
   }
   if (tiedHead !== null) {

@@ -22,6 +22,7 @@
 
 import { shapeSize } from '../util/shape';
 import { failIn, type Fail } from './errors';
+import { checkFinite } from './finite';
 
 export interface Llama2cConfig {
   dim: number;
@@ -171,7 +172,8 @@ export function parseLlama2c(bytes: Uint8Array, fileName: string): Llama2cCheckp
     }
   }
 
-  // One aligned copy of every float after the header; each tensor is a view into it.
+  // One aligned copy of every float after the header; each tensor is a view into it, checked
+  // finite (the RoPE tables run.c reads are skipped: nothing uses them).
   const start = bytes.byteOffset + HEADER_BYTES;
   const floats = new Float32Array(bytes.buffer.slice(start, bytes.byteOffset + expectedBytes));
   const weights = new Map<string, NamedWeight>();
@@ -181,7 +183,9 @@ export function parseLlama2c(bytes: Uint8Array, fileName: string): Llama2cCheckp
     for (let layer = 0; layer < tensors; layer++) {
       const offset = first + layer * perTensor;
       const data = floats.subarray(offset, offset + perTensor);
-      weights.set(array.hfName(layer), { shape: [...array.shape], data });
+      const name = array.hfName(layer);
+      checkFinite(data, array.shape, fileName, `tensor "${name}" (array ${array.name}${array.layerStacked ? ` of layer ${layer}` : ''})`);
+      weights.set(name, { shape: [...array.shape], data });
     }
   }
   return { config, weights };

@@ -28,14 +28,14 @@ import type { Tokenizer } from '../tokenizer/types';
 import { accuracyOf, scoreMultipleChoice, type ChoiceScoring, type MultipleChoiceResult } from '../train/eval';
 import type { TokenizedExample } from '../train/batching';
 import type { TrainConfig } from '../train/config';
-import { Trainer, type ProgressEvent, type StepRecord } from '../train/trainer';
+import { Trainer, TrainingDivergedError, describeDivergence, formatSetting, type Divergence, type ProgressEvent, type SettingSuggestion, type StepRecord, type TrainSetting } from '../train/trainer';
 import { Emitter } from '../util/emitter';
 import { Rng } from '../util/rng';
 import { permutation } from '../util/sample';
 import { StepGate } from '../util/gate';
 import { buildArtifacts } from './artifacts';
 import type { EvalPhase, RunStage } from './stages';
-import { adapterConfigOf, trainConfigOf, type FileRef, type ModelSpec, type RunSpec, type TaskSpec } from './spec';
+import { adapterConfigOf, formatPath, trainConfigOf, type FileRef, type ModelSpec, type RunSpec, type TaskSpec } from './spec';
 
 export { RUN_STAGES, type EvalPhase, type RunStage } from './stages';
 export type RunStatus = 'created' | 'running' | 'paused' | 'done' | 'failed' | 'cancelled';
@@ -140,7 +140,7 @@ export type RunEvent =
   | { type: 'resumed'; stage: RunStage; step: number }
   | { type: 'done'; metrics: RunMetrics; artifacts: RunArtifacts }
   | { type: 'cancelled'; stage: RunStage }
-  | { type: 'error'; stage: RunStage; name: string; message: string };
+  | { type: 'error'; stage: RunStage; name: string; message: string; divergence?: RunDivergence };
 
 /** How a front door supplies the run's inputs. */
 export interface RunEnvironment {
@@ -169,6 +169,37 @@ export interface RunOptions {
 
 export class RunCancelledError extends Error {
   override name = 'RunCancelledError';
+}
+
+/** A trainer setting the divergence suggests changing, with the RunSpec field it comes from. */
+export interface SpecSuggestion extends SettingSuggestion {
+  /** The field's path in the RunSpec, e.g. ['training', 'lr']. */
+  path: string[];
+}
+
+/** The trainer's divergence in the RunSpec's terms: what a front door words with its own names for the fields. */
+export interface RunDivergence extends Divergence {
+  suggestions: SpecSuggestion[];
+}
+
+/** The RunSpec field each setting a divergence can suggest is read from (trainConfigOf). */
+const SPEC_PATHS: Record<TrainSetting, string[]> = {
+  lr: ['training', 'lr'],
+  maxGradNorm: ['training', 'maxGradNorm'],
+  weightDecay: ['training', 'weightDecay'],
+};
+
+/**
+ * The run's training diverged: its message names the spec's fields ("training.lr 0.1");
+ * `divergence` (also on the 'error' event) lets a front door name its own (flags, form fields).
+ */
+export class RunDivergedError extends TrainingDivergedError {
+  declare readonly divergence: RunDivergence;
+
+  constructor(d: Divergence) {
+    const divergence: RunDivergence = { ...d, suggestions: d.suggestions.map((s) => ({ ...s, path: SPEC_PATHS[s.setting] })) };
+    super(divergence, describeDivergence(divergence, (s) => `${formatPath(s.path)} ${formatSetting(s.value)}`));
+  }
 }
 
 export class Run {
@@ -236,8 +267,9 @@ export class Run {
         throw this.gate.signal.reason instanceof RunCancelledError ? this.gate.signal.reason : new RunCancelledError('the run was cancelled');
       }
       this.status = 'failed';
-      const err = e instanceof Error ? e : new Error(String(e));
-      this.events.emit({ type: 'error', stage: this.stage, name: err.name, message: err.message });
+      const err = e instanceof TrainingDivergedError ? new RunDivergedError(e.divergence) : e instanceof Error ? e : new Error(String(e));
+      const divergence = err instanceof RunDivergedError ? { divergence: err.divergence } : {};
+      this.events.emit({ type: 'error', stage: this.stage, name: err.name, message: err.message, ...divergence });
       this.releaseModels();
       throw err;
     } finally {

@@ -28,8 +28,34 @@ export interface MultipleChoiceResult {
 }
 
 /**
+ * A choice's log-likelihood came out NaN or infinite: the model's forward pass overflowed (its
+ * weights are finite — the readers check — but too large, or a trained adapter made them so). No
+ * accuracy is computed from such scores: an argmax over NaNs picks the first choice, which looks
+ * like a real, near-chance result.
+ */
+export class NonFiniteScoreError extends Error {
+  override name = 'NonFiniteScoreError';
+  constructor(
+    /** 0-based, in the order the items were given. */
+    readonly item: number,
+    readonly items: number,
+    /** 0-based. */
+    readonly choice: number,
+    readonly choices: number,
+    readonly value: number,
+    readonly itemId: string | undefined,
+  ) {
+    super(
+      `evaluation stopped: choice ${choice + 1} of ${choices} of item ${item + 1} of ${items}${itemId === undefined ? '' : ` ("${itemId}")`} scores ${value}: ` +
+        "the model's forward pass is not finite (its weights, or the adapters on them, are so large that float32 overflows), so no accuracy is computed",
+    );
+  }
+}
+
+/**
  * Scores every choice of every item: log p(choice | prompt) = −Σ NLL over the choice's tokens.
- * `sequencesPerBatch` (item, choice) sequences go to the GPU at once.
+ * `sequencesPerBatch` (item, choice) sequences go to the GPU at once. Throws NonFiniteScoreError
+ * at the first choice that scores NaN or ±Infinity.
  */
 export async function scoreMultipleChoice(
   model: GpuModel,
@@ -59,6 +85,7 @@ export async function scoreMultipleChoice(
     for (const s of chunk) {
       let sum = 0;
       for (let t = 0; t < s.tokens; t++) sum += nll[row++]!;
+      if (!Number.isFinite(sum)) throw new NonFiniteScoreError(s.item, items.length, s.choice, items[s.item]!.choices.length, -sum, items[s.item]!.id);
       logLik[s.item]![s.choice] = -sum;
     }
     opts.onProgress?.(Math.min(start + perBatch, sequences.length), sequences.length);

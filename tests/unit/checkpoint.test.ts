@@ -156,6 +156,33 @@ describe('Hugging Face safetensors checkpoints', () => {
       expect(e.message).toBe('model.safetensors: tensor "b": data offsets [4, 12) overlap tensor "a" ([0, 8)); expected non-overlapping ranges');
     });
 
+    it('NaN and ±Infinity in F32, F16 and BF16, named by file, tensor and first index', async () => {
+      /** The weights with `values` at the given flat indices of one tensor. */
+      const spoiled = (name: string, values: Record<number, number>) => {
+        const copy = new Map(llamaWeights);
+        const data = llamaWeights.get(name)!.data.slice();
+        for (const [i, v] of Object.entries(values)) data[Number(i)] = v;
+        copy.set(name, { shape: llamaWeights.get(name)!.shape, data });
+        return copy;
+      };
+      const expected = 'expected finite numbers (NaN and ±Infinity come from a training run that diverged, or from a damaged file)';
+      const down = 'model.layers.1.mlp.down_proj.weight'; // (16, 40)
+      for (const dtype of ['F32', 'F16', 'BF16'] as const) {
+        const e = await formatErrorOf(single(writeSafetensors(tensorsOf(spoiled(down, { 45: NaN, 47: Infinity }), dtype))));
+        expect([e.file, e.field], dtype).toEqual(['model.safetensors', `tensor "${down}"`]);
+        expect(e.message, dtype).toBe(`model.safetensors: tensor "${down}": NaN at [1, 5] (index 45); 2 of its 640 values are NaN or infinite; ${expected}`);
+      }
+      const norm = await formatErrorOf(single(writeSafetensors(tensorsOf(spoiled('model.norm.weight', { 15: -Infinity }), 'F16'))));
+      expect(norm.message).toBe(`model.safetensors: tensor "model.norm.weight": -Infinity at index 15; 1 of its 16 values is NaN or infinite; ${expected}`);
+      // A finite F32 value beyond F16's range is written as Infinity, and refused as such.
+      const big = await formatErrorOf(single(writeSafetensors(tensorsOf(spoiled('model.embed_tokens.weight', { 0: 1e5 }), 'F16'))));
+      expect(big.message).toMatch(/^model\.safetensors: tensor "model\.embed_tokens\.weight": Infinity at \[0, 0\] \(index 0\); 1 of its 4352 values is NaN/);
+      // Sharded: the shard that holds the tensor is named.
+      const all = await formatErrorOf(readHfWeights(llama, memoryFiles(shardedFiles(tensorsOf(spoiled('model.layers.0.self_attn.o_proj.weight', Object.fromEntries(Array.from({ length: 256 }, (_, i) => [i, NaN]))), 'BF16'), 2))));
+      expect(all.file).toMatch(/^model-0000[12]-of-00002\.safetensors$/);
+      expect(all.message).toContain('tensor "model.layers.0.self_attn.o_proj.weight": NaN at [0, 0] (index 0); all 256 of its values are NaN or infinite;');
+    });
+
     it('no weights at all', async () => {
       const e = await formatErrorOf(readHfWeights(llama, memoryFiles({})));
       expect(e.message).toBe('model.safetensors: no such file; expected the weights (or model.safetensors.index.json and its shards)');

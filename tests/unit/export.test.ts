@@ -574,6 +574,23 @@ describe('readAdapter: bad input', () => {
       `d2lora_model.safetensors: tensor "${d}": not present; expected the d2lora factors of every layer d2lora_config.json targets`,
     );
   });
+
+  it('refuses NaN and ±Infinity in a factor, naming the tensor and its first bad value (in the file\'s layout)', () => {
+    const spoil = (files: Map<string, Uint8Array>, name: string, values: Record<number, number>) =>
+      withWeights(files, (t) => {
+        const data = t.find((x) => x.name === name)!.data;
+        for (const [i, v] of Object.entries(values)) data[Number(i)] = v;
+      });
+    const expected = 'expected finite numbers (NaN and ±Infinity come from a training run that diverged, or from a damaged file)';
+    const b = 'base_model.model.model.layers.0.self_attn.q_proj.lora_B.weight'; // (16, 4)
+    expect(message(spoil(loraFiles, b, { 9: NaN }))).toBe(`adapter_model.safetensors: tensor "${b}": NaN at [2, 1] (index 9); 1 of its 64 values is NaN or infinite; ${expected}`);
+    const u = 'model.layers.1.self_attn.v_proj.d2lora.u_minus'; // (8, 4)
+    expect(message(spoil(d2Files, u, { 30: -Infinity, 31: Infinity }))).toBe(
+      `d2lora_model.safetensors: tensor "${u}": -Infinity at [7, 2] (index 30); 2 of its 32 values are NaN or infinite; ${expected}`,
+    );
+    const all = formatErrorFrom(() => readAdapter(withWeights(d2Files, (t) => t.forEach((x) => x.data.fill(NaN))), llama));
+    expect([all.file, all.field]).toEqual(['d2lora_model.safetensors', 'tensor "model.layers.0.self_attn.v_proj.d2lora.u_plus"']);
+  });
 });
 
 // ---------------------------------------------------------------------------------------------

@@ -199,6 +199,31 @@ describe('llama2.c checkpoint: layout and header checks', () => {
     );
   });
 
+  it('refuses NaN and ±Infinity, naming the tensor, the layer and the first bad value', () => {
+    // Float i of the synthetic file holds i, so float k of a tensor starting at float s is s + k.
+    const withValue = (float: number, value: number, untied = false) => {
+      const bytes = syntheticFile([8, 12, 2, 2, 1, untied ? -5 : 5, 3], untied ? total : total - counts.wcls);
+      new DataView(bytes.buffer).setFloat32(28 + 4 * float, value, true);
+      return thrown(() => parseLlama2c(bytes, 'tiny.bin'));
+    };
+    const wk1 = counts.embedding + counts.rmsAtt + counts.wq + 4 * 8; // layer 1's k_proj (4 × 8)
+    const e = withValue(wk1 + 8 + 3, NaN);
+    expect([e.file, e.field]).toEqual(['tiny.bin', 'tensor "model.layers.1.self_attn.k_proj.weight" (array wk of layer 1)']);
+    expect(e.message).toBe(
+      'tiny.bin: tensor "model.layers.1.self_attn.k_proj.weight" (array wk of layer 1): NaN at [1, 3] (index 11); ' +
+        '1 of its 32 values is NaN or infinite; expected finite numbers (NaN and ±Infinity come from a training run that diverged, or from a damaged file)',
+    );
+    expect(withValue(counts.embedding + 5, Infinity).message).toMatch(
+      /^tiny\.bin: tensor "model\.layers\.0\.input_layernorm\.weight" \(array rms_att of layer 0\): Infinity at index 5; 1 of its 8 values is NaN or infinite;/,
+    );
+    expect(withValue(total - 1, -Infinity, true).message).toMatch(/^tiny\.bin: tensor "lm_head\.weight" \(array wcls\): -Infinity at \[4, 7\] \(index 39\);/);
+    // The RoPE tables run.c reads are not weights: nothing reads them, nor checks them.
+    const freqs = total - counts.wcls - counts.freqs;
+    const bytes = syntheticFile([8, 12, 2, 2, 1, 5, 3], total - counts.wcls);
+    new DataView(bytes.buffer).setFloat32(28 + 4 * freqs, NaN, true);
+    expect(parseLlama2c(bytes, 'tiny.bin').weights.size).toBe(1 + 2 * 9 + 1);
+  });
+
   it('recognises a versioned llama2.c export', () => {
     const bytes = syntheticFile([0x616b3432, 2, 0, 0, 0, 0, 0], 0);
     expect(thrown(() => parseLlama2c(bytes, 'v2.bin')).message).toBe(
