@@ -28,14 +28,14 @@ import type { Tokenizer } from '../tokenizer/types';
 import { accuracyOf, scoreMultipleChoice, type ChoiceScoring, type MultipleChoiceResult } from '../train/eval';
 import type { TokenizedExample } from '../train/batching';
 import type { TrainConfig } from '../train/config';
-import { Trainer, TrainingDivergedError, describeDivergence, formatSetting, type Divergence, type ProgressEvent, type SettingSuggestion, type StepRecord, type TrainSetting } from '../train/trainer';
+import { Trainer, TrainingDivergedError, describeDivergence, formatSetting, type Divergence, type ProgressEvent, type SettingSuggestion, type StepRecord } from '../train/trainer';
 import { Emitter } from '../util/emitter';
 import { Rng } from '../util/rng';
 import { permutation } from '../util/sample';
 import { StepGate } from '../util/gate';
 import { buildArtifacts } from './artifacts';
 import type { EvalPhase, RunStage } from './stages';
-import { adapterConfigOf, formatPath, trainConfigOf, type FileRef, type ModelSpec, type RunSpec, type TaskSpec } from './spec';
+import { adapterConfigOf, formatPath, TRAIN_SETTING_PATHS, trainConfigOf, type FileRef, type ModelSpec, type RunSpec, type TaskSpec } from './spec';
 
 export { RUN_STAGES, type EvalPhase, type RunStage } from './stages';
 export type RunStatus = 'created' | 'running' | 'paused' | 'done' | 'failed' | 'cancelled';
@@ -182,13 +182,6 @@ export interface RunDivergence extends Divergence {
   suggestions: SpecSuggestion[];
 }
 
-/** The RunSpec field each setting a divergence can suggest is read from (trainConfigOf). */
-const SPEC_PATHS: Record<TrainSetting, string[]> = {
-  lr: ['training', 'lr'],
-  maxGradNorm: ['training', 'maxGradNorm'],
-  weightDecay: ['training', 'weightDecay'],
-};
-
 /**
  * The run's training diverged: its message names the spec's fields ("training.lr 0.1");
  * `divergence` (also on the 'error' event) lets a front door name its own (flags, form fields).
@@ -197,7 +190,7 @@ export class RunDivergedError extends TrainingDivergedError {
   declare readonly divergence: RunDivergence;
 
   constructor(d: Divergence) {
-    const divergence: RunDivergence = { ...d, suggestions: d.suggestions.map((s) => ({ ...s, path: SPEC_PATHS[s.setting] })) };
+    const divergence: RunDivergence = { ...d, suggestions: d.suggestions.map((s) => ({ ...s, path: [...TRAIN_SETTING_PATHS[s.setting]] })) };
     super(divergence, describeDivergence(divergence, (s) => `${formatPath(s.path)} ${formatSetting(s.value)}`));
   }
 }

@@ -27,6 +27,7 @@ import { TEMPLATE_IDS } from '../tasks/templates';
 import { CHOICE_SCORINGS } from '../train/eval';
 import { LR_DECAYS } from '../train/schedule';
 import { checkTrainConfig, type TrainConfig } from '../train/config';
+import type { TrainSetting } from '../train/trainer';
 
 export const RUN_SPEC_VERSION = 1;
 
@@ -345,6 +346,13 @@ export function trainConfigOf(spec: RunSpec): TrainConfig {
     maxGradNorm: t.maxGradNorm,
   });
 }
+
+/** The RunSpec field each trainer setting a diverged run can suggest changing comes from (as trainConfigOf maps it). */
+export const TRAIN_SETTING_PATHS: Readonly<Record<TrainSetting, readonly string[]>> = {
+  lr: ['training', 'lr'],
+  maxGradNorm: ['training', 'maxGradNorm'],
+  weightDecay: ['training', 'weightDecay'],
+};
 
 /** The story generator's options of a story task. */
 export function storyOptionsOf(task: StoryTaskSpec): StoryOptions {
