@@ -3,7 +3,7 @@
 
 import { StrictMode } from 'react';
 import { createRoot } from 'react-dom/client';
-import { useRun } from './state/run';
+import { useForm } from './state/form';
 import { useSystem } from './state/system';
 import { App } from './ui/App';
 import './ui/styles.css';
@@ -15,6 +15,6 @@ createRoot(root).render(
     <App />
   </StrictMode>,
 );
-useRun.getState().loadLink(location.href);
-addEventListener('hashchange', () => useRun.getState().loadLink(location.href));
+useForm.getState().loadLink(location.href);
+addEventListener('hashchange', () => useForm.getState().loadLink(location.href));
 void useSystem.getState().start();

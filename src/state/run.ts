@@ -9,8 +9,7 @@ import type { ProgressEvent, StepRecord } from '../train/trainer';
 import type { EvalSummary, ModelSummary, RunMetrics } from '../run/run';
 import { RUN_STAGES, type EvalPhase, type RunStage } from '../run/stages';
 import { DEFAULT_RUN_SPEC, type RunSpec } from '../run/spec';
-import { decodeRunLink, runLinkUrl } from '../share/link';
-import type { WireRunEvent } from '../worker/protocol';
+import type { WireFile, WireRunEvent } from '../worker/protocol';
 import { engine, forgetIfBroken } from './worker';
 
 export type RunStatus = 'idle' | 'starting' | 'running' | 'paused' | 'done' | 'failed' | 'cancelled';
@@ -19,9 +18,8 @@ export type StageState = 'pending' | 'active' | 'done';
 type Tokenized = Extract<WireRunEvent, { type: 'tokenized' }>;
 
 export interface RunState {
+  /** The spec of the run started last (the form's when it was started). */
   spec: RunSpec;
-  /** What the share link in the address had to have repaired, or why it could not be read. */
-  link: { problems: string[]; error: string | null; fromLink: boolean };
   status: RunStatus;
   /** The engine's id of the run (for pause, resume, export). */
   runId: number | null;
@@ -42,16 +40,13 @@ export interface RunState {
   metrics: RunMetrics | null;
   artifacts: { name: string; bytes: number }[];
   error: { stage: RunStage | null; name: string; message: string } | null;
-  /** Reads the spec from a URL's fragment (`#run=…`); without one, the defaults. */
-  loadLink(url: string): void;
-  start(): Promise<void>;
+  /** Starts a run of `spec` with the picked files it needs. */
+  start(spec: RunSpec, files: WireFile[]): Promise<void>;
   pause(): Promise<void>;
   resume(): Promise<void>;
   cancel(): Promise<void>;
   /** The output folder as a zip, offered as a download. */
   downloadZip(): Promise<void>;
-  /** The link that opens this page with this run's spec (throws RangeError for a spec too large for a link). */
-  shareLink(pageUrl: string): string;
 }
 
 const pendingStages = (): Record<RunStage, StageState> => Object.fromEntries(RUN_STAGES.map((s) => [s, 'pending'])) as Record<RunStage, StageState>;
@@ -77,28 +72,18 @@ const fresh = {
 
 export const useRun = create<RunState>()((set, get) => ({
   spec: DEFAULT_RUN_SPEC,
-  link: { problems: [], error: null, fromLink: false },
   status: 'idle',
   ...fresh,
 
-  loadLink(url) {
-    if (!/[#&]run=/.test(url)) {
-      set({ spec: DEFAULT_RUN_SPEC, link: { problems: [], error: null, fromLink: false } });
-      return;
-    }
-    const decoded = decodeRunLink(url);
-    if (decoded.ok) set({ spec: decoded.spec, link: { problems: decoded.problems, error: null, fromLink: true } });
-    else set({ spec: DEFAULT_RUN_SPEC, link: { problems: [], error: decoded.error, fromLink: true } });
-  },
-
-  async start() {
+  async start(spec, files) {
     const { status, runId } = get();
     if (status === 'starting' || status === 'running' || status === 'paused') return;
-    set({ status: 'starting', ...fresh });
+    set({ status: 'starting', spec, ...fresh });
     try {
       const { client } = await engine();
       if (runId !== null) await client.disposeRun(runId).catch(() => undefined);
-      const call = client.startRun(get().spec, [], (e) => set((s) => applyEvent(s, e)));
+      // The worker takes the bytes (transferred): the form keeps its own copies.
+      const call = client.startRun(spec, files.map((f) => ({ name: f.name, bytes: f.bytes.slice(0) })), (e) => set((s) => applyEvent(s, e)));
       set({ runId: call.id, status: 'running' });
       const ended = await call;
       set((s) => ({ status: ended.status === 'done' ? 'done' : ended.status, stage: ended.stage ?? s.stage }));
@@ -141,10 +126,6 @@ export const useRun = create<RunState>()((set, get) => ({
     a.click();
     a.remove();
     setTimeout(() => URL.revokeObjectURL(url), 60_000);
-  },
-
-  shareLink(pageUrl) {
-    return runLinkUrl(get().spec, pageUrl);
   },
 }));
 

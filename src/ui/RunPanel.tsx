@@ -5,7 +5,9 @@
 import { useState } from 'react';
 import { RUN_STAGES, type EvalPhase, type RunStage } from '../run/stages';
 import type { RunSpec } from '../run/spec';
+import { useForm, type FormState } from '../state/form';
 import { useRun, type RunState } from '../state/run';
+import { runLinkUrl } from '../share/link';
 import { formatBytes, formatCount, formatDuration, plural } from './format';
 import { StatusBadge } from './StatusBadge';
 
@@ -25,17 +27,19 @@ const PHASE_LABEL: Record<EvalPhase, string> = { before: 'Before training', afte
 
 export function RunPanel() {
   const s = useRun();
+  const form = useForm();
   const active = s.status === 'starting' || s.status === 'running' || s.status === 'paused';
+  const shown = active || s.status !== 'idle' ? s.spec : form.spec;
   return (
     <section className="panel" aria-labelledby="run-heading">
       <div className="panel-head">
         <h2 id="run-heading">Fine-tune</h2>
         <StatusBadge status={s.status} testId="run-status" />
       </div>
-      <SpecSummary spec={s.spec} />
-      <LinkNotes link={s.link} />
+      {shown !== null && <SpecSummary spec={shown} />}
+      <LinkNotes link={form.link} />
       <div className="controls run-controls">
-        <button type="button" onClick={() => void s.start()} disabled={active} data-testid="run-start">
+        <button type="button" onClick={() => form.spec && void s.start(form.spec, form.files)} disabled={active || form.spec === null} data-testid="run-start">
           {s.status === 'idle' ? 'Start' : 'Start again'}
         </button>
         <button type="button" onClick={() => void s.pause()} disabled={s.status !== 'running'} data-testid="run-pause">
@@ -101,7 +105,7 @@ function SpecSummary({ spec }: { spec: RunSpec }) {
   );
 }
 
-function LinkNotes({ link }: { link: RunState['link'] }) {
+function LinkNotes({ link }: { link: FormState['link'] }) {
   if (link.error !== null) {
     return (
       <p className="note" role="note" data-testid="run-link-error">
@@ -123,12 +127,13 @@ function LinkNotes({ link }: { link: RunState['link'] }) {
 }
 
 function ShareButton() {
-  const shareLink = useRun((s) => s.shareLink);
+  const spec = useForm((s) => s.spec);
   const [copied, setCopied] = useState<string | null>(null);
   const copy = async () => {
+    if (spec === null) return;
     let url: string;
     try {
-      url = shareLink(location.href);
+      url = runLinkUrl(spec, location.href);
     } catch (e) {
       setCopied(`No link: ${(e as Error).message}`);
       return;
