@@ -79,8 +79,9 @@ describe('config.json → ModelConfig', () => {
     expect(thrown(() => parse({ ...LLAMA_CONFIG, num_key_value_heads: 3 })).message).toBe(
       'config.json: field "num_attention_heads": 4; expected a multiple of num_key_value_heads (3)',
     );
-    expect(thrown(() => parse({ ...LLAMA_CONFIG, rope_scaling: { rope_type: 'llama3', factor: 8 } })).message).toMatch(
-      /^config\.json: field "rope_scaling": an object; expected null \(absent means null\)/,
+    expect(thrown(() => parse({ ...LLAMA_CONFIG, rope_scaling: { rope_type: 'llama3', factor: 8 } })).message).toBe(
+      'config.json: field "rope_scaling.rope_type": string "llama3"; expected "default" (absent means "default"); ' +
+        'this engine implements plain RoPE only, none of linear, dynamic, yarn, longrope or llama3',
     );
     expect(thrown(() => parse({ ...LLAMA_CONFIG, attention_bias: true })).message).toContain('field "attention_bias"');
     expect(thrown(() => parse({ ...QWEN2_CONFIG, use_sliding_window: true })).message).toContain('field "use_sliding_window"');
