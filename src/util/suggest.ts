@@ -4,21 +4,21 @@
 
 /**
  * The candidate `name` most likely meant, or undefined: an exact match ignoring case, else the
- * unique nearest by edit distance (ignoring case) when it is at most 1 for names of up to 4
- * characters, 2 up to 8, and 3 beyond.
+ * unique nearest by edit distance (ignoring case) when it is at most 0 for names of up to 3
+ * characters, 1 up to 5, 2 up to 8, and 3 beyond.
  */
 export function nearestName(name: string, candidates: readonly string[]): string | undefined {
   const lower = name.toLowerCase();
   const sameCase = candidates.find((c) => c.toLowerCase() === lower);
   if (sameCase !== undefined) return sameCase;
-  const allowed = lower.length <= 4 ? 1 : lower.length <= 8 ? 2 : 3;
+  const allowed = lower.length <= 3 ? 0 : lower.length <= 5 ? 1 : lower.length <= 8 ? 2 : 3;
   let best: string | undefined;
   let bestDistance = allowed + 1;
   let tied = false;
   for (const c of candidates) {
-    const d = editDistance(lower, c.toLowerCase(), bestDistance);
+    const d = editDistance(lower, c.toLowerCase(), allowed + 1);
     if (d < bestDistance) [best, bestDistance, tied] = [c, d, false];
-    else if (d === bestDistance) tied = true;
+    else if (d === bestDistance && d <= allowed) tied = true;
   }
   return best !== undefined && !tied ? best : undefined;
 }
@@ -31,7 +31,7 @@ export function didYouMean(name: string, candidates: readonly string[]): string 
 
 /**
  * Levenshtein distance with adjacent transpositions counted as one edit (optimal string
- * alignment); stops early with `cap` once every alignment is at least that far.
+ * alignment), exact below `cap`; `cap` when it is at least that (it stops as soon as it knows).
  */
 function editDistance(a: string, b: string, cap: number): number {
   if (Math.abs(a.length - b.length) >= cap) return cap;

@@ -377,6 +377,27 @@ describe('safetensors validation', () => {
     );
   });
 
+  it('rejects a name twice in the header, which JSON.parse would silently keep only the last of', () => {
+    // The surviving copy (shape [2]) fits the data exactly: without the check the file would read.
+    const twice = '{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}';
+    const e = formatErrorOf(() => parseSafetensors(rawFile(twice, eight), FILE));
+    expect(e.message).toBe('model.safetensors: tensor "a": two entries of that name in the header (JSON keeps only the last); expected each name once');
+    // The same name spelt with an escape is the same key.
+    const escaped = '{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"\\u0061":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}';
+    expect(formatErrorOf(() => parseSafetensors(rawFile(escaped, eight), FILE)).field).toBe('tensor "a"');
+    const inner = '{"w":{"dtype":"F16","dtype":"F32","shape":[2],"data_offsets":[0,8]}}';
+    expect(formatErrorOf(() => parseSafetensors(rawFile(inner, eight), FILE)).message).toBe(
+      'model.safetensors: tensor "w": the key "dtype" twice (JSON keeps only the last); expected each key once',
+    );
+    const metadata = '{"__metadata__":{"format":"pt","format":"np"},"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}';
+    expect(formatErrorOf(() => parseSafetensors(rawFile(metadata, eight), FILE)).message).toBe(
+      'model.safetensors: field "__metadata__": the key "format" twice (JSON keeps only the last); expected each key once',
+    );
+    // Equal keys in different objects, and names that only look alike, are fine.
+    const distinct = '{"__metadata__":{"dtype":"x"},"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"a ":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}';
+    expect([...parseSafetensors(rawFile(distinct, eight), FILE).tensors.keys()]).toEqual(['a', 'a ']);
+  });
+
   it('rejects metadata that is not strings', () => {
     const header = good({ __metadata__: { format: 'pt', step: 3 } });
     expect(formatErrorOf(() => parseSafetensors(rawFile(header, eight), FILE)).message).toBe(
