@@ -220,6 +220,7 @@ class DownloadBound {
         this.declared = d;
         if (this.total !== null) checkDeclaredSize(this.url, this.total, d);
       } else {
+        if (d.need <= received.length) throw new Error(`${this.url}: declaredSize asked for ${d.need} bytes with ${received.length} at hand`);
         this.need = d.need;
       }
     }

@@ -54,8 +54,9 @@ export function parseHfConfig(bytes: Uint8Array, fileName: string): ModelConfig 
     default:
       fail('field "model_type"', describeJson(modelType), '"llama", "qwen2" or "gpt2"');
   }
+  validateModelConfig(config, fileName);
   checkPlausibleModel(config, hfConfigSource(config.family, fileName));
-  return validateModelConfig(config, fileName);
+  return config;
 }
 
 /** What a config.json of the family calls each size field, for messages (checkModelFitsDevice). */

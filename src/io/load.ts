@@ -139,12 +139,9 @@ export function huggingFaceUrl(repo: string, revision = 'main'): string {
   return `https://huggingface.co/${repo}/resolve/${revision}/`;
 }
 
-/**
- * For a folder path that may be a misspelt preset ("Stories260k"): what to add when it has no
- * config.json, else ''.
- */
+/** For a folder named like a preset ("Stories260k"): what to add when it has no config.json, else ''. */
 function presetHint(path: string): string {
-  const preset = /[\\/]/.test(path.replace(/[\\/]+$/, '')) ? undefined : nearestName(lastSegment(path), MODEL_PRESETS.map((p) => p.name));
+  const preset = nearestName(lastSegment(path), MODEL_PRESETS.map((p) => p.name));
   return preset === undefined ? '' : ` (did you mean the preset ${JSON.stringify(preset)}?)`;
 }
 

@@ -68,12 +68,15 @@ async function requireRegularFile(path: string, info: Stats): Promise<void> {
   throw new FormatError({ file: path, found: `${kind}${link}`, expected: 'a regular file (devices, FIFOs and sockets are never read)' });
 }
 
+/** One read's most bytes: Node refuses reads of 2 GiB and more. */
+const READ_CHUNK_BYTES = 2 ** 30;
+
 /** The file's first `length` bytes (fewer if it is shorter now). */
 async function readFirstBytes(handle: FileHandle, length: number): Promise<Uint8Array> {
   const out = new Uint8Array(length);
   let filled = 0;
   while (filled < length) {
-    const { bytesRead } = await handle.read(out, filled, length - filled, filled);
+    const { bytesRead } = await handle.read(out, filled, Math.min(length - filled, READ_CHUNK_BYTES), filled);
     if (bytesRead === 0) break;
     filled += bytesRead;
   }

@@ -66,7 +66,8 @@ describe('did you mean, in the errors', () => {
   it('a model folder that does not exist but is spelt like a preset', async () => {
     const e = await formatErrorOf(loadModelInNode({ kind: 'folder', path: 'Stories260k' }));
     expect(e.message).toBe('Stories260k/config.json: no such file; expected the model configuration (config.json) (did you mean the preset "stories260K"?)');
-    // A path with folders in it is meant as a path: no preset is suggested.
-    expect((await formatErrorOf(loadModelInNode({ kind: 'folder', path: 'models/Stories260k' }))).message).not.toContain('did you mean');
+    // Its last segment counts (the command line resolves it to an absolute path); one unlike any preset gets no hint.
+    expect((await formatErrorOf(loadModelInNode({ kind: 'folder', path: '/nowhere/smollm2-135m' }))).message).toContain('(did you mean the preset "SmolLM2-135M"?)');
+    expect((await formatErrorOf(loadModelInNode({ kind: 'folder', path: 'models/my-model' }))).message).not.toContain('did you mean');
   });
 });
