@@ -295,7 +295,7 @@ const REPAIRED: [string, string, RunSpecInput, string[]][] = [
     '{"adapter":{"r":-3,"method":"qlora"},"seed":1.5,"scoring":"max","limits":{"maxEval":50}}',
     { limits: { maxEval: 50 } },
     [
-      'adapter.method: found "qlora"; expected one of "d2lora", "lora", "dora"; using the default ("d2lora")',
+      'adapter.method: found "qlora" (did you mean "lora"?); expected one of "d2lora", "lora", "dora"; using the default ("d2lora")',
       'adapter.r: found -3; expected an integer ≥ 1; using the default (8)',
       'scoring: found "max"; expected one of "sum", "mean"; using the default ("sum")',
       'seed: found 1.5; expected an integer; using the default (0)',
