@@ -8,7 +8,10 @@ import { acquireNodeContext } from '../gpu/node';
 import { readAdapter } from '../io/adapter';
 import { ADAPTER_FILES } from '../io/adapter-format';
 import { readFileIfPresent } from '../io/node-source';
+import { TEXT_FILE_LIMIT } from '../io/read-limits';
+import { SAFETENSORS_READ_LIMIT } from '../io/safetensors';
 import { GpuModel } from '../model/gpu-model';
+import { checkModelFitsDevice } from '../model/model-size';
 import { ADAPTER_FOLDER } from '../run/artifacts';
 import { nodeRunEnvironment } from '../run/node-env';
 import { prepareTask, tokenizeMultipleChoiceItems } from '../tasks/protocol';
@@ -37,7 +40,7 @@ async function adapterFiles(folder: string): Promise<Map<string, Uint8Array>> {
   const where = (await stat(inner).catch(() => null))?.isDirectory() ? inner : folder;
   const files = new Map<string, Uint8Array>();
   for (const name of ADAPTER_FILES) {
-    const bytes = await readFileIfPresent(join(where, name));
+    const bytes = await readFileIfPresent(join(where, name), name.endsWith('.json') ? TEXT_FILE_LIMIT : SAFETENSORS_READ_LIMIT);
     if (bytes) files.set(name, bytes);
   }
   if (files.size === 0) throw new UsageError(`--adapter ${folder}: no adapter files there (${ADAPTER_FILES.join(', ')}) nor in ${inner}`);
@@ -53,6 +56,7 @@ export async function evalCommand(flags: FlagValues): Promise<number> {
   try {
     const { model } = await env.loadModel(spec.model, hooks);
     for (const w of model.warnings) process.stderr.write(`warning: ${w}\n`);
+    checkModelFitsDevice(model.config, model.configSource, ctx.limits);
     const task = await env.loadTask(spec.task, hooks);
     // The evaluation split does not depend on the run's seed (the protocol's evalSeed).
     const prepared = prepareTask(task, { seed: spec.seed, maxTrain: spec.limits.maxTrain, maxEval: spec.limits.maxEval });

@@ -9,6 +9,7 @@ import type { GpuContext } from '../gpu/context';
 import type { DeviceLostError } from '../gpu/errors';
 import { generate } from '../model/generate';
 import { GpuModel } from '../model/gpu-model';
+import { checkModelFitsDevice } from '../model/model-size';
 import type { LoadedModel } from '../io/load';
 import { scoreItem, selectArtifacts } from '../run/inspect';
 import { Run, RunCancelledError, type RunEvent } from '../run/run';
@@ -38,6 +39,7 @@ const engine: {
 function baseModel(ctx: GpuContext, model: LoadedModel): GpuModel {
   let base = engine.bases.get(model);
   if (base === undefined) {
+    checkModelFitsDevice(model.config, model.configSource, ctx.limits);
     base = new GpuModel(ctx, model.config, model.weights);
     engine.bases.set(model, base);
   }
