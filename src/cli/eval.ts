@@ -34,8 +34,8 @@ export const evalFlags: Record<string, FlagSpec> = {
   adapter: { type: 'string', help: `an adapter folder (or an output folder with ${ADAPTER_FOLDER}/ in it), applied unmerged` },
 };
 
-/** The adapter files of `folder`, or of its adapter/ subfolder (an output folder of train). */
-async function adapterFiles(folder: string): Promise<Map<string, Uint8Array>> {
+/** The adapter files of `folder`, or of its adapter/ subfolder (an output folder of train), and where they are. */
+async function adapterFiles(folder: string): Promise<{ files: Map<string, Uint8Array>; where: string }> {
   const inner = join(folder, ADAPTER_FOLDER);
   const where = (await stat(inner).catch(() => null))?.isDirectory() ? inner : folder;
   const files = new Map<string, Uint8Array>();
@@ -44,7 +44,7 @@ async function adapterFiles(folder: string): Promise<Map<string, Uint8Array>> {
     if (bytes) files.set(name, bytes);
   }
   if (files.size === 0) throw new UsageError(`--adapter ${folder}: no adapter files there (${ADAPTER_FILES.join(', ')}) nor in ${inner}`);
-  return files;
+  return { files, where };
 }
 
 export async function evalCommand(flags: FlagValues): Promise<number> {
@@ -63,7 +63,8 @@ export async function evalCommand(flags: FlagValues): Promise<number> {
     if (prepared.kind !== 'multiple-choice') throw new Error(`eval: task ${task.name} is ${prepared.kind}; eval scores multiple-choice tasks`);
     const { items, report } = tokenizeMultipleChoiceItems(prepared.eval, prepared.template, model.tokenizer, Math.min(spec.limits.maxLength, model.config.maxPositions));
     if (typeof flags.adapter === 'string') {
-      const adapter = readAdapter(await adapterFiles(flags.adapter), model.config);
+      const { files, where } = await adapterFiles(flags.adapter);
+      const adapter = readAdapter(files, model.config, where);
       gpuModel = new GpuModel(ctx, model.config, model.weights, { config: adapter.cfg, targets: adapter.targets });
       const byName = new Map(adapter.adapters.map((a) => [a.name, a.params]));
       for (const { name, layer } of gpuModel.adapters()) {
