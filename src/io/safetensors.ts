@@ -217,13 +217,13 @@ export function parseSafetensors(bytes: Uint8Array, fileName: string): Safetenso
     }
     const { dtype, shape, data_offsets: offsets } = entry;
     if (typeof dtype !== 'string' || !Object.hasOwn(DTYPE_BYTES, dtype)) {
-      fail(field, `dtype ${JSON.stringify(dtype)}`, `one of ${Object.keys(DTYPE_BYTES).join(', ')}`);
+      fail(field, `dtype ${quoteJson(dtype)}`, `one of ${Object.keys(DTYPE_BYTES).join(', ')}`);
     }
     if (!Array.isArray(shape) || !shape.every(isCount)) {
-      fail(field, `shape ${JSON.stringify(shape)}`, 'a list of non-negative integers');
+      fail(field, `shape ${quoteJson(shape)}`, 'a list of non-negative integers');
     }
     if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every(isCount)) {
-      fail(field, `data_offsets ${JSON.stringify(offsets)}`, 'two non-negative integers [begin, end]');
+      fail(field, `data_offsets ${quoteJson(offsets)}`, 'two non-negative integers [begin, end]');
     }
     const [begin, end] = offsets as [number, number];
     if (begin > end || end > dataLength) {
@@ -299,6 +299,19 @@ function describeJson(x: unknown): string {
   if (x === null) return 'null';
   if (Array.isArray(x)) return 'array';
   return typeof x;
+}
+
+/**
+ * A header value as a message quotes it: JSON text for a scalar or a short flat list, else its
+ * kind. JSON.stringify alone would recurse through a value nested 100,000 levels deep (a stack
+ * overflow, not a FormatError) and copy a list of a million items into the message.
+ */
+function quoteJson(x: unknown): string {
+  const MAX_ITEMS = 16;
+  const scalar = (v: unknown) => typeof v !== 'object' || v === null;
+  if (scalar(x)) return JSON.stringify(x) ?? 'nothing';
+  if (Array.isArray(x) && x.length <= MAX_ITEMS && x.every(scalar)) return JSON.stringify(x);
+  return `JSON ${describeJson(x)}${Array.isArray(x) ? ` of ${x.length} items` : ''}`;
 }
 
 // ---------------------------------------------------------------------------------------------
