@@ -7,7 +7,7 @@
 // on the Hub use the rotate-half RoPE convention ('half').
 
 import type { ModelConfig } from '../model/config';
-import { validateModelConfig } from '../model/config';
+import { ModelConfigError, validateModelConfig } from '../model/config';
 import { failIn, type Fail } from './errors';
 import { describeJson, parseJsonObject } from './json';
 
@@ -34,7 +34,14 @@ export function parseHfConfig(bytes: Uint8Array, fileName: string): ModelConfig 
     default:
       fail('field "model_type"', describeJson(modelType), '"llama", "qwen2" or "gpt2"');
   }
-  return validateModelConfig(config, fileName);
+  try {
+    return validateModelConfig(config, fileName);
+  } catch (e) {
+    // A config transformers would load but the kernels cannot run (a head size over 128, an odd
+    // one under RoPE) is still this file's problem, reported like every other.
+    if (e instanceof ModelConfigError) fail(undefined, e.message.replace(`${fileName}: `, ''), "a configuration the engine's kernels can run");
+    throw e;
+  }
 }
 
 function llamaLikeConfig(field: ConfigFields, family: 'llama' | 'qwen2'): ModelConfig {
