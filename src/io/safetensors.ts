@@ -311,7 +311,7 @@ function quoteJson(x: unknown): string {
   const scalar = (v: unknown) => typeof v !== 'object' || v === null;
   if (scalar(x)) return JSON.stringify(x) ?? 'nothing';
   if (Array.isArray(x) && x.length <= MAX_ITEMS && x.every(scalar)) return JSON.stringify(x);
-  return `JSON ${describeJson(x)}${Array.isArray(x) ? ` of ${x.length} items` : ''}`;
+  return `JSON ${describeJson(x)}${Array.isArray(x) ? ` of ${x.length} item${x.length === 1 ? '' : 's'}` : ''}`;
 }
 
 // ---------------------------------------------------------------------------------------------

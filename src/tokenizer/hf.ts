@@ -56,7 +56,10 @@ export class HfTokenizer implements Tokenizer {
       for (const [token, id] of Object.entries(json.model.vocab)) checkId(`field "model.vocab", token ${JSON.stringify(token)}`, id);
     }
     json.added_tokens.forEach((token: unknown, i) => {
-      if (isPlainObject(token)) checkId(`field "added_tokens[${i}].id"`, token.id);
+      if (!isPlainObject(token)) fail(`field "added_tokens[${i}]"`, describeJson(token), 'an object {id, content, …}');
+      checkId(`field "added_tokens[${i}].id"`, token.id);
+      // The library puts the content into the vocabulary as it is, and its decoders call string methods on it.
+      if (typeof token.content !== 'string') fail(`field "added_tokens[${i}].content"`, describeJson(token.content), 'the token as a string');
     });
     const tokenizerConfig = files.tokenizerConfig === undefined ? {} : parseJsonObject(files.tokenizerConfig.bytes, files.tokenizerConfig.name);
 
