@@ -303,7 +303,7 @@ function describeJson(x: unknown): string {
 
 /**
  * A header value as a message quotes it: JSON text for a scalar or a short flat list, else its
- * kind. JSON.stringify alone would recurse through a value nested 100,000 levels deep (a stack
+ * kind. JSON.stringify alone would recurse through a value nested 5,000 levels deep (a stack
  * overflow, not a FormatError) and copy a list of a million items into the message.
  */
 function quoteJson(x: unknown): string {
@@ -418,7 +418,7 @@ export function parseSafetensorsIndex(text: string, fileName: string): Safetenso
     }
     const size = index.metadata.total_size;
     if (size !== undefined) {
-      if (!isCount(size)) fail('field "metadata.total_size"', `${JSON.stringify(size)}`, 'a byte count');
+      if (!isCount(size)) fail('field "metadata.total_size"', quoteJson(size), 'a byte count');
       totalSize = size;
     }
   }
@@ -432,7 +432,7 @@ export function parseSafetensorsIndex(text: string, fileName: string): Safetenso
     if (typeof shard !== 'string' || !isShardFileName(shard)) {
       fail(
         `weight_map entry "${name}"`,
-        JSON.stringify(shard),
+        quoteJson(shard),
         'a file name ending in .safetensors, without folders',
       );
     }

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { FormatError } from '../../../src/io/errors';
 import { parseHfConfig } from '../../../src/io/hf-config';
 import { readFileBytes } from '../../../src/io/node-files';
-import { parseSafetensors } from '../../../src/io/safetensors';
+import { parseSafetensors, parseSafetensorsIndex } from '../../../src/io/safetensors';
 import { parseCsv } from '../../../src/tasks/formats';
 import { HfTokenizer } from '../../../src/tokenizer/hf';
 import { Llama2cTokenizer } from '../../../src/tokenizer/llama2c';
@@ -42,6 +42,16 @@ describe('parser bugs the fuzzers found', () => {
     const shape = `{"w":{"dtype":"F32","shape":[${'{"a":'.repeat(20_000)}0${'}'.repeat(20_000)}],"data_offsets":[0,4]}}`;
     expect(formatError(() => parseSafetensors(safetensorsFrame(shape, new Uint8Array(4)), 'deep.safetensors')).message).toBe(
       'deep.safetensors: tensor "w": shape JSON array of 1 item; expected a list of non-negative integers',
+    );
+  });
+
+  it('model.safetensors.index.json: a total_size or shard nested 20,000 levels deep is a FormatError', () => {
+    const deep = `${'['.repeat(20_000)}${']'.repeat(20_000)}`;
+    expect(formatError(() => parseSafetensorsIndex(`{"metadata":{"total_size":${deep}},"weight_map":{}}`, 'index.json')).message).toBe(
+      'index.json: field "metadata.total_size": JSON array of 1 item; expected a byte count',
+    );
+    expect(formatError(() => parseSafetensorsIndex(`{"weight_map":{"w":${deep}}}`, 'index.json')).message).toBe(
+      'index.json: weight_map entry "w": JSON array of 1 item; expected a file name ending in .safetensors, without folders',
     );
   });
 

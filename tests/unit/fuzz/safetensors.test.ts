@@ -1,17 +1,20 @@
 // The safetensors reader under mutation: parseSafetensors and then every tensor read back with
-// getF32. Mutations: the generic byte ones, boundary values of the u64 header length, and edits of
+// getF32; and the sharded checkpoint's index, model.safetensors.index.json. Mutations: the generic byte ones, boundary values of the u64 header length, and edits of
 // the JSON header (data offsets, shapes, dtypes, duplicate keys) framed again with its new length, so
 // the tiling and size checks are reached and not only the length check.
 
 import { beforeAll, describe, expect, it } from 'vitest';
 import { FormatError } from '../../../src/io/errors';
-import { parseSafetensors, type SafetensorsFile } from '../../../src/io/safetensors';
+import { parseHfConfig } from '../../../src/io/hf-config';
+import { parseSafetensors, parseSafetensorsIndex, type SafetensorsFile } from '../../../src/io/safetensors';
 import { shapeSize } from '../../../src/util/shape';
 import { allSamples, safetensorsFrame, safetensorsSamples } from './corpus';
 import { byteTarget, formatErrorOutcome, FUZZ_TEST_TIMEOUT_MS, InvalidResult, runFuzz, tokens, type Sample } from './harness';
-import { editableJson, jsonMutators, type FindJson } from './json';
+import { editableJson, jsonMutators, wholeFile, type FindJson } from './json';
+import { jsonBytes, QWEN2_CONFIG, randomWeights, shardedFiles, tensorsOf } from '../hf-fixtures';
 
 const FILE = 'models/fuzzed/model.safetensors';
+const INDEX = 'models/fuzzed/model.safetensors.index.json';
 const READABLE = new Set(['F32', 'F16', 'BF16']);
 
 /** The JSON header inside the file's framing; an edited header is framed again with its own length. */
@@ -74,5 +77,31 @@ describe('fuzz: safetensors', () => {
     expect(report.accepted).toBeGreaterThan(100);
     expect(report.rejected).toBeGreaterThan(5000);
     expect(report.distinctRefusals).toBeGreaterThan(10);
+  });
+
+  it('10,000 mutations of model.safetensors.index.json: each a weight map of plain shard names, or refused with a FormatError naming the file', { timeout: FUZZ_TEST_TIMEOUT_MS }, () => {
+    const qwen2 = parseHfConfig(jsonBytes(QWEN2_CONFIG), 'config.json');
+    const index = shardedFiles(tensorsOf(randomWeights(qwen2, 3), 'F32'), 3)['model.safetensors.index.json']!;
+    const report = runFuzz(
+      byteTarget({
+        name: 'model.safetensors.index.json',
+        seed: 0x1d3,
+        mutations: 10_000,
+        samples: [{ name: 'qwen2-fixture index of 3 shards', bytes: index }],
+        context: { donors, dictionary: tokens('"weight_map"', '"metadata"', '"total_size"', '".safetensors"', '"../x.safetensors"', '"a/b.safetensors"', '{', '}', '"', ':', ',', '/', '\\') },
+        extraMutators: jsonMutators(wholeFile, ['"../model.safetensors"', '"/etc/model.safetensors"', '"a\\\\b.safetensors"', '"model.safetensors"']),
+        run: (bytes) =>
+          formatErrorOutcome(INDEX, () => {
+            const parsed = parseSafetensorsIndex(new TextDecoder().decode(bytes), INDEX);
+            const outside = parsed.shardFiles.find((f) => /[/\\]/.test(f) || !f.endsWith('.safetensors'));
+            if (outside !== undefined) throw new InvalidResult(`shard ${JSON.stringify(outside)} is not a plain file name`);
+            return parsed;
+          }),
+      }),
+    );
+    expect(report.failures).toEqual([]);
+    expect(report.mutations).toBe(10_000);
+    expect(report.accepted).toBeGreaterThan(1000);
+    expect(report.rejected).toBeGreaterThan(3000);
   });
 });
