@@ -24,7 +24,7 @@
 // is refused, since the two generations would read it differently.
 
 import type { ModelConfig, ModelFamily } from '../model/config';
-import { validateModelConfig } from '../model/config';
+import { ModelConfigError, validateModelConfig } from '../model/config';
 import { checkPlausibleModel, type ConfigSource } from '../model/model-size';
 import { failIn, type Fail } from './errors';
 import { describeJson, isPlainObject, parseJsonObject } from './json';
@@ -54,7 +54,14 @@ export function parseHfConfig(bytes: Uint8Array, fileName: string): ModelConfig 
     default:
       fail('field "model_type"', describeJson(modelType), '"llama", "qwen2" or "gpt2"');
   }
-  validateModelConfig(config, fileName);
+  try {
+    validateModelConfig(config, fileName);
+  } catch (e) {
+    // A config transformers would load but the kernels cannot run (a head size over 128, an odd
+    // one under RoPE) is still this file's problem, reported like every other.
+    if (e instanceof ModelConfigError) fail(undefined, e.problem, "a configuration the engine's kernels can run");
+    throw e;
+  }
   checkPlausibleModel(config, hfConfigSource(config.family, fileName));
   return config;
 }

@@ -274,13 +274,13 @@ function parseHeader(bytes: Uint8Array, headerLength: number, fileName: string):
     }
     const { dtype, shape, data_offsets: offsets } = entry;
     if (typeof dtype !== 'string' || !Object.hasOwn(DTYPE_BYTES, dtype)) {
-      fail(field, `dtype ${JSON.stringify(dtype)}`, `one of ${Object.keys(DTYPE_BYTES).join(', ')}`);
+      fail(field, `dtype ${quoteJson(dtype)}`, `one of ${Object.keys(DTYPE_BYTES).join(', ')}`);
     }
     if (!Array.isArray(shape) || !shape.every(isCount)) {
-      fail(field, `shape ${JSON.stringify(shape)}`, 'a list of non-negative integers');
+      fail(field, `shape ${quoteJson(shape)}`, 'a list of non-negative integers');
     }
     if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every(isCount)) {
-      fail(field, `data_offsets ${JSON.stringify(offsets)}`, 'two non-negative integers [begin, end]');
+      fail(field, `data_offsets ${quoteJson(offsets)}`, 'two non-negative integers [begin, end]');
     }
     const [begin, end] = offsets as [number, number];
     if (begin > end) {
@@ -383,6 +383,19 @@ function describeJson(x: unknown): string {
   if (x === null) return 'null';
   if (Array.isArray(x)) return 'array';
   return typeof x;
+}
+
+/**
+ * A header value as a message quotes it: JSON text for a scalar or a short flat list, else its
+ * kind. JSON.stringify alone would recurse through a value nested 5,000 levels deep (a stack
+ * overflow, not a FormatError) and copy a list of a million items into the message.
+ */
+function quoteJson(x: unknown): string {
+  const MAX_ITEMS = 16;
+  const scalar = (v: unknown) => typeof v !== 'object' || v === null;
+  if (scalar(x)) return JSON.stringify(x) ?? 'nothing';
+  if (Array.isArray(x) && x.length <= MAX_ITEMS && x.every(scalar)) return JSON.stringify(x);
+  return `JSON ${describeJson(x)}${Array.isArray(x) ? ` of ${x.length} item${x.length === 1 ? '' : 's'}` : ''}`;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -489,7 +502,7 @@ export function parseSafetensorsIndex(text: string, fileName: string): Safetenso
     }
     const size = index.metadata.total_size;
     if (size !== undefined) {
-      if (!isCount(size)) fail('field "metadata.total_size"', `${JSON.stringify(size)}`, 'a byte count');
+      if (!isCount(size)) fail('field "metadata.total_size"', quoteJson(size), 'a byte count');
       totalSize = size;
     }
   }
@@ -503,7 +516,7 @@ export function parseSafetensorsIndex(text: string, fileName: string): Safetenso
     if (typeof shard !== 'string' || !isShardFileName(shard)) {
       fail(
         `weight_map entry "${name}"`,
-        JSON.stringify(shard),
+        quoteJson(shard),
         'a file name ending in .safetensors, without folders',
       );
     }
