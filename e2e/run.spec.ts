@@ -21,6 +21,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import AxeBuilder from '@axe-core/playwright';
 import { unzipSync } from 'fflate';
 import { parseLlama2c } from '../src/io/llama2c';
 import { parseSafetensors } from '../src/io/safetensors';
@@ -168,6 +169,11 @@ test('runs a share link in the worker: every stage, pause and resume, charts, ac
     await expect(page.getByTestId(`try-summary-${which}`)).toContainText(/tokens\/s/);
   }
   await page.locator('section', { has: page.locator('#try-heading') }).screenshot({ path: join(testInfo.project.outputDir, 'try-it.png') });
+
+  // Every control of the finished run's sections labelled, contrast enough, scrolling regions reachable.
+  await page.getByRole('heading', { name: 'Your GPU' }).click();
+  const a11y = await new AxeBuilder({ page }).include('section:has(#train-heading)').include('section:has(#try-heading)').include('section:has(#export-heading)').include('section:has(#gpu-heading)').analyze();
+  expect(a11y.violations.map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(' ')).join(', ')})`)).toEqual([]);
 
   // Export: each download is the size it said, the zip holds exactly the command line's folder.
   await page.locator('section', { has: page.locator('#export-heading') }).screenshot({ path: join(testInfo.project.outputDir, 'export.png') });

@@ -65,7 +65,7 @@ export function Accuracy() {
       </dl>
       {metrics !== null && (
         <p className={styles.line} data-testid="run-summary">
-          {metrics.train.steps} steps in {formatDuration(metrics.timings.trainMs)} ({formatCount(Math.round(metrics.timings.tokensPerSecond))} tokens/s); the output folder
+          {metrics.steps.length} steps in {formatDuration(metrics.timings.trainMs)} ({formatCount(Math.round(metrics.timings.tokensPerSecond))} tokens/s); the output folder
           holds {artifacts.length} files, {formatBytes(artifacts.reduce((a, f) => a + f.bytes, 0))}.
         </p>
       )}

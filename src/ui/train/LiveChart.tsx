@@ -51,11 +51,14 @@ function useColorScheme(): 'dark' | 'light' {
   );
 }
 
-/** Axes in the page's colours and font, with their labels. */
+/** Steps are whole: the x axis ticks at 1, 2, 5, 10, 20, 25, 50 … steps apart, never 2.5. */
+const STEP_INCREMENTS = [1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000, 2000, 2500, 5000, 10_000, 20_000, 25_000, 50_000, 100_000, 200_000, 500_000, 1_000_000];
+
+/** Axes in the page's colours and font, with their labels; x counts steps. */
 export function axesFor(p: Palette, xLabel: string, yLabel: string, yValue?: (v: number) => string): uPlot.Axis[] {
   const common = { stroke: p.muted, grid: { stroke: p.border, width: 1 }, ticks: { stroke: p.border, width: 1 }, font: '11px system-ui, sans-serif', labelFont: '12px system-ui, sans-serif' };
   return [
-    { ...common, label: xLabel, labelSize: 18, size: 32 },
+    { ...common, label: xLabel, labelSize: 18, size: 32, incrs: STEP_INCREMENTS },
     { ...common, label: yLabel, labelSize: 18, size: 58, ...(yValue ? { values: (_u: uPlot, splits: number[]) => splits.map(yValue) } : {}) },
   ];
 }

@@ -55,7 +55,7 @@ function Divergence({ d }: { d: RunDivergence }) {
           </ul>
           {d.suggestions.length > 1 && (
             <button type="button" onClick={() => apply(d.suggestions)} data-testid="run-apply-suggestions">
-              Apply all {d.suggestions.length} to the setup
+              {d.suggestions.length === 2 ? 'Apply both to the setup' : `Apply all ${d.suggestions.length} to the setup`}
             </button>
           )}
           {applied.length > 0 && (

@@ -126,7 +126,8 @@ function Output({ title, c, which }: { title: string; c: Continuation; which: 'b
         <span className={styles.outputTitle}>{title}</span>
         <StatusBadge status={c.status} testId={`try-status-${which}`} />
       </div>
-      <pre className={styles.generated} data-testid={`try-output-${which}`} data-tokens={c.tokens.join(',')} aria-busy={busy}>
+      {/* Focusable: a long continuation scrolls inside it. */}
+      <pre className={styles.generated} tabIndex={0} aria-label={`${title}: text`} data-testid={`try-output-${which}`} data-tokens={c.tokens.join(',')} aria-busy={busy}>
         {c.prompt !== '' && c.text.startsWith(c.prompt) ? (
           <>
             <span className={styles.given}>{c.prompt}</span>
