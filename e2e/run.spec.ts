@@ -89,7 +89,7 @@ test('runs a share link in the worker: every stage, pause and resume, charts, ac
   await page.goto(`/${LINK}`);
   await expect(page.getByTestId('webgpu-status')).toHaveText('ready', { timeout: 60_000 });
   await expect(page.getByTestId('run-spec')).toContainText('1 epoch, batch 8, lr 0.01');
-  await expect(page.getByTestId('run-link-problems')).toHaveCount(0);
+  await expect(page.getByTestId('link-problems')).toHaveCount(0);
 
   // Every stage the page shows as active, in the order it happens.
   await page.evaluate(() => {
