@@ -1,11 +1,10 @@
 // Looking into a run's model, for "try it" in either front door: an item's choices scored before
-// and after training, and the files of a finished run's output folder, all or a part.
+// and after training (which of a finished run's files to export: ./output-files.ts).
 
 import { tokenizeMultipleChoice, type TokenizedChoiceItem } from '../tasks/protocol';
 import type { MultipleChoiceItem } from '../tasks/types';
 import { scoreMultipleChoice } from '../train/eval';
-import { ADAPTER_FOLDER } from './artifacts';
-import { previewItem, type ItemPreview, type Run, type RunArtifacts } from './run';
+import { previewItem, type ItemPreview, type Run } from './run';
 
 /** One choice of a scored item: its text and log-likelihood (summed over its tokens) before and after training. */
 export interface ScoredChoice {
@@ -55,17 +54,4 @@ export async function scoreItem(run: Run, which: number | MultipleChoiceItem): P
   } finally {
     base.destroy();
   }
-}
-
-/** Which of a finished run's files: all; the top level (the merged model, with the spec, metrics and report); the adapter folder; or by name. */
-export type ArtifactSelection = 'all' | 'checkpoint' | 'adapter' | readonly string[];
-
-export function selectArtifacts(artifacts: RunArtifacts, what: ArtifactSelection): [string, Uint8Array][] {
-  const all = [...artifacts];
-  if (what === 'all') return all;
-  if (what === 'adapter') return all.filter(([name]) => name.startsWith(`${ADAPTER_FOLDER}/`));
-  if (what === 'checkpoint') return all.filter(([name]) => !name.includes('/'));
-  const missing = what.filter((name) => !artifacts.has(name));
-  if (missing.length > 0) throw new RangeError(`the run has no file ${missing.join(', ')}; it has ${all.map(([n]) => n).join(', ')}`);
-  return all.filter(([name]) => what.includes(name));
 }

@@ -20,7 +20,8 @@
 // final artifacts stay in the worker until `export` asks for them.
 
 import type { AdapterSummary } from '../gpu/context';
-import type { ArtifactSelection, ScoredItem } from '../run/inspect';
+import type { ScoredItem } from '../run/inspect';
+import type { ArtifactSelection } from '../run/output-files';
 import type { EvalSummary, ModelSummary, RunEvent, RunMetrics, RunStage } from '../run/run';
 import type { ModelSpec, RunSpec } from '../run/spec';
 import type { SelfTestCase, SelfTestReport } from '../selftest/matmul';
