@@ -1,7 +1,8 @@
 // JSON files (config.json, tokenizer.json, model.safetensors.index.json, …): parsing and the
 // wording of what was found, for FormatErrors that name the file.
 
-import { failIn, type Fail } from './errors';
+import type { z } from 'zod';
+import { failIn, FormatError, type Fail } from './errors';
 
 /** The file's top-level object; anything else (bad UTF-8, not JSON, an array) is a FormatError. */
 export function parseJsonObject(bytes: Uint8Array, fileName: string): Record<string, unknown> {
@@ -26,4 +27,20 @@ export function describeJson(x: unknown): string {
   if (x === null) return 'null';
   if (Array.isArray(x)) return 'an array';
   return typeof x === 'object' ? 'an object' : `${typeof x} ${JSON.stringify(x)}`;
+}
+
+/** A JSON file the app wrote, parsed and checked against `schema`; the first problem named with its field. */
+export function parseJsonFile<S extends z.ZodType>(text: string, file: string, schema: S, expected = 'a file written by this app'): z.output<S> {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (e) {
+    throw new FormatError({ file, expected: 'JSON', found: (e as Error).message });
+  }
+  const parsed = schema.safeParse(value);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw new FormatError({ file, field: issue.path.length > 0 ? `field "${issue.path.join('.')}"` : undefined, expected, found: issue.message });
+  }
+  return parsed.data;
 }

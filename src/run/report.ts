@@ -1,6 +1,7 @@
 // The run report: a Markdown summary and an SVG chart of the training loss (each step and a
 // moving average) with the held-out accuracy before and after, for the output folder.
 
+import type { Distribution } from '../adapters/anatomy';
 import type { RunMetrics } from './run';
 
 const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
@@ -76,6 +77,46 @@ ${rows.map(([name, e]) => `| ${name} | **${pct(e.accuracy)}** | ${pct(e.accuracy
 - Final training loss (mean of the last 10% of steps): ${movingAverage(m.steps.map((s) => s.loss), Math.max(1, Math.round(m.steps.length / 10))).at(-1)?.toFixed(4) ?? 'n/a'}.
 - Data: ${m.task.counts.train} training and ${m.task.counts.eval} evaluation items drawn (${m.task.notes.join(' ')}); prompts truncated: ${m.task.truncation.train.truncated} train, ${m.task.truncation.eval.truncated} eval (${m.task.truncation.eval.how}).
 
-Every step's loss, learning rate and gradient norm are in \`metrics.json\`.
+${anatomySection(m)}
+Every step's loss, learning rate and gradient norm, and every module's figures above with their histograms, are in \`metrics.json\`.
+`;
+}
+
+/** "median [p05, p95]" of a distribution, to `digits` significant digits. */
+function spread(d: Distribution, digits = 4): string {
+  const f = (x: number) => (Number.isFinite(x) ? x.toPrecision(digits) : 'n/a');
+  return `${f(d.median)} [${f(d.p05)}, ${f(d.p95)}]`;
+}
+
+/** Inside the adapter: one row per adapted module (see anatomy.ts for each figure's definition). */
+function anatomySection(m: RunMetrics): string {
+  const { entries, method } = m.anatomy;
+  if (entries.length === 0) return '';
+  const d2 = method === 'd2lora';
+  const rescaled = entries.some((e) => e.rowScale !== null);
+  const dora = method === 'dora';
+  const head = ['module', '‖ΔW‖/‖W0‖', ...(d2 ? ['‖plus‖', '‖minus‖'] : []), ...(rescaled ? ['row rescale g'] : []), 'row norm drift', ...(dora ? ['m / ‖W0 row‖'] : [])];
+  const rows = entries.map((e) => [
+    `${e.layer}.${e.module}`,
+    e.updateRatio.toPrecision(4),
+    ...(d2 ? [e.branches!.plus.toPrecision(4), e.branches!.minus.toPrecision(4)] : []),
+    ...(rescaled ? [e.rowScale ? spread(e.rowScale, 6) : '—'] : []),
+    spread(e.rowDrift, 3),
+    ...(dora ? [e.magnitudeRatio ? spread(e.magnitudeRatio, 6) : '—'] : []),
+  ]);
+  const notes = [
+    '‖ΔW‖/‖W0‖ is the update\'s Frobenius norm against the frozen weight\'s',
+    ...(d2 ? ['‖plus‖ and ‖minus‖ are those of the two signed branches s·U₊D₊ and sτ·U₋D₋'] : []),
+    ...(rescaled ? [method === 'dora' ? 'g is each row\'s rescale m_j / ‖(W0+ΔW)_j‖' : 'g is the projection\'s rescale of each row, ‖W0_j‖ / ‖(W0+ΔW)_j‖'] : []),
+    'the drift is how far each row of the effective weight\'s norm moved from the frozen row\'s, ‖W_eff_j‖ / ‖W0_j‖ − 1',
+    ...(dora ? ['m / ‖W0 row‖ is the learned magnitude against the frozen row norm'] : []),
+  ];
+  return `## Inside the adapter
+
+Per module: ${notes.join('; ')}. Row figures are median [5th, 95th percentile] over the rows.
+
+| ${head.join(' | ')} |
+|${head.map(() => '---').join('|')}|
+${rows.map((r) => `| ${r.join(' | ')} |`).join('\n')}
 `;
 }

@@ -26,7 +26,7 @@ import { defaultTargets, linearModules, targetMatches } from '../model/names';
 import { prepareTask, tokenizeMultipleChoiceItems, trainingExample, type PreparedTask, type TokenizedChoiceItem, type TruncationReport } from '../tasks/protocol';
 import type { TaskData } from '../tasks/types';
 import type { Tokenizer } from '../tokenizer/types';
-import { accuracyOf, scoreMultipleChoice, type ChoiceScoring, type MultipleChoiceResult } from '../train/eval';
+import { accuracyOf, scoreMultipleChoice, type ChoiceScoring } from '../train/eval';
 import type { TokenizedExample } from '../train/batching';
 import type { TrainConfig } from '../train/config';
 import { Trainer, TrainingDivergedError, describeDivergence, formatSetting, type Divergence, type ProgressEvent, type SettingSuggestion, type StepRecord } from '../train/trainer';
@@ -34,7 +34,9 @@ import { Emitter } from '../util/emitter';
 import { Rng } from '../util/rng';
 import { permutation } from '../util/sample';
 import { StepGate } from '../util/gate';
+import { adapterAnatomy, type AdapterAnatomy } from './anatomy';
 import { buildArtifacts } from './artifacts';
+import { encodeRunCheckpoint, type CheckpointReason, type HeldOutState, type RunCheckpoint } from './checkpoint';
 import type { EvalPhase, RunStage } from './stages';
 import { adapterConfigOf, formatPath, TRAIN_SETTING_PATHS, trainConfigOf, type FileRef, type ModelSpec, type RunSpec, type TaskSpec } from './spec';
 
@@ -73,6 +75,11 @@ export interface RunMetrics {
   heldOut: { step: number; loss: number }[];
   /** Where early stopping stopped and which step's adapters it kept; null when it was off or never stopped. */
   earlyStopping: { stoppedAtStep: number; bestStep: number; bestLoss: number } | null;
+  /** Inside the adapter: every adapted module's update against its frozen weight (see anatomy.ts). */
+  anatomy: AdapterAnatomy;
+  /** The steps at which the run was resumed from a checkpoint (empty for a run that ran through). */
+  resumedAt: number[];
+  /** Training time, pauses excluded (for a resumed run, summed over its sessions); totalMs: this session's wall time. */
   timings: { trainMs: number; msPerStep: number; tokensPerSecond: number; totalMs: number };
   device: { vendor: string; architecture: string; description: string };
   versions: { format: number; engine: string };
@@ -139,6 +146,10 @@ export type RunEvent =
   | { type: 'eval'; phase: EvalPhase; summary: EvalSummary }
   | { type: 'paused'; stage: RunStage; step: number }
   | { type: 'resumed'; stage: RunStage; step: number }
+  /** A run resumed from a checkpoint: the steps and held-out losses it had, before it goes on from `step`. */
+  | { type: 'restored'; step: number; totalSteps: number; steps: StepRecord[]; heldOut: { step: number; loss: number; best: boolean }[]; savedAt: string }
+  /** A checkpoint was written (RunOptions.checkpoints): the run can go on from `step` after a reload. */
+  | { type: 'checkpoint'; step: number; totalSteps: number; reason: CheckpointReason }
   | { type: 'done'; metrics: RunMetrics; artifacts: RunArtifacts }
   | { type: 'cancelled'; stage: RunStage }
   | { type: 'error'; stage: RunStage; name: string; message: string; divergence?: RunDivergence };
@@ -166,7 +177,26 @@ export interface RunOptions {
   exportArtifacts?: boolean;
   /** Keep the trained and merged models on the GPU after the run, until dispose() (default false). */
   keepModels?: boolean;
+  /** Save checkpoints while training: when it starts, after each epoch, on pause, and at an interval. */
+  checkpoints?: CheckpointOptions;
+  /** Go on from this checkpoint (its spec is the run's): the same result, bit for bit, as the run that wrote it carried on. */
+  resumeFrom?: RunCheckpoint;
 }
+
+export interface CheckpointOptions {
+  /** Also every this many steps (0: none). */
+  everySteps?: number;
+  /** Also once this much training time has passed since the last checkpoint (default DEFAULT_CHECKPOINT_MS; 0: none). */
+  everyMs?: number;
+  /** Stores the checkpoint's files; the run waits for it (a rejection fails the run). */
+  save(files: Map<string, Uint8Array>, info: { step: number; totalSteps: number; reason: CheckpointReason }): Promise<void>;
+}
+
+/**
+ * Two minutes: a crash loses at most that much training, while a checkpoint (which waits for the
+ * step in flight and reads the adapters and moments back) costs about one step's time.
+ */
+export const DEFAULT_CHECKPOINT_MS = 120_000;
 
 export class RunCancelledError extends Error {
   override name = 'RunCancelledError';
@@ -227,6 +257,11 @@ export class Run {
       this.status = 'running';
       this.events.emit({ type: 'resumed', stage: this.stage, step: this.trainer?.step ?? 0 });
     };
+  }
+
+  /** A run that goes on from `checkpoint` (with its spec). */
+  static resume(env: RunEnvironment, checkpoint: RunCheckpoint, options: Omit<RunOptions, 'resumeFrom'> = {}): Run {
+    return new Run(env, checkpoint.spec, { ...options, resumeFrom: checkpoint });
   }
 
   /** Stops at the next step boundary (a 'paused' event says when). */
@@ -353,27 +388,74 @@ export class Run {
       preview: evalSet.items.slice(0, 3).map((it) => previewItem(it, model.tokenizer)),
     });
 
-    const before = await this.evaluate('eval-before', 'before', this.gpuModel, `scoring ${evalSet.items.length} held-out items before training (adapters at init = the base model)`);
-
-    this.enter('train', `${trainer.totalSteps} steps (${trainer.config.epochs} epochs of ${trainExamples.length} examples, batch ${trainer.config.batchSize})`);
-    const forward = trainer.events.on((e) => this.events.emit(e));
+    const resume = this.options.resumeFrom ?? null;
     const watch = new HeldOutWatch(spec.training.earlyStopping?.patience ?? null);
+    let before: EvalSummary;
+    if (resume === null) {
+      before = await this.evaluate('eval-before', 'before', this.gpuModel, `scoring ${evalSet.items.length} held-out items before training (adapters at init = the base model)`);
+    } else {
+      if (resume.totalSteps !== trainer.totalSteps) {
+        throw new Error(`checkpoint: it was saved at step ${resume.step} of ${resume.totalSteps}, but this run has ${trainer.totalSteps} steps: it belongs to other data or settings`);
+      }
+      this.enter('eval-before', `resuming from the checkpoint of step ${resume.step} (${resume.savedAt}): the evaluation before training is the saved one`);
+      await trainer.loadState(resume.trainer);
+      watch.restore(resume.heldOut);
+      before = resume.before;
+      this.events.emit({ type: 'eval', phase: 'before', summary: before });
+      this.events.emit({ type: 'restored', step: resume.step, totalSteps: trainer.totalSteps, steps: [...trainer.history], heldOut: watch.marked(), savedAt: resume.savedAt });
+    }
+
+    const stepsLeft = trainer.totalSteps - trainer.step;
+    this.enter('train', `${resume === null ? '' : `from step ${trainer.step}: `}${stepsLeft} steps (${trainer.config.epochs} epochs of ${trainExamples.length} examples, batch ${trainer.config.batchSize})`);
+    const forward = trainer.events.on((e) => this.events.emit(e));
     const trainStart = performance.now();
-    let pausedMs = 0;
-    const offPause = this.events.on('paused', () => (pausedMs -= performance.now()));
-    const offResume = this.events.on('resumed', () => (pausedMs += performance.now()));
+    // Training time excludes pauses and the checkpoints' own time; a resumed run adds its earlier sessions'.
+    let excludedMs = 0;
+    const offPause = this.events.on('paused', () => (excludedMs -= performance.now()));
+    const offResume = this.events.on('resumed', () => (excludedMs += performance.now()));
+    const trainedMs = () => (resume?.trainMs ?? 0) + performance.now() - trainStart - excludedMs;
+    const checkpoints = this.options.checkpoints ?? null;
+    const checkpoint = checkpoints && new CheckpointClock(checkpoints, trainer.stepsPerEpoch, trainer.totalSteps);
+    const saveCheckpoint = async (reason: CheckpointReason) => {
+      const from = performance.now();
+      const state = await trainer.saveState();
+      const files = encodeRunCheckpoint({
+        spec,
+        reason,
+        savedAt: new Date().toISOString(),
+        step: state.step,
+        totalSteps: trainer.totalSteps,
+        before,
+        heldOut: watch.state(),
+        trainMs: trainedMs(),
+        resumedAt: resume === null ? [] : [...resume.resumedAt, resume.step],
+        engine: ENGINE_VERSION,
+        trainer: state,
+      });
+      await checkpoints!.save(files, { step: state.step, totalSteps: trainer.totalSteps, reason });
+      checkpoint!.saved();
+      excludedMs += performance.now() - from;
+      this.events.emit({ type: 'checkpoint', step: state.step, totalSteps: trainer.totalSteps, reason });
+    };
     try {
+      if (checkpoint !== null && resume === null) await saveCheckpoint('start');
       await trainer.run({
         signal: this.gate.signal,
         gate: this.gate,
         afterStep: async (done) => {
-          if (heldOutEvery === 0 || (done % heldOutEvery !== 0 && done !== trainer.totalSteps)) return false;
-          const loss = await trainer.evaluateLoss(heldOut, this.spec.limits.evalBatch);
-          const { best, stop } = watch.record(done, loss);
-          if (best && spec.training.earlyStopping !== null) watch.keep(await this.readAdapters());
-          this.events.emit({ type: 'held-out', step: done, loss, best });
-          if (stop) this.events.emit({ type: 'stopped-early', step: done, bestStep: watch.bestStep, bestLoss: watch.bestLoss });
-          return stop;
+          if (heldOutEvery !== 0 && (done % heldOutEvery === 0 || done === trainer.totalSteps)) {
+            const loss = await trainer.evaluateLoss(heldOut, this.spec.limits.evalBatch);
+            const { best, stop } = watch.record(done, loss);
+            if (best && spec.training.earlyStopping !== null) watch.keep(await this.readAdapters());
+            this.events.emit({ type: 'held-out', step: done, loss, best });
+            if (stop) {
+              this.events.emit({ type: 'stopped-early', step: done, bestStep: watch.bestStep, bestLoss: watch.bestLoss });
+              return true;
+            }
+          }
+          const reason = checkpoint?.due(done, this.gate.paused) ?? null;
+          if (reason !== null) await saveCheckpoint(reason);
+          return false;
         },
       });
       // Early stopping keeps the adapters of the best held-out loss.
@@ -384,7 +466,7 @@ export class Run {
       offPause();
       offResume();
     }
-    const trainMs = performance.now() - trainStart - pausedMs;
+    const trainMs = trainedMs();
 
     const after = await this.evaluate('eval-after', 'after', this.gpuModel, 'scoring with the adapters live (unmerged)');
 
@@ -398,14 +480,6 @@ export class Run {
     const adapters = [...(await this.readAdapters())].map(([name, params]) => ({ name, params }));
     const steps = trainer.history;
     const tokens = steps.reduce((a, s) => a + s.tokens, 0);
-    const summarize = (r: MultipleChoiceResult): EvalSummary => ({
-      accuracy: accuracyOf(r, spec.scoring),
-      accuracySum: r.accuracySum,
-      accuracyMean: r.accuracyMean,
-      items: r.items,
-      ms: r.ms,
-      itemsPerSecond: r.itemsPerSecond,
-    });
     const metrics: RunMetrics = {
       spec,
       model: { name: model.name, family: model.config.family, parameters: countParameters(model) },
@@ -420,14 +494,16 @@ export class Run {
       train: { ...trainer.config, steps: trainer.totalSteps },
       scoring: spec.scoring,
       chance,
-      before: summarize(before),
-      after: summarize(after),
-      merged: summarize(afterMerged),
-      mergeGapPoints: 100 * (accuracyOf(afterMerged, spec.scoring) - accuracyOf(after, spec.scoring)),
+      before,
+      after,
+      merged: afterMerged,
+      mergeGapPoints: 100 * (afterMerged.accuracy - after.accuracy),
       mergedThroughputRatio: afterMerged.itemsPerSecond / after.itemsPerSecond,
       steps,
       heldOut: watch.history,
       earlyStopping: watch.stoppedAt === null ? null : { stoppedAtStep: watch.stoppedAt, bestStep: watch.bestStep, bestLoss: watch.bestLoss },
+      anatomy: adapterAnatomy(model.config, model.weights, adapterCfg, new Map(adapters.map(({ name, params }) => [name, params]))),
+      resumedAt: resume === null ? [] : [...resume.resumedAt, resume.step],
       timings: { trainMs, msPerStep: trainMs / Math.max(1, steps.length), tokensPerSecond: tokens / (trainMs / 1000), totalMs: performance.now() - t0 },
       device: { vendor: ctx.adapter.vendor, architecture: ctx.adapter.architecture, description: ctx.adapter.description },
       versions: { format: 1, engine: ENGINE_VERSION },
@@ -444,7 +520,7 @@ export class Run {
     return new Map(layers.map(({ name }, i) => [name, params[i]!]));
   }
 
-  private async evaluate(stage: RunStage, phase: EvalPhase, gpuModel: GpuModel, detail: string): Promise<MultipleChoiceResult> {
+  private async evaluate(stage: RunStage, phase: EvalPhase, gpuModel: GpuModel, detail: string): Promise<EvalSummary> {
     this.enter(stage, detail);
     const r = await scoreMultipleChoice(gpuModel, this.evalItems, {
       sequencesPerBatch: this.spec.limits.evalBatch,
@@ -461,7 +537,7 @@ export class Run {
       itemsPerSecond: r.itemsPerSecond,
     };
     this.events.emit({ type: 'eval', phase, summary });
-    return r;
+    return summary;
   }
 }
 
@@ -537,7 +613,7 @@ export function heldOutSplit(spec: RunSpec, train: readonly TokenizedChoiceItem[
 
 /** The held-out losses of a run, the best one, and whether early stopping's patience ran out. */
 class HeldOutWatch {
-  readonly history: { step: number; loss: number }[] = [];
+  history: { step: number; loss: number }[] = [];
   bestLoss = Infinity;
   bestStep = 0;
   stoppedAt: number | null = null;
@@ -565,5 +641,53 @@ class HeldOutWatch {
 
   keep(params: Map<string, AdapterParams>): void {
     this.kept = params;
+  }
+
+  /** The losses so far, each marked when it was the best yet (as the 'held-out' events were). */
+  marked(): { step: number; loss: number; best: boolean }[] {
+    let min = Infinity;
+    return this.history.map((h) => {
+      const best = h.loss < min;
+      if (best) min = h.loss;
+      return { ...h, best };
+    });
+  }
+
+  state(): HeldOutState {
+    return { history: [...this.history], bestLoss: this.bestLoss, bestStep: this.bestStep, sinceBest: this.sinceBest, kept: this.kept };
+  }
+
+  restore(s: HeldOutState): void {
+    this.history = [...s.history];
+    this.bestLoss = s.bestLoss;
+    this.bestStep = s.bestStep;
+    this.sinceBest = s.sinceBest;
+    this.kept = s.kept;
+  }
+}
+
+/** When a training run writes its checkpoints: after each epoch, on pause, every N steps, and once the interval has passed. */
+class CheckpointClock {
+  private lastMs = performance.now();
+
+  constructor(
+    private readonly options: CheckpointOptions,
+    private readonly stepsPerEpoch: number,
+    private readonly totalSteps: number,
+  ) {}
+
+  /** Why to write one after `done` steps, or null. */
+  due(done: number, pauseRequested: boolean): CheckpointReason | null {
+    if (pauseRequested) return 'pause';
+    if (done % this.stepsPerEpoch === 0 || done === this.totalSteps) return 'epoch';
+    const everySteps = this.options.everySteps ?? 0;
+    if (everySteps > 0 && done % everySteps === 0) return 'interval';
+    const everyMs = this.options.everyMs ?? DEFAULT_CHECKPOINT_MS;
+    if (everyMs > 0 && performance.now() - this.lastMs >= everyMs) return 'interval';
+    return null;
+  }
+
+  saved(): void {
+    this.lastMs = performance.now();
   }
 }

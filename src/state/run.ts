@@ -8,6 +8,7 @@ import { create } from 'zustand';
 import type { ProgressEvent, StepRecord } from '../train/trainer';
 import type { EvalSummary, ModelSummary, RunDivergence, RunMetrics } from '../run/run';
 import { METRICS_FILE, selectArtifacts } from '../run/output-files';
+import type { CheckpointReason } from '../run/checkpoint';
 import { RUN_STAGES, type EvalPhase, type RunStage } from '../run/stages';
 import { DEFAULT_RUN_SPEC, type RunSpec } from '../run/spec';
 import type { ExportSelection, WireFile, WireRunEvent } from '../worker/protocol';
@@ -39,6 +40,8 @@ export interface RunState {
   progress: ProgressEvent | null;
   evalProgress: { phase: EvalPhase; done: number; total: number } | null;
   evals: Partial<Record<EvalPhase, EvalSummary>>;
+  /** The last checkpoint written (the step a reload would go on from). */
+  checkpoint: { step: number; totalSteps: number; reason: CheckpointReason } | null;
   metrics: RunMetrics | null;
   artifacts: { name: string; bytes: number }[];
   /** What stopped the run; `divergence` when the trainer's watch saw it diverge (with the settings to change). */
@@ -89,6 +92,7 @@ const fresh = {
   progress: null,
   evalProgress: null,
   evals: {},
+  checkpoint: null,
   metrics: null,
   artifacts: [],
   error: null,
@@ -217,6 +221,10 @@ function applyEvent(s: RunState, e: WireRunEvent): Partial<RunState> {
       return { status: 'paused' };
     case 'resumed':
       return { status: 'running' };
+    case 'restored':
+      return { steps: e.steps, heldOut: e.heldOut };
+    case 'checkpoint':
+      return { checkpoint: { step: e.step, totalSteps: e.totalSteps, reason: e.reason } };
     case 'done': {
       const stages = pendingStages();
       for (const st of RUN_STAGES) stages[st] = 'done';

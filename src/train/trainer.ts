@@ -392,7 +392,7 @@ export class Trainer {
   async saveState(): Promise<TrainerState> {
     await this.settle();
     const adapters = await Promise.all(this.model.adapters().map(async ({ name, layer }) => ({ name, params: await layer.readParams() })));
-    return { step: this.nextStep, config: this.config, adapters, moments: await this.optimizer.readMoments(), history: [...this.history] };
+    return { step: this.nextStep, config: this.config, adapters, moments: await this.optimizer.readMoments(), history: [...this.history], watch: { ...this.watch } };
   }
 
   async loadState(state: TrainerState): Promise<void> {
@@ -410,8 +410,7 @@ export class Trainer {
     }
     this.optimizer.writeMoments(state.moments);
     this.nextStep = state.step;
-    // The watch's stretches start afresh: a saved state holds none.
-    this.watch = { aboveCeiling: 0, zeroGradient: 0 };
+    this.watch = { ...state.watch };
     this.history.splice(0, this.history.length, ...state.history);
     this.clock = { startMs: 0, tokens: 0, startStep: state.step };
   }
@@ -427,4 +426,6 @@ export interface TrainerState {
   adapters: { name: string; params: AdapterParams }[];
   moments: Map<string, { m: Float32Array; v: Float32Array }>;
   history: StepRecord[];
+  /** The divergence watch's stretches in progress, so that a resumed run stops where the uninterrupted one would. */
+  watch: { aboveCeiling: number; zeroGradient: number };
 }

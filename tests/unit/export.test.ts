@@ -615,6 +615,8 @@ function metricsOf(spec: RunSpec, targets: string[]): RunMetrics {
     steps: [{ step: 1, epoch: 1, loss: 1, lr: 1e-3, gradNorm: 1, tokens: 8 }],
     heldOut: [{ step: 1, loss: 1 }],
     earlyStopping: null,
+    anatomy: { method: spec.adapter.method, modules: [], layers: 0, entries: [] },
+    resumedAt: [],
     timings: { trainMs: 1, msPerStep: 1, tokensPerSecond: 1, totalMs: 1 },
     device: { vendor: 'test', architecture: 'test', description: 'test' },
     versions: { format: 1, engine: 'test' },
