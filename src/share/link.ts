@@ -1,6 +1,8 @@
 // The share link: a RunSpec in a URL fragment, `#run=1.<payload>`, where the payload is the spec's
 // JSON, compressed with raw DEFLATE (fflate) and written in base64url without padding. The `1.`
-// is the link format's version. A fragment never reaches a server.
+// is the link format's version. A fragment never reaches a server. A link may also carry the
+// sender's result, `&result=1.<payload>` in the same encoding (see result.ts); a result that is
+// malformed is dropped with a problem listed, and the spec still opens.
 //
 // Decoding is strict about the envelope and lenient about the spec: a link that is too long, of
 // another version, not base64url, not DEFLATE, too large once inflated, or not JSON is refused
@@ -11,38 +13,53 @@
 
 import { deflateSync, inflateSync } from 'fflate';
 import { DEFAULT_RUN_SPEC, formatPath, parseRunSpecLeniently, type RunSpec } from '../run/spec';
+import { RESULT_VERSION, ResultSummarySchema, type ResultSummary } from './result';
 
 export const LINK_VERSION = 1;
 export const LINK_PARAM = 'run';
-/** The longest fragment accepted (after the '#'), in characters: the default run's needs 474, one pinning 16 files about 2,000. */
-export const MAX_LINK_CHARS = 4096;
+export const RESULT_PARAM = 'result';
+/**
+ * The longest fragment accepted (after the '#'), in characters: the default run's spec needs
+ * 474, one pinning 16 files about 2,000; a result adds at most MAX_RESULT_CHARS.
+ */
+export const MAX_LINK_CHARS = 6144;
 /** The most bytes a payload may inflate to (a spec's JSON is about 1 KB). */
 export const MAX_SPEC_JSON_BYTES = 16 * 1024;
+/** The longest result part (after `result=`): 64 loss points and the accuracies take about 400. */
+export const MAX_RESULT_CHARS = 1536;
+/** The most bytes a result's payload may inflate to. */
+const MAX_RESULT_JSON_BYTES = 4096;
 /** The deepest nesting of arrays and objects accepted in the JSON (a spec has 4). */
 const MAX_JSON_DEPTH = 16;
 
 export type LinkDecoding =
-  /** The spec, and what had to be repaired in it (empty: it was valid as it stood). */
-  | { ok: true; spec: RunSpec; problems: string[] }
+  /** The spec, and what had to be repaired in it (empty: it was valid as it stood); the sender's result, if the link carries a valid one. */
+  | { ok: true; spec: RunSpec; problems: string[]; result: ResultSummary | null }
   /** Why the link could not be read at all; nothing of it is used. */
   | { ok: false; error: string };
 
 /**
- * `#run=1.<payload>` for the spec. Throws RangeError for a spec the decoder would refuse as too
- * large (one naming hundreds of files): a link that cannot be opened is never handed out.
+ * `#run=1.<payload>` for the spec, and `&result=1.<payload>` with a result. Throws RangeError for
+ * a spec the decoder would refuse as too large (one naming hundreds of files): a link that cannot
+ * be opened is never handed out.
  */
-export function encodeRunLink(spec: RunSpec): string {
+export function encodeRunLink(spec: RunSpec, result?: ResultSummary): string {
   const json = new TextEncoder().encode(JSON.stringify(spec));
   if (json.length > MAX_SPEC_JSON_BYTES) throw new RangeError(`the run spec is ${json.length} bytes of JSON; a run link holds at most ${MAX_SPEC_JSON_BYTES}`);
-  const link = `#${LINK_PARAM}=${LINK_VERSION}.${toBase64Url(deflateSync(json, { level: 9 }))}`;
+  let link = `#${LINK_PARAM}=${LINK_VERSION}.${packPayload(json)}`;
+  if (result !== undefined) {
+    const part = `${RESULT_VERSION}.${packPayload(new TextEncoder().encode(JSON.stringify(ResultSummarySchema.parse(result))))}`;
+    if (part.length > MAX_RESULT_CHARS) throw new RangeError(`the run's result would take ${part.length} characters of the link; it may take at most ${MAX_RESULT_CHARS}`);
+    link += `&${RESULT_PARAM}=${part}`;
+  }
   if (link.length - 1 > MAX_LINK_CHARS) throw new RangeError(`the run's link would be ${link.length - 1} characters long; a run link has at most ${MAX_LINK_CHARS}`);
   return link;
 }
 
-/** The whole share URL: the page's origin (and path) with the spec's fragment. */
-export function runLinkUrl(spec: RunSpec, pageUrl: string): string {
+/** The whole share URL: the page's origin (and path) with the spec's fragment (and the result's). */
+export function runLinkUrl(spec: RunSpec, pageUrl: string, result?: ResultSummary): string {
   const url = new URL(pageUrl);
-  url.hash = encodeRunLink(spec).slice(1);
+  url.hash = encodeRunLink(spec, result).slice(1);
   return url.href;
 }
 
@@ -57,53 +74,80 @@ export function decodeRunLink(link: string): LinkDecoding {
   if (fragment.length > MAX_LINK_CHARS) {
     return { ok: false, error: `the link's fragment is ${fragment.length} characters long; a run link has at most ${MAX_LINK_CHARS}` };
   }
-  const value = fragmentParam(fragment);
+  const value = fragmentParam(fragment, LINK_PARAM);
   if (value === null) return { ok: false, error: `the link has no "${LINK_PARAM}=" part (expected #${LINK_PARAM}=${LINK_VERSION}.<data>)` };
+  const spec = unpackPayload(value, { param: LINK_PARAM, version: LINK_VERSION, maxJsonBytes: MAX_SPEC_JSON_BYTES, what: 'a run spec', subject: "the link's" });
+  if (!spec.ok) return spec;
+  const problems: string[] = [];
+  const json = withoutPrototypeKeys(spec.json, [], problems);
+  const repaired = parseRunSpecLeniently(json);
+  const resultProblems: string[] = [];
+  const result = decodeResult(fragmentParam(fragment, RESULT_PARAM), resultProblems);
+  return { ok: true, spec: repaired.spec, problems: [...problems, ...repaired.problems, ...resultProblems], result };
+}
+
+/** The link's result part read and validated; null (with the reason in `problems`) when absent or malformed. */
+function decodeResult(value: string | null, problems: string[]): ResultSummary | null {
+  if (value === null) return null;
+  const ignored = (why: string) => {
+    problems.push(`the sender's result was ignored: ${why}`);
+    return null;
+  };
+  if (value.length > MAX_RESULT_CHARS) return ignored(`it is ${value.length} characters long; a result has at most ${MAX_RESULT_CHARS}`);
+  const payload = unpackPayload(value, { param: RESULT_PARAM, version: RESULT_VERSION, maxJsonBytes: MAX_RESULT_JSON_BYTES, what: 'a result', subject: 'its' });
+  if (!payload.ok) return ignored(payload.error);
+  const parsed = ResultSummarySchema.safeParse(withoutPrototypeKeys(payload.json, [], []));
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    return ignored(`${issue.path.length > 0 ? `${formatPath(issue.path as (string | number)[])}: ` : ''}${issue.message}`);
+  }
+  return parsed.data;
+}
+
+/** `<version>.<payload>` → the JSON it holds, or why not (each message begins with `subject`, e.g. "the link's"). */
+function unpackPayload(
+  value: string,
+  o: { param: string; version: number; maxJsonBytes: number; what: string; subject: string },
+): { ok: true; json: unknown } | { ok: false; error: string } {
+  const fail = (error: string) => ({ ok: false as const, error });
   const dot = value.indexOf('.');
-  if (dot < 0) return { ok: false, error: `the link's data has no version (expected ${LINK_PARAM}=${LINK_VERSION}.<data>)` };
+  if (dot < 0) return fail(`${o.subject} data has no version (expected ${o.param}=${o.version}.<data>)`);
   const version = value.slice(0, dot);
-  if (!/^\d{1,6}$/.test(version)) return { ok: false, error: `the link's version ${JSON.stringify(version.slice(0, 20))} is not a number (expected ${LINK_VERSION})` };
-  if (Number(version) !== LINK_VERSION) {
-    const newer = Number(version) > LINK_VERSION;
-    return {
-      ok: false,
-      error: `the link is of version ${Number(version)}; this playground reads version ${LINK_VERSION}${newer ? ' (the link comes from a newer playground: update this one)' : ''}`,
-    };
+  if (!/^\d{1,6}$/.test(version)) return fail(`${o.subject} version ${JSON.stringify(version.slice(0, 20))} is not a number (expected ${o.version})`);
+  if (Number(version) !== o.version) {
+    const newer = Number(version) > o.version;
+    const whose = o.subject === "the link's" ? 'the link is' : 'it is';
+    return fail(`${whose} of version ${Number(version)}; this playground reads version ${o.version}${newer ? ' (the link comes from a newer playground: update this one)' : ''}`);
   }
   const payload = value.slice(dot + 1);
-  if (payload.length === 0) return { ok: false, error: 'the link carries no data after its version' };
-  if (!/^[A-Za-z0-9_-]*$/.test(payload)) return { ok: false, error: 'the link\'s data is not base64url (letters, digits, "-" and "_"): it may have been cut or changed' };
+  if (payload.length === 0) return fail(o.subject === "the link's" ? 'the link carries no data after its version' : 'it carries no data after its version');
+  if (!/^[A-Za-z0-9_-]*$/.test(payload)) return fail(`${o.subject} data is not base64url (letters, digits, "-" and "_"): it may have been cut or changed`);
   // Unpadded base64 ends in a group of 2, 3 or 4 characters; 1 left over holds no whole byte.
   if (payload.length % 4 === 1) {
-    return { ok: false, error: `the link's data is ${payload.length} character${payload.length === 1 ? '' : 's'} long, a length base64url never has: it may have been cut` };
+    return fail(`${o.subject} data is ${payload.length} character${payload.length === 1 ? '' : 's'} long, a length base64url never has: it may have been cut`);
   }
   const bytes = fromBase64Url(payload);
   let inflated: Uint8Array;
   try {
     // One byte more than allowed tells a payload that inflates too far, without inflating it all.
-    inflated = inflateSync(bytes, { out: new Uint8Array(MAX_SPEC_JSON_BYTES + 1) });
+    inflated = inflateSync(bytes, { out: new Uint8Array(o.maxJsonBytes + 1) });
   } catch (e) {
-    return { ok: false, error: `the link's data is not DEFLATE-compressed (${(e as Error).message}): it may have been cut or changed` };
+    return fail(`${o.subject} data is not DEFLATE-compressed (${(e as Error).message}): it may have been cut or changed`);
   }
-  if (inflated.length > MAX_SPEC_JSON_BYTES) return { ok: false, error: `the link's data inflates to more than ${MAX_SPEC_JSON_BYTES} bytes; a run spec is far smaller` };
+  if (inflated.length > o.maxJsonBytes) return fail(`${o.subject} data inflates to more than ${o.maxJsonBytes} bytes; ${o.what} is far smaller`);
   let text: string;
   try {
     text = new TextDecoder('utf-8', { fatal: true }).decode(inflated);
   } catch {
-    return { ok: false, error: "the link's data is not UTF-8 text" };
+    return fail(`${o.subject} data is not UTF-8 text`);
   }
   const depth = jsonDepth(text);
-  if (depth > MAX_JSON_DEPTH) return { ok: false, error: `the link's JSON nests ${depth} levels deep; a run spec has at most ${MAX_JSON_DEPTH}` };
-  let json: unknown;
+  if (depth > MAX_JSON_DEPTH) return fail(`${o.subject} JSON nests ${depth} levels deep; ${o.what} has at most ${MAX_JSON_DEPTH}`);
   try {
-    json = JSON.parse(text);
+    return { ok: true, json: JSON.parse(text) };
   } catch (e) {
-    return { ok: false, error: `the link's data is not JSON (${(e as Error).message})` };
+    return fail(`${o.subject} data is not JSON (${(e as Error).message})`);
   }
-  const problems: string[] = [];
-  json = withoutPrototypeKeys(json, [], problems);
-  const repaired = parseRunSpecLeniently(json);
-  return { ok: true, spec: repaired.spec, problems: [...problems, ...repaired.problems] };
 }
 
 /** Whether the spec equals the defaults (a link for it carries nothing new). */
@@ -113,13 +157,18 @@ export function isDefaultSpec(spec: RunSpec): boolean {
 
 // ---------------------------------------------------------------------------------------------
 
-/** The value of `run=` among `&`-separated fragment parameters, else null. */
-function fragmentParam(fragment: string): string | null {
+/** The value of `name=` among `&`-separated fragment parameters, else null. */
+function fragmentParam(fragment: string, name: string): string | null {
   for (const part of fragment.split('&')) {
     const eq = part.indexOf('=');
-    if (eq >= 0 && part.slice(0, eq) === LINK_PARAM) return part.slice(eq + 1);
+    if (eq >= 0 && part.slice(0, eq) === name) return part.slice(eq + 1);
   }
   return null;
+}
+
+/** Bytes as a link's payload: raw DEFLATE at the highest level, in unpadded base64url. */
+function packPayload(bytes: Uint8Array): string {
+  return toBase64Url(deflateSync(bytes, { level: 9 }));
 }
 
 const BASE64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';

@@ -378,7 +378,7 @@ describe('d2lora link', () => {
     expect(code).toBe(0);
     expect(err).toBe('');
     expect(out).toBe(`${DEFAULT_PAGE_ORIGIN}${encodeRunLink(spec)}`);
-    expect(decodeRunLink(out)).toEqual({ ok: true, spec, problems: [] });
+    expect(decodeRunLink(out)).toEqual({ ok: true, spec, problems: [], result: null });
   });
 
   it('takes another origin, and refuses one that is not an http(s) URL', async () => {
@@ -401,6 +401,6 @@ describe('d2lora link', () => {
   it('round-trips a spec through --link and back to link', async () => {
     const spec = parseRunSpec(VARIED_SPECS['preset, catalog task, LoRA'] as RunSpecInput);
     const { out } = await printed(['--link', encodeRunLink(spec)]);
-    expect(decodeRunLink(out)).toEqual({ ok: true, spec, problems: [] });
+    expect(decodeRunLink(out)).toEqual({ ok: true, spec, problems: [], result: null });
   });
 });

@@ -9,7 +9,8 @@
 import { deflateRawSync, inflateRawSync, deflateSync as zlibDeflateSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_RUN_SPEC, parseRunSpec, type RunSpec, type RunSpecInput } from '../../src/run/spec';
-import { decodeRunLink, encodeRunLink, isDefaultSpec, LINK_VERSION, MAX_LINK_CHARS, MAX_SPEC_JSON_BYTES, runLinkUrl, type LinkDecoding } from '../../src/share/link';
+import { decodeRunLink, encodeRunLink, isDefaultSpec, LINK_VERSION, MAX_LINK_CHARS, MAX_RESULT_CHARS, MAX_SPEC_JSON_BYTES, runLinkUrl, type LinkDecoding } from '../../src/share/link';
+import { compareWithSender, downsampleLoss, lossPointSteps, RESULT_LOSS_POINTS, summarizeResult } from '../../src/share/result';
 import { Rng } from '../../src/util/rng';
 import { SHA_A, VARIED_SPECS } from './run-specs';
 
@@ -34,9 +35,9 @@ describe('round trip', () => {
     const spec = parseRunSpec(input);
     const link = encodeRunLink(spec);
     expect(link).toMatch(/^#run=1\.[A-Za-z0-9_-]+$/);
-    expect(decodeRunLink(link)).toEqual({ ok: true, spec, problems: [] });
+    expect(decodeRunLink(link)).toEqual({ ok: true, spec, problems: [], result: null });
     // The payload is plain raw DEFLATE of the spec's JSON: any inflater reads it.
-    expect(decodeRunLink(linkOf(JSON.stringify(spec)))).toEqual({ ok: true, spec, problems: [] });
+    expect(decodeRunLink(linkOf(JSON.stringify(spec)))).toEqual({ ok: true, spec, problems: [], result: null });
   });
 
   it('is the spec exactly as JSON: an outside encoder and this one agree on what the payload holds', () => {
@@ -57,7 +58,7 @@ describe('round trip', () => {
       `#a=1&b&${link.slice(1)}`,
       `${link}&run=2.ignored`,
     ];
-    for (const form of forms) expect(decodeRunLink(form), form).toEqual({ ok: true, spec, problems: [] });
+    for (const form of forms) expect(decodeRunLink(form), form).toEqual({ ok: true, spec, problems: [], result: null });
     expect(runLinkUrl(spec, 'https://example.org/playground/?lang=en#old')).toBe(`https://example.org/playground/?lang=en${link}`);
   });
 
@@ -94,13 +95,13 @@ describe('round trip', () => {
     const link = encodeRunLink(maximal);
     console.log(`links: the default run ${DEFAULT_LINK.length} characters; a maximal realistic spec ${link.length} of at most ${MAX_LINK_CHARS}`);
     expect(link.length).toBeLessThan(MAX_LINK_CHARS);
-    expect(decodeRunLink(runLinkUrl(maximal, 'https://example.org/d2lora/'))).toEqual({ ok: true, spec: maximal, problems: [] });
+    expect(decodeRunLink(runLinkUrl(maximal, 'https://example.org/d2lora/'))).toEqual({ ok: true, spec: maximal, problems: [], result: null });
 
     // 256 pinned files of long names: valid as a spec, too long for a link.
     const huge = parseRunSpec({ model: { kind: 'files', name: 'm', files: Array.from({ length: 256 }, (_, i) => ({ name: `shards/part-${i}-${'x'.repeat(200)}.bin`, sha256: sha() })) } });
     expect(() => encodeRunLink(huge)).toThrow(new RangeError(`the run spec is ${new TextEncoder().encode(JSON.stringify(huge)).length} bytes of JSON; a run link holds at most ${MAX_SPEC_JSON_BYTES}`));
     const wide = parseRunSpec({ model: { kind: 'files', name: 'm', files: Array.from({ length: 100 }, (_, i) => ({ name: `f${i}`, sha256: sha() })) } });
-    expect(() => encodeRunLink(wide)).toThrow(/^the run's link would be \d+ characters long; a run link has at most 4096$/);
+    expect(() => encodeRunLink(wide)).toThrow(/^the run's link would be \d+ characters long; a run link has at most 6144$/);
   });
 
   it('tells the default spec from any other', () => {
@@ -161,7 +162,7 @@ const REFUSED: [string, string, string | RegExp][] = [
   ['nesting past the cap: arrays', linkOf(`${'['.repeat(17)}${']'.repeat(17)}`), "the link's JSON nests 17 levels deep; a run spec has at most 16"],
   ['nesting past the cap: in a field', linkOf(`{"task":${'{"a":'.repeat(2000)}1${'}'.repeat(2000)}}`), "the link's JSON nests 2001 levels deep; a run spec has at most 16"],
   ['an oversize link', `#run=1.${'A'.repeat(MAX_LINK_CHARS)}`, `the link's fragment is ${MAX_LINK_CHARS + 6} characters long; a run link has at most ${MAX_LINK_CHARS}`],
-  ['an oversize URL of parameters', `https://example.org/#${'x=1&'.repeat(2000)}${DEFAULT_LINK.slice(1)}`, /^the link's fragment is \d+ characters long; a run link has at most 4096$/],
+  ['an oversize URL of parameters', `https://example.org/#${'x=1&'.repeat(2000)}${DEFAULT_LINK.slice(1)}`, /^the link's fragment is \d+ characters long; a run link has at most 6144$/],
 ];
 
 describe('links that are refused', () => {
@@ -185,7 +186,7 @@ describe('links that are refused', () => {
 
   it('accepts nesting up to the cap (the depth counts brackets outside strings only)', () => {
     const d = decodeRunLink(linkOf(`{"x":${'['.repeat(15)}"[[[[[[[[[[[[[[[[[[[[{{{{{{{{{{"${']'.repeat(15)}}`));
-    expect(d).toEqual({ ok: true, spec: DEFAULT_RUN_SPEC, problems: ['x: unknown field, ignored'] });
+    expect(d).toEqual({ ok: true, spec: DEFAULT_RUN_SPEC, problems: ["x: unknown field, ignored"], result: null });
   });
 });
 
@@ -307,7 +308,7 @@ describe('links that are repaired', () => {
   it.each(REPAIRED)('%s', (_, json, expected, problems) => {
     const before = Object.getOwnPropertyNames(Object.prototype).sort();
     const d = decodeRunLink(linkOf(json));
-    expect(d).toEqual({ ok: true, spec: parseRunSpec(expected), problems });
+    expect(d).toEqual({ ok: true, spec: parseRunSpec(expected), problems, result: null });
     // Nothing reached a prototype, and the repaired spec is one strict parsing accepts as it is.
     expect(Object.getOwnPropertyNames(Object.prototype).sort()).toEqual(before);
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
@@ -327,7 +328,7 @@ describe('links that are repaired', () => {
 
   it('accepts https anywhere and http on this machine', () => {
     for (const url of ['https://example.org/m/', 'http://localhost:8080/m/', 'http://127.0.0.1/m/', 'http://[::1]:9000/m/']) {
-      expect(decodeRunLink(linkOf(JSON.stringify({ model: { kind: 'url', url } })))).toEqual({ ok: true, spec: parseRunSpec({ model: { kind: 'url', url } }), problems: [] });
+      expect(decodeRunLink(linkOf(JSON.stringify({ model: { kind: 'url', url } })))).toEqual({ ok: true, spec: parseRunSpec({ model: { kind: 'url', url } }), problems: [], result: null });
     }
   });
 });
@@ -337,5 +338,86 @@ describe('the link format', () => {
     expect(LINK_VERSION).toBe(1);
     expect(DEFAULT_LINK.startsWith('#run=1.')).toBe(true);
     expect(PAYLOAD).not.toMatch(/[=+/]/);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// The sender's result beside the spec: `&result=1.<payload>`.
+
+describe("a link's result summary", () => {
+  const steps = Array.from({ length: 1000 }, (_, i) => ({ loss: 3 * Math.exp(-i / 300) + 0.1 * Math.sin(i) }));
+  const source = {
+    before: { accuracy: 0.316, items: 500 },
+    after: { accuracy: 0.818, items: 500 },
+    merged: { accuracy: 0.818 },
+    steps,
+    device: { vendor: 'nvidia', architecture: 'hopper' },
+  };
+  const summary = summarizeResult(source);
+
+  it('holds the accuracies, the counts and at most 64 loss points, each the mean of an equal share of the steps', () => {
+    expect(summary.accuracy).toEqual({ before: 0.316, after: 0.818, merged: 0.818 });
+    expect([summary.items, summary.steps, summary.loss.length, summary.device]).toEqual([500, 1000, RESULT_LOSS_POINTS, 'nvidia hopper']);
+    // Share k of 1000 steps in 64: steps [⌊1000k/64⌋, ⌊1000(k+1)/64⌋).
+    const share = (k: number) => steps.slice(Math.floor((1000 * k) / 64), Math.floor((1000 * (k + 1)) / 64)).map((s) => s.loss);
+    for (const k of [0, 17, 63]) {
+      const xs = share(k);
+      expect(summary.loss[k]).toBeCloseTo(xs.reduce((a, b) => a + b, 0) / xs.length, 3);
+    }
+    expect(lossPointSteps(summary)[0]).toBe((0 + 15 + 1) / 2);
+    expect(lossPointSteps(summary).at(-1)).toBe((984 + 1000 + 1) / 2);
+    // A short run keeps every step.
+    expect(downsampleLoss([1, 2, 3])).toEqual([1, 2, 3]);
+  });
+
+  it('travels beside the spec and comes back as it went, in a few hundred characters', () => {
+    const spec = parseRunSpec(VARIED_SPECS['preset, catalog task, LoRA']!);
+    const link = encodeRunLink(spec, summary);
+    expect(link).toMatch(/^#run=1\.[A-Za-z0-9_-]+&result=1\.[A-Za-z0-9_-]+$/);
+    const resultPart = link.slice(link.indexOf('&result=') + '&result='.length);
+    console.log(`links: a result summary of ${summary.loss.length} points takes ${resultPart.length} characters (at most ${MAX_RESULT_CHARS})`);
+    expect(resultPart.length).toBeLessThan(MAX_RESULT_CHARS);
+    expect(decodeRunLink(link)).toEqual({ ok: true, spec, problems: [], result: summary });
+    expect(decodeRunLink(runLinkUrl(spec, 'https://example.org/', summary))).toEqual({ ok: true, spec, problems: [], result: summary });
+  });
+
+  const resultLink = (content: string) => `${DEFAULT_LINK}&result=1.${deflateRawSync(Buffer.from(content, 'utf8')).toString('base64url')}`;
+  const good = JSON.stringify(summary);
+  const BAD_RESULTS: [string, string, RegExp][] = [
+    ['not JSON', resultLink('accuracy=1'), /^the sender's result was ignored: its data is not JSON/],
+    ['an accuracy above 1', resultLink(good.replace('"after":0.818', '"after":2')), /^the sender's result was ignored: accuracy\.after: Too big/],
+    ['65 loss points', resultLink(JSON.stringify({ ...summary, loss: [...summary.loss, 1] })), /^the sender's result was ignored: loss: Too big/],
+    ['a negative loss', resultLink(JSON.stringify({ ...summary, loss: [-1] })), /^the sender's result was ignored: loss\[0\]: Too small/],
+    ['markup in the device name', resultLink(JSON.stringify({ ...summary, device: 'é<img src=x onerror=alert(1)>' })), /^the sender's result was ignored: device: /],
+    ['an extra field', resultLink(JSON.stringify({ ...summary, script: 'alert(1)' })), /^the sender's result was ignored: .*script/],
+    ['a prototype key', resultLink(good.replace('{', '{"__proto__":{"polluted":1},')), /^$/],
+    ['another version', `${DEFAULT_LINK}&result=2.AAAA`, /^the sender's result was ignored: it is of version 2; this playground reads version 1 \(the link comes from a newer playground: update this one\)$/],
+    ['not base64url', `${DEFAULT_LINK}&result=1.a+b`, /^the sender's result was ignored: its data is not base64url/],
+    ['too long', `${DEFAULT_LINK}&result=1.${'A'.repeat(MAX_RESULT_CHARS)}`, new RegExp(`^the sender's result was ignored: it is ${MAX_RESULT_CHARS + 2} characters long; a result has at most ${MAX_RESULT_CHARS}$`)],
+    ['a bomb', resultLink(' '.repeat(100_000)), /^the sender's result was ignored: its data inflates to more than 4096 bytes; a result is far smaller$/],
+  ];
+  it.each(BAD_RESULTS)('%s: the spec opens, the result is dropped with the reason', (_, link, problem) => {
+    const d = decodeRunLink(link);
+    if (!d.ok) throw new Error(d.error);
+    expect(d.spec).toEqual(DEFAULT_RUN_SPEC);
+    if (problem.source === '^$') {
+      // A prototype key is dropped silently, the rest of the result kept, and nothing polluted.
+      expect(d.result).toEqual(summary);
+      expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+      return;
+    }
+    expect(d.result).toBeNull();
+    expect(d.problems).toHaveLength(1);
+    expect(d.problems[0]).toMatch(problem);
+  });
+
+  it("tells whether a reproduction agrees with the sender's accuracies, item for item", () => {
+    expect(compareWithSender(summary, source)).toMatchObject({ agree: true, mismatch: null });
+    // One item more right after training: 0.818 → 0.820 of 500 items.
+    const off = compareWithSender(summary, { ...source, after: { accuracy: 0.82 } });
+    expect(off.agree).toBe(false);
+    expect(off.accuracies.find((a) => a.phase === 'after')!.diffPoints).toBeCloseTo(0.2, 10);
+    expect(compareWithSender(summary, { ...source, before: { accuracy: 0.316, items: 400 } })).toMatchObject({ agree: false, mismatch: "the sender's run scored 500 items, this one 400" });
+    expect(compareWithSender(summary, { ...source, steps: steps.slice(0, 10) }).mismatch).toBe("the sender's run trained 1000 steps, this one 10");
   });
 });
