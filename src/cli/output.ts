@@ -5,7 +5,7 @@
 // --out costs nothing.
 
 import { constants } from 'node:fs';
-import { access, mkdir, open, rename, rm, stat } from 'node:fs/promises';
+import { access, mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 
 /** A file-system failure, naming the file and what to do. */
@@ -13,40 +13,51 @@ export class OutputError extends Error {
   override name = 'OutputError';
 }
 
-function explain(e: unknown, path: string, doing: string): OutputError {
+function explain(e: unknown, path: string, doing: string, flag = '--out'): OutputError {
   const err = e as NodeJS.ErrnoException;
   const advice: Record<string, string> = {
-    ENOSPC: 'the disk is full: free some space or choose another --out',
-    EDQUOT: 'the disk quota is used up: free some space or choose another --out',
-    EACCES: 'no permission to write there: choose another --out',
-    EPERM: 'no permission to write there: choose another --out',
-    EROFS: 'the file system is read-only: choose another --out',
-    ENOTDIR: 'a part of the path is a file, not a folder: choose another --out',
-    EEXIST: 'something is in the way: choose another --out',
+    ENOSPC: `the disk is full: free some space or choose another ${flag}`,
+    EDQUOT: `the disk quota is used up: free some space or choose another ${flag}`,
+    EACCES: `no permission to write there: choose another ${flag}`,
+    EPERM: `no permission to write there: choose another ${flag}`,
+    EROFS: `the file system is read-only: choose another ${flag}`,
+    ENOTDIR: `a part of the path is a file, not a folder: choose another ${flag}`,
+    EEXIST: `something is in the way: choose another ${flag}`,
   };
-  return new OutputError(`${path}: cannot ${doing} (${err.code ?? err.message}): ${advice[err.code ?? ''] ?? 'choose another --out'}`);
+  return new OutputError(`${path}: cannot ${doing} (${err.code ?? err.message}): ${advice[err.code ?? ''] ?? `choose another ${flag}`}`);
 }
 
-/** Fails now, naming the problem, if `out` cannot become the output folder. */
-export async function checkOutputFolder(out: string): Promise<void> {
+/** Fails now, naming the problem, if `out` cannot become the output folder (the folder `flag` names). */
+export async function checkOutputFolder(out: string, flag = '--out'): Promise<void> {
   const target = resolve(out);
-  const info = await stat(target).catch((e: NodeJS.ErrnoException) => (e.code === 'ENOENT' ? null : Promise.reject(explain(e, target, 'be the output folder'))));
-  if (info !== null && !info.isDirectory()) throw new OutputError(`--out ${out} is a file, not a folder: choose another --out`);
+  const info = await stat(target).catch((e: NodeJS.ErrnoException) => (e.code === 'ENOENT' ? null : Promise.reject(explain(e, target, 'be the output folder', flag))));
+  if (info !== null && !info.isDirectory()) throw new OutputError(`${flag} ${out} is a file, not a folder: choose another ${flag}`);
   const parent = dirname(target);
   try {
     await mkdir(parent, { recursive: true });
   } catch (e) {
-    throw explain(e, parent, 'create the folder');
+    throw explain(e, parent, 'create the folder', flag);
   }
   try {
     await access(parent, constants.W_OK);
   } catch (e) {
-    throw explain(e, parent, 'write into the folder');
+    throw explain(e, parent, 'write into the folder', flag);
   }
 }
 
-/** Writes `files` (names may contain one level of folders) as the folder `out`, atomically. */
-export async function writeOutputFolder(out: string, files: ReadonlyMap<string, Uint8Array>): Promise<void> {
+/** The files of a flat folder (a checkpoint's), by name; an error naming the folder if it cannot be read. */
+export async function readFolderFiles(dir: string, flag: string): Promise<Map<string, Uint8Array>> {
+  const target = resolve(dir);
+  const entries = await readdir(target, { withFileTypes: true }).catch((e: NodeJS.ErrnoException) =>
+    Promise.reject(new OutputError(`${flag} ${dir}: ${e.code === 'ENOENT' ? 'no such folder' : e.code === 'ENOTDIR' ? 'a file, not a folder' : `cannot read it (${e.code ?? e.message})`}`)),
+  );
+  const files = new Map<string, Uint8Array>();
+  for (const entry of entries) if (entry.isFile()) files.set(entry.name, new Uint8Array(await readFile(join(target, entry.name))));
+  return files;
+}
+
+/** Writes `files` (names may contain one level of folders) as the folder `out` (the folder `flag` names), atomically. */
+export async function writeOutputFolder(out: string, files: ReadonlyMap<string, Uint8Array>, flag = '--out'): Promise<void> {
   const target = resolve(out);
   const partial = `${target}.partial-${process.pid}`;
   const replaced = `${target}.replaced-${process.pid}`;
@@ -68,19 +79,19 @@ export async function writeOutputFolder(out: string, files: ReadonlyMap<string, 
         await handle.writeFile(bytes);
         await handle.sync();
       } catch (e) {
-        throw explain(e, shown, 'write');
+        throw explain(e, shown, 'write', flag);
       } finally {
         await handle?.close();
       }
     }
     for (const folder of folders) await syncFolder(folder);
     const existing = await stat(target).catch(() => null);
-    if (existing !== null) await rename(target, replaced).catch((e) => Promise.reject(explain(e, target, 'replace the earlier run there')));
+    if (existing !== null) await rename(target, replaced).catch((e) => Promise.reject(explain(e, target, 'replace the earlier run there', flag)));
     try {
       await rename(partial, target);
     } catch (e) {
       if (existing !== null) await rename(replaced, target).catch(() => undefined);
-      throw explain(e, target, 'put the folder in place');
+      throw explain(e, target, 'put the folder in place', flag);
     }
     await syncFolder(dirname(target));
     if (existing !== null) await rm(replaced, { recursive: true, force: true });

@@ -150,11 +150,15 @@ export interface FlagsRun {
   warnings: string[];
 }
 
-/** The run the flags describe: the base (defaults, --spec, --link) with every given flag applied. */
-export async function runFromFlags(flags: FlagValues): Promise<FlagsRun> {
+/**
+ * The run the flags describe: the base (the defaults, --spec, --link, or the caller's `baseSpec`, e.g.
+ * a checkpoint's spec, named by `baseSpec.from` in messages) with every given flag applied.
+ */
+export async function runFromFlags(flags: FlagValues, baseSpec?: { spec: RunSpec; from: string }): Promise<FlagsRun> {
   if (flags.spec !== undefined && flags.link !== undefined) throw new UsageError(`give --spec or --link, not both`);
+  if (baseSpec !== undefined && (flags.spec !== undefined || flags.link !== undefined)) throw new UsageError(`${baseSpec.from} gives the run's spec: drop ${flags.spec !== undefined ? '--spec' : '--link'}`);
   const warnings: string[] = [];
-  let base: RunSpec = DEFAULT_RUN_SPEC;
+  let base: RunSpec = baseSpec?.spec ?? DEFAULT_RUN_SPEC;
   if (typeof flags.spec === 'string') {
     const bytes = await readFileIfPresent(flags.spec, TEXT_FILE_LIMIT);
     if (bytes === null) throw new UsageError(`--spec ${flags.spec}: no such file`);

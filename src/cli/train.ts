@@ -4,8 +4,10 @@
 import { acquireNodeContext } from '../gpu/node';
 import { nodeRunEnvironment } from '../run/node-env';
 import { Run, RunCancelledError, type RunEvent, type RunMetrics } from '../run/run';
-import type { FlagSpec, FlagValues } from './args';
-import { checkOutputFolder, writeOutputFolder } from './output';
+import { decodeRunCheckpoint } from '../run/checkpoint';
+import { formatPath, specDifferences } from '../run/spec';
+import { UsageError, type FlagSpec, type FlagValues } from './args';
+import { checkOutputFolder, readFolderFiles, writeOutputFolder } from './output';
 import { bar, downloadProgress, formatDuration, statusLine } from './progress';
 import { defaultOutFolder, runFromFlags, SPEC_FLAGS } from './spec-flags';
 import { formatTable } from './table';
@@ -13,6 +15,12 @@ import { formatTable } from './table';
 export const trainFlags: Record<string, FlagSpec> = {
   ...SPEC_FLAGS,
   out: { type: 'string', help: 'output folder (default: out/<model>-<task>-<method>-r<r>-s<seed>)' },
+  checkpoint: {
+    type: 'string',
+    help: 'folder to keep a checkpoint in while training (replaced whole each time): at the start, after each epoch, on Ctrl-C, and every --checkpoint-every steps or 2 minutes',
+  },
+  'checkpoint-every': { type: 'string', help: 'also write the checkpoint every N steps (default: by time only)' },
+  resume: { type: 'string', help: "go on from the checkpoint in this folder, with its run's settings (ends bit for bit as the run would have); keeps checkpointing there" },
 };
 
 const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
@@ -63,17 +71,39 @@ export function terminalPrinter(): (e: RunEvent) => void {
 }
 
 export async function trainCommand(flags: FlagValues): Promise<number> {
-  const { spec, locations, warnings } = await runFromFlags(flags);
+  const resumeDir = typeof flags.resume === 'string' ? flags.resume : null;
+  const resumeFrom = resumeDir === null ? null : decodeRunCheckpoint(await readFolderFiles(resumeDir, '--resume'));
+  const { spec, locations, warnings } = await runFromFlags(flags, resumeFrom === null ? undefined : { spec: resumeFrom.spec, from: `--resume ${resumeDir}` });
+  if (resumeFrom !== null) {
+    const changed = specDifferences(resumeFrom.spec, spec);
+    if (changed.length > 0) throw new UsageError(`--resume goes on with the checkpoint's settings; the flags change ${changed.map(formatPath).join(', ')}: drop them`);
+  }
   for (const w of warnings) process.stderr.write(`warning: ${w}\n`);
   const out = typeof flags.out === 'string' ? flags.out : defaultOutFolder(spec);
   await checkOutputFolder(out);
+  const checkpointDir = typeof flags.checkpoint === 'string' ? flags.checkpoint : resumeDir;
+  if (checkpointDir !== null) await checkOutputFolder(checkpointDir, '--checkpoint');
+  const everySteps = flags['checkpoint-every'] === undefined ? 0 : Number(flags['checkpoint-every']);
+  if (!Number.isInteger(everySteps) || everySteps < 0) throw new UsageError(`--checkpoint-every ${String(flags['checkpoint-every'])}: expected a whole number of steps ≥ 0`);
+  if (flags['checkpoint-every'] !== undefined && checkpointDir === null) throw new UsageError('--checkpoint-every needs --checkpoint <folder> to write into');
   const ctx = await acquireNodeContext();
   process.stderr.write(`GPU: ${ctx.adapter.vendor} ${ctx.adapter.architecture} (${ctx.adapter.description})\n`);
-  const run = new Run(nodeRunEnvironment(ctx, locations), spec);
+  const checkpoints =
+    checkpointDir === null
+      ? undefined
+      : { everySteps, save: (files: Map<string, Uint8Array>) => writeOutputFolder(checkpointDir, files, '--checkpoint') };
+  const env = nodeRunEnvironment(ctx, locations);
+  const run = resumeFrom === null ? new Run(env, spec, { checkpoints }) : Run.resume(env, resumeFrom, { checkpoints });
   run.events.on(terminalPrinter());
+  if (resumeFrom !== null) process.stderr.write(`resuming from the checkpoint of step ${resumeFrom.step}/${resumeFrom.totalSteps} (${resumeFrom.reason}, ${resumeFrom.savedAt})\n`);
+  let saved: { step: number; totalSteps: number } | null = null;
+  run.events.on('checkpoint', (e) => (saved = e));
+  // With a checkpoint folder, Ctrl-C pauses first: the pause writes the checkpoint, then the run stops.
+  run.events.on('paused', () => run.cancel());
   const onSigint = () => {
-    process.stderr.write('\ninterrupted: stopping after the current step…\n');
-    run.cancel();
+    process.stderr.write(`\ninterrupted: stopping after the current step${checkpointDir === null ? '' : `, saving the checkpoint in ${checkpointDir}`}…\n`);
+    if (checkpointDir !== null && run.stage === 'train') run.pause();
+    else run.cancel();
   };
   process.once('SIGINT', onSigint);
   try {
@@ -86,7 +116,9 @@ export async function trainCommand(flags: FlagValues): Promise<number> {
     return 0;
   } catch (e) {
     if (e instanceof RunCancelledError) {
-      process.stderr.write(`d2lora train: ${e.message}; nothing was written\n`);
+      const kept = saved as { step: number; totalSteps: number } | null;
+      const resumable = kept === null ? '' : `; the checkpoint of step ${kept.step}/${kept.totalSteps} is in ${checkpointDir}: go on with d2lora train --resume ${checkpointDir}`;
+      process.stderr.write(`d2lora train: ${e.message}; no output folder was written${resumable}\n`);
       return 130;
     }
     throw e;

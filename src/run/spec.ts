@@ -544,6 +544,19 @@ function article(word: string): string {
   return /^[aeiou]/.test(word) ? 'an' : 'a';
 }
 
+/**
+ * Where two specs differ: the path of every setting whose value is not the same (arrays, such as
+ * targets or a model's files, compared whole). What a settings diff shows.
+ */
+export function specDifferences(a: RunSpec, b: RunSpec): string[][] {
+  const walk = (x: unknown, y: unknown, path: string[]): string[][] => {
+    const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+    if (isObject(x) && isObject(y)) return [...new Set([...Object.keys(x), ...Object.keys(y)])].flatMap((k) => walk(x[k], y[k], [...path, k]));
+    return JSON.stringify(x) === JSON.stringify(y) ? [] : [path];
+  };
+  return walk(a, b, []);
+}
+
 export function formatPath(path: readonly (string | number)[]): string {
   if (path.length === 0) return '(the spec)';
   return path.map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? p : `.${p}`)).join('');

@@ -2,7 +2,7 @@
 // how long it took. A child process is the honest way to see what a person sees (an unhandled
 // rejection, a stack trace, the exit code).
 
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -20,6 +20,13 @@ export interface CliResult {
 /** `d2lora <args>` (scripts/d2lora.mjs) from the project's root. */
 export function d2lora(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<CliResult> {
   return runNode(['scripts/d2lora.mjs', ...args], env);
+}
+
+/** `d2lora <args>`, sent Ctrl-C (SIGINT) once its stderr matches `when`, as a person stops it. */
+export function d2loraInterrupted(args: string[], when: RegExp, env: NodeJS.ProcessEnv = process.env): Promise<CliResult> {
+  return runProcess(process.execPath, ['scripts/d2lora.mjs', ...args], env, (stderr, child) => {
+    if (when.test(stderr)) child.kill('SIGINT');
+  });
 }
 
 /** Exit `code`, the message as the last line of stderr, no stack trace or unhandled rejection, nothing on stdout. */
@@ -56,14 +63,22 @@ export function runInMountNamespace(script: string, env: NodeJS.ProcessEnv = pro
   return runProcess('unshare', [...(asRoot ? [] : ['--map-root-user']), '--mount', 'bash', '-euo', 'pipefail', '-c', script], env);
 }
 
-function runProcess(command: string, args: string[], env: NodeJS.ProcessEnv): Promise<CliResult> {
+function runProcess(command: string, args: string[], env: NodeJS.ProcessEnv, watchStderr?: (stderr: string, child: ChildProcess) => void): Promise<CliResult> {
   const t0 = performance.now();
   return new Promise((resolvePromise, reject) => {
     const child = spawn(command, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
+    let watching = watchStderr;
     child.stdout.on('data', (d: Buffer) => (stdout += d));
-    child.stderr.on('data', (d: Buffer) => (stderr += d));
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d;
+      if (watching) {
+        const before = child.killed;
+        watching(stderr, child);
+        if (child.killed !== before) watching = undefined;
+      }
+    });
     child.on('error', reject);
     child.on('close', (code) => resolvePromise({ code, stdout, stderr, ms: performance.now() - t0 }));
   });

@@ -2,16 +2,20 @@
 // resumed from any of them (an interval's, an epoch's, a pause's) ends bit for bit as the run
 // that wrote it carried on — the merged weights, every step's loss, the held-out losses and the
 // accuracies — with early stopping's kept adapters carried across; a diverging run keeps the
-// checkpoint from before its first step. And inside the adapter: the run's anatomy in
+// last good checkpoint. The command line's --checkpoint, Ctrl-C and --resume. And inside the adapter: the run's anatomy in
 // metrics.json and report.md.
 
-import { describe, expect, it } from 'vitest';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
 import { distribution, layerAnatomy } from '../../src/adapters/anatomy';
 import { CHECKPOINT_FILES, decodeRunCheckpoint, type CheckpointReason } from '../../src/run/checkpoint';
 import { nodeRunEnvironment } from '../../src/run/node-env';
-import { Run, RunDivergedError, type RunEvent, type RunResult } from '../../src/run/run';
+import { Run, RunDivergedError, type RunEvent, type RunMetrics, type RunResult } from '../../src/run/run';
 import { adapterConfigOf, runSpecWith, type RunSpec } from '../../src/run/spec';
 import { FormatError } from '../../src/io/errors';
+import { d2lora, d2loraInterrupted, expectCleanFailure, expectNothingWritten } from './cli';
 import { gpu } from './gpu';
 
 // 96 items, batch 8: 12 steps an epoch, 24 in all; held-out losses every 4 steps.
@@ -174,4 +178,42 @@ describe('checkpoints and resume', () => {
     expect(report).toContain('## Inside the adapter');
     expect(report).toContain(`| 0.${first.module} | ${first.updateRatio.toPrecision(4)} |`);
   }, 300_000);
+});
+
+describe('d2lora train --checkpoint and --resume', () => {
+  const scratch = mkdtempSync(join(tmpdir(), 'd2lora-resume-'));
+  afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+  // 128 items, batch 8: 16 steps an epoch, 32 in all.
+  const SHORT = ['--story-train', '128', '--max-train', '128', '--story-test', '16', '--max-eval', '16', '--epochs', '2', '--batch', '8', '--lr', '0.01'];
+
+  it('Ctrl-C saves the checkpoint and says how to go on; --resume ends with the uninterrupted run\'s weights, byte for byte', async () => {
+    const whole = join(scratch, 'whole');
+    const first = await d2lora(['train', ...SHORT, '--out', whole]);
+    expect(first.code, first.stderr).toBe(0);
+
+    const out = join(scratch, 'resumed');
+    const cp = join(scratch, 'checkpoint');
+    const stopped = await d2loraInterrupted(['train', ...SHORT, '--out', out, '--checkpoint', cp, '--checkpoint-every', '4'], /step 1[0-9]\/32/);
+    expectCleanFailure(stopped, new RegExp(`the run was cancelled; no output folder was written; the checkpoint of step (\\d+)/32 is in ${cp}: go on with d2lora train --resume ${cp}$`), 130);
+    const step = Number(/the checkpoint of step (\d+)\/32/.exec(stopped.stderr)![1]);
+    expect(step).toBeGreaterThan(10);
+    expect(step).toBeLessThan(32);
+    expectNothingWritten(out);
+    expect(readdirSync(cp).sort()).toEqual(['checkpoint.json', 'state.json', 'state.safetensors']);
+
+    const changed = await d2lora(['train', '--resume', cp, '--lr', '0.5', '--out', out]);
+    expectCleanFailure(changed, "d2lora train: --resume goes on with the checkpoint's settings; the flags change training.lr: drop them", 2);
+
+    const resumed = await d2lora(['train', '--resume', cp, '--out', out]);
+    expect(resumed.code, resumed.stderr).toBe(0);
+    expect(resumed.stderr).toMatch(new RegExp(`resuming from the checkpoint of step ${step}/32 \\(pause, `));
+    for (const file of ['model.safetensors', 'adapter/d2lora_model.safetensors']) {
+      expect(readFileSync(join(out, file)).equals(readFileSync(join(whole, file))), file).toBe(true);
+    }
+    const [a, b] = [whole, out].map((d) => JSON.parse(readFileSync(join(d, 'metrics.json'), 'utf8')) as RunMetrics);
+    expect(b!.steps).toEqual(a!.steps);
+    expect(b!.resumedAt).toEqual([step]);
+    // It kept checkpointing where it resumed from: the last is the end of training.
+    expect((JSON.parse(readFileSync(join(cp, 'checkpoint.json'), 'utf8')) as { step: number }).step).toBe(32);
+  }, 600_000);
 });
