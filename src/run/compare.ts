@@ -42,16 +42,21 @@ export interface CompareResult {
   seeds: number[];
 }
 
+/** The methods compared: "lora2r" is LoRA with r and α doubled (s = α/r unchanged), D2-LoRA's parameter count. */
+export const COMPARED_METHODS = ['lora', 'lora2r', 'dora', 'd2lora'] as const;
+export type ComparedMethod = (typeof COMPARED_METHODS)[number];
+
+/** The adapter settings of a compared method at rank r and α (every other setting as given). */
+export function comparedAdapter<A extends { method: string; r: number; alpha: number }>(adapter: A, method: ComparedMethod): A & { method: RunSpec['adapter']['method'] } {
+  if (method === 'lora2r') return { ...adapter, method: 'lora', r: 2 * adapter.r, alpha: 2 * adapter.alpha };
+  return { ...adapter, method };
+}
+
 /** The four methods at the spec's rank, α and τ, every other setting as the spec has it. */
 export function comparisonMethods(spec: RunSpec): CompareMethod[] {
-  const { r, alpha } = spec.adapter;
-  const variant = (adapter: Partial<RunSpec['adapter']>) => runSpecWith({ ...spec, adapter: { ...spec.adapter, ...adapter } });
-  return [
-    { label: `LoRA r=${r}`, spec: variant({ method: 'lora' }) },
-    { label: `LoRA r=${2 * r}`, spec: variant({ method: 'lora', r: 2 * r, alpha: 2 * alpha }) },
-    { label: `DoRA r=${r}`, spec: variant({ method: 'dora' }) },
-    { label: `D2-LoRA r=${r}`, spec: variant({ method: 'd2lora' }) },
-  ];
+  const { r } = spec.adapter;
+  const label: Record<ComparedMethod, string> = { lora: `LoRA r=${r}`, lora2r: `LoRA r=${2 * r}`, dora: `DoRA r=${r}`, d2lora: `D2-LoRA r=${r}` };
+  return COMPARED_METHODS.map((m) => ({ label: label[m], spec: runSpecWith({ ...spec, adapter: comparedAdapter(spec.adapter, m) }) }));
 }
 
 /** Std of the step-to-step loss changes over the second half of the steps. */

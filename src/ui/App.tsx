@@ -6,6 +6,7 @@ import { EnginePanel } from './EnginePanel';
 import { RunPanel } from './RunPanel';
 import { GpuErrorPanel } from './GpuErrorPanel';
 import { SelfTestPanel } from './SelfTestPanel';
+import { SetupSections } from './setup/SetupSections';
 import { StatusBadge } from './StatusBadge';
 import { SystemPanel } from './SystemPanel';
 import { UnavailablePanel } from './UnavailablePanel';
@@ -37,6 +38,7 @@ export function App() {
         {webgpu === 'error' && <GpuErrorPanel />}
         {hasAdapter && (
           <>
+            <SetupSections />
             <RunPanel />
             <EnginePanel />
             <SystemPanel />

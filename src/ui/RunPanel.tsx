@@ -5,7 +5,8 @@
 import { useState } from 'react';
 import { RUN_STAGES, type EvalPhase, type RunStage } from '../run/stages';
 import type { RunSpec } from '../run/spec';
-import { useForm, type FormState } from '../state/form';
+import { useForm } from '../state/form';
+import { startFromForm, useStartBlock } from '../state/inspect';
 import { useRun, type RunState } from '../state/run';
 import { runLinkUrl } from '../share/link';
 import { formatBytes, formatCount, formatDuration, plural } from './format';
@@ -30,6 +31,7 @@ export function RunPanel() {
   const form = useForm();
   const active = s.status === 'starting' || s.status === 'running' || s.status === 'paused';
   const shown = active || s.status !== 'idle' ? s.spec : form.spec;
+  const block = useStartBlock();
   return (
     <section className="panel" aria-labelledby="run-heading">
       <div className="panel-head">
@@ -37,9 +39,8 @@ export function RunPanel() {
         <StatusBadge status={s.status} testId="run-status" />
       </div>
       {shown !== null && <SpecSummary spec={shown} />}
-      <LinkNotes link={form.link} />
       <div className="controls run-controls">
-        <button type="button" onClick={() => form.spec && void s.start(form.spec, form.files)} disabled={active || form.spec === null} data-testid="run-start">
+        <button type="button" onClick={() => void startFromForm()} disabled={active || block !== null} aria-describedby={block !== null ? 'run-start-reason' : undefined} data-testid="run-start">
           {s.status === 'idle' ? 'Start' : 'Start again'}
         </button>
         <button type="button" onClick={() => void s.pause()} disabled={s.status !== 'running'} data-testid="run-pause">
@@ -56,6 +57,11 @@ export function RunPanel() {
         </button>
         <ShareButton />
       </div>
+      {block !== null && !active && (
+        <p id="run-start-reason" className="muted" data-testid="run-start-reason">
+          {block}
+        </p>
+      )}
       <ol className="stages" data-testid="run-stages">
         {RUN_STAGES.map((stage) => (
           <li key={stage} className={`stage stage-${s.stages[stage]}`} data-testid={`run-stage-${stage}`} data-state={s.stages[stage]}>
@@ -102,27 +108,6 @@ function SpecSummary({ spec }: { spec: RunSpec }) {
         {formatCount(spec.limits.maxTrain)} training and {formatCount(spec.limits.maxEval)} evaluation items of ≤ {spec.limits.maxLength} tokens
       </dd>
     </dl>
-  );
-}
-
-function LinkNotes({ link }: { link: FormState['link'] }) {
-  if (link.error !== null) {
-    return (
-      <p className="note" role="note" data-testid="run-link-error">
-        The link in the address could not be read ({link.error}), so this is the default run.
-      </p>
-    );
-  }
-  if (link.problems.length === 0) return link.fromLink ? <p className="muted">This run comes from the link in the address.</p> : null;
-  return (
-    <div className="note" role="note" data-testid="run-link-problems">
-      <p>The link in the address was repaired before use:</p>
-      <ul>
-        {link.problems.map((p) => (
-          <li key={p}>{p}</li>
-        ))}
-      </ul>
-    </div>
   );
 }
 
