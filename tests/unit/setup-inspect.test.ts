@@ -60,7 +60,7 @@ const TASK: TaskInspection = {
   truncation: { train: { items: 5000, truncated: 0, how: '', dropped: 0, droppedIds: [], longest: 52 }, eval: { items: 500, truncated: 0, how: '', dropped: 0, droppedIds: [], longest: 52 } },
   lengths: { train: 52, eval: 52, trainAnswer: 2, evalAnswer: 2 },
 };
-const LIMITS = { maxBufferSize: 2 ** 30, maxStorageBufferBindingSize: 2 ** 27 };
+const LIMITS = { maxBufferSize: 2 ** 30, maxStorageBufferBindingSize: 2 ** 27, maxComputeWorkgroupStorageSize: 32768, maxComputeInvocationsPerWorkgroup: 256, maxComputeWorkgroupsPerDimension: 65535 };
 const SETTLE = 400;
 
 beforeEach(() => {
@@ -168,7 +168,7 @@ describe('figures and why Start waits', () => {
     form().set(['targets'], ['q_proj', 'c_attn']);
     expect(block()).toBe('Target c_attn names no linear layer of this model.');
     form().set(['targets'], null);
-    useSystem.setState({ limits: { maxBufferSize: 2 ** 30, maxStorageBufferBindingSize: 2 ** 20 } });
+    useSystem.setState({ limits: { ...LIMITS, maxStorageBufferBindingSize: 2 ** 20 } });
     form().set(['training', 'batch'], 512);
     const inspect = { model: ready(MODEL), task: ready(TASK) };
     expect(startBlockOf(form(), inspect, 'ready', figuresOf(form(), inspect, { maxBufferSize: 2 ** 30, maxStorageBufferBindingSize: 2 ** 20 }))).toMatch(
