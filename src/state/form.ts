@@ -351,11 +351,12 @@ export function pageFragment(spec: RunSpec, hidden: readonly PageSection[]): str
 /**
  * Keeps the address bar's fragment the form's share link as the form changes (replaceState:
  * no history entry per keystroke, no hashchange). A draft with problems leaves the address as it
- * was. Returns the unsubscribe.
+ * was; the address a page opened with stays until the form changes. Returns the unsubscribe.
  */
 export function syncAddress(history: Pick<History, 'replaceState'>, location: Pick<Location, 'href'>): () => void {
   return useForm.subscribe((s, prev) => {
-    if (s.spec === null || (s.spec === prev.spec && s.hidden === prev.hidden)) return;
+    // A used autostart leaves the address too, so that a reload does not start the run again.
+    if (s.spec === null || (s.spec === prev.spec && s.hidden === prev.hidden && s.autostart === prev.autostart)) return;
     let fragment: string;
     try {
       fragment = pageFragment(s.spec, s.hidden);

@@ -225,8 +225,12 @@ export function wantedInspections(
   model: Pick<Inspection<ModelInspection>, 'status' | 'key'>,
   loadRequested: string | null,
 ): { model: Wanted; task: Wanted } {
-  const waiting = (key: string | null, waitingFor: Wanted['waitingFor']): Wanted => ({ key, go: false, waitingFor });
-  if (touches(form.issues, MODEL_FIELDS)) return { model: waiting(null, 'fields'), task: waiting(null, 'fields') };
+  const waiting = (key: string, waitingFor: Wanted['waitingFor']): Wanted => ({ key, go: false, waitingFor });
+  // What an inspection waits for when the draft cannot say what to inspect.
+  const unsure = (waitingFor: Wanted['waitingFor']) => waiting(`(${waitingFor})`, waitingFor);
+  const draftTask = form.draft.task as { kind?: unknown } | undefined;
+  const taskFilesMissing = draftTask?.kind === 'file' && form.taskFiles.test === null;
+  if (touches(form.issues, MODEL_FIELDS)) return { model: unsure('fields'), task: unsure(taskFilesMissing ? 'files' : 'fields') };
   const spec = inspectableSpec(form);
   const modelKey = modelKeyOf(spec.model, form.modelFiles);
   let modelWanted: Wanted;
@@ -236,7 +240,7 @@ export function wantedInspections(
   // A model already inspected is not loaded again (its key is the pinned spec's for picked files).
   if (model.key === modelKey && (model.status === 'ready' || model.status === 'loading' || model.status === 'failed')) modelWanted = { key: modelKey, go: model.status !== 'failed', waitingFor: null };
 
-  if (touches(form.issues, TASK_FIELDS)) return { model: modelWanted, task: waiting(null, 'fields') };
+  if (touches(form.issues, TASK_FIELDS)) return { model: modelWanted, task: unsure(taskFilesMissing ? 'files' : 'fields') };
   const taskKey = JSON.stringify({ model: spec.model, task: spec.task, seed: spec.seed, maxTrain: spec.limits.maxTrain, maxEval: spec.limits.maxEval, maxLength: spec.limits.maxLength });
   let taskWanted: Wanted;
   if (spec.task.kind === 'file' && (form.taskFiles.test === null || (spec.task.train !== undefined && form.taskFiles.train === null))) taskWanted = waiting(taskKey, 'files');
@@ -258,7 +262,7 @@ export function modelKeyOf(model: RunSpec['model'], files: readonly { name: stri
 // ---------------------------------------------------------------------------------------------
 // Figures and readiness
 
-/** What the setup adds up to: each figure null until what it needs is known. */
+/** What the setup adds up to: each figure null until what it needs is known (and its fields are valid). */
 export interface SetupFigures {
   trainableParameters: number | null;
   /** The targets that match no linear layer of the model. */
@@ -268,37 +272,58 @@ export interface SetupFigures {
   fit: FitCheck | null;
   /** Whether the memory assumed the tokenized task's lengths (else the spec's longest sequence). */
   fromTask: boolean;
+  /** Fields with a problem that hold a figure back, by figure (their labels). */
+  heldBy: { trainable: string[]; steps: string[]; memory: string[] };
 }
 
+/** The fields each figure is computed from. */
+const FIGURE_FIELDS = {
+  trainable: ['adapter.method', 'adapter.r', 'targets'],
+  steps: ['training.batch', 'training.epochs', 'training.earlyStopping'],
+  memory: ['adapter', 'targets', 'training.batch', 'limits'],
+} as const;
+
 export function figuresOf(
-  form: Pick<FormState, 'draft' | 'spec'>,
+  form: Pick<FormState, 'draft' | 'spec' | 'issues'>,
   inspect: Pick<InspectState, 'model' | 'task'>,
   limits: { maxBufferSize: number; maxStorageBufferBindingSize: number } | null,
 ): SetupFigures {
+  const heldBy = {
+    trainable: heldFields(form.issues, FIGURE_FIELDS.trainable),
+    steps: heldFields(form.issues, FIGURE_FIELDS.steps),
+    memory: heldFields(form.issues, FIGURE_FIELDS.memory),
+  };
   const model = inspect.model.status === 'ready' ? inspect.model.result : null;
-  if (model === null) return { trainableParameters: null, unmatchedTargets: [], steps: null, memory: null, fit: null, fromTask: false };
+  if (model === null) return { trainableParameters: null, unmatchedTargets: [], steps: null, memory: null, fit: null, fromTask: false, heldBy };
+  // Fields with problems are at their defaults here; a figure that reads one of them is not shown.
   const spec = inspectableSpec(form);
   const task = inspect.task.status === 'ready' ? inspect.task.result : null;
-  const lengths = task?.lengths ?? boundingLengths(model.config, spec);
-  const memory = estimateMemory(model.config, spec, lengths);
+  const memory = heldBy.memory.length > 0 ? null : estimateMemory(model.config, spec, task?.lengths ?? boundingLengths(model.config, spec));
   return {
-    trainableParameters: trainableParameters(model.config, spec),
+    trainableParameters: heldBy.trainable.length > 0 ? null : trainableParameters(model.config, spec),
     unmatchedTargets: resolveTargets(model.config, spec.targets).unmatched,
-    steps: task === null ? null : trainingSteps(spec, Number(task.counts.trainTokenized)),
+    steps: task === null || heldBy.steps.length > 0 ? null : trainingSteps(spec, Number(task.counts.trainTokenized)),
     memory,
-    fit: limits === null ? null : checkFit(memory, spec, limits),
+    fit: limits === null || memory === null ? null : checkFit(memory, spec, limits),
     fromTask: task !== null,
+    heldBy,
   };
+}
+
+/** The labels of the fields among `fields` (and inside them) that have a problem. */
+function heldFields(issues: FormState['issues'], fields: readonly string[]): string[] {
+  return [...new Set(issues.filter((i) => touches([i], fields)).map((i) => fieldLabel(i.path)))];
 }
 
 /** The setup's figures, recomputed when the form, the inspections or the limits change. */
 export function useSetupFigures(): SetupFigures {
   const draft = useForm((s) => s.draft);
   const spec = useForm((s) => s.spec);
+  const issues = useForm((s) => s.issues);
   const model = useInspect((s) => s.model);
   const task = useInspect((s) => s.task);
   const limits = useSystem((s) => s.limits);
-  return useMemo(() => figuresOf({ draft, spec }, { model, task }, limits), [draft, spec, model, task, limits]);
+  return useMemo(() => figuresOf({ draft, spec, issues }, { model, task }, limits), [draft, spec, issues, model, task, limits]);
 }
 
 function systemReadiness(): 'ready' | 'waiting' {

@@ -12,22 +12,30 @@ import { useForm } from '../../src/state/form';
 import type { EngineCancelledError as CancelledType } from '../../src/worker/client';
 
 /** The scripted engine: every request waits until the test answers it. */
-const engineCalls: { type: string; id: number; arg: unknown; files: string[]; resolve: (v: unknown) => void; reject: (e: Error) => void }[] = [];
+const engineCalls: {
+  type: string;
+  id: number;
+  arg: unknown;
+  files: string[];
+  progress: (p: { file: string; loaded: number; total: number | null }) => void;
+  resolve: (v: unknown) => void;
+  reject: (e: Error) => void;
+}[] = [];
 const cancelled: number[] = [];
 let nextId = 1;
 vi.mock('../../src/state/worker', async () => {
   const { EngineCancelledError } = await vi.importActual<typeof import('../../src/worker/client')>('../../src/worker/client');
-  const call = (type: string, arg: unknown, files: { name: string }[]) => {
+  const call = (type: string, arg: unknown, files: { name: string }[], progress: (p: { file: string; loaded: number; total: number | null }) => void) => {
     const id = nextId++;
     let resolve!: (v: unknown) => void;
     let reject!: (e: Error) => void;
     const promise = new Promise((res, rej) => ((resolve = res), (reject = rej)));
-    engineCalls.push({ type, id, arg, files: files.map((f) => f.name), resolve, reject });
+    engineCalls.push({ type, id, arg, files: files.map((f) => f.name), progress, resolve, reject });
     return Object.assign(promise, { id });
   };
   const client = {
-    inspectModel: (model: ModelSpec, files: { name: string }[]) => call('inspectModel', model, files),
-    inspectTask: (spec: RunSpec, files: { name: string }[]) => call('inspectTask', spec, files),
+    inspectModel: (model: ModelSpec, files: { name: string }[], progress: never) => call('inspectModel', model, files, progress),
+    inspectTask: (spec: RunSpec, files: { name: string }[], progress: never) => call('inspectTask', spec, files, progress),
     cancel: async (id: number) => {
       cancelled.push(id);
       const c = engineCalls.find((x) => x.id === id);
@@ -105,7 +113,7 @@ describe('which inspections the form calls for', () => {
     form().set(['model'], { kind: 'files', name: 'm', files: [] });
     expect(wantedInspections(form(), idle, null).model.waitingFor).toBe('files');
     form().set(['model'], { kind: 'preset', name: 'nope' });
-    expect(wantedInspections(form(), idle, null)).toEqual({ model: { key: null, go: false, waitingFor: 'fields' }, task: { key: null, go: false, waitingFor: 'fields' } });
+    expect(wantedInspections(form(), idle, null)).toEqual({ model: { key: '(fields)', go: false, waitingFor: 'fields' }, task: { key: '(fields)', go: false, waitingFor: 'fields' } });
     form().set(['model'], { kind: 'preset', name: 'stories260K' });
     form().set(['limits', 'maxLength'], 1);
     expect(wantedInspections(form(), idle, null).task.waitingFor).toBe('fields');
@@ -113,6 +121,9 @@ describe('which inspections the form calls for', () => {
     form().set(['limits', 'maxLength'], 256);
     form().set(['training', 'lr'], 'x');
     expect(wantedInspections(form(), idle, null).model.go).toBe(true);
+    // A file task without its file: waiting for it, not for a field.
+    form().set(['task'], { kind: 'file' });
+    expect(wantedInspections(form(), idle, null).task).toEqual({ key: '(files)', go: false, waitingFor: 'files' });
   });
 
   it("keys picked files by name, size and date, so that other files under the same name load", () => {
@@ -150,6 +161,15 @@ describe('figures and why Start waits', () => {
     expect(none).toMatchObject({ trainableParameters: null, steps: null, memory: null, fit: null });
   });
 
+  it('holds back a figure whose fields have a problem, and only that one', () => {
+    form().set(['adapter', 'r'], 'x');
+    form().set(['training', 'lr'], -1);
+    const f = figuresOf(form(), { model: ready(MODEL), task: ready(TASK) }, LIMITS);
+    expect(f).toMatchObject({ trainableParameters: null, memory: null, fit: null, heldBy: { trainable: ['Rank r'], steps: [], memory: ['Rank r'] } });
+    // The learning rate is in none of them: the steps stand.
+    expect(f.steps).toEqual({ ok: true, examples: 5000, stepsPerEpoch: 313, totalSteps: 626 });
+  });
+
   it('names the first thing Start waits for', () => {
     const block = (over: Partial<Parameters<typeof startBlockOf>[1]> = {}, system: 'ready' | 'waiting' = 'ready') => {
       const inspect = { model: ready(MODEL), task: ready(TASK), ...over };
@@ -183,9 +203,12 @@ describe('the flow against the engine', () => {
     expect(useInspect.getState().model.status).toBe('loading');
     await settle();
     expect(engineCalls.map((c) => c.type)).toEqual(['inspectModel']);
+    // Download progress reaches the store while the model loads.
+    engineCalls[0]!.progress({ file: 'stories260K.bin', loaded: 4096, total: 1_057_824 });
+    expect(useInspect.getState().model.progress).toEqual({ file: 'stories260K.bin', loaded: 4096, total: 1_057_824 });
     engineCalls[0]!.resolve({ inspection: MODEL });
     await vi.advanceTimersByTimeAsync(0);
-    expect(useInspect.getState().model.status).toBe('ready');
+    expect(useInspect.getState().model).toMatchObject({ status: 'ready', progress: null });
     await settle();
     expect(engineCalls.map((c) => c.type)).toEqual(['inspectModel', 'inspectTask']);
     // The seed changes the task's draw: the task inspection under way is cancelled, the model kept.

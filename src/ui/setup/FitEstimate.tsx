@@ -4,7 +4,7 @@
 // fields that would make it fit.
 
 import type { MemoryPart } from '../../run/estimate';
-import { useForm } from '../../state/form';
+import { fieldLabel, useForm } from '../../state/form';
 import { useSetupFigures } from '../../state/inspect';
 import { useSystem } from '../../state/system';
 import { formatBytes, formatCount } from '../format';
@@ -31,7 +31,9 @@ export function FitEstimate() {
     <div className={styles.fit} data-testid="fit">
       <h3>Will it fit?</h3>
       {memory === null ? (
-        <p className="muted">Estimated once the model is loaded.</p>
+        <p className="muted">
+          {figures.heldBy.memory.length > 0 ? `Estimated once ${figures.heldBy.memory.join(' and ')} ${figures.heldBy.memory.length === 1 ? 'is' : 'are'} valid.` : 'Estimated once the model is loaded.'}
+        </p>
       ) : (
         <>
           <p className={styles.total}>
@@ -54,7 +56,7 @@ export function FitEstimate() {
             </table>
           </details>
           {fit !== null && limits !== null && (
-            <p data-testid="fit-largest">
+            <p data-testid="fit-largest" data-limit={fit.limit} data-bytes={memory.buffers[0]!.bytes}>
               Largest single buffer: {formatBytes(memory.buffers[0]!.bytes)}, {memory.buffers[0]!.what}; this GPU allows {formatBytes(fit.limit)} per buffer.{' '}
               {fit.fits ? (
                 <span className={`badge badge-ok ${styles.verdict}`} data-testid="fit-verdict">
@@ -69,14 +71,13 @@ export function FitEstimate() {
           )}
           {fit !== null && !fit.fits && (
             <div className={styles.refused} role="alert" data-testid="fit-refused">
-              <p>
-                This run cannot start: {fit.reason}. WebGPU gives no way around a per-buffer limit; a smaller piece of work does.
-              </p>
+              <p>This run cannot start: {fit.reason}.</p>
               {fit.suggestions.length > 0 ? (
-                <div className="controls">
+                <div className={`controls ${styles.suggestions}`}>
+                  <span>Try:</span>
                   {fit.suggestions.map((s) => (
-                    <button key={s.path.join('.')} type="button" onClick={() => set(s.path, s.value)} data-testid={`fit-suggest-${s.path.join('.')}`}>
-                      Use {s.text}
+                    <button key={s.path.join('.')} type="button" onClick={() => set(s.path, s.value)} title={`Use ${s.text}`} data-testid={`fit-suggest-${s.path.join('.')}`}>
+                      {fieldLabel(s.path.join('.'))} {formatCount(s.value)}
                     </button>
                   ))}
                 </div>

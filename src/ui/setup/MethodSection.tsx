@@ -100,11 +100,16 @@ function Figures() {
   const f = useSetupFigures();
   const parameters = useInspect((s) => (s.model.status === 'ready' ? s.model.result!.summary.parameters : null));
   const training = useForm((s) => s.spec?.training ?? null);
+  const epochs = useDraftValue('training.epochs');
+  const batch = useDraftValue('training.batch');
+  const held = (fields: string[]) => <span className="muted">once {fields.join(' and ')} {fields.length === 1 ? 'is' : 'are'} valid</span>;
   return (
     <dl className={`facts ${styles.figures}`} aria-live="polite">
       <dt>Trainable parameters</dt>
       <dd data-testid="method-trainable">
-        {f.trainableParameters === null ? (
+        {f.heldBy.trainable.length > 0 ? (
+          held(f.heldBy.trainable)
+        ) : f.trainableParameters === null ? (
           <span className="muted">once the model is loaded</span>
         ) : (
           <>
@@ -115,14 +120,16 @@ function Figures() {
       </dd>
       <dt>Steps</dt>
       <dd data-testid="method-steps">
-        {f.steps === null || training === null ? (
+        {f.heldBy.steps.length > 0 ? (
+          held(f.heldBy.steps)
+        ) : f.steps === null ? (
           <span className="muted">once the task is tokenized</span>
         ) : f.steps.ok ? (
           <>
             <strong>{formatCount(f.steps.totalSteps)}</strong>
             <span className="muted">
               {' '}
-              = ⌈{formatCount(f.steps.examples)} examples / batch {training.batch}⌉ = {formatCount(f.steps.stepsPerEpoch)} per epoch × {training.epochs}
+              = ⌈{formatCount(f.steps.examples)} examples / batch {String(training?.batch ?? batch)}⌉ = {formatCount(f.steps.stepsPerEpoch)} per epoch × {String(training?.epochs ?? epochs)}
             </span>
           </>
         ) : (
@@ -172,7 +179,7 @@ function Advanced() {
       </div>
       <h3>Evaluation</h3>
       <div className={fieldStyles.grid}>
-        <SelectField path="scoring" label="Scoring" options={CHOICE_SCORINGS.map((s) => ({ value: s, label: s === 'sum' ? 'sum of the log-likelihoods' : 'mean per token' }))} />
+        <SelectField path="scoring" label="Scoring" options={CHOICE_SCORINGS.map((s) => ({ value: s, label: s === 'sum' ? 'sum over tokens' : 'mean per token' }))} />
         <NumberField path="training.heldOutEvery" label="Held-out loss every" emptyMeansNull="about 10 per epoch" hint="Steps; 0: never." />
         <NumberField path="training.heldOutItems" label="Held-out items" />
         <NumberField path="limits.evalBatch" label="Evaluation batch" hint="Sequences scored at once." />

@@ -73,11 +73,13 @@ function HubPicker() {
   const url = useDraftValue('model.url');
   const set = useForm((s) => s.set);
   const revision = useDraftValue('model.revision');
-  const issues = [...useFieldIssues('model.repo'), ...useFieldIssues('model.url')];
+  const typed = [...useFieldIssues('model.repo'), ...useFieldIssues('model.url')];
   const status = useInspect((s) => s.model.status);
   const waitingFor = useInspect((s) => s.model.waitingFor);
   const requestLoad = useInspect((s) => s.requestModelLoad);
   const text = kind === 'url' ? String(url ?? '') : String(repo ?? '');
+  // Nothing typed yet is not a mistake: the hint says what to type.
+  const issues = text === '' ? [] : typed;
   const onChange = (t: string) => {
     const trimmed = t.trim();
     if (/^https?:\/\//i.test(trimmed)) set(['model'], { kind: 'url', url: trimmed });
@@ -95,7 +97,7 @@ function HubPicker() {
           type="text"
           autoComplete="off"
           spellCheck={false}
-          placeholder="HuggingFaceTB/SmolLM2-135M or https://…/resolve/main/"
+          placeholder="owner/name, or https://…/resolve/main/"
           value={text}
           onChange={(e) => onChange(e.target.value)}
           aria-invalid={issues.length > 0}
@@ -106,7 +108,7 @@ function HubPicker() {
       </div>
       {kind === 'hub' && <TextField path="model.revision" label="Revision" hint="A branch, tag or commit." />}
       <div className={styles.loadButton}>
-        <button type="button" onClick={requestLoad} disabled={issues.length > 0 || waitingFor !== 'load' || status === 'loading'} data-testid="model-load">
+        <button type="button" onClick={requestLoad} disabled={text === '' || issues.length > 0 || waitingFor !== 'load' || status === 'loading'} data-testid="model-load">
           Load
         </button>
       </div>
@@ -234,6 +236,9 @@ async function droppedFiles(data: DataTransfer): Promise<{ path: string; file: F
 function ModelStatus() {
   const m = useInspect((s) => s.model);
   const retry = useInspect((s) => s.retry);
+  const kind = useDraftValue('model.kind');
+  const typed = useDraftValue(kind === 'url' ? 'model.url' : 'model.repo');
+  const nothingTyped = (kind === 'hub' || kind === 'url') && (typed === '' || typed === undefined);
   if (m.status === 'loading') {
     return (
       <div className={styles.status} role="status" aria-live="polite" data-testid="model-status">
@@ -255,7 +260,14 @@ function ModelStatus() {
     );
   }
   if (m.status === 'waiting') {
-    const why = m.waitingFor === 'files' ? 'Pick the model\'s files to load it.' : m.waitingFor === 'load' ? 'Press Load to download the model.' : 'Fix the model field to load it.';
+    const why =
+      m.waitingFor === 'files'
+        ? "Pick the model's files to load it."
+        : m.waitingFor === 'load'
+          ? 'Press Load to download the model.'
+          : nothingTyped
+            ? 'Type a repository or the address of a model folder, then press Load.'
+            : 'Fix the model field to load it.';
     return (
       <p className={`muted ${styles.status}`} data-testid="model-status">
         {why}

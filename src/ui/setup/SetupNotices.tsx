@@ -26,7 +26,7 @@ export function SetupNotices() {
       )}
       {link.problems.length > 0 && (
         <div className="note" role="note" data-testid="link-problems">
-          <p>The link in the address was repaired: these fields are back at their defaults, everything else is as the link has it.</p>
+          <p>The link in the address had problems. Each is listed with what was done about it; everything else is as the link has it.</p>
           <ul>
             {link.problems.map((p) => (
               <li key={p}>

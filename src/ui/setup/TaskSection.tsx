@@ -146,8 +146,9 @@ function FilePicker() {
         <SelectField
           path="task.template"
           label="Template"
-          unset="The catalog name's, else question-answer"
-          options={TEMPLATE_IDS.map((t) => ({ value: t, label: `${t}: ${PROMPT_TEMPLATES[t].pattern.replace(/\n/g, ' ⏎ ')}` }))}
+          unset="Default"
+          options={TEMPLATE_IDS.map((t) => ({ value: t, label: t }))}
+          hint={<TemplateHint />}
         />
       </div>
       <details className={styles.mapping} open={columns.length > 0}>
@@ -170,6 +171,20 @@ function FilePicker() {
           <TextField path="task.mapping.id" label="Id column" placeholder="(file:line)" suggestions={columns} emptyRemoves />
         </div>
       </details>
+    </>
+  );
+}
+
+/** How the chosen template (or the default one) writes an item. */
+function TemplateHint() {
+  const template = useDraftValue('task.template');
+  const name = useDraftValue('task.name');
+  const lent = TASK_CATALOG.find((t) => t.name === name)?.template;
+  const id = typeof template === 'string' && template in PROMPT_TEMPLATES ? (template as keyof typeof PROMPT_TEMPLATES) : (lent ?? 'question-answer');
+  return (
+    <>
+      {template === undefined ? `Default: ${id}${lent !== undefined ? ` (from ${String(name)})` : ''}. ` : ''}
+      <code>{PROMPT_TEMPLATES[id].pattern.replace(/\n/g, ' ⏎ ')}</code>
     </>
   );
 }
@@ -222,24 +237,30 @@ function TaskFileInput({ role, label, hint }: { role: 'test' | 'train'; label: s
   const ref = useDraftValue(`task.${role}`) as { name?: string; sha256?: string } | undefined;
   const issues = useFieldIssues(`task.${role}`).map((i) => (held === null && i.message.startsWith('found nothing') ? { ...i, message: 'a file is needed: pick one' } : i));
   return (
-    <div className={fieldStyles.field}>
+    <div className={`${fieldStyles.field} ${styles.fileField}`}>
       <label className={fieldStyles.label} htmlFor={id}>
         {label}
       </label>
-      <input
-        id={id}
-        type="file"
-        accept=".json,.jsonl,.ndjson,.csv"
-        className={styles.fileInput}
-        onChange={(e) => {
-          const f = e.target.files?.[0];
-          if (f !== undefined) void pickBlob(role, f.name, f);
-        }}
-        aria-invalid={issues.length > 0}
-        aria-describedby={`${id}-note`}
-        data-testid={`task-file-${role}`}
-      />
-      {held !== null && <HeldLine file={held} sha256={ref?.sha256} onRemove={role === 'train' ? () => pick('train', null, null) : undefined} />}
+      <div className={styles.fileRow}>
+        <label className={styles.fileButton}>
+          {held === null ? 'Choose a file…' : 'Choose another…'}
+          <input
+            id={id}
+            type="file"
+            accept=".json,.jsonl,.ndjson,.csv"
+            className="visually-hidden"
+            onChange={(e) => {
+              const f = e.target.files?.[0];
+              if (f !== undefined) void pickBlob(role, f.name, f);
+              e.target.value = '';
+            }}
+            aria-invalid={issues.length > 0}
+            aria-describedby={`${id}-note`}
+            data-testid={`task-file-${role}`}
+          />
+        </label>
+        {held !== null ? <HeldLine file={held} sha256={ref?.sha256} onRemove={role === 'train' ? () => pick('train', null, null) : undefined} /> : <span className="muted">none</span>}
+      </div>
       <FieldNote id={`${id}-note`} issues={issues} hint={hint} />
     </div>
   );

@@ -216,7 +216,7 @@ export function CheckboxField({ path, label, hint, wide }: { path: string; label
   const value = useDraftValue(path);
   const set = useForm((s) => s.set);
   return (
-    <div className={`${styles.field} ${wide ? styles.wide : ''}`}>
+    <div className={`${styles.field} ${styles.checkCell} ${wide ? styles.wide : ''}`}>
       <label className={styles.check} htmlFor={id}>
         <input
           id={id}
