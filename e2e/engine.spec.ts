@@ -1,7 +1,9 @@
-// The engine in the page: "Try the engine" has the engine worker load the embedded stories260K
-// and stream greedy text from BOS through the KV cache, all 256 positions. The text must be
-// exactly llama2.c run.c's greedy output for the same model (tests/fixtures/stories260K-greedy.json),
-// token for token. An engine error fails the test with the page's message; nothing here skips.
+// The engine in the page: before any run, Try it's Generate has the engine worker load the
+// embedded stories260K (the setup's model) and stream greedy text from BOS through the KV cache,
+// all 256 positions, with the controls' defaults (an empty prompt, temperature 0). The text must
+// be exactly llama2.c run.c's greedy output for the same model
+// (tests/fixtures/stories260K-greedy.json), token for token. An engine error fails the test with
+// the page's message; nothing here skips.
 
 import { expect, test, type Page } from '@playwright/test';
 import { readFileSync } from 'node:fs';
@@ -18,7 +20,7 @@ const fixture = JSON.parse(readFileSync(new URL('../tests/fixtures/stories260K-g
 };
 const fromBos = fixture.cases[0]!;
 
-/** The panel's default, run.c's -n 256: the whole fixture. */
+/** The Positions control's default, run.c's -n 256: the whole fixture. */
 const STEPS = 256;
 /**
  * The kernels compile in a few seconds on a CPU adapter, then the cache makes every token one
@@ -46,15 +48,17 @@ test('generates stories260K text in the worker, exactly as llama2.c run.c does',
 
   await page.goto('/');
   await requireWebGpu(page);
-  const status = page.getByTestId('engine-status');
-  const output = page.getByTestId('engine-output');
+  const status = page.getByTestId('try-status-base');
+  const output = page.getByTestId('try-output-base');
   await expect(status).toHaveText('idle');
-  await expect(page.getByTestId('engine-steps')).toHaveValue(String(STEPS));
+  await expect(page.getByTestId('try-steps')).toHaveValue(String(STEPS));
+  await expect(page.getByTestId('try-temperature')).toHaveValue('0');
+  await expect(page.getByTestId('try-prompt')).toHaveValue('');
 
   // Every text the output shows on its way, and how long the page's main thread stalled.
   await page.evaluate(() => {
     const w = window as unknown as { engineTexts: string[]; longestTaskMs: number };
-    const out = document.querySelector('[data-testid="engine-output"]')!;
+    const out = document.querySelector('[data-testid="try-output-base"]')!;
     w.engineTexts = [];
     w.longestTaskMs = 0;
     new MutationObserver(() => w.engineTexts.push(out.textContent ?? '')).observe(out, { childList: true, subtree: true, characterData: true });
@@ -63,16 +67,18 @@ test('generates stories260K text in the worker, exactly as llama2.c run.c does',
     }).observe({ type: 'longtask' });
   });
 
-  await page.getByRole('button', { name: 'Try the engine' }).click();
+  await page.getByRole('button', { name: 'Generate' }).click();
   const t0 = Date.now();
   await expect(status).toHaveText(/^(done|error)$/, { timeout: ENGINE_TIMEOUT_MS });
   const doneAfter = Date.now() - t0;
   await page.screenshot({ fullPage: true, path: join(testInfo.project.outputDir, 'engine.png') });
 
   if ((await status.textContent()) === 'error') {
-    throw new Error(`the engine failed: ${await page.getByTestId('engine-error').innerText()}`);
+    throw new Error(`the engine failed: ${await page.getByTestId('try-error-base').innerText()}`);
   }
-  const summary = await page.getByTestId('engine-summary').innerText();
+  // No run yet: the base model wrote alone.
+  await expect(page.getByTestId('try-output-tuned')).toHaveCount(0);
+  const summary = await page.getByTestId('try-summary-base').innerText();
   const { engineTexts, longestTaskMs } = await page.evaluate(() => {
     const w = window as unknown as { engineTexts: string[]; longestTaskMs: number };
     return { engineTexts: w.engineTexts, longestTaskMs: w.longestTaskMs };

@@ -39,14 +39,21 @@ test('finds a WebGPU adapter and passes the kernel self-test', async ({ page }, 
         `SwiftShader, its CPU adapter. The page said:\n${why}`,
     );
   }
+  // "Your GPU" folds into one line once the self-test passes and opens by itself when it fails.
+  const selfTest = page.getByTestId('selftest-status');
+  await expect(selfTest).toHaveText(/^(passed|failed)$/, { timeout: 120_000 });
+  const details = page.getByTestId('gpu-details');
+  const passed = (await selfTest.textContent()) === 'passed';
+  expect(await details.evaluate((d) => (d as HTMLDetailsElement).open), passed ? 'closed after a pass' : 'open after a failure').toBe(!passed);
+  if (passed) await page.getByRole('heading', { name: 'Your GPU' }).click();
+  await expect(details).toHaveAttribute('open', '');
+
   // Chromium's OpenGL ES (compatibility) adapter reports no names at all; the page says so.
   await expect(page.getByTestId('adapter-kind')).not.toBeEmpty();
   const adapter = (await page.getByTestId('adapter-name').innerText()) || '(an adapter that reports no name)';
   const kind = await page.getByTestId('adapter-kind').innerText();
   await expect(page.getByTestId('limit-maxStorageBufferBindingSize')).toBeVisible();
 
-  const selfTest = page.getByTestId('selftest-status');
-  await expect(selfTest).toHaveText(/^(passed|failed)$/, { timeout: 120_000 });
   const summary = await page.getByTestId('selftest-summary').innerText();
   const detail = await page
     .getByTestId('selftest-error')

@@ -2,15 +2,12 @@
 
 import type { GpuContext } from '../gpu/context';
 import { AdditiveLayer, RescaledLayer } from './adapted';
-import { checkAdapterConfig, type AdapterConfig, type AdapterMethod } from './config';
-import { d2lora } from './d2lora';
-import { dora } from './dora';
+import { checkAdapterConfig, type AdapterConfig } from './config';
 import { baseRowNorms, initAdapterParams, type AdapterParams } from './init';
 import type { AdaptedLinear, BaseLinear } from './layer';
-import { lora } from './lora';
-import type { MethodSpec } from './method';
+import { METHOD_SPECS } from './methods';
 
-export const METHOD_SPECS: Record<AdapterMethod, MethodSpec> = { lora, dora, d2lora };
+export { METHOD_SPECS };
 
 /**
  * An adapted layer over `base`. `init` defaults to the spec's seeded initialisation, which for

@@ -8,7 +8,10 @@ import { acquireNodeContext } from '../gpu/node';
 import { readAdapter } from '../io/adapter';
 import { ADAPTER_FILES } from '../io/adapter-format';
 import { readFileIfPresent } from '../io/node-source';
+import { TEXT_FILE_LIMIT } from '../io/read-limits';
+import { SAFETENSORS_READ_LIMIT } from '../io/safetensors';
 import { GpuModel } from '../model/gpu-model';
+import { checkModelFitsDevice } from '../model/model-size';
 import { ADAPTER_FOLDER } from '../run/artifacts';
 import { nodeRunEnvironment } from '../run/node-env';
 import { prepareTask, tokenizeMultipleChoiceItems } from '../tasks/protocol';
@@ -31,17 +34,17 @@ export const evalFlags: Record<string, FlagSpec> = {
   adapter: { type: 'string', help: `an adapter folder (or an output folder with ${ADAPTER_FOLDER}/ in it), applied unmerged` },
 };
 
-/** The adapter files of `folder`, or of its adapter/ subfolder (an output folder of train). */
-async function adapterFiles(folder: string): Promise<Map<string, Uint8Array>> {
+/** The adapter files of `folder`, or of its adapter/ subfolder (an output folder of train), and where they are. */
+async function adapterFiles(folder: string): Promise<{ files: Map<string, Uint8Array>; where: string }> {
   const inner = join(folder, ADAPTER_FOLDER);
   const where = (await stat(inner).catch(() => null))?.isDirectory() ? inner : folder;
   const files = new Map<string, Uint8Array>();
   for (const name of ADAPTER_FILES) {
-    const bytes = await readFileIfPresent(join(where, name));
+    const bytes = await readFileIfPresent(join(where, name), name.endsWith('.json') ? TEXT_FILE_LIMIT : SAFETENSORS_READ_LIMIT);
     if (bytes) files.set(name, bytes);
   }
   if (files.size === 0) throw new UsageError(`--adapter ${folder}: no adapter files there (${ADAPTER_FILES.join(', ')}) nor in ${inner}`);
-  return files;
+  return { files, where };
 }
 
 export async function evalCommand(flags: FlagValues): Promise<number> {
@@ -53,13 +56,15 @@ export async function evalCommand(flags: FlagValues): Promise<number> {
   try {
     const { model } = await env.loadModel(spec.model, hooks);
     for (const w of model.warnings) process.stderr.write(`warning: ${w}\n`);
+    checkModelFitsDevice(model.config, model.configSource, ctx.limits);
     const task = await env.loadTask(spec.task, hooks);
     // The evaluation split does not depend on the run's seed (the protocol's evalSeed).
     const prepared = prepareTask(task, { seed: spec.seed, maxTrain: spec.limits.maxTrain, maxEval: spec.limits.maxEval });
     if (prepared.kind !== 'multiple-choice') throw new Error(`eval: task ${task.name} is ${prepared.kind}; eval scores multiple-choice tasks`);
     const { items, report } = tokenizeMultipleChoiceItems(prepared.eval, prepared.template, model.tokenizer, Math.min(spec.limits.maxLength, model.config.maxPositions));
     if (typeof flags.adapter === 'string') {
-      const adapter = readAdapter(await adapterFiles(flags.adapter), model.config);
+      const { files, where } = await adapterFiles(flags.adapter);
+      const adapter = readAdapter(files, model.config, where);
       gpuModel = new GpuModel(ctx, model.config, model.weights, { config: adapter.cfg, targets: adapter.targets });
       const byName = new Map(adapter.adapters.map((a) => [a.name, a.params]));
       for (const { name, layer } of gpuModel.adapters()) {

@@ -5,6 +5,7 @@ import { resolveSourceString } from '../io/load';
 import { loadModelInNode } from '../io/node-source';
 import { generate } from '../model/generate';
 import { GpuModel } from '../model/gpu-model';
+import { checkModelFitsDevice } from '../model/model-size';
 import type { FlagSpec, FlagValues } from './args';
 import { downloadProgress } from './progress';
 
@@ -22,6 +23,12 @@ export async function generateCommand(flags: FlagValues): Promise<number> {
   const model = await loadModelInNode(source, { onProgress: downloadProgress() });
   for (const w of model.warnings) process.stderr.write(`warning: ${w}\n`);
   const ctx = await acquireNodeContext();
+  try {
+    checkModelFitsDevice(model.config, model.configSource, ctx.limits);
+  } catch (e) {
+    ctx.destroy();
+    throw e;
+  }
   const gpuModel = new GpuModel(ctx, model.config, model.weights);
   try {
     const t0 = performance.now();

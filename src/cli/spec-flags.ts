@@ -7,6 +7,8 @@ import { basename } from 'node:path';
 import { ADAPTER_METHODS, ADAPTER_SCALINGS } from '../adapters/config';
 import { sha256Hex } from '../io/fetch-cache';
 import { readFileIfPresent } from '../io/node-source';
+import { TEXT_FILE_LIMIT } from '../io/read-limits';
+import { didYouMean } from '../util/suggest';
 import { isHttpUrl } from '../io/mirror';
 import { findPreset } from '../model/registry';
 import type { NodeRunLocations } from '../run/node-env';
@@ -154,7 +156,7 @@ export async function runFromFlags(flags: FlagValues): Promise<FlagsRun> {
   const warnings: string[] = [];
   let base: RunSpec = DEFAULT_RUN_SPEC;
   if (typeof flags.spec === 'string') {
-    const bytes = await readFileIfPresent(flags.spec);
+    const bytes = await readFileIfPresent(flags.spec, TEXT_FILE_LIMIT);
     if (bytes === null) throw new UsageError(`--spec ${flags.spec}: no such file`);
     let json: unknown;
     try {
@@ -263,12 +265,13 @@ function taskFromName(name: string): TaskSpec {
   if (entry?.source === 'user') {
     throw new UsageError(`--task ${name} needs your own files: ${entry.expectedFiles} Give the file with its name, e.g. --task ./${name}.jsonl --task-name ${name}`);
   }
-  throw new UsageError(`--task: unknown task "${name}"; expected story, ${CATALOG_TASK_NAMES.join(', ')}, or a task file`);
+  const names = ['story', ...TASK_CATALOG.map((t) => t.name)];
+  throw new UsageError(`--task: unknown task "${name}"${didYouMean(name, names)}; expected story, ${CATALOG_TASK_NAMES.join(', ')}, or a task file`);
 }
 
 async function taskFileSpec(test: string, train: string | undefined): Promise<TaskSpec> {
   const ref = async (path: string): Promise<FileRef> => {
-    const bytes = await readFileIfPresent(path);
+    const bytes = await readFileIfPresent(path, TEXT_FILE_LIMIT);
     if (bytes === null) throw new UsageError(`${path}: no such task file`);
     return { name: basename(path), sha256: await sha256Hex(bytes) };
   };

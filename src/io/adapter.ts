@@ -36,16 +36,19 @@ export interface LoadedAdapter {
  * d2lora_config.json makes it a D2-LoRA adapter; adapter_config.json a PEFT LoRA or DoRA one (or a
  * D2-LoRA adapter of format version 1 saved under PEFT's names, before D2-LoRA had its own).
  */
-export function readAdapter(files: ReadonlyMap<string, Uint8Array>, config: ModelConfig): LoadedAdapter {
-  const configFile = configFileOf(files);
-  const json = parseJsonObject(files.get(configFile)!, configFile);
+export function readAdapter(files: ReadonlyMap<string, Uint8Array>, config: ModelConfig, folder?: string): LoadedAdapter {
+  /** A file as messages name it: in the folder it was read from, when the caller says which. */
+  const label = (name: string) => (folder === undefined ? name : `${folder.replace(/[\\/]+$/, '')}/${name}`);
+  const configName = configFileOf(files, label);
+  const configFile = label(configName);
+  const json = parseJsonObject(files.get(configName)!, configFile);
   const fail: Fail = failIn(configFile);
   let cfg: AdapterConfig;
   let weightsFile: string;
-  if (configFile === D2LORA_CONFIG_FILE || json.format === D2LORA_FORMAT) {
+  if (configName === D2LORA_CONFIG_FILE || json.format === D2LORA_FORMAT) {
     if (json.format !== D2LORA_FORMAT) fail('field "format"', describeJson(json.format), `"${D2LORA_FORMAT}"`);
     cfg = readD2loraConfig(json, configFile);
-    weightsFile = configFile === D2LORA_CONFIG_FILE ? D2LORA_WEIGHTS_FILE : PEFT_WEIGHTS_FILE;
+    weightsFile = configName === D2LORA_CONFIG_FILE ? D2LORA_WEIGHTS_FILE : PEFT_WEIGHTS_FILE;
   } else if (json.peft_type === 'LORA') {
     cfg = readPeftConfig(json, configFile);
     weightsFile = PEFT_WEIGHTS_FILE;
@@ -67,9 +70,9 @@ export function readAdapter(files: ReadonlyMap<string, Uint8Array>, config: Mode
   }
 
   const weightsBytes = files.get(weightsFile);
-  if (weightsBytes === undefined) throw new FormatError({ file: weightsFile, found: 'no such file', expected: `the adapter weights, beside ${configFile}` });
-  const weights = parseSafetensors(weightsBytes, weightsFile);
-  const weightsFail: Fail = failIn(weightsFile);
+  if (weightsBytes === undefined) throw new FormatError({ file: label(weightsFile), found: 'no such file', expected: `the adapter weights, beside ${configName}` });
+  const weights = parseSafetensors(weightsBytes, label(weightsFile));
+  const weightsFail: Fail = failIn(label(weightsFile));
   const read = new Set<string>();
   const adapters: NamedAdapter[] = [];
   for (const [name, module] of modules) {
@@ -78,13 +81,13 @@ export function readAdapter(files: ReadonlyMap<string, Uint8Array>, config: Mode
     for (const tensor of ADAPTER_TENSOR_NAMES[cfg.method]) {
       const key = tensorKey(config, cfg.method, name, tensor);
       const info = weights.tensors.get(key);
-      if (info === undefined) weightsFail(`tensor "${key}"`, 'not present', `the ${cfg.method} factors of every layer ${configFile} targets`);
+      if (info === undefined) weightsFail(`tensor "${key}"`, 'not present', `the ${cfg.method} factors of every layer ${configName} targets`);
       if (info.shape.join() !== shapes[tensor].join()) {
         const expected = `[${shapes[tensor].join(', ')}] for r = ${cfg.r} on a ${module.out}×${module.in} layer`;
         weightsFail(`tensor "${key}"`, `shape [${info.shape.join(', ')}]`, expected);
       }
       const stored = weights.getF32(key);
-      checkFinite(stored, info.shape, weightsFile, `tensor "${key}"`);
+      checkFinite(stored, info.shape, label(weightsFile), `tensor "${key}"`);
       const data = reorderRows(module, tensor, stored, info.shape, config.headDim, 'from-file');
       tensors[tensor] = { shape: shapes[tensor], data };
       read.add(key);
@@ -93,7 +96,7 @@ export function readAdapter(files: ReadonlyMap<string, Uint8Array>, config: Mode
   }
   const extra = [...weights.tensors.keys()].find((key) => !read.has(key));
   if (extra !== undefined) {
-    weightsFail(`tensor "${extra}"`, 'a tensor of no targeted layer', `only the ${cfg.method} factors of the layers ${configFile} targets`);
+    weightsFail(`tensor "${extra}"`, 'a tensor of no targeted layer', `only the ${cfg.method} factors of the layers ${configName} targets`);
   }
   if (cfg.method === 'd2lora') {
     // The listed shapes say what the weights file holds; a file edited apart from them is refused.
@@ -112,12 +115,12 @@ export function readAdapter(files: ReadonlyMap<string, Uint8Array>, config: Mode
 }
 
 /** The one configuration file in `files`: D2-LoRA's or PEFT's, not both. */
-function configFileOf(files: ReadonlyMap<string, Uint8Array>): string {
+function configFileOf(files: ReadonlyMap<string, Uint8Array>, label: (name: string) => string): string {
   const d2lora = files.has(D2LORA_CONFIG_FILE);
   const peft = files.has(PEFT_CONFIG_FILE);
   const which = `${PEFT_CONFIG_FILE} for LoRA and DoRA (PEFT's format) or ${D2LORA_CONFIG_FILE} for D2-LoRA`;
-  if (d2lora && peft) throw new FormatError({ file: D2LORA_CONFIG_FILE, found: `beside ${PEFT_CONFIG_FILE}`, expected: `one adapter per folder: ${which}` });
-  if (!d2lora && !peft) throw new FormatError({ file: PEFT_CONFIG_FILE, found: `no such file, nor ${D2LORA_CONFIG_FILE}`, expected: `the adapter configuration: ${which}` });
+  if (d2lora && peft) throw new FormatError({ file: label(D2LORA_CONFIG_FILE), found: `beside ${PEFT_CONFIG_FILE}`, expected: `one adapter per folder: ${which}` });
+  if (!d2lora && !peft) throw new FormatError({ file: label(PEFT_CONFIG_FILE), found: `no such file, nor ${D2LORA_CONFIG_FILE}`, expected: `the adapter configuration: ${which}` });
   return d2lora ? D2LORA_CONFIG_FILE : PEFT_CONFIG_FILE;
 }
 

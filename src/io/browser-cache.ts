@@ -4,6 +4,7 @@
 // Keys become URLs under a reserved host (.invalid never resolves): they are names, never fetched.
 
 import type { ByteCache, PartialEntry } from './fetch-cache';
+import { ANY_FILE_LIMIT, readBlobWithinLimit, type ReadLimit } from './read-limits';
 
 export const BROWSER_CACHE_NAME = 'd2lora-models';
 const KEY_BASE = 'https://d2lora-cache.invalid/';
@@ -14,12 +15,12 @@ export class BrowserByteCache implements ByteCache {
     private readonly cacheName: string = BROWSER_CACHE_NAME,
   ) {}
 
-  get(key: string): Promise<Uint8Array | null> {
-    return this.read(entryUrl(key));
+  get(key: string, limit?: ReadLimit): Promise<Uint8Array | null> {
+    return this.read(entryUrl(key), limit);
   }
 
-  getPartial(key: string): Promise<Uint8Array | null> {
-    return this.read(partUrl(key));
+  getPartial(key: string, limit?: ReadLimit): Promise<Uint8Array | null> {
+    return this.read(partUrl(key), limit);
   }
 
   async openPartial(key: string, keep: number): Promise<PartialEntry> {
@@ -46,10 +47,11 @@ export class BrowserByteCache implements ByteCache {
     await cache.delete(partUrl(key));
   }
 
-  private async read(url: string): Promise<Uint8Array | null> {
+  /** The entry's bytes within the limit; a Blob's size is known before its bytes are read. */
+  private async read(url: string, limit: ReadLimit = ANY_FILE_LIMIT): Promise<Uint8Array | null> {
     const cache = await this.storage.open(this.cacheName);
     const response = await cache.match(url);
-    return response === undefined ? null : new Uint8Array(await response.arrayBuffer());
+    return response === undefined ? null : readBlobWithinLimit(url, await response.blob(), limit);
   }
 }
 

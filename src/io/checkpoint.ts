@@ -15,8 +15,9 @@ import { expectedWeights } from '../model/names';
 import { Llama2cTokenizer } from '../tokenizer/llama2c';
 import { FormatError } from './errors';
 import { checkFinite } from './finite';
-import { parseLlama2c, permuteQKForHalfRope, type Llama2cConfig } from './llama2c';
-import { parseSafetensors, parseSafetensorsIndex, type SafetensorsFile, type SafetensorsFloatDtype } from './safetensors';
+import { LLAMA2C_READ_LIMIT, parseLlama2c, permuteQKForHalfRope, type Llama2cConfig } from './llama2c';
+import { TEXT_FILE_LIMIT, type ReadLimit } from './read-limits';
+import { parseSafetensors, parseSafetensorsIndex, SAFETENSORS_READ_LIMIT, type SafetensorsFile, type SafetensorsFloatDtype } from './safetensors';
 
 export const CONFIG_FILE = 'config.json';
 export const TOKENIZER_FILE = 'tokenizer.json';
@@ -26,8 +27,8 @@ export const SAFETENSORS_INDEX_FILE = 'model.safetensors.index.json';
 
 /** The files of one checkpoint, by name (config.json, model.safetensors, shards …). */
 export interface CheckpointFiles {
-  /** The file's bytes; null when the checkpoint has no such file. */
-  read(name: string): Promise<Uint8Array | null>;
+  /** The file's bytes within the limit (src/io/read-limits.ts; default ANY_FILE_LIMIT); null when the checkpoint has no such file. */
+  read(name: string, limit?: ReadLimit): Promise<Uint8Array | null>;
   /** How messages name the file: its path, URL, or the name the user picked. */
   label(name: string): string;
 }
@@ -49,9 +50,9 @@ export interface LoadedWeights {
 /** The weights of `config` from model.safetensors.index.json and its shards, else model.safetensors. */
 export async function readHfWeights(config: ModelConfig, files: CheckpointFiles): Promise<LoadedWeights> {
   const configLabel = files.label(CONFIG_FILE);
-  const indexBytes = await files.read(SAFETENSORS_INDEX_FILE);
+  const indexBytes = await files.read(SAFETENSORS_INDEX_FILE, TEXT_FILE_LIMIT);
   if (indexBytes === null) {
-    const bytes = await requireFile(files, SAFETENSORS_FILE, `the weights (or ${SAFETENSORS_INDEX_FILE} and its shards)`);
+    const bytes = await requireFile(files, SAFETENSORS_FILE, `the weights (or ${SAFETENSORS_INDEX_FILE} and its shards)`, SAFETENSORS_READ_LIMIT);
     const file = parseSafetensors(bytes, files.label(SAFETENSORS_FILE));
     const located = new Map([...file.tensors.keys()].map((name) => [name, file]));
     return collectWeights(config, configLabel, located, file.fileName, []);
@@ -61,7 +62,7 @@ export async function readHfWeights(config: ModelConfig, files: CheckpointFiles)
   const index = parseSafetensorsIndex(new TextDecoder().decode(indexBytes), indexLabel);
   const shards = new Map<string, SafetensorsFile>();
   for (const shard of index.shardFiles) {
-    const bytes = await requireFile(files, shard, `a shard that ${indexLabel} lists`);
+    const bytes = await requireFile(files, shard, `a shard that ${indexLabel} lists`, SAFETENSORS_READ_LIMIT);
     shards.set(shard, parseSafetensors(bytes, files.label(shard)));
   }
   const located = new Map<string, SafetensorsFile>();
@@ -170,8 +171,8 @@ function collectWeights(
 }
 
 /** The file's bytes; a missing file is a FormatError saying what it should have held. */
-export async function requireFile(files: CheckpointFiles, name: string, what: string): Promise<Uint8Array> {
-  const bytes = await files.read(name);
+export async function requireFile(files: CheckpointFiles, name: string, what: string, limit?: ReadLimit): Promise<Uint8Array> {
+  const bytes = await files.read(name, limit);
   if (bytes === null) throw new FormatError({ file: files.label(name), found: 'no such file', expected: what });
   return bytes;
 }
@@ -214,11 +215,11 @@ export async function readLlama2cModel(
   vocabularyName?: string,
 ): Promise<{ config: ModelConfig; weights: WeightMap; tokenizer: Llama2cTokenizer; vocabulary: { name: string; bytes: Uint8Array } }> {
   const label = files.label(checkpointName);
-  const parsed = parseLlama2c(await requireFile(files, checkpointName, 'a llama2.c checkpoint'), label);
+  const parsed = parseLlama2c(await requireFile(files, checkpointName, 'a llama2.c checkpoint', LLAMA2C_READ_LIMIT), label);
   const config = llama2cModelConfig(parsed.config, label);
   const candidates = vocabularyName === undefined ? [`tok${config.vocabSize}.bin`, 'tokenizer.bin'] : [vocabularyName];
   for (const name of candidates) {
-    const bytes = await files.read(name);
+    const bytes = await files.read(name, TEXT_FILE_LIMIT);
     if (bytes === null) continue;
     const tokenizer = Llama2cTokenizer.parse(bytes, files.label(name), config.vocabSize);
     return { config, weights: parsed.weights, tokenizer, vocabulary: { name, bytes } };

@@ -6,6 +6,15 @@
 // the rest with an HTTP Range request; a server that ignores Range (200) or refuses it (416) gets
 // the whole file again. A finished download is checked against its sha256 when one is known,
 // before it becomes the cache's complete entry; a cached entry is checked again when read.
+//
+// Every download is bounded by a ReadLimit (src/io/read-limits.ts): a Content-Length over the cap
+// stops it before the body is read, a body that runs past the cap (or past the size its header
+// declares, for safetensors and llama2.c files) stops as soon as it does, and a header whose
+// declared size differs from the Content-Length stops it after the header's bytes. Such a file is
+// not kept for a resume: the next try would only fail again.
+
+import { FormatError } from './errors';
+import { ANY_FILE_LIMIT, bytesText, checkDeclaredSize, checkSizeCap, type ReadLimit } from './read-limits';
 
 export interface FetchProgress {
   /** The file's name (the URL's last path segment unless given). */
@@ -24,14 +33,16 @@ export interface FetchOptions {
   expectedSha256?: string | null;
   /** The file's name in progress events and messages. */
   file?: string;
+  /** How big the file may be (default ANY_FILE_LIMIT, the 4 GiB cap). */
+  limit?: ReadLimit;
 }
 
 /** Where downloads are kept. Keys are cacheKey(url): safe as file names and URL paths. */
 export interface ByteCache {
-  /** The complete entry, or null. */
-  get(key: string): Promise<Uint8Array | null>;
-  /** The first bytes of an interrupted download, or null. */
-  getPartial(key: string): Promise<Uint8Array | null>;
+  /** The complete entry, or null; one over the limit (or not of its declared size) is a FormatError. */
+  get(key: string, limit?: ReadLimit): Promise<Uint8Array | null>;
+  /** The first bytes of an interrupted download, or null; over the limit, a FormatError. */
+  getPartial(key: string, limit?: ReadLimit): Promise<Uint8Array | null>;
   /** Begins a download's partial entry, keeping the first `keep` bytes of the existing one (0: start over). */
   openPartial(key: string, keep: number): Promise<PartialEntry>;
   /** Removes the complete and the partial entry. */
@@ -93,11 +104,14 @@ export async function fetchWithCache(url: string, options: FetchOptions = {}): P
   const { cache, onProgress, signal } = options;
   const file = options.file ?? urlFileName(url);
   const expected = options.expectedSha256 ?? null;
+  const limit = options.limit ?? ANY_FILE_LIMIT;
   const key = cache === undefined ? '' : await cacheKey(url);
 
   if (cache !== undefined) {
-    const hit = await cache.get(key);
-    if (hit !== null && (expected === null || (await sha256Hex(hit)) === expected)) {
+    // An entry over the limit or not of its declared size was damaged in the cache (a download is
+    // checked before it is kept): like a checksum mismatch, it is downloaded again.
+    const hit = await cache.get(key, limit).catch(droppedIfMalformed);
+    if (hit instanceof Uint8Array && (expected === null || (await sha256Hex(hit)) === expected)) {
       onProgress?.({ file, loaded: hit.length, total: hit.length });
       return hit;
     }
@@ -105,7 +119,8 @@ export async function fetchWithCache(url: string, options: FetchOptions = {}): P
     if (hit !== null) await cache.delete(key);
   }
 
-  let kept = (await cache?.getPartial(key)) ?? new Uint8Array(0);
+  const partial = (await cache?.getPartial(key, { ...limit, declaredSize: undefined }).catch(droppedIfMalformed)) ?? null;
+  let kept = partial instanceof Uint8Array ? partial : new Uint8Array(0);
   let response = await get(url, kept.length, signal);
   if (kept.length > 0 && !resumes(response, kept.length)) {
     // 200: the server sent the whole file; 416 or a Content-Range elsewhere: start again.
@@ -121,14 +136,30 @@ export async function fetchWithCache(url: string, options: FetchOptions = {}): P
   }
 
   const total = responseTotal(response, kept.length);
+  if (total !== null) {
+    try {
+      checkSizeCap(url, total, limit, `a file of ${bytesText(total)}, as the server announces`);
+    } catch (e) {
+      await response.body?.cancel();
+      throw e;
+    }
+  }
   const entry = await cache?.openPartial(key, kept.length);
   const received = new GrowingBytes(kept, total);
+  const bound = new DownloadBound(url, limit, total);
   onProgress?.({ file, loaded: received.length, total });
   try {
     if (response.body === null) throw new Error('the response has no body');
     const reader = response.body.getReader();
+    bound.check(received);
     for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) {
       received.append(chunk.value);
+      try {
+        bound.check(received);
+      } catch (e) {
+        await reader.cancel();
+        throw e;
+      }
       await entry?.append(chunk.value);
       onProgress?.({ file, loaded: received.length, total });
     }
@@ -136,6 +167,10 @@ export async function fetchWithCache(url: string, options: FetchOptions = {}): P
       throw new Error(`the body ended after ${received.length} of ${total} bytes`);
     }
   } catch (e) {
+    if (e instanceof FormatError) {
+      await entry?.discard();
+      throw e;
+    }
     await entry?.suspend(received.bytes());
     if (signal?.aborted) throw e;
     const resumable = cache === undefined ? '' : '; the bytes so far are kept and the next try resumes';
@@ -153,6 +188,52 @@ export async function fetchWithCache(url: string, options: FetchOptions = {}): P
   }
   await entry?.commit(bytes);
   return bytes;
+}
+
+/** What a cache read that failed its limit stands for: an entry to delete and download again. */
+const MALFORMED = Symbol('malformed cache entry');
+
+function droppedIfMalformed(e: unknown): typeof MALFORMED {
+  if (e instanceof FormatError) return MALFORMED;
+  throw e;
+}
+
+/**
+ * The most bytes a download may still bring: the cap, then, once the header's bytes are in, the
+ * size the header declares (which must be the Content-Length when the server gave one).
+ */
+class DownloadBound {
+  private declared: { bytes: number; parts: string } | null = null;
+  private need = 0;
+
+  constructor(
+    private readonly url: string,
+    private readonly limit: ReadLimit,
+    private readonly total: number | null,
+  ) {}
+
+  check(received: GrowingBytes): void {
+    const { declaredSize } = this.limit;
+    while (declaredSize !== undefined && this.declared === null && received.length >= this.need) {
+      const d = declaredSize(received.bytes(), this.url);
+      if ('bytes' in d) {
+        this.declared = d;
+        if (this.total !== null) checkDeclaredSize(this.url, this.total, d);
+      } else {
+        if (d.need <= received.length) throw new Error(`${this.url}: declaredSize asked for ${d.need} bytes with ${received.length} at hand`);
+        this.need = d.need;
+      }
+    }
+    const most = this.declared?.bytes ?? this.limit.maxBytes;
+    if (received.length > most) {
+      const why = this.declared !== null ? `the size its header declares: ${this.declared.parts}` : `the cap for ${this.limit.kind}`;
+      throw new FormatError({
+        file: this.url,
+        found: `a body that runs past ${bytesText(most)}${this.total === null ? ' with no Content-Length' : ''}`,
+        expected: `at most ${most} bytes, ${why}`,
+      });
+    }
+  }
 }
 
 async function get(url: string, from: number, signal: AbortSignal | undefined): Promise<Response> {

@@ -23,6 +23,7 @@
 import { shapeSize } from '../util/shape';
 import { failIn, type Fail } from './errors';
 import { checkFinite } from './finite';
+import { MAX_FILE_BYTES, type DeclaredSize, type ReadLimit } from './read-limits';
 
 export interface Llama2cConfig {
   dim: number;
@@ -50,6 +51,18 @@ export interface Llama2cCheckpoint {
 }
 
 const HEADER_BYTES = 7 * 4;
+
+/** The header's names for the model's size fields, for messages about them (src/model/model-size.ts). */
+export const LLAMA2C_CONFIG_SOURCE_FIELDS = {
+  vocabSize: 'vocab_size',
+  hiddenSize: 'dim',
+  intermediateSize: 'hidden_dim',
+  numLayers: 'n_layers',
+  numHeads: 'n_heads',
+  numKvHeads: 'n_kv_heads',
+  headDim: 'dim / n_heads',
+  maxPositions: 'seq_len',
+} as const;
 const HEADER_FIELDS = ['dim', 'hidden_dim', 'n_layers', 'n_heads', 'n_kv_heads', 'vocab_size', 'seq_len'];
 /** "ak42" as a little-endian u32: the magic of llama2.c's newer (version ≥ 1) exports. */
 const VERSIONED_EXPORT_MAGIC = 0x616b3432;
@@ -98,11 +111,30 @@ function fileArrays(c: Llama2cConfig): FileArray[] {
   return arrays;
 }
 
-export function parseLlama2c(bytes: Uint8Array, fileName: string): Llama2cCheckpoint {
+/**
+ * Reading limits of a llama2.c checkpoint: the 4 GiB cap, and the exact size its 28-byte header
+ * implies, checked before the floats are read.
+ */
+export const LLAMA2C_READ_LIMIT: ReadLimit = { maxBytes: MAX_FILE_BYTES, kind: 'a llama2.c checkpoint', declaredSize: llama2cDeclaredSize };
+
+/** The file's size as its header declares it (see DeclaredSize). */
+export function llama2cDeclaredSize(prefix: Uint8Array, fileName: string): DeclaredSize {
+  if (prefix.length < HEADER_BYTES) return { need: HEADER_BYTES };
+  const { spans, describe } = parseHeader(prefix, fileName);
+  return { bytes: spans[spans.length - 1].end, parts: `the ${HEADER_BYTES}-byte header and the arrays for ${describe}` };
+}
+
+/** Where each array starts and ends in the file, as the header (its first 28 bytes) says. */
+interface ArraySpan {
+  array: FileArray;
+  tensors: number;
+  perTensor: number;
+  begin: number;
+  end: number;
+}
+
+function parseHeader(bytes: Uint8Array, fileName: string): { config: Llama2cConfig; spans: ArraySpan[]; describe: string } {
   const fail: Fail = failIn(fileName);
-  if (bytes.length < HEADER_BYTES) {
-    fail(undefined, `${bytes.length} bytes`, `at least the ${HEADER_BYTES}-byte header of 7 int32`);
-  }
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (view.getUint32(0, true) === VERSIONED_EXPORT_MAGIC) {
     fail(
@@ -145,7 +177,7 @@ export function parseLlama2c(bytes: Uint8Array, fileName: string): Llama2cCheckp
   }
 
   // Where each array starts and ends in the file, to check the size and say where it falls short.
-  const spans: { array: FileArray; tensors: number; perTensor: number; begin: number; end: number }[] = [];
+  const spans: ArraySpan[] = [];
   let end = HEADER_BYTES;
   for (const array of fileArrays(config)) {
     const tensors = array.layerStacked ? nLayers : 1;
@@ -153,11 +185,21 @@ export function parseLlama2c(bytes: Uint8Array, fileName: string): Llama2cCheckp
     spans.push({ array, tensors, perTensor, begin: end, end: end + 4 * tensors * perTensor });
     end += 4 * tensors * perTensor;
   }
-  const expectedBytes = end;
+  const describe =
+    `dim ${dim}, hidden_dim ${hiddenDim}, n_layers ${nLayers}, ` +
+    `n_heads ${nHeads}, n_kv_heads ${nKvHeads}, vocab_size ${signedVocab}, seq_len ${seqLen}`;
+  return { config, spans, describe };
+}
+
+export function parseLlama2c(bytes: Uint8Array, fileName: string): Llama2cCheckpoint {
+  const fail: Fail = failIn(fileName);
+  if (bytes.length < HEADER_BYTES) {
+    fail(undefined, `${bytes.length} bytes`, `at least the ${HEADER_BYTES}-byte header of 7 int32`);
+  }
+  const { config, spans, describe } = parseHeader(bytes, fileName);
+  const expectedBytes = spans[spans.length - 1].end;
   if (bytes.length !== expectedBytes) {
-    const expected =
-      `${expectedBytes} bytes for dim ${dim}, hidden_dim ${hiddenDim}, n_layers ${nLayers}, ` +
-      `n_heads ${nHeads}, n_kv_heads ${nKvHeads}, vocab_size ${signedVocab}, seq_len ${seqLen}`;
+    const expected = `${expectedBytes} bytes for ${describe}`;
     if (bytes.length > expectedBytes) {
       const last = spans[spans.length - 1].array.name;
       const extra = bytes.length - expectedBytes;

@@ -18,7 +18,8 @@
 // folder fails before a large download.
 
 import type { ModelConfig, WeightMap } from '../model/config';
-import { findPreset, getPreset, presetFileUrl, type ModelPreset } from '../model/registry';
+import type { ConfigSource } from '../model/model-size';
+import { findPreset, getPreset, MODEL_PRESETS, presetFileUrl, type ModelPreset } from '../model/registry';
 import { HfTokenizer } from '../tokenizer/hf';
 import type { Tokenizer } from '../tokenizer/types';
 import {
@@ -34,10 +35,17 @@ import {
 import { FormatError } from './errors';
 import { embeddedModelFile } from './embedded';
 import { ChecksumError, fetchWithCache, HttpError, sha256Hex, type ByteCache, type FetchProgress } from './fetch-cache';
-import { parseHfConfig } from './hf-config';
+import { hfConfigSource, parseHfConfig } from './hf-config';
+import { LLAMA2C_CONFIG_SOURCE_FIELDS } from './llama2c';
 import { isHttpUrl, joinUrl, mirrorModelFile } from './mirror';
+import { ANY_FILE_LIMIT, checkBytesWithinLimit, TEXT_FILE_LIMIT, type ReadLimit } from './read-limits';
+import { nearestName } from '../util/suggest';
 
-/** A file the user picked (an <input type=file> or a dropped folder); `name` may include folders. */
+/**
+ * A file the user picked (an <input type=file> or a dropped folder); `name` may include folders.
+ * Its bytes are checked against the reading limits once read; to refuse an oversized File before
+ * reading it, read it with readBlobWithinLimit (src/io/read-limits.ts).
+ */
 export interface PickedFile {
   name: string;
   bytes: () => Promise<Uint8Array>;
@@ -52,8 +60,8 @@ export type ModelSource =
 
 /** Local file access (Node's is nodeLocalFiles in src/io/node-source.ts). */
 export interface LocalFiles {
-  /** The file's bytes, or null when there is no such file. */
-  read(path: string): Promise<Uint8Array | null>;
+  /** The file's bytes within the limit (default ANY_FILE_LIMIT), or null when there is no such file. */
+  read(path: string, limit?: ReadLimit): Promise<Uint8Array | null>;
 }
 
 export interface LoadOptions {
@@ -76,6 +84,8 @@ export interface LoadOptions {
 
 export interface LoadedModel {
   config: ModelConfig;
+  /** The file the config came from and its names for the size fields, for checkModelFitsDevice's messages. */
+  configSource: ConfigSource;
   weights: WeightMap;
   /** Each weight's tensor name and dtype in the source checkpoint (llama2.c: its own name, F32). */
   stored: Map<string, StoredTensor>;
@@ -96,7 +106,7 @@ export async function loadModel(source: ModelSource, options: LoadOptions = {}):
       return loadLlama2c(preset.name, files, preset.checkpointFile, preset.tokenizerFile);
     }
     case 'folder':
-      return loadHf(lastSegment(source.path), locatedFiles(options, (name) => ({ path: joinPath(source.path, name), sha256: null })));
+      return loadHf(lastSegment(source.path), locatedFiles(options, (name) => ({ path: joinPath(source.path, name), sha256: null })), presetHint(source.path));
     case 'url':
       return loadHf(urlModelName(source.base), locatedFiles(options, (name) => ({ url: joinUrl(source.base, name), cached: true, sha256: null })));
     case 'files':
@@ -129,11 +139,18 @@ export function huggingFaceUrl(repo: string, revision = 'main'): string {
   return `https://huggingface.co/${repo}/resolve/${revision}/`;
 }
 
-async function loadHf(name: string, files: CheckpointFiles): Promise<LoadedModel> {
-  const configBytes = await requireFile(files, CONFIG_FILE, 'the model configuration (config.json)');
-  const config = parseHfConfig(configBytes, files.label(CONFIG_FILE));
-  const tokenizerJson = await requireFile(files, TOKENIZER_FILE, 'the tokenizer (tokenizer.json)');
-  const tokenizerConfig = await files.read(TOKENIZER_CONFIG_FILE);
+/** For a folder named like a preset ("Stories260k"): what to add when it has no config.json, else ''. */
+function presetHint(path: string): string {
+  const preset = nearestName(lastSegment(path), MODEL_PRESETS.map((p) => p.name));
+  return preset === undefined ? '' : ` (did you mean the preset ${JSON.stringify(preset)}?)`;
+}
+
+async function loadHf(name: string, files: CheckpointFiles, missingHint = ''): Promise<LoadedModel> {
+  const configBytes = await requireFile(files, CONFIG_FILE, `the model configuration (config.json)${missingHint}`, TEXT_FILE_LIMIT);
+  const configLabel = files.label(CONFIG_FILE);
+  const config = parseHfConfig(configBytes, configLabel);
+  const tokenizerJson = await requireFile(files, TOKENIZER_FILE, 'the tokenizer (tokenizer.json)', TEXT_FILE_LIMIT);
+  const tokenizerConfig = await files.read(TOKENIZER_CONFIG_FILE, TEXT_FILE_LIMIT);
   const tokenizer = HfTokenizer.fromFiles({
     tokenizerJson,
     tokenizerJsonName: files.label(TOKENIZER_FILE),
@@ -150,21 +167,25 @@ async function loadHf(name: string, files: CheckpointFiles): Promise<LoadedModel
   const { weights, stored, warnings } = await readHfWeights(config, files);
   const raw: Record<string, Uint8Array> = { [CONFIG_FILE]: configBytes, [TOKENIZER_FILE]: tokenizerJson };
   if (tokenizerConfig !== null) raw[TOKENIZER_CONFIG_FILE] = tokenizerConfig;
-  return { config, weights, stored, tokenizer, name, files: raw, warnings };
+  return { config, configSource: hfConfigSource(config.family, configLabel), weights, stored, tokenizer, name, files: raw, warnings };
 }
 
 async function loadLlama2c(name: string, files: CheckpointFiles, checkpoint: string, vocabulary?: string): Promise<LoadedModel> {
   const model = await readLlama2cModel(files, checkpoint, vocabulary);
   const { config, weights, tokenizer } = model;
   const stored = new Map([...weights.keys()].map((weight): [string, StoredTensor] => [weight, { name: weight, dtype: 'F32' }]));
-  return { config, weights, stored, tokenizer, name, files: { [model.vocabulary.name]: model.vocabulary.bytes }, warnings: [] };
+  const configSource: ConfigSource = { file: files.label(checkpoint), fieldKind: 'header field', fields: LLAMA2C_CONFIG_SOURCE_FIELDS };
+  return { config, configSource, weights, stored, tokenizer, name, files: { [model.vocabulary.name]: model.vocabulary.bytes }, warnings: [] };
 }
 
 /** A llama2.c pair (no config.json, a .bin that is not a vocabulary) or a Hugging Face folder. */
 function loadPicked(picked: PickedFile[], givenName: string | undefined): Promise<LoadedModel> {
   const byName = new Map(picked.map((f) => [lastSegment(f.name), f]));
   const files: CheckpointFiles = {
-    read: async (name) => (await byName.get(name)?.bytes()) ?? null,
+    read: async (name, limit) => {
+      const file = byName.get(name);
+      return file === undefined ? null : checkBytesWithinLimit(file.name, await file.bytes(), limit ?? ANY_FILE_LIMIT);
+    },
     label: (name) => byName.get(name)?.name ?? name,
   };
   if (byName.has(CONFIG_FILE)) return loadHf(givenName ?? pickedFolderName(picked), files);
@@ -210,8 +231,8 @@ function presetFiles(preset: ModelPreset, options: LoadOptions): CheckpointFiles
   if (embedded === undefined) return files;
   return {
     label: files.label,
-    read: async (name) => {
-      const bytes = await files.read(name);
+    read: async (name, limit) => {
+      const bytes = await files.read(name, limit);
       if (bytes === null && preset.files.some((f) => f.name === name)) {
         throw new FormatError({
           file: files.label(name),
@@ -236,15 +257,15 @@ function locatedFiles(options: LoadOptions, locate: (name: string) => Location |
       const at = locate(name);
       return at === null ? name : 'url' in at ? at.url : at.path;
     },
-    read: async (name) => {
+    read: async (name, limit) => {
       const at = locate(name);
       if (at === null) return null;
-      return 'url' in at ? readUrl(at, name, options) : readPath(at, name, options);
+      return 'url' in at ? readUrl(at, name, options, limit) : readPath(at, name, options, limit);
     },
   };
 }
 
-async function readUrl(at: Extract<Location, { url: string }>, name: string, options: LoadOptions): Promise<Uint8Array | null> {
+async function readUrl(at: Extract<Location, { url: string }>, name: string, options: LoadOptions, limit: ReadLimit | undefined): Promise<Uint8Array | null> {
   try {
     return await fetchWithCache(at.url, {
       cache: at.cached ? options.cache : undefined,
@@ -252,6 +273,7 @@ async function readUrl(at: Extract<Location, { url: string }>, name: string, opt
       signal: options.signal,
       expectedSha256: at.sha256,
       file: name,
+      limit,
     });
   } catch (e) {
     if (e instanceof HttpError && e.status === 404) return null;
@@ -259,12 +281,12 @@ async function readUrl(at: Extract<Location, { url: string }>, name: string, opt
   }
 }
 
-async function readPath(at: Extract<Location, { path: string }>, name: string, options: LoadOptions): Promise<Uint8Array | null> {
+async function readPath(at: Extract<Location, { path: string }>, name: string, options: LoadOptions, limit: ReadLimit | undefined): Promise<Uint8Array | null> {
   if (options.local === undefined) {
     throw new Error(`${at.path}: a local path, but this environment cannot read local files (use a URL or picked files)`);
   }
   options.signal?.throwIfAborted();
-  const bytes = await options.local.read(at.path);
+  const bytes = await options.local.read(at.path, limit);
   if (bytes === null) return null;
   if (at.sha256 !== null) {
     const found = await sha256Hex(bytes);

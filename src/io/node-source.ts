@@ -7,26 +7,80 @@
 // process leaves a resumable partial file. A finished download is renamed into place, so <key> is
 // always whole.
 
-import { mkdir, open, readFile, rename, rm, truncate, type FileHandle } from 'node:fs/promises';
+import { constants, type Stats } from 'node:fs';
+import { lstat, mkdir, open, realpath, rename, rm, stat, truncate, type FileHandle } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { FormatError } from './errors';
 import type { ByteCache, PartialEntry } from './fetch-cache';
 import { loadModel, type LoadedModel, type LoadOptions, type LocalFiles, type ModelSource } from './load';
 import { MIRROR_ENV } from './mirror';
+import { ANY_FILE_LIMIT, readWithinLimit, type ReadLimit } from './read-limits';
 
 export const CACHE_ENV = 'D2LORA_CACHE';
 
-/** The file's bytes, or null when it does not exist; other failures throw naming the path. */
-export async function readFileIfPresent(path: string): Promise<Uint8Array | null> {
+/**
+ * The file's bytes, or null when it does not exist; other failures throw naming the path. Only a
+ * regular file is read (a symbolic link is followed to one): a device (/dev/zero), FIFO or
+ * socket is refused before it is opened for reading. The file's size is checked against the
+ * limit's cap and, for a format whose header declares its size, against that size, reading only
+ * the header's bytes first; then exactly that many bytes are read, however the file grows.
+ */
+export async function readFileIfPresent(path: string, limit: ReadLimit = ANY_FILE_LIMIT): Promise<Uint8Array | null> {
+  let handle: FileHandle;
   try {
-    const buffer = await readFile(path);
-    return new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
+    await requireRegularFile(path, await stat(path));
+    // O_NONBLOCK: a FIFO swapped in after the check above must not block the open; regular files ignore it.
+    handle = await open(path, constants.O_RDONLY | (constants.O_NONBLOCK ?? 0));
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') return null;
+    if (e instanceof FormatError) throw e;
     throw new Error(`${path}: cannot read (${(e as Error).message})`, { cause: e });
   }
+  try {
+    const info = await handle.stat();
+    await requireRegularFile(path, info);
+    return await readWithinLimit(path, info.size, limit, (length) => readFirstBytes(handle, length));
+  } catch (e) {
+    if (e instanceof FormatError) throw e;
+    throw new Error(`${path}: cannot read (${(e as Error).message})`, { cause: e });
+  } finally {
+    await handle.close();
+  }
+}
+
+async function requireRegularFile(path: string, info: Stats): Promise<void> {
+  if (info.isFile()) return;
+  const kind = info.isDirectory()
+    ? 'a folder'
+    : info.isCharacterDevice()
+      ? 'a character device'
+      : info.isBlockDevice()
+        ? 'a block device'
+        : info.isFIFO()
+          ? 'a FIFO (named pipe)'
+          : info.isSocket()
+            ? 'a socket'
+            : 'not a regular file';
+  const link = (await lstat(path)).isSymbolicLink() ? ` (a symbolic link to ${await realpath(path)})` : '';
+  throw new FormatError({ file: path, found: `${kind}${link}`, expected: 'a regular file (devices, FIFOs and sockets are never read)' });
+}
+
+/** One read's most bytes: Node refuses reads of 2 GiB and more. */
+const READ_CHUNK_BYTES = 2 ** 30;
+
+/** The file's first `length` bytes (fewer if it is shorter now). */
+async function readFirstBytes(handle: FileHandle, length: number): Promise<Uint8Array> {
+  const out = new Uint8Array(length);
+  let filled = 0;
+  while (filled < length) {
+    const { bytesRead } = await handle.read(out, filled, Math.min(length - filled, READ_CHUNK_BYTES), filled);
+    if (bytesRead === 0) break;
+    filled += bytesRead;
+  }
+  return filled === length ? out : out.subarray(0, filled);
 }
 
 export const nodeLocalFiles: LocalFiles = { read: readFileIfPresent };
@@ -74,17 +128,19 @@ export function loadModelInNode(source: ModelSource, options: LoadOptions = {}):
 export class NodeByteCache implements ByteCache {
   constructor(readonly folder: string = defaultCacheFolder()) {}
 
-  get(key: string): Promise<Uint8Array | null> {
-    return readFileIfPresent(this.path(key));
+  get(key: string, limit?: ReadLimit): Promise<Uint8Array | null> {
+    return readFileIfPresent(this.path(key), limit);
   }
 
-  getPartial(key: string): Promise<Uint8Array | null> {
-    return readFileIfPresent(this.partPath(key));
+  getPartial(key: string, limit?: ReadLimit): Promise<Uint8Array | null> {
+    return readFileIfPresent(this.partPath(key), limit);
   }
 
   async openPartial(key: string, keep: number): Promise<PartialEntry> {
     await mkdir(this.folder, { recursive: true });
     const part = this.partPath(key);
+    // Starting over removes whatever is there first, so that a link in its place is never written through.
+    if (keep === 0) await rm(part, { force: true });
     const handle = await open(part, keep > 0 ? 'r+' : 'w');
     await handle.truncate(keep);
     return new PartFile(handle, part, this.path(key), keep);

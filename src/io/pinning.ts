@@ -50,8 +50,8 @@ export class FilePins {
   local(inner: LocalFiles, root: string): LocalFiles {
     const prefix = root.replace(/[\\/]+$/, '');
     return {
-      read: async (path) => {
-        const bytes = await inner.read(path);
+      read: async (path, limit) => {
+        const bytes = await inner.read(path, limit);
         if (bytes !== null) await this.pin(relativeName(path, prefix), bytes);
         return bytes;
       },

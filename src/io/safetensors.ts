@@ -13,6 +13,7 @@
 
 import { shapeSize } from '../util/shape';
 import { FormatError, failIn, type Fail } from './errors';
+import { checkDeclaredSize, MAX_FILE_BYTES, type DeclaredSize, type ReadLimit } from './read-limits';
 
 /** Bytes per element of every dtype the safetensors format defines. */
 const DTYPE_BYTES = {
@@ -155,18 +156,26 @@ function roundShiftRightEven(x: number, shift: number): number {
 // ---------------------------------------------------------------------------------------------
 // Reader
 
+/**
+ * Reading limits of a safetensors file: the 4 GiB cap, and the exact size its header declares
+ * (8 + header length + the end of the last tensor's data), checked before the data is read.
+ */
+export const SAFETENSORS_READ_LIMIT: ReadLimit = { maxBytes: MAX_FILE_BYTES, kind: 'a safetensors file', declaredSize: safetensorsDeclaredSize };
+
+/** The file's size as its first bytes declare it, once they hold the header (see DeclaredSize). */
+export function safetensorsDeclaredSize(prefix: Uint8Array, fileName: string): DeclaredSize {
+  if (prefix.length < 8) return { need: 8 };
+  const headerLength = readHeaderLength(prefix, failIn(fileName));
+  if (prefix.length < 8 + headerLength) return { need: 8 + headerLength };
+  return declaredSize(parseHeader(prefix, headerLength, fileName));
+}
+
 export function parseSafetensors(bytes: Uint8Array, fileName: string): SafetensorsFile {
   const fail: Fail = failIn(fileName);
-
   if (bytes.length < 8) {
     fail(undefined, `${bytes.length} bytes`, 'at least 8 bytes (the u64 header length)');
   }
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const headerLengthBig = view.getBigUint64(0, true);
-  if (headerLengthBig > BigInt(MAX_HEADER_BYTES)) {
-    fail('header length', `${headerLengthBig} bytes`, `at most ${MAX_HEADER_BYTES} bytes`);
-  }
-  const headerLength = Number(headerLengthBig);
+  const headerLength = readHeaderLength(bytes, fail);
   if (8 + headerLength > bytes.length) {
     fail(
       'header length',
@@ -174,9 +183,47 @@ export function parseSafetensors(bytes: Uint8Array, fileName: string): Safetenso
       'a header that fits in the file',
     );
   }
-  const dataStart = 8 + headerLength;
-  const dataLength = bytes.length - dataStart;
+  const header = parseHeader(bytes, headerLength, fileName);
+  checkDeclaredSize(fileName, bytes.length, declaredSize(header));
+  return new SafetensorsFile(fileName, bytes, header.tensors, header.metadata);
+}
 
+interface SafetensorsHeader {
+  headerLength: number;
+  /** Every tensor, byteOffset counted from the start of the file. */
+  tensors: Map<string, SafetensorsTensorInfo>;
+  metadata: Map<string, string>;
+  /** The data buffer's length the tensors declare: where the last of them ends. */
+  dataLength: number;
+  /** The tensor whose data ends the buffer (null when there are none). */
+  lastTensor: string | null;
+}
+
+/** u64 N at [0, 8), at most MAX_HEADER_BYTES (bytes has at least 8). */
+function readHeaderLength(bytes: Uint8Array, fail: Fail): number {
+  const headerLengthBig = new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true);
+  if (headerLengthBig > BigInt(MAX_HEADER_BYTES)) {
+    fail('header length', `${headerLengthBig} bytes`, `at most ${MAX_HEADER_BYTES} bytes`);
+  }
+  return Number(headerLengthBig);
+}
+
+function declaredSize(header: SafetensorsHeader): { bytes: number; parts: string } {
+  const last = header.lastTensor === null ? '' : `, up to the end of tensor ${JSON.stringify(header.lastTensor)}`;
+  return {
+    bytes: 8 + header.headerLength + header.dataLength,
+    parts: `8 (the header length) + ${header.headerLength} (the header) + ${header.dataLength} (the tensors' data${last})`,
+  };
+}
+
+/**
+ * The header at [8, 8 + headerLength) of `bytes`, every entry checked, and the data buffer's
+ * length it declares: the tensors' data_offsets must tile [0, that length) without overlaps or
+ * holes. Whether the file has that many bytes is the caller's check.
+ */
+function parseHeader(bytes: Uint8Array, headerLength: number, fileName: string): SafetensorsHeader {
+  const fail: Fail = failIn(fileName);
+  const dataStart = 8 + headerLength;
   let headerText = '';
   try {
     headerText = new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, dataStart));
@@ -191,6 +238,16 @@ export function parseSafetensors(bytes: Uint8Array, fileName: string): Safetenso
   }
   if (!isPlainObject(header)) {
     fail('header', `JSON ${describeJson(header)}`, 'a JSON object of tensors');
+  }
+  // JSON.parse keeps the last of two equal keys: the other entry would vanish without a word.
+  const duplicate = duplicateKey(headerText);
+  if (duplicate !== null) {
+    const [outer] = duplicate.within;
+    const entry = (name: string) => (name === METADATA_KEY ? `field "${METADATA_KEY}"` : `tensor ${JSON.stringify(name)}`);
+    if (outer === undefined) {
+      fail(entry(duplicate.key), 'two entries of that name in the header (JSON keeps only the last)', 'each name once');
+    }
+    fail(entry(outer), `the key ${JSON.stringify(duplicate.key)} twice (JSON keeps only the last)`, 'each key once');
   }
 
   const tensors = new Map<string, SafetensorsTensorInfo>();
@@ -217,21 +274,17 @@ export function parseSafetensors(bytes: Uint8Array, fileName: string): Safetenso
     }
     const { dtype, shape, data_offsets: offsets } = entry;
     if (typeof dtype !== 'string' || !Object.hasOwn(DTYPE_BYTES, dtype)) {
-      fail(field, `dtype ${JSON.stringify(dtype)}`, `one of ${Object.keys(DTYPE_BYTES).join(', ')}`);
+      fail(field, `dtype ${quoteJson(dtype)}`, `one of ${Object.keys(DTYPE_BYTES).join(', ')}`);
     }
     if (!Array.isArray(shape) || !shape.every(isCount)) {
-      fail(field, `shape ${JSON.stringify(shape)}`, 'a list of non-negative integers');
+      fail(field, `shape ${quoteJson(shape)}`, 'a list of non-negative integers');
     }
     if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every(isCount)) {
-      fail(field, `data_offsets ${JSON.stringify(offsets)}`, 'two non-negative integers [begin, end]');
+      fail(field, `data_offsets ${quoteJson(offsets)}`, 'two non-negative integers [begin, end]');
     }
     const [begin, end] = offsets as [number, number];
-    if (begin > end || end > dataLength) {
-      fail(
-        field,
-        `data offsets [${begin}, ${end})`,
-        `begin ≤ end ≤ ${dataLength} (the data buffer's length)`,
-      );
+    if (begin > end) {
+      fail(field, `data offsets [${begin}, ${end})`, 'begin ≤ end');
     }
     const elementBytes = DTYPE_BYTES[dtype as SafetensorsDtype];
     const elements = shapeSize(shape as number[]);
@@ -276,15 +329,46 @@ export function parseSafetensors(bytes: Uint8Array, fileName: string): Safetenso
     covered = range.end;
     previous = range;
   }
-  if (covered < dataLength) {
-    fail(
-      'data buffer',
-      `${dataLength - covered} bytes [${covered}, ${dataLength}) after the last tensor's data`,
-      'ranges that cover the data buffer without holes',
-    );
-  }
+  return { headerLength, tensors, metadata, dataLength: covered, lastTensor: previous?.name ?? null };
+}
 
-  return new SafetensorsFile(fileName, bytes, tensors, metadata);
+/**
+ * The first key that one object of a valid JSON text holds twice, with the keys of the objects
+ * it sits in (outermost first); null when every object's keys are distinct. A scan of the text,
+ * because JSON.parse has already dropped all but the last.
+ */
+function duplicateKey(text: string): { key: string; within: string[] } | null {
+  // One frame per open object or array; an object's keys so far, and the key whose value is open.
+  const frames: { keys: Set<string> | null; current: string }[] = [];
+  let previous = ''; // the last structural character outside strings
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c === '"') {
+      let j = i + 1;
+      while (text[j] !== '"') j += text[j] === '\\' ? 2 : 1;
+      const top = frames[frames.length - 1];
+      if (top?.keys && (previous === '{' || previous === ',')) {
+        const key = JSON.parse(text.slice(i, j + 1)) as string;
+        if (top.keys.has(key)) {
+          const within = frames.slice(0, -1).flatMap((f) => (f.keys === null ? [] : [f.current]));
+          return { key, within };
+        }
+        top.keys.add(key);
+        top.current = key;
+      }
+      previous = '"';
+      i = j;
+    } else if (c === '{' || c === '[') {
+      frames.push({ keys: c === '{' ? new Set() : null, current: '' });
+      previous = c;
+    } else if (c === '}' || c === ']') {
+      frames.pop();
+      previous = c;
+    } else if (c === ',' || c === ':') {
+      previous = c;
+    }
+  }
+  return null;
 }
 
 function isPlainObject(x: unknown): x is Record<string, unknown> {
@@ -299,6 +383,19 @@ function describeJson(x: unknown): string {
   if (x === null) return 'null';
   if (Array.isArray(x)) return 'array';
   return typeof x;
+}
+
+/**
+ * A header value as a message quotes it: JSON text for a scalar or a short flat list, else its
+ * kind. JSON.stringify alone would recurse through a value nested 5,000 levels deep (a stack
+ * overflow, not a FormatError) and copy a list of a million items into the message.
+ */
+function quoteJson(x: unknown): string {
+  const MAX_ITEMS = 16;
+  const scalar = (v: unknown) => typeof v !== 'object' || v === null;
+  if (scalar(x)) return JSON.stringify(x) ?? 'nothing';
+  if (Array.isArray(x) && x.length <= MAX_ITEMS && x.every(scalar)) return JSON.stringify(x);
+  return `JSON ${describeJson(x)}${Array.isArray(x) ? ` of ${x.length} item${x.length === 1 ? '' : 's'}` : ''}`;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -405,7 +502,7 @@ export function parseSafetensorsIndex(text: string, fileName: string): Safetenso
     }
     const size = index.metadata.total_size;
     if (size !== undefined) {
-      if (!isCount(size)) fail('field "metadata.total_size"', `${JSON.stringify(size)}`, 'a byte count');
+      if (!isCount(size)) fail('field "metadata.total_size"', quoteJson(size), 'a byte count');
       totalSize = size;
     }
   }
@@ -419,7 +516,7 @@ export function parseSafetensorsIndex(text: string, fileName: string): Safetenso
     if (typeof shard !== 'string' || !isShardFileName(shard)) {
       fail(
         `weight_map entry "${name}"`,
-        JSON.stringify(shard),
+        quoteJson(shard),
         'a file name ending in .safetensors, without folders',
       );
     }

@@ -44,20 +44,27 @@ export type WeightMap = Map<string, HostTensor>;
 
 export class ModelConfigError extends Error {
   override name = 'ModelConfigError';
+  constructor(
+    readonly where: string,
+    /** What is wrong, without where: "headDim 256 is over the attention kernel's 128". */
+    readonly problem: string,
+  ) {
+    super(`${where}: ${problem}`);
+  }
 }
 
 /** Checks the invariants the kernels rely on; throws naming the field. */
 export function validateModelConfig(c: ModelConfig, where: string): ModelConfig {
   const positive = ['vocabSize', 'hiddenSize', 'intermediateSize', 'numLayers', 'numHeads', 'numKvHeads', 'headDim', 'maxPositions'] as const;
   for (const f of positive) {
-    if (!Number.isInteger(c[f]) || c[f] <= 0) throw new ModelConfigError(`${where}: ${f} must be a positive integer, found ${c[f]}`);
+    if (!Number.isInteger(c[f]) || c[f] <= 0) throw new ModelConfigError(where, `${f} must be a positive integer, found ${c[f]}`);
   }
   if (c.numHeads % c.numKvHeads !== 0) {
-    throw new ModelConfigError(`${where}: numHeads (${c.numHeads}) must be a multiple of numKvHeads (${c.numKvHeads})`);
+    throw new ModelConfigError(where, `numHeads (${c.numHeads}) must be a multiple of numKvHeads (${c.numKvHeads})`);
   }
-  if (c.family !== 'gpt2' && c.headDim % 2 !== 0) throw new ModelConfigError(`${where}: headDim must be even for RoPE, found ${c.headDim}`);
-  if (c.headDim > 128) throw new ModelConfigError(`${where}: headDim ${c.headDim} is over the attention kernel's 128`);
-  if (!(c.normEps > 0)) throw new ModelConfigError(`${where}: normEps must be > 0, found ${c.normEps}`);
-  if (c.family !== 'gpt2' && !(c.ropeTheta > 0)) throw new ModelConfigError(`${where}: ropeTheta must be > 0, found ${c.ropeTheta}`);
+  if (c.family !== 'gpt2' && c.headDim % 2 !== 0) throw new ModelConfigError(where, `headDim must be even for RoPE, found ${c.headDim}`);
+  if (c.headDim > 128) throw new ModelConfigError(where, `headDim ${c.headDim} is over the attention kernel's 128`);
+  if (!(c.normEps > 0)) throw new ModelConfigError(where, `normEps must be > 0, found ${c.normEps}`);
+  if (c.family !== 'gpt2' && !(c.ropeTheta > 0)) throw new ModelConfigError(where, `ropeTheta must be > 0, found ${c.ropeTheta}`);
   return c;
 }

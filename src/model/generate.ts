@@ -70,19 +70,19 @@ export async function generate(model: GpuModel, tokenizer: Tokenizer, prompt: st
   const steps = opts.steps ?? 256;
   const temperature = opts.temperature ?? 0;
   const topP = opts.topP ?? 1;
-  if (!Number.isInteger(steps) || steps < 1) throw new Error(`generate: steps must be a positive integer, got ${steps}`);
-  if (!(temperature >= 0)) throw new Error(`generate: temperature must be ≥ 0, got ${temperature}`);
-  if (!(topP > 0 && topP <= 1)) throw new Error(`generate: topP must be in (0, 1], got ${topP}`);
+  if (!Number.isInteger(steps) || steps < 1) throw new Error(`steps must be a positive integer, got ${steps}`);
+  if (!(temperature >= 0)) throw new Error(`temperature must be ≥ 0, got ${temperature}`);
+  if (!(topP > 0 && topP <= 1)) throw new Error(`topP must be in (0, 1], got ${topP}`);
   const context = model.config.maxPositions;
   const limit = Math.min(steps, context);
   const promptTokens = tokenizer.encode(prompt, { bos: tokenizer.bosId !== null });
-  if (promptTokens.length === 0) throw new Error('generate: the prompt encodes to no tokens and the tokenizer has no BOS');
+  if (promptTokens.length === 0) throw new Error('the prompt encodes to no tokens and the tokenizer has no BOS');
   // The prompt's n tokens take positions 0 … n−1; the last of them predicts the first new token.
   if (promptTokens.length > context) {
-    throw new Error(`generate: the prompt is ${promptTokens.length} tokens, over the model's context of ${context} positions by ${promptTokens.length - context}; shorten it`);
+    throw new Error(`the prompt is ${promptTokens.length} tokens, over the model's context of ${context} positions by ${promptTokens.length - context}; shorten it`);
   }
   if (promptTokens.length > steps) {
-    throw new Error(`generate: the prompt is ${promptTokens.length} tokens, over steps = ${steps} (positions to run, the prompt included) by ${promptTokens.length - steps}; raise steps to at least ${promptTokens.length}`);
+    throw new Error(`the prompt is ${promptTokens.length} tokens, over steps = ${steps} (positions to run, the prompt included) by ${promptTokens.length - steps}; raise steps to at least ${promptTokens.length}`);
   }
   const rng = new Rng(opts.seed ?? 0);
   const tokens = [promptTokens[0]!];

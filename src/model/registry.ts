@@ -4,6 +4,7 @@
 // src/io/mirror.ts) holds the same files under models/<preset name>/<file name>; without one they
 // are downloaded from these public URLs.
 
+import { didYouMean } from '../util/suggest';
 import type { ModelFamily } from './config';
 
 export interface PresetFile {
@@ -98,11 +99,12 @@ export function findPreset(name: string): ModelPreset | undefined {
   return MODEL_PRESETS.find((p) => p.name === name);
 }
 
-/** The preset of that name; an unknown name throws, listing the known ones. */
+/** The preset of that name; an unknown name throws, suggesting the nearest and listing the known ones. */
 export function getPreset(name: string): ModelPreset {
   const preset = findPreset(name);
   if (preset === undefined) {
-    throw new RangeError(`unknown model preset "${name}"; expected one of ${MODEL_PRESETS.map((p) => p.name).join(', ')}`);
+    const names = MODEL_PRESETS.map((p) => p.name);
+    throw new RangeError(`unknown model preset "${name}"${didYouMean(name, names)}; expected one of ${names.join(', ')}`);
   }
   return preset;
 }

@@ -15,11 +15,10 @@ import type { LoadedModel } from '../io/load';
 import type { WeightMap } from '../model/config';
 import { lossChartSvg, renderReport } from './report';
 import type { RunArtifacts, RunMetrics } from './run';
+import { ADAPTER_FOLDER, METRICS_FILE, RUN_SPEC_FILE } from './output-files';
 import { adapterConfigOf, type RunSpec } from './spec';
 
-export const RUN_SPEC_FILE = 'run.json';
-export const METRICS_FILE = 'metrics.json';
-export const ADAPTER_FOLDER = 'adapter';
+export { ADAPTER_FOLDER, METRICS_FILE, RUN_SPEC_FILE };
 
 export function buildArtifacts(a: {
   spec: RunSpec;

@@ -1,20 +1,43 @@
-// The method comparison: LoRA r, LoRA 2r (α doubled, so s = α/r stays: the parameter-matched
-// baseline), DoRA r and D2-LoRA r on one spec's model, task and settings, each over several
-// seeds, with the statistics the paper reports. The model and the task are loaded once.
+// The method comparison, as the paper's table: LoRA r, LoRA 2r (α doubled, so s = α/r stays: the
+// parameter-matched baseline), DoRA r and D2-LoRA r, and D2-LoRA's ablations (projection off,
+// ρ = 0, τ = 0, τ = 1, detached norm), on one spec's model, task and settings.
+//
+// A fair race: one shared learning rate favours whichever method it happens to suit, so each
+// method first picks its own from a small grid, on a dev split held out from the spec's training
+// items (never the test split): a selection run per rate trains on the rest of those items and is
+// scored on the dev items. Then each method runs every seed at its chosen rate, on the spec's task
+// as it is, and the table gives the per-seed accuracies, their mean ± std, the chosen rate, the
+// training-loss volatility, time per step and the overhead against LoRA r, the merge gap, the
+// merged/unmerged throughput and the trainable parameters. The model and task load once.
 //
 // Training-loss volatility: the standard deviation of the step-to-step changes of the training
 // loss over the second half of training.
 
-import type { TaskData } from '../tasks/types';
+import { permutation } from '../util/sample';
+import { Rng } from '../util/rng';
+import { prepareTask } from '../tasks/protocol';
+import type { MultipleChoiceTask, TaskData } from '../tasks/types';
 import { Run, type RunEnvironment, type RunEvent, type RunMetrics } from './run';
 import { runSpecWith, type RunSpec } from './spec';
 
 export const VOLATILITY_DEFINITION = 'standard deviation of the step-to-step changes of the training loss over the second half of training';
 
+/** What the D2-LoRA paper (arXiv 2602.14728) reports, for the note beside the table. */
+export const PAPER_FIGURES = [
+  'accuracy: D2-LoRA 76.4% vs LoRA 74.2% averaged over eight QA/RC tasks (+2.2 points; +1.6 vs LoRA at rank 2r), about equal to DoRA',
+  'training-loss volatility 36% lower than LoRA',
+  'merge gap about 0.03 points (worst 0.7)',
+  'evaluation throughput about 1.91× after merging',
+  'training overhead 19% against LoRA, shrinking with longer sequences',
+  'backbones Llama-3.2-3B and Qwen2.5-7B, 5k samples per task, 2 epochs: far larger models than a browser trains; the relative claims are what this table can test',
+] as const;
+
 export interface CompareMethod {
-  /** "LoRA r=8" … */
+  /** "LoRA r=8", "D2-LoRA r=8, ρ = 0" … */
   label: string;
   spec: RunSpec;
+  /** An ablation of D2-LoRA rather than a method of its own. */
+  ablation: boolean;
 }
 
 export interface MeanStd {
@@ -24,23 +47,64 @@ export interface MeanStd {
 
 export interface CompareRow {
   method: string;
-  runs: number;
+  ablation: boolean;
+  /** The learning rate the dev split chose (the spec's when no grid was run). */
+  lr: number;
+  /** Dev-split accuracy of each rate of the grid, in grid order (empty without a grid). */
+  devAccuracy: { lr: number; accuracy: number }[];
+  seeds: number[];
+  /** Test accuracy per seed, in seed order. */
+  perSeed: number[];
   accuracy: MeanStd;
+  before: MeanStd;
   volatility: MeanStd;
   msPerStep: number;
   /** ms/step ÷ LoRA r's − 1. */
   overheadVsLora: number;
   mergeGapPoints: number;
   mergedThroughputRatio: number;
+  trainableParameters: number;
 }
 
 export interface CompareResult {
   heading: string;
   rows: CompareRow[];
-  /** Every run's metrics, by method label, in seed order. */
+  /** Every final run's metrics, by method label, in seed order. */
   runs: Map<string, RunMetrics[]>;
   seeds: number[];
+  /** How the rates were chosen: the grid, the dev split's size. */
+  selection: { grid: number[]; devItems: number } | null;
 }
+
+export interface CompareOptions {
+  seeds: readonly number[];
+  /** Learning rates each method chooses from on the dev split; empty: every method at the spec's rate. */
+  lrGrid?: readonly number[];
+  /** Items held out of the spec's training items to choose the rate on. */
+  devItems?: number;
+  /** D2-LoRA's ablation rows too (default true). */
+  ablations?: boolean;
+  /** Every event of every run, with its method, the rate and seed, and whether it is a selection run. */
+  onEvent?: (run: CompareRunId, event: RunEvent) => void;
+  /** Called with each finished run's metrics. */
+  onRun?: (run: CompareRunId, metrics: RunMetrics) => void | Promise<void>;
+}
+
+/** Which run of a comparison an event or metrics belong to. */
+export interface CompareRunId {
+  method: CompareMethod;
+  seed: number;
+  lr: number;
+  /** A run on the dev split that chooses the rate, not a row's result. */
+  selection: boolean;
+  /** Its place among all the runs of the comparison, and how many there are. */
+  index: number;
+  total: number;
+}
+
+/** The default grid around the spec's learning rate. */
+export const LR_GRID_FACTORS = [0.4, 1, 2.5] as const;
+export const DEFAULT_DEV_ITEMS = 200;
 
 /** The methods compared: "lora2r" is LoRA with r and α doubled (s = α/r unchanged), D2-LoRA's parameter count. */
 export const COMPARED_METHODS = ['lora', 'lora2r', 'dora', 'd2lora'] as const;
@@ -52,11 +116,26 @@ export function comparedAdapter<A extends { method: string; r: number; alpha: nu
   return { ...adapter, method };
 }
 
-/** The four methods at the spec's rank, α and τ, every other setting as the spec has it. */
-export function comparisonMethods(spec: RunSpec): CompareMethod[] {
+/** The methods at the spec's rank, α and τ (and, with `ablations`, D2-LoRA's), every other setting as the spec has it. */
+export function comparisonMethods(spec: RunSpec, ablations = false): CompareMethod[] {
   const { r } = spec.adapter;
-  const label: Record<ComparedMethod, string> = { lora: `LoRA r=${r}`, lora2r: `LoRA r=${2 * r}`, dora: `DoRA r=${r}`, d2lora: `D2-LoRA r=${r}` };
-  return COMPARED_METHODS.map((m) => ({ label: label[m], spec: runSpecWith({ ...spec, adapter: comparedAdapter(spec.adapter, m) }) }));
+  const variant = (adapter: Partial<RunSpec['adapter']>) => runSpecWith({ ...spec, adapter: { ...spec.adapter, ...adapter } });
+  const d2 = { method: 'd2lora' as const, project: true, readd: 1, detachNorm: false };
+  const methods: CompareMethod[] = [
+    { label: `LoRA r=${r}`, spec: variant({ method: 'lora' }), ablation: false },
+    { label: `LoRA r=${2 * r}`, spec: variant(comparedAdapter(spec.adapter, 'lora2r')), ablation: false },
+    { label: `DoRA r=${r}`, spec: variant({ method: 'dora' }), ablation: false },
+    { label: `D2-LoRA r=${r}`, spec: variant(d2), ablation: false },
+  ];
+  if (!ablations) return methods;
+  return [
+    ...methods,
+    { label: `D2-LoRA r=${r}, projection off`, spec: variant({ ...d2, project: false }), ablation: true },
+    { label: `D2-LoRA r=${r}, ρ = 0`, spec: variant({ ...d2, readd: 0 }), ablation: true },
+    { label: `D2-LoRA r=${r}, τ = 0`, spec: variant({ ...d2, tau: 0 }), ablation: true },
+    { label: `D2-LoRA r=${r}, τ = 1`, spec: variant({ ...d2, tau: 1 }), ablation: true },
+    { label: `D2-LoRA r=${r}, detached norm`, spec: variant({ ...d2, detachNorm: true }), ablation: true },
+  ];
 }
 
 /** Std of the step-to-step loss changes over the second half of the steps. */
@@ -74,53 +153,142 @@ export function meanStd(xs: readonly number[]): MeanStd {
   return { mean, std };
 }
 
-export interface CompareOptions {
-  seeds: readonly number[];
-  /** Every event of every run, with its method and seed. */
-  onEvent?: (method: string, seed: number, event: RunEvent) => void;
-  /** Called with each finished run's metrics. */
-  onRun?: (method: CompareMethod, seed: number, metrics: RunMetrics) => void;
-}
-
-/** Runs every method over every seed, one after another, and tabulates them. */
+/** Runs every method (each at its own rate when a grid is given) over every seed, one after another, and tabulates them. */
 export async function compareMethods(env: RunEnvironment, spec: RunSpec, opts: CompareOptions): Promise<CompareResult> {
   if (opts.seeds.length === 0) throw new Error('compare: no seeds to run');
+  const grid = [...(opts.lrGrid ?? [])];
+  for (const lr of grid) if (!(lr > 0 && lr <= 1)) throw new RangeError(`compare: the learning-rate grid holds ${lr}; expected rates in (0, 1]`);
+  const devItems = opts.devItems ?? DEFAULT_DEV_ITEMS;
   const loaded = onceLoaded(env);
-  const methods = comparisonMethods(spec);
+  const methods = comparisonMethods(spec, opts.ablations ?? true);
+  const total = methods.length * ((grid.length > 1 ? grid.length : 0) + opts.seeds.length);
+  let index = 0;
+  const runOne = async (method: CompareMethod, runSpec: RunSpec, environment: RunEnvironment, id: Omit<CompareRunId, 'index' | 'total' | 'method'>) => {
+    const runId: CompareRunId = { ...id, method, index: index++, total };
+    const run = new Run(environment, runSpec, { exportArtifacts: false });
+    const off = opts.onEvent ? run.events.on((e) => opts.onEvent!(runId, e)) : null;
+    try {
+      const { metrics } = await run.start();
+      await opts.onRun?.(runId, metrics);
+      return metrics;
+    } finally {
+      off?.();
+    }
+  };
+
+  // The dev split: drawn from the training items the spec's protocol gives its first seed.
+  const selectionEnv = grid.length > 1 ? await devSplitEnvironment(loaded, spec, opts.seeds[0]!, devItems) : null;
   const runs = new Map<string, RunMetrics[]>();
+  const rows: Omit<CompareRow, 'overheadVsLora'>[] = [];
   for (const method of methods) {
-    for (const seed of opts.seeds) {
-      const run = new Run(loaded, { ...method.spec, seed }, { exportArtifacts: false });
-      const off = opts.onEvent ? run.events.on((e) => opts.onEvent!(method.label, seed, e)) : null;
-      try {
-        const { metrics } = await run.start();
-        runs.set(method.label, [...(runs.get(method.label) ?? []), metrics]);
-        opts.onRun?.(method, seed, metrics);
-      } finally {
-        off?.();
+    const devAccuracy: { lr: number; accuracy: number }[] = [];
+    if (selectionEnv !== null) {
+      for (const lr of grid) {
+        const selection = runSpecWith({ ...method.spec, seed: opts.seeds[0]!, training: { ...method.spec.training, lr, minLr: Math.min(method.spec.training.minLr, lr) }, limits: { ...method.spec.limits, maxEval: devItems } });
+        const m = await runOne(method, selection, selectionEnv, { seed: opts.seeds[0]!, lr, selection: true });
+        devAccuracy.push({ lr, accuracy: m.after.accuracy });
       }
     }
-  }
-  const loraMs = meanStd(runs.get(methods[0]!.label)!.map((m) => m.timings.msPerStep)).mean;
-  const rows: CompareRow[] = methods.map(({ label }) => {
-    const ms = runs.get(label)!;
-    const msPerStep = meanStd(ms.map((m) => m.timings.msPerStep)).mean;
-    return {
-      method: label,
-      runs: ms.length,
+    // The best dev accuracy; a tie goes to the lower rate (the safer one).
+    const lr = devAccuracy.length > 0 ? [...devAccuracy].sort((a, b) => b.accuracy - a.accuracy || a.lr - b.lr)[0]!.lr : method.spec.training.lr;
+    const ms: RunMetrics[] = [];
+    for (const seed of opts.seeds) {
+      const final = runSpecWith({ ...method.spec, seed, training: { ...method.spec.training, lr, minLr: Math.min(method.spec.training.minLr, lr) } });
+      ms.push(await runOne(method, final, loaded, { seed, lr, selection: false }));
+    }
+    runs.set(method.label, ms);
+    rows.push({
+      method: method.label,
+      ablation: method.ablation,
+      lr,
+      devAccuracy,
+      seeds: [...opts.seeds],
+      perSeed: ms.map((m) => m.after.accuracy),
       accuracy: meanStd(ms.map((m) => m.after.accuracy)),
+      before: meanStd(ms.map((m) => m.before.accuracy)),
       volatility: meanStd(ms.map((m) => lossVolatility(m.steps.map((s) => s.loss)))),
-      msPerStep,
-      overheadVsLora: msPerStep / loraMs - 1,
+      msPerStep: meanStd(ms.map((m) => m.timings.msPerStep)).mean,
       mergeGapPoints: meanStd(ms.map((m) => m.mergeGapPoints)).mean,
       mergedThroughputRatio: meanStd(ms.map((m) => m.mergedThroughputRatio)).mean,
-    };
-  });
+      trainableParameters: ms[0]!.adapter.trainableParameters,
+    });
+  }
+  const loraMs = rows[0]!.msPerStep;
   const first = runs.get(methods[0]!.label)![0]!;
   const heading =
     `${first.model.name} on ${first.task.name}: ${first.train.steps} steps per run, seeds ${opts.seeds.join(', ')}, ` +
-    `chance ${(100 * first.chance).toFixed(1)}%, untrained ${(100 * first.before.accuracy).toFixed(1)}%`;
-  return { heading, rows, runs, seeds: [...opts.seeds] };
+    `chance ${(100 * first.chance).toFixed(1)}%, untrained ${(100 * first.before.accuracy).toFixed(1)}%` +
+    (grid.length > 1 ? `; each method's learning rate chosen from ${grid.map(formatRate).join(', ')} on ${devItems} dev items held out of the training items` : `; every method at lr ${formatRate(spec.training.lr)}`);
+  return {
+    heading,
+    rows: rows.map((r) => ({ ...r, overheadVsLora: r.msPerStep / loraMs - 1 })),
+    runs,
+    seeds: [...opts.seeds],
+    selection: grid.length > 1 ? { grid, devItems } : null,
+  };
+}
+
+/** The grid of rates around a spec's: LR_GRID_FACTORS × its lr, capped at 1. */
+export function defaultLrGrid(spec: RunSpec): number[] {
+  return LR_GRID_FACTORS.map((f) => Math.min(1, Number((f * spec.training.lr).toPrecision(3))));
+}
+
+/** 0.005 → "5e-3", 0.0125 → "1.3e-2". */
+export function formatRate(lr: number): string {
+  return lr.toExponential(1).replace('.0e', 'e');
+}
+
+/** The table as CSV: one line a row, the per-seed accuracies in columns of their own. */
+export function compareCsv(result: CompareResult): string {
+  const seedCols = result.seeds.map((s) => `accuracy seed ${s} %`);
+  const head = ['method', 'ablation', 'lr', ...seedCols, 'accuracy mean %', 'accuracy std %', 'untrained %', 'loss volatility mean', 'loss volatility std', 'ms per step', 'overhead vs LoRA r %', 'merge gap points', 'merged/unmerged throughput', 'trainable parameters'];
+  const lines = result.rows.map((r) =>
+    [
+      csvCell(r.method),
+      r.ablation ? 'yes' : 'no',
+      r.lr,
+      ...r.perSeed.map((a) => (100 * a).toFixed(2)),
+      (100 * r.accuracy.mean).toFixed(2),
+      (100 * r.accuracy.std).toFixed(2),
+      (100 * r.before.mean).toFixed(2),
+      r.volatility.mean.toPrecision(4),
+      r.volatility.std.toPrecision(4),
+      r.msPerStep.toFixed(1),
+      (100 * r.overheadVsLora).toFixed(1),
+      r.mergeGapPoints.toFixed(2),
+      r.mergedThroughputRatio.toFixed(3),
+      r.trainableParameters,
+    ].join(','),
+  );
+  return `${[head.map(csvCell).join(','), ...lines].join('\n')}\n`;
+}
+
+/** The table as Markdown, with its heading, the volatility's definition and the paper's figures beside it. */
+export function compareMarkdown(result: CompareResult): string {
+  const pm = (x: MeanStd, scale = 100, digits = 1) => `${(scale * x.mean).toFixed(digits)} ± ${(scale * x.std).toFixed(digits)}`;
+  const lines = [
+    `# ${result.heading}`,
+    '',
+    '| method | lr | accuracy per seed % | accuracy % | loss volatility | ms/step | vs LoRA r | merge gap (points) | merged/unmerged | trainable |',
+    '|---|---|---|---|---|---|---|---|---|---|',
+    ...result.rows.map(
+      (r) =>
+        `| ${r.ablation ? `_${r.method}_` : `**${r.method}**`} | ${formatRate(r.lr)} | ${r.perSeed.map((a) => (100 * a).toFixed(1)).join(' / ')} | ${pm(r.accuracy)} | ${pm(r.volatility, 1, 4)} | ${r.msPerStep.toFixed(0)} | ${r.overheadVsLora >= 0 ? '+' : ''}${(100 * r.overheadVsLora).toFixed(1)}% | ${r.mergeGapPoints.toFixed(2)} | ${r.mergedThroughputRatio.toFixed(2)}× | ${r.trainableParameters.toLocaleString('en-US')} |`,
+    ),
+    '',
+    `Loss volatility: ${VOLATILITY_DEFINITION}.`,
+  ];
+  if (result.selection !== null) {
+    lines.push('', `Dev-split accuracy of each rate (${result.selection.devItems} items held out of the training items, seed ${result.seeds[0]}):`, '');
+    for (const r of result.rows) lines.push(`- ${r.method}: ${r.devAccuracy.map((d) => `${formatRate(d.lr)} → ${(100 * d.accuracy).toFixed(1)}%`).join(', ')}`);
+  }
+  lines.push('', 'What the D2-LoRA paper reports (arXiv 2602.14728), to compare with honestly:', '', ...PAPER_FIGURES.map((f) => `- ${f}`), '');
+  return lines.join('\n');
+}
+
+function csvCell(v: string | number): string {
+  const s = String(v);
+  return /[",\n]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s;
 }
 
 /** The environment with the model and the task loaded once for all runs. */
@@ -128,9 +296,34 @@ function onceLoaded(env: RunEnvironment): RunEnvironment {
   let model: ReturnType<RunEnvironment['loadModel']> | null = null;
   let task: Promise<TaskData> | null = null;
   return {
-    ctx: env.ctx,
+    ...env,
     loadModel: (spec, hooks) => (model ??= env.loadModel(spec, hooks)),
     loadTask: (spec, hooks) => (task ??= env.loadTask(spec, hooks)),
   };
 }
 
+/**
+ * The environment of the selection runs: the task is the spec's training items (as its protocol
+ * draws them for `seed`), `devItems` of them held out as the evaluation split, the rest to train
+ * on. The test split takes no part.
+ */
+async function devSplitEnvironment(env: RunEnvironment, spec: RunSpec, seed: number, devItems: number): Promise<RunEnvironment> {
+  const task = await env.loadTask(spec.task, { onProgress: () => undefined, signal: new AbortController().signal });
+  if (task.kind !== 'multiple-choice') throw new Error(`compare: task ${task.name} is ${task.kind}; the comparison trains multiple-choice tasks`);
+  const prepared = prepareTask(task, { seed, maxTrain: spec.limits.maxTrain, maxEval: spec.limits.maxEval });
+  if (prepared.kind !== 'multiple-choice') throw new Error(`compare: task ${task.name} is not multiple-choice`);
+  if (prepared.train.length < 2 * devItems) {
+    throw new Error(`compare: choosing the learning rate holds out ${devItems} of the ${prepared.train.length} training items; give fewer dev items or more training items`);
+  }
+  const order = permutation(prepared.train.length, new Rng(seed).fork('lr-dev-split'));
+  const dev = new Set(order.slice(0, devItems));
+  const selection: MultipleChoiceTask = {
+    name: `${task.name} (dev split)`,
+    kind: 'multiple-choice',
+    template: prepared.template,
+    train: prepared.train.filter((_, i) => !dev.has(i)),
+    test: prepared.train.filter((_, i) => dev.has(i)),
+    source: `${devItems} of the training items of ${task.name}, held out to choose the learning rate`,
+  };
+  return { ...env, loadTask: async () => selection };
+}

@@ -25,8 +25,11 @@
 //
 // WebGPU says nothing about a device's total memory; what it does say is the largest buffer it
 // allows (maxBufferSize) and binds (maxStorageBufferBindingSize), and every tensor here is one
-// buffer bound as storage. A run whose largest buffer is over either limit cannot start; the
-// fit check says which buffer, and which batch or sequence length would fit.
+// buffer bound as storage. The model's own tensors are checked against them where it is loaded
+// (src/model/model-size.ts checkModelFitsDevice, which the Run and the page's model inspection
+// call); the fit check here adds what the run's settings make: the activations of a training and
+// an evaluation batch, and the loss head's logits. A run with one over either limit cannot start;
+// the check says which buffer, and which batch or sequence length would fit.
 
 import type { ModelConfig } from '../model/config';
 import { defaultTargets, expectedWeights, linearModules, targetMatches } from '../model/names';
@@ -137,7 +140,7 @@ export interface MemoryEstimate {
   total: number;
   /** The lengths the estimate assumed. */
   lengths: SequenceLengths;
-  /** The largest buffers of each kind (one entry per distinct tensor shape), largest first. */
+  /** The largest buffers the run's settings make (the model's own tensors are checkModelFitsDevice's), largest first. */
   buffers: BufferEstimate[];
 }
 
@@ -234,8 +237,7 @@ export function estimateMemory(config: ModelConfig, spec: Pick<RunSpec, 'adapter
   const { adapted } = resolveTargets(config, spec.targets);
 
   // Weights: every tensor the family needs, and the RoPE table (positions × headDim).
-  const weightShapes = [...expectedWeights(config)];
-  let weights = weightShapes.reduce((a, [, shape]) => a + bufferBytes(shape.reduce((x, y) => x * y, 1)), 0);
+  let weights = [...expectedWeights(config).values()].reduce((a, shape) => a + bufferBytes(shape.reduce((x, y) => x * y, 1)), 0);
   if (!s.gpt2) weights += bufferBytes(config.maxPositions * config.headDim);
 
   // Adapters: U, D and their gradients and moments (4 copies each), σ; c for the rescaled forms,
@@ -264,11 +266,7 @@ export function estimateMemory(config: ModelConfig, spec: Pick<RunSpec, 'adapter
   const parts: Record<MemoryPart, number> = { weights, adapters: adapterBytes, activations, backward, lossHead: trainLoss.bytes, evaluation, merge };
   const trainingStep = weights + adapterBytes + activations + backward + trainLoss.bytes;
 
-  // The largest buffers: the biggest weight, and the widest rows of each pass.
-  const widestWeight = weightShapes.reduce((best, [name, shape]) => {
-    const n = shape.reduce((x, y) => x * y, 1);
-    return n > best.n ? { name, n } : best;
-  }, { name: '', n: 0 });
+  // The largest buffers the run's settings make: the widest rows of each pass, and the logits.
   const widestOut = Math.max(s.I, s.gpt2 ? 3 * s.d : s.qDim, s.d);
   const widest = widestOut === s.I ? 'MLP activations (rows × intermediate size)' : s.gpt2 ? 'fused q/k/v output (rows × 3·hidden size)' : 'query projection (rows × heads·head size)';
   const rowsBuffer = (kind: 'train' | 'eval', rowCount: number, seq: number): BufferEstimate => ({
@@ -277,12 +275,10 @@ export function estimateMemory(config: ModelConfig, spec: Pick<RunSpec, 'adapter
     rows: { kind, rows: rowCount, seq },
   });
   const buffers: BufferEstimate[] = [
-    { what: `the weight ${widestWeight.name}`, bytes: bufferBytes(widestWeight.n), rows: null },
     rowsBuffer('train', rows, lengths.train),
     rowsBuffer('eval', evalRows, lengths.eval),
     { what: "the loss head's logits (a chunk of loss rows × vocabulary)", bytes: bufferBytes(Math.max(trainLoss.chunkRows, evalLoss.chunkRows) * s.V), rows: null },
   ];
-  if (!s.gpt2) buffers.push({ what: 'the RoPE table (positions × head size)', bytes: bufferBytes(config.maxPositions * config.headDim), rows: null });
   buffers.sort((a, b) => b.bytes - a.bytes);
 
   return { parts, trainingStep, total: trainingStep + evaluation + merge, lengths, buffers };
@@ -321,7 +317,7 @@ export type FitCheck =
       limitName: keyof BufferLimits;
       /** The buffers over it, largest first. */
       over: BufferEstimate[];
-      /** What would make them fit (empty when nothing in the spec can: the model's own weights are too large). */
+      /** What would make them fit (empty when no batch or length can: a chunk of logits over the limit). */
       suggestions: FitSuggestion[];
       /** Why the run cannot start, in one sentence. */
       reason: string;

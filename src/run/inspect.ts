@@ -1,17 +1,17 @@
 // Looking into a run before and after it: the model and the task as the run will see them
-// (for the page's setup, before anything trains), an item's choices scored before and after
-// training (for "try it" in either front door), and the files of a finished run's output folder,
-// all or a part.
+// (for the page's setup, before anything trains), and an item's choices scored before and after
+// training (for "try it" in either front door). Which of a finished run's files to export:
+// ./output-files.ts.
 
 import type { ModelConfig } from '../model/config';
+import { checkModelFitsDevice, DeviceLimitError, type DeviceBufferLimits } from '../model/model-size';
 import { linearModules } from '../model/names';
 import { tokenizeMultipleChoice, type TokenizedChoiceItem, type TruncationReport } from '../tasks/protocol';
 import type { TemplateId } from '../tasks/templates';
 import type { MultipleChoiceItem } from '../tasks/types';
 import { scoreMultipleChoice } from '../train/eval';
-import { ADAPTER_FOLDER } from './artifacts';
 import type { SequenceLengths } from './estimate';
-import { previewItem, runMaxLength, summarizeModel, tokenizeForRun, type ItemPreview, type LoadHooks, type ModelSummary, type Run, type RunArtifacts, type RunEnvironment } from './run';
+import { previewItem, runMaxLength, summarizeModel, tokenizeForRun, type ItemPreview, type LoadHooks, type ModelSummary, type Run, type RunEnvironment } from './run';
 import type { FileRef, ModelSpec, RunSpec } from './spec';
 
 // ---------------------------------------------------------------------------------------------
@@ -23,13 +23,25 @@ export interface ModelInspection {
   config: ModelConfig;
   /** A local-files model's files, each with its sha256, as the run's spec pins them. */
   files?: FileRef[];
+  /**
+   * Why the model's own tensors cannot go on the device (checkModelFitsDevice, as the Run's
+   * load-model stage refuses it); null when they fit, or when no device was given.
+   */
+  tooLarge: string | null;
 }
 
-/** Loads the model a spec names (as the Run's load-model stage does) and describes it. */
-export async function inspectModel(env: Pick<RunEnvironment, 'loadModel'>, spec: ModelSpec, hooks: LoadHooks): Promise<ModelInspection> {
+/** Loads the model a spec names (as the Run's load-model stage does), describes it and checks its tensors against `limits`. */
+export async function inspectModel(env: Pick<RunEnvironment, 'loadModel'>, spec: ModelSpec, hooks: LoadHooks, limits?: DeviceBufferLimits): Promise<ModelInspection> {
   const { model, files } = await env.loadModel(spec, hooks);
   const summary = summarizeModel(model, linearModules(model.config, 0).map((m) => m.module));
-  return files === undefined ? { summary, config: model.config } : { summary, config: model.config, files };
+  let tooLarge: string | null = null;
+  try {
+    if (limits !== undefined) checkModelFitsDevice(model.config, model.configSource, limits);
+  } catch (e) {
+    if (!(e instanceof DeviceLimitError)) throw e;
+    tooLarge = e.message;
+  }
+  return files === undefined ? { summary, config: model.config, tooLarge } : { summary, config: model.config, files, tooLarge };
 }
 
 /** A task as a run's tokenize stage leaves it: the protocol's counts, the truncation, chance, three items, and the lengths the GPU memory depends on. */
@@ -131,17 +143,4 @@ export async function scoreItem(run: Run, which: number | MultipleChoiceItem): P
   } finally {
     base.destroy();
   }
-}
-
-/** Which of a finished run's files: all; the top level (the merged model, with the spec, metrics and report); the adapter folder; or by name. */
-export type ArtifactSelection = 'all' | 'checkpoint' | 'adapter' | readonly string[];
-
-export function selectArtifacts(artifacts: RunArtifacts, what: ArtifactSelection): [string, Uint8Array][] {
-  const all = [...artifacts];
-  if (what === 'all') return all;
-  if (what === 'adapter') return all.filter(([name]) => name.startsWith(`${ADAPTER_FOLDER}/`));
-  if (what === 'checkpoint') return all.filter(([name]) => !name.includes('/'));
-  const missing = what.filter((name) => !artifacts.has(name));
-  if (missing.length > 0) throw new RangeError(`the run has no file ${missing.join(', ')}; it has ${all.map(([n]) => n).join(', ')}`);
-  return all.filter(([name]) => what.includes(name));
 }

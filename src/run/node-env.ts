@@ -8,6 +8,7 @@ import { ChecksumError, sha256Hex } from '../io/fetch-cache';
 import { resolveSourceString } from '../io/load';
 import { loadModelInNode, nodeLocalFiles, readFileIfPresent } from '../io/node-source';
 import { FilePins } from '../io/pinning';
+import { TEXT_FILE_LIMIT } from '../io/read-limits';
 import type { GpuContext } from '../gpu/context';
 import { loadTaskInNode } from '../tasks/node';
 import type { TaskData } from '../tasks/types';
@@ -57,7 +58,7 @@ function requirePath(path: string | undefined, ref: FileRef): string {
 
 /** A task file read once, checked against the sha256 the spec pins, handed on as picked bytes. */
 async function pinnedFile(path: string, ref: FileRef): Promise<{ name: string; bytes: () => Promise<Uint8Array> }> {
-  const bytes = await readFileIfPresent(path);
+  const bytes = await readFileIfPresent(path, TEXT_FILE_LIMIT);
   if (bytes === null) throw new Error(`${path}: no such task file`);
   const found = await sha256Hex(bytes);
   if (found !== ref.sha256) throw new ChecksumError(path, ref.sha256, found);

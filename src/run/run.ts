@@ -20,6 +20,7 @@ import type { AdapterParams } from '../adapters/init';
 import type { GpuContext } from '../gpu/context';
 import type { LoadedModel } from '../io/load';
 import { GpuModel } from '../model/gpu-model';
+import { checkModelFitsDevice } from '../model/model-size';
 import type { GpuWeights } from '../model/gpu-weights';
 import { defaultTargets, linearModules, targetMatches } from '../model/names';
 import { prepareTask, tokenizeMultipleChoiceItems, trainingExample, type PreparedTask, type TokenizedChoiceItem, type TruncationReport } from '../tasks/protocol';
@@ -300,6 +301,8 @@ export class Run {
     this.enter('load-model', describeModelSpec(spec.model));
     const { model, files } = await this.env.loadModel(spec.model, hooks);
     if (spec.model.kind === 'files' && files !== undefined) spec.model.files = files;
+    // Before anything of it is uploaded: its largest buffer against this device's limits.
+    checkModelFitsDevice(model.config, model.configSource, ctx.limits);
     this.model = model;
     const modules = linearModules(model.config, 0).map((m) => m.module);
     this.events.emit({ type: 'model', model: summarizeModel(model, modules) });

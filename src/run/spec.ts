@@ -26,6 +26,7 @@ import { checkStoryOptions, STORY_QUESTION_TYPES, type StoryOptions } from '../t
 import { TEMPLATE_IDS } from '../tasks/templates';
 import { CHOICE_SCORINGS } from '../train/eval';
 import { LR_DECAYS } from '../train/schedule';
+import { didYouMean } from '../util/suggest';
 import { checkTrainConfig, type TrainConfig } from '../train/config';
 import type { TrainSetting } from '../train/trainer';
 
@@ -405,7 +406,10 @@ function issueAt(issue: Issue, input: unknown): { path: (string | number)[]; tex
     const kinds = unionKinds(path[path.length - 1] === 'kind' ? path.slice(0, -1) : path);
     if (kinds !== null) return { path, text: `found ${describeValue(valueAt(input, path))}; expected one of the kinds ${kinds}` };
   }
-  return { path, text: `found ${describeValue(valueAt(input, path))}; expected ${expectation(issue, isIntegerField(path, input))}` };
+  const found = valueAt(input, path);
+  // A misspelt name of an enum (a preset, a task, a module) gets the nearest one suggested.
+  const near = issue.code === 'invalid_value' && typeof found === 'string' ? didYouMean(found, issue.values.filter((v) => typeof v === 'string')) : '';
+  return { path, text: `found ${describeValue(found)}${near}; expected ${expectation(issue, isIntegerField(path, input))}` };
 }
 
 /** The `kind` values of the discriminated union at a path ("preset", "hub" …), or null. */

@@ -269,7 +269,10 @@ export interface SetupFigures {
   unmatchedTargets: string[];
   steps: StepsEstimate | null;
   memory: MemoryEstimate | null;
+  /** Whether the run's buffers fit this device's limits. */
   fit: FitCheck | null;
+  /** Why the model's own tensors cannot go on this device (the model inspection's checkModelFitsDevice), else null. */
+  modelTooLarge: string | null;
   /** Whether the memory assumed the tokenized task's lengths (else the spec's longest sequence). */
   fromTask: boolean;
   /** Fields with a problem that hold a figure back, by figure (their labels). */
@@ -294,7 +297,7 @@ export function figuresOf(
     memory: heldFields(form.issues, FIGURE_FIELDS.memory),
   };
   const model = inspect.model.status === 'ready' ? inspect.model.result : null;
-  if (model === null) return { trainableParameters: null, unmatchedTargets: [], steps: null, memory: null, fit: null, fromTask: false, heldBy };
+  if (model === null) return { trainableParameters: null, unmatchedTargets: [], steps: null, memory: null, fit: null, modelTooLarge: null, fromTask: false, heldBy };
   // Fields with problems are at their defaults here; a figure that reads one of them is not shown.
   const spec = inspectableSpec(form);
   const task = inspect.task.status === 'ready' ? inspect.task.result : null;
@@ -305,6 +308,7 @@ export function figuresOf(
     steps: task === null || heldBy.steps.length > 0 ? null : trainingSteps(spec, Number(task.counts.trainTokenized)),
     memory,
     fit: limits === null || memory === null ? null : checkFit(memory, spec, limits),
+    modelTooLarge: model.tooLarge,
     fromTask: task !== null,
     heldBy,
   };
@@ -347,6 +351,7 @@ export function startBlockOf(
   if (model.waitingFor === 'files') return 'Start waits for the model\'s files: pick them in Model.';
   if (model.waitingFor === 'load') return 'Start waits for the model: load it in Model.';
   if (model.status !== 'ready') return 'Start waits for the model to load.';
+  if (figures.modelTooLarge !== null) return `This model cannot go on this GPU: ${figures.modelTooLarge}`;
   if (figures.unmatchedTargets.length > 0) return `Target ${figures.unmatchedTargets.join(', ')} names no linear layer of this model.`;
   if (figures.fit !== null && !figures.fit.fits) {
     const s = figures.fit.suggestions;

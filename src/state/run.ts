@@ -1,16 +1,18 @@
-// The run on the page: its spec (from the share link in the address, else the defaults), and
-// what the engine worker reports as it goes — stages, the model, the tokenized task, every
-// step's loss, progress, evaluations, the final metrics — with the controls (start, pause,
-// resume, cancel), the export as a zip of the output folder, and the share link.
+// The run on the page: the spec it was started with (the form's), and what the engine worker
+// reports as it goes — stages, the model, the tokenized task, every step's loss, held-out losses,
+// progress, evaluations, the final metrics and the output folder's files — with the controls
+// (start, pause, resume, cancel) and the downloads (the output folder as a zip, the adapter alone,
+// metrics.json).
 
 import { create } from 'zustand';
-import { zipSync } from 'fflate';
 import type { ProgressEvent, StepRecord } from '../train/trainer';
-import type { EvalSummary, ModelSummary, RunMetrics } from '../run/run';
+import type { EvalSummary, ModelSummary, RunDivergence, RunMetrics } from '../run/run';
+import { METRICS_FILE, selectArtifacts } from '../run/output-files';
 import { RUN_STAGES, type EvalPhase, type RunStage } from '../run/stages';
 import { DEFAULT_RUN_SPEC, type RunSpec } from '../run/spec';
-import type { WireFile, WireRunEvent } from '../worker/protocol';
+import type { ExportSelection, WireFile, WireRunEvent } from '../worker/protocol';
 import { engine, forgetIfBroken } from './worker';
+import { zipParts } from './zip';
 
 export type RunStatus = 'idle' | 'starting' | 'running' | 'paused' | 'done' | 'failed' | 'cancelled';
 export type StageState = 'pending' | 'active' | 'done';
@@ -39,14 +41,36 @@ export interface RunState {
   evals: Partial<Record<EvalPhase, EvalSummary>>;
   metrics: RunMetrics | null;
   artifacts: { name: string; bytes: number }[];
-  error: { stage: RunStage | null; name: string; message: string } | null;
+  /** What stopped the run; `divergence` when the trainer's watch saw it diverge (with the settings to change). */
+  error: { stage: RunStage | null; name: string; message: string; divergence: RunDivergence | null } | null;
+  /** The download being prepared, and why the last one failed. */
+  downloading: DownloadKind | null;
+  downloadError: string | null;
   /** Starts a run of `spec` with the picked files it needs. */
   start(spec: RunSpec, files: WireFile[]): Promise<void>;
   pause(): Promise<void>;
   resume(): Promise<void>;
   cancel(): Promise<void>;
-  /** The output folder as a zip, offered as a download. */
-  downloadZip(): Promise<void>;
+  /** Offers a finished run's files as a download: the output folder or the adapter as a zip, or metrics.json. */
+  downloadExport(kind: DownloadKind): Promise<void>;
+}
+
+/** What a finished run offers to download. */
+export type DownloadKind = 'output' | 'adapter' | 'metrics';
+
+export const DOWNLOADS: Record<DownloadKind, { what: ExportSelection; zip: boolean; fileName: (outputName: string) => string }> = {
+  /** Exactly the folder `d2lora train` writes. */
+  output: { what: 'all', zip: true, fileName: (n) => `${n}.zip` },
+  /** adapter/ alone (the folder inside the zip, as in the output folder). */
+  adapter: { what: 'adapter', zip: true, fileName: (n) => `${n}-adapter.zip` },
+  /** Named as `d2lora compare` names a run's metrics. */
+  metrics: { what: [METRICS_FILE], zip: false, fileName: (n) => `${n}.metrics.json` },
+};
+
+/** The files of a download among the run's artifacts (as the worker's export selects them), with their sizes. */
+export function downloadFiles(kind: DownloadKind, artifacts: readonly { name: string; bytes: number }[]): { name: string; bytes: number }[] {
+  const sizes = new Map(artifacts.map((a) => [a.name, a.bytes]));
+  return selectArtifacts(sizes, DOWNLOADS[kind].what).map(([name, bytes]) => ({ name, bytes }));
 }
 
 const pendingStages = (): Record<RunStage, StageState> => Object.fromEntries(RUN_STAGES.map((s) => [s, 'pending'])) as Record<RunStage, StageState>;
@@ -68,11 +92,13 @@ const fresh = {
   metrics: null,
   artifacts: [],
   error: null,
+  downloadError: null,
 } satisfies Partial<RunState>;
 
 export const useRun = create<RunState>()((set, get) => ({
   spec: DEFAULT_RUN_SPEC,
   status: 'idle',
+  downloading: null,
   ...fresh,
 
   async start(spec, files) {
@@ -90,7 +116,7 @@ export const useRun = create<RunState>()((set, get) => ({
     } catch (e) {
       forgetIfBroken(e);
       const err = e instanceof Error ? e : new Error(String(e));
-      set((s) => ({ status: 'failed', error: s.error ?? { stage: s.stage, name: err.name, message: err.message } }));
+      set((s) => ({ status: 'failed', error: s.error ?? { stage: s.stage, name: err.name, message: err.message, divergence: null } }));
     }
   },
 
@@ -112,25 +138,42 @@ export const useRun = create<RunState>()((set, get) => ({
     await (await engine()).client.cancel(runId);
   },
 
-  async downloadZip() {
-    const { runId, status, spec } = get();
-    if (runId === null || status !== 'done') return;
-    const { files } = await (await engine()).client.export(runId, 'all');
-    const zip = zipSync(Object.fromEntries(files.map((f) => [f.name, new Uint8Array(f.bytes)])), { level: 6 });
-    const name = `${outputName(spec)}.zip`;
-    const url = URL.createObjectURL(new Blob([zip as Uint8Array<ArrayBuffer>], { type: 'application/zip' }));
-    const a = document.createElement('a');
-    a.href = url;
-    a.download = name;
-    document.body.append(a);
-    a.click();
-    a.remove();
-    setTimeout(() => URL.revokeObjectURL(url), 60_000);
+  async downloadExport(kind) {
+    const { runId, status, spec, metrics, downloading } = get();
+    if (runId === null || status !== 'done' || metrics === null || downloading !== null) return;
+    const d = DOWNLOADS[kind];
+    set({ downloading: kind, downloadError: null });
+    try {
+      const { files } = await (await engine()).client.export(runId, d.what);
+      // The worker transferred the bytes: these views are the only copy until the Blob takes them.
+      const inputs = files.map((f) => ({ name: f.name, bytes: new Uint8Array(f.bytes) }));
+      const blob = d.zip
+        ? new Blob(zipParts(inputs, new Date(metrics.createdAt)) as Uint8Array<ArrayBuffer>[], { type: 'application/zip' })
+        : new Blob(inputs.map((f) => f.bytes as Uint8Array<ArrayBuffer>), { type: 'application/json' });
+      offerDownload(blob, d.fileName(outputName(spec)));
+      set({ downloading: null });
+    } catch (e) {
+      forgetIfBroken(e);
+      set({ downloading: null, downloadError: `${d.fileName(outputName(spec))}: ${e instanceof Error ? e.message : String(e)}` });
+    }
   },
 }));
 
+/** Hands a file to the browser's downloads. */
+function offerDownload(blob: Blob, name: string): void {
+  const url = URL.createObjectURL(blob);
+  const a = document.createElement('a');
+  a.href = url;
+  a.download = name;
+  document.body.append(a);
+  a.click();
+  a.remove();
+  // The click only starts the download; the browser reads the Blob after it returns.
+  setTimeout(() => URL.revokeObjectURL(url), 60_000);
+}
+
 /** What the output folder is called (as `d2lora train` names it). */
-function outputName(spec: RunSpec): string {
+export function outputName(spec: RunSpec): string {
   const model = spec.model.kind === 'preset' ? spec.model.name : spec.model.kind === 'hub' ? spec.model.repo.split('/')[1] : spec.model.kind === 'files' ? spec.model.name : 'model';
   const task = spec.task.kind === 'story' ? 'story' : spec.task.kind === 'catalog' ? spec.task.name : (spec.task.name ?? 'task');
   return `${model}-${task}-${spec.adapter.method}-r${spec.adapter.r}-s${spec.seed}`;
@@ -182,6 +225,6 @@ function applyEvent(s: RunState, e: WireRunEvent): Partial<RunState> {
     case 'cancelled':
       return { status: 'cancelled' };
     case 'error':
-      return { error: { stage: e.stage, name: e.name, message: e.message } };
+      return { error: { stage: e.stage, name: e.name, message: e.message, divergence: e.divergence ?? null } };
   }
 }

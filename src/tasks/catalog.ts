@@ -9,6 +9,7 @@
 // training and held-out parts (src/tasks/protocol.ts). HellaSwag and CommonsenseQA are not
 // redistributed here: users supply their files. `story` is generated (src/tasks/story.ts).
 
+import { didYouMean } from '../util/suggest';
 import type { ColumnMapping } from './formats';
 import type { TemplateId } from './templates';
 
@@ -198,7 +199,10 @@ export function findCatalogEntry(name: string): CatalogEntry | undefined {
 
 export function getCatalogEntry(name: string): CatalogEntry {
   const entry = findCatalogEntry(name);
-  if (entry === undefined) throw new Error(`unknown task "${name}"; the catalog has ${TASK_CATALOG.map((t) => t.name).join(', ')}`);
+  if (entry === undefined) {
+    const names = TASK_CATALOG.map((t) => t.name);
+    throw new Error(`unknown task "${name}"${didYouMean(name, names)}; the catalog has ${names.join(', ')}`);
+  }
   return entry;
 }
 

@@ -15,6 +15,7 @@
 import { FormatError } from '../io/errors';
 import { ChecksumError, fetchWithCache, sha256Hex, type ByteCache, type FetchProgress } from '../io/fetch-cache';
 import type { LocalFiles, PickedFile } from '../io/load';
+import { TEXT_FILE_LIMIT } from '../io/read-limits';
 import { isHttpUrl, joinUrl, MIRROR_ENV, mirrorDataFile } from '../io/mirror';
 import { catalogFileUrl, findCatalogEntry, getCatalogEntry, type CatalogFile, type DownloadedTask } from './catalog';
 import {
@@ -102,7 +103,7 @@ async function loadDownloaded(entry: DownloadedTask, options: TaskLoadOptions): 
     } else {
       // Downloads go through the cache; a mirror URL is read afresh, like a mirror folder.
       const cache = mirror === undefined ? options.cache : undefined;
-      bytes = await fetchWithCache(label, { cache, onProgress: options.onProgress, signal: options.signal, expectedSha256: file.sha256, file: file.name });
+      bytes = await fetchWithCache(label, { cache, onProgress: options.onProgress, signal: options.signal, expectedSha256: file.sha256, file: file.name, limit: TEXT_FILE_LIMIT });
     }
     splits[file.split] = parseLlmAdaptersJson(bytes, label);
   }
@@ -166,7 +167,7 @@ async function readTaskFile(file: TaskFile, options: TaskLoadOptions): Promise<{
     return { label: file.name, bytes };
   }
   if (isHttpUrl(file)) {
-    return { label: file, bytes: await fetchWithCache(file, { cache: options.cache, onProgress: options.onProgress, signal: options.signal }) };
+    return { label: file, bytes: await fetchWithCache(file, { cache: options.cache, onProgress: options.onProgress, signal: options.signal, limit: TEXT_FILE_LIMIT }) };
   }
   return { label: file, bytes: await readLocal(file, fileBaseName(file), options, 'no such file') };
 }
@@ -176,7 +177,7 @@ async function readLocal(path: string, name: string, options: TaskLoadOptions, m
     throw new Error(`${path}: a local path, but this environment cannot read local files (use a URL or picked files)`);
   }
   options.signal?.throwIfAborted();
-  const bytes = await options.local.read(path);
+  const bytes = await options.local.read(path, TEXT_FILE_LIMIT);
   if (bytes === null) throw new Error(`${path}: ${missing}`);
   options.onProgress?.({ file: name, loaded: bytes.length, total: bytes.length });
   return bytes;

@@ -10,7 +10,7 @@
 //   3. none.
 
 import { Tokenizer as LibraryTokenizer } from '@huggingface/tokenizers';
-import { failIn, type Fail } from '../io/errors';
+import { failIn, FormatError, type Fail } from '../io/errors';
 import { describeJson, isPlainObject, parseJsonObject } from '../io/json';
 import type { Tokenizer } from './types';
 
@@ -43,6 +43,24 @@ export class HfTokenizer implements Tokenizer {
     if (!Array.isArray(json.added_tokens)) {
       fail('field "added_tokens"', describeJson(json.added_tokens), 'an array of added tokens');
     }
+    // The library keeps the vocabulary in an array indexed by id and walks it up to the largest id,
+    // so one id of 2^31 in a 1 KB file takes minutes. Real ids number the tokens: each token takes
+    // bytes of the file, so every id stays below its size.
+    const idLimit = files.tokenizerJson.length;
+    const checkId = (field: string, id: unknown) => {
+      if (typeof id !== 'number' || !Number.isInteger(id) || id < 0 || id >= idLimit) {
+        fail(field, describeJson(id), `a token id from 0 to ${idLimit - 1} (ids number the tokens, which are fewer than the file's bytes)`);
+      }
+    };
+    if (isPlainObject(json.model.vocab)) {
+      for (const [token, id] of Object.entries(json.model.vocab)) checkId(`field "model.vocab", token ${JSON.stringify(token)}`, id);
+    }
+    json.added_tokens.forEach((token: unknown, i) => {
+      if (!isPlainObject(token)) fail(`field "added_tokens[${i}]"`, describeJson(token), 'an object {id, content, …}');
+      checkId(`field "added_tokens[${i}].id"`, token.id);
+      // The library puts the content into the vocabulary as it is, and its decoders call string methods on it.
+      if (typeof token.content !== 'string') fail(`field "added_tokens[${i}].content"`, describeJson(token.content), 'the token as a string');
+    });
     const tokenizerConfig = files.tokenizerConfig === undefined ? {} : parseJsonObject(files.tokenizerConfig.bytes, files.tokenizerConfig.name);
 
     // The library's default cleans up spaces before punctuation ("a ." → "a."), which breaks
@@ -86,11 +104,16 @@ export class HfTokenizer implements Tokenizer {
 
   /** Without options (or with a flag left out): no BOS, no EOS. */
   encode(text: string, opts: { bos?: boolean; eos?: boolean } = {}): number[] {
-    const { ids, tokens } = this.inner.encode(text, { add_special_tokens: false });
+    const { ids, tokens } = this.library('encode', () => this.inner.encode(text, { add_special_tokens: false }));
     // The library maps a piece it has no id for (an unk_token missing from the vocabulary) to
-    // undefined; that must not reach an embedding lookup.
-    const unknown = ids.findIndex((id) => id === undefined);
-    if (unknown >= 0) throw new RangeError(`${this.fileName}: piece ${JSON.stringify(tokens[unknown])} has no id in the vocabulary`);
+    // undefined, and an unknown piece to the file's unk_id whatever that is; neither may reach an
+    // embedding lookup.
+    const bad = ids.findIndex((id) => !Number.isInteger(id) || id < 0 || id >= this.vocabSize);
+    if (bad >= 0) {
+      const piece = typeof tokens[bad] === 'string' ? JSON.stringify(tokens[bad]) : describeJson(tokens[bad]);
+      const found = ids[bad] === undefined ? `piece ${piece} has no id in the vocabulary` : `piece ${piece} has the id ${ids[bad]}`;
+      throw new FormatError({ file: this.fileName, found, expected: `ids of the vocabulary, 0 to ${this.vocabSize - 1}` });
+    }
     if (opts.bos && this.bosId !== null) ids.unshift(this.bosId);
     if (opts.eos && this.eosId !== null) ids.push(this.eosId);
     return ids;
@@ -104,6 +127,23 @@ export class HfTokenizer implements Tokenizer {
     }
     const kept = ids.filter((id) => id !== this.bosId && id !== this.eosId);
     // The library refuses an empty list.
-    return kept.length === 0 ? '' : this.inner.decode(kept);
+    return kept.length === 0 ? '' : this.library('decode', () => this.inner.decode(kept));
+  }
+
+  /**
+   * A call into the library. It checks little of tokenizer.json when it loads it; what it left
+   * unchecked (a piece that is not text, a normalizer's option of the wrong type) throws on use,
+   * and that is the file's fault, said as such.
+   */
+  private library<T>(what: 'encode' | 'decode', call: () => T): T {
+    try {
+      return call();
+    } catch (e) {
+      throw new FormatError({
+        file: this.fileName,
+        found: `a tokenizer the library fails to ${what} with (${(e as Error).message})`,
+        expected: 'a tokenizer.json of the Hugging Face tokenizers format',
+      });
+    }
   }
 }

@@ -70,7 +70,9 @@ export class Llama2cTokenizer implements Tokenizer {
     if (maxTokenLength <= 0) fail('field "max_token_length"', `${maxTokenLength}`, 'a positive integer');
 
     const pieces: string[] = [];
-    const scores = new Float32Array(vocabSize);
+    // Every token takes at least 8 bytes (score and length), so the file holds at most this many;
+    // a larger vocab size (the model's header may say 2^31 − 1) fails below, before any allocation for it.
+    const scores = new Float32Array(Math.min(vocabSize, Math.floor((bytes.length - 4) / 8)));
     const ids = new Map<string, number>();
     let offset = 4;
     for (let id = 0; id < vocabSize; id++) {
@@ -89,7 +91,7 @@ export class Llama2cTokenizer implements Tokenizer {
         const found = `the file ends at byte ${bytes.length}, inside its ${length}-byte piece`;
         fail(field, found, `${vocabSize} tokens`);
       }
-      const piece = String.fromCharCode(...bytes.subarray(offset, offset + length));
+      const piece = binaryString(bytes.subarray(offset, offset + length));
       offset += length;
       pieces.push(piece);
       // run.c's bsearch would return any of several equal pieces; this keeps the lowest id.
@@ -211,6 +213,17 @@ export class Llama2cTokenizer implements Tokenizer {
     }
     return this.pieces[token];
   }
+}
+
+/**
+ * Bytes as a "binary" string, one char per byte. In chunks: spreading a piece of 200,000 bytes
+ * (max_token_length is any int32) into String.fromCharCode overflows the stack.
+ */
+function binaryString(bytes: Uint8Array): string {
+  const CHUNK = 8192;
+  let out = '';
+  for (let i = 0; i < bytes.length; i += CHUNK) out += String.fromCharCode(...bytes.subarray(i, i + CHUNK));
+  return out;
 }
 
 function byteTokenPiece(byte: number): string {

@@ -1,19 +1,17 @@
-// The page: what the playground is, the user's GPU, the kernel self-test and a first run of the
-// engine (in its worker); or, without WebGPU, why nothing can run and what to do about it.
+// The page: what the playground is; then the run's setup (Model, Task, Method and settings) and
+// its sections (Train, Try it, Export, Your GPU), shown while the engine worker looks for the GPU
+// and once it has one; or, without WebGPU or with
+// a GPU that failed, why nothing can run and what to do about it.
 
 import { useSystem } from '../state/system';
-import { EnginePanel } from './EnginePanel';
-import { RunPanel } from './RunPanel';
 import { GpuErrorPanel } from './GpuErrorPanel';
-import { SelfTestPanel } from './SelfTestPanel';
+import { RunSections } from './RunSections';
 import { SetupSections } from './setup/SetupSections';
 import { StatusBadge } from './StatusBadge';
-import { SystemPanel } from './SystemPanel';
 import { UnavailablePanel } from './UnavailablePanel';
 
 export function App() {
   const webgpu = useSystem((s) => s.webgpu);
-  const hasAdapter = useSystem((s) => s.adapter !== null);
   return (
     <>
       <header className="page-header">
@@ -29,20 +27,12 @@ export function App() {
         </div>
       </header>
       <main className="wrap">
-        {webgpu === 'checking' && (
-          <section className="panel" aria-busy="true">
-            <p>Looking for a WebGPU adapter…</p>
-          </section>
-        )}
         {webgpu === 'unavailable' && <UnavailablePanel />}
         {webgpu === 'error' && <GpuErrorPanel />}
-        {hasAdapter && (
+        {(webgpu === 'checking' || webgpu === 'ready') && (
           <>
             <SetupSections />
-            <RunPanel />
-            <EnginePanel />
-            <SystemPanel />
-            <SelfTestPanel />
+            <RunSections />
           </>
         )}
       </main>

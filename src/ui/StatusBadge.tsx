@@ -1,10 +1,10 @@
 // A small coloured label whose text is the status word itself, so tests can read it as is.
 
-import type { EngineStatus } from '../state/engine';
 import type { RunStatus } from '../state/run';
 import type { SelfTestStatus, WebGpuStatus } from '../state/system';
+import type { GenerationStatus } from '../state/try';
 
-type Status = WebGpuStatus | SelfTestStatus | EngineStatus | RunStatus;
+type Status = WebGpuStatus | SelfTestStatus | GenerationStatus | RunStatus;
 
 const TONE: Record<Status, 'ok' | 'bad' | 'busy' | 'idle'> = {
   ready: 'ok',

@@ -9,8 +9,10 @@ import type { GpuContext } from '../gpu/context';
 import type { DeviceLostError } from '../gpu/errors';
 import { generate } from '../model/generate';
 import { GpuModel } from '../model/gpu-model';
+import { checkModelFitsDevice } from '../model/model-size';
 import type { LoadedModel } from '../io/load';
-import { inspectModel, inspectTask, scoreItem, selectArtifacts } from '../run/inspect';
+import { inspectModel, inspectTask, scoreItem } from '../run/inspect';
+import { selectArtifacts } from '../run/output-files';
 import { Run, RunCancelledError, type LoadHooks, type RunEvent } from '../run/run';
 import type { RunSpec } from '../run/spec';
 import { runMatmulSelfTest } from '../selftest/matmul';
@@ -38,6 +40,7 @@ const engine: {
 function baseModel(ctx: GpuContext, model: LoadedModel): GpuModel {
   let base = engine.bases.get(model);
   if (base === undefined) {
+    checkModelFitsDevice(model.config, model.configSource, ctx.limits);
     base = new GpuModel(ctx, model.config, model.weights);
     engine.bases.set(model, base);
   }
@@ -89,8 +92,9 @@ function receive(req: EngineRequest): void {
       return handle(req.id, () => exportFiles(req.id, req.run, req.what));
     case 'inspectModel':
       return handle(req.id, async (signal) => {
-        const env = browserRunEnvironment(requireGpu(), engine.shelf, req.files ?? []);
-        post({ type: 'modelInspected', id: req.id, inspection: await inspectModel(env, req.model, loadHooks(req.id, signal)) });
+        const ctx = requireGpu();
+        const env = browserRunEnvironment(ctx, engine.shelf, req.files ?? []);
+        post({ type: 'modelInspected', id: req.id, inspection: await inspectModel(env, req.model, loadHooks(req.id, signal), ctx.limits) });
       });
     case 'inspectTask':
       return handle(req.id, async (signal) => {

@@ -22,7 +22,8 @@
 // final artifacts stay in the worker until `export` asks for them.
 
 import type { AdapterSummary } from '../gpu/context';
-import type { ArtifactSelection, ModelInspection, ScoredItem, TaskInspection } from '../run/inspect';
+import type { ModelInspection, ScoredItem, TaskInspection } from '../run/inspect';
+import type { ArtifactSelection } from '../run/output-files';
 import type { EvalSummary, ModelSummary, RunEvent, RunMetrics, RunStage } from '../run/run';
 import type { ModelSpec, RunSpec } from '../run/spec';
 import type { SelfTestCase, SelfTestReport } from '../selftest/matmul';

@@ -3,7 +3,10 @@
 // rejection, a stack trace, the exit code).
 
 import { spawn } from 'node:child_process';
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { expect } from 'vitest';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -12,6 +15,30 @@ export interface CliResult {
   stdout: string;
   stderr: string;
   ms: number;
+}
+
+/** `d2lora <args>` (scripts/d2lora.mjs) from the project's root. */
+export function d2lora(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<CliResult> {
+  return runNode(['scripts/d2lora.mjs', ...args], env);
+}
+
+/** Exit `code`, the message as the last line of stderr, no stack trace or unhandled rejection, nothing on stdout. */
+export function expectCleanFailure(r: CliResult, lastLine: string | RegExp, code = 1): void {
+  const context = `stdout:\n${r.stdout}\nstderr:\n${r.stderr}`;
+  expect(r.code, context).toBe(code);
+  const last = r.stderr.trimEnd().split('\n').at(-1)!;
+  if (typeof lastLine === 'string') expect(last, context).toBe(lastLine);
+  else expect(last, context).toMatch(lastLine);
+  expect(r.stderr, context).not.toMatch(/^\s+at /m);
+  expect(r.stderr, context).not.toMatch(/Unhandled|Node\.js v|GPU context was destroyed/);
+  expect(r.stdout, context).toBe('');
+}
+
+/** An output folder that was never written: neither it nor a temporary folder beside it. */
+export function expectNothingWritten(out: string): void {
+  expect(existsSync(out)).toBe(false);
+  const name = out.split('/').at(-1)!;
+  expect(readdirSync(join(out, '..')).filter((f) => f.startsWith(name))).toEqual([]);
 }
 
 /** `node <args>` from the project's root. */

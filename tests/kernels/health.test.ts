@@ -6,11 +6,9 @@
 // honest way to see an unhandled rejection: it must exit 1 with the message as its last line,
 // no stack trace, nothing on stdout and no output folder.
 
-import { spawn } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { adapterTensorShapes, type AdapterParams } from '../../src/adapters/init';
 import { exportAdapter } from '../../src/export/adapter';
@@ -29,50 +27,13 @@ import type { TokenizedChoiceItem } from '../../src/tasks/protocol';
 import { NonFiniteScoreError, scoreMultipleChoice } from '../../src/train/eval';
 import { Trainer, TrainingDivergedError } from '../../src/train/trainer';
 import { shapeSize } from '../../src/util/shape';
+import { d2lora, expectCleanFailure, expectNothingWritten } from './cli';
 import { gpu } from './gpu';
 import { mirrorPath } from '../unit/mirror';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const FINITE = 'expected finite numbers (NaN and ±Infinity come from a training run that diverged, or from a damaged file)';
 /** The short story task of the divergent runs: 128 examples, batch 8, two epochs of 16 steps. */
 const SHORT = ['--story-train', '128', '--max-train', '128', '--story-test', '16', '--max-eval', '16', '--epochs', '2', '--batch', '8'];
-
-interface Exit {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function d2lora(args: string[]): Promise<Exit> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['scripts/d2lora.mjs', ...args], { cwd: ROOT, env: process.env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d));
-    child.stderr.on('data', (d: Buffer) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
-
-/** Exit 1, the message as the last line of stderr, no stack trace or unhandled rejection, nothing on stdout. */
-function expectCleanFailure(r: Exit, lastLine: string | RegExp): void {
-  const context = `stdout:\n${r.stdout}\nstderr:\n${r.stderr}`;
-  expect(r.code, context).toBe(1);
-  const last = r.stderr.trimEnd().split('\n').at(-1)!;
-  if (typeof lastLine === 'string') expect(last, context).toBe(lastLine);
-  else expect(last, context).toMatch(lastLine);
-  expect(r.stderr, context).not.toMatch(/^\s+at /m);
-  expect(r.stderr, context).not.toMatch(/Unhandled|Node\.js v|GPU context was destroyed/);
-  expect(r.stdout, context).toBe('');
-}
-
-/** An output folder that was never written: neither it nor a temporary folder beside it. */
-function expectNothingWritten(out: string): void {
-  expect(existsSync(out)).toBe(false);
-  const name = out.split('/').at(-1)!;
-  expect(readdirSync(join(out, '..')).filter((f) => f.startsWith(name))).toEqual([]);
-}
 
 /** Factors for q, k, v, o of every layer, every value `value`. */
 function constantAdapters(model: LoadedModel, method: 'lora' | 'd2lora', value: number) {
@@ -142,7 +103,7 @@ describe('numeric health', () => {
       expectCleanFailure(await d2lora(['eval', '--model', nanBin, '--story-test', '8', '--max-eval', '8']), `d2lora eval: ${nanBinMessage}`);
       expectCleanFailure(
         await d2lora(['eval', '--adapter', nanAdapter, '--story-test', '8', '--max-eval', '8']),
-        `d2lora eval: d2lora_model.safetensors: tensor "model.layers.0.self_attn.q_proj.d2lora.u_plus": NaN at [0, 0] (index 0); all 128 of its values are NaN or infinite; ${FINITE}`,
+        `d2lora eval: ${join(nanAdapter, 'd2lora_model.safetensors')}: tensor "model.layers.0.self_attn.q_proj.d2lora.u_plus": NaN at [0, 0] (index 0); all 128 of its values are NaN or infinite; ${FINITE}`,
       );
     }, 60_000);
 

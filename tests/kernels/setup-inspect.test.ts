@@ -93,11 +93,12 @@ describe('the setup inspection is the run\'s own tokenize stage', () => {
     if (at?.taskFiles !== undefined) specInput = { ...input, task: { ...(input.task as object), test: { name: 'stories.jsonl', sha256: sha256Of(at.taskFiles.test) } } as RunSpecInput['task'] };
     const spec = runSpecWith(specInput);
     const env = nodeRunEnvironment(ctx, at);
-    const model = await inspectModel(env, spec.model, noHooks());
+    const model = await inspectModel(env, spec.model, noHooks(), ctx.limits);
     const task = await inspectTask(env, spec, noHooks());
     const run = await runUntilTokenized(ctx, spec, at);
 
     expect(model.summary).toEqual(run.model.model);
+    expect(model.tooLarge).toBeNull();
     const t = run.tokenized;
     expect({ name: task.name, counts: task.counts, notes: task.notes, truncation: task.truncation, chance: task.chance, preview: task.preview }).toEqual({
       name: t.name, counts: t.counts, notes: t.notes, truncation: t.truncation, chance: t.chance, preview: t.preview,
@@ -112,6 +113,20 @@ describe('the setup inspection is the run\'s own tokenize stage', () => {
     expect(task.lengths.eval).toBe(task.truncation.eval.longest);
     expect(task.maxLength).toBe(Math.min(spec.limits.maxLength, model.config.maxPositions));
     console.log(`${label}: ${t.trainableParameters} trainable, ${t.totalSteps} steps; lengths ${JSON.stringify(task.lengths)}; truncated ${task.truncation.train.truncated}/${task.truncation.train.items}`);
+  });
+
+  it("says a model is too large for a device's buffers exactly as the run refuses it", async () => {
+    const ctx = await gpu();
+    const spec = runSpecWith({});
+    // stories260K's embedding table is 512 × 64 f32 = 131,072 bytes.
+    const limits = { maxBufferSize: 100_000, maxStorageBufferBindingSize: 2 ** 27 };
+    const inspected = await inspectModel(nodeRunEnvironment(ctx), spec.model, noHooks(), limits);
+    // The same run on a device with those limits stops at load-model, before anything is uploaded.
+    const small = Object.create(ctx, { limits: { value: { ...ctx.limits, ...limits } } }) as GpuContext;
+    const refused = await new Run(nodeRunEnvironment(small), spec).start().then(() => null, (e: Error) => e);
+    expect(refused?.name).toBe('DeviceLimitError');
+    expect(inspected.tooLarge).toBe(refused?.message);
+    expect(inspected.tooLarge).toMatch(/^stories260K\.bin: this device allows at most 100000 bytes per buffer \(maxBufferSize\); the embedding table/);
   });
 
   it('fails on a malformed task file as the run fails, naming the line and field', async () => {

@@ -173,7 +173,7 @@ describe('flag errors name the flag', () => {
     [['--lr', '2'], '--lr: found 2; expected a number ≤ 1'],
     [['--r', '0'], '--r: found 0; expected an integer ≥ 1'],
     [['--r', '2.5'], '--r: found 2.5; expected an integer'],
-    [['--method', 'qlora'], '--method: found "qlora"; expected one of "d2lora", "lora", "dora"'],
+    [['--method', 'qlora'], '--method: found "qlora" (did you mean "lora"?); expected one of "d2lora", "lora", "dora"'],
     [['--decay', 'step'], '--decay: found "step"; expected one of "linear", "cosine", "constant"'],
     [['--targets', 'qkv'], `--targets: found "qkv"; expected one of ${MODULES}`],
     [['--targets', ',,'], '--targets: found []; expected at least 1 entry'],

@@ -1,8 +1,11 @@
 import { describe, it, expect, beforeAll, afterAll, beforeEach } from 'vitest';
-import { readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { BrowserByteCache } from '../../src/io/browser-cache';
 import { cacheKey, ChecksumError, fetchWithCache, HttpError, sha256Hex, type ByteCache, type FetchProgress } from '../../src/io/fetch-cache';
+import { FormatError } from '../../src/io/errors';
 import { NodeByteCache } from '../../src/io/node-source';
+import type { ReadLimit } from '../../src/io/read-limits';
+import { SAFETENSORS_READ_LIMIT, writeSafetensors } from '../../src/io/safetensors';
 import { Rng } from '../../src/util/rng';
 import { tempFolder } from './hf-fixtures';
 import { FileServer } from './http-fixture';
@@ -10,6 +13,11 @@ import { FileServer } from './http-fixture';
 const rng = new Rng(7);
 const BIG = Uint8Array.from({ length: 100_000 }, () => Math.floor(rng.uniform(0, 256)));
 const SMALL = new TextEncoder().encode('hello, cache');
+/** A safetensors file of one 16-byte tensor, then 10,000 bytes its header does not declare. */
+const WEIGHTS = writeSafetensors([{ name: 'w', dtype: 'F32', shape: [4], data: Float32Array.of(1, 2, 3, 4) }]);
+const PADDED_WEIGHTS = Uint8Array.from({ length: WEIGHTS.length + 10_000 }, (_, i) => WEIGHTS[i] ?? 0);
+const WEIGHTS_PARTS = `8 (the header length) + ${WEIGHTS.length - 24} (the header) + 16 (the tensors' data, up to the end of tensor "w")`;
+const SMALL_CAP: ReadLimit = { maxBytes: 50_000, kind: 'a test file' };
 
 /** Byte equality without vitest's element-by-element diff (slow on 100 kB). */
 function expectSameBytes(found: Uint8Array | null, expected: Uint8Array): void {
@@ -39,7 +47,7 @@ class MemoryCacheStorage {
 }
 
 describe('fetchWithCache against a local HTTP server', () => {
-  const server = new FileServer(new Map([['big.bin', BIG], ['small.txt', SMALL]]));
+  const server = new FileServer(new Map([['big.bin', BIG], ['small.txt', SMALL], ['model.safetensors', PADDED_WEIGHTS]]));
   let base: string;
   let folder: string;
   let cache: NodeByteCache;
@@ -54,6 +62,7 @@ describe('fetchWithCache against a local HTTP server', () => {
     cache = new NodeByteCache(folder);
     server.requests.length = 0;
     server.honourRange = true;
+    server.withoutLength.clear();
     return () => rm(folder, { recursive: true, force: true });
   });
 
@@ -175,5 +184,70 @@ describe('fetchWithCache against a local HTTP server', () => {
     expectSameBytes(await browserCache.get(key), BIG);
     expectSameBytes(await fetchWithCache(url, { cache: browserCache }), BIG);
     expect(server.requests).toHaveLength(2);
+  });
+  describe('bounded downloads', () => {
+    /** The FormatError the download fails with; it keeps neither a complete nor a partial entry. */
+    async function refused(url: string, limit: ReadLimit): Promise<string> {
+      const error = await fetchWithCache(url, { cache, limit }).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(FormatError);
+      const key = await cacheKey(url);
+      expect(await cache.get(key)).toBeNull();
+      expect(await cache.getPartial(key)).toBeNull();
+      return (error as FormatError).message;
+    }
+
+    it('stops before the body when the Content-Length is over the cap', async () => {
+      const url = `${base}big.bin`;
+      expect(await refused(url, SMALL_CAP)).toBe(
+        `${url}: a file of 100000 bytes (97.7 KiB), as the server announces; expected at most 50000 bytes (48.8 KiB), the cap for a test file`,
+      );
+    });
+
+    it('stops a body without Content-Length as soon as it runs past the cap', async () => {
+      server.withoutLength.add('big.bin');
+      const url = `${base}big.bin`;
+      expect(await refused(url, SMALL_CAP)).toBe(
+        `${url}: a body that runs past 50000 bytes (48.8 KiB) with no Content-Length; expected at most 50000 bytes, the cap for a test file`,
+      );
+      // Within the cap, the same chunked body downloads whole.
+      expectSameBytes(await fetchWithCache(url, { cache, limit: { ...SMALL_CAP, maxBytes: BIG.length } }), BIG);
+    });
+
+    it('stops after the header when a safetensors header declares another size than the server sends', async () => {
+      const url = `${base}model.safetensors`;
+      expect(await refused(url, SAFETENSORS_READ_LIMIT)).toBe(
+        `${url}: ${PADDED_WEIGHTS.length} bytes, 10000 more than its header declares; expected ${WEIGHTS.length} bytes = ${WEIGHTS_PARTS}`,
+      );
+      server.withoutLength.add('model.safetensors');
+      expect(await refused(url, SAFETENSORS_READ_LIMIT)).toBe(
+        `${url}: a body that runs past ${WEIGHTS.length} bytes with no Content-Length; ` +
+          `expected at most ${WEIGHTS.length} bytes, the size its header declares: ${WEIGHTS_PARTS}`,
+      );
+    });
+
+    it('downloads again when a cached entry is no longer a regular file or over the cap', async () => {
+      const url = `${base}small.txt`;
+      await fetchWithCache(url, { cache });
+      const entry = cache.path(await cacheKey(url));
+      await rm(entry);
+      await symlink('/dev/zero', entry);
+      expect(await fetchWithCache(url, { cache })).toEqual(SMALL);
+      expect(server.requests).toHaveLength(2);
+      expect(await fetchWithCache(url, { cache, limit: { maxBytes: 4, kind: 'a test file' } }).catch((e: unknown) => (e as Error).message)).toBe(
+        `${url}: a file of ${SMALL.length} bytes, as the server announces; expected at most 4 bytes, the cap for a test file`,
+      );
+      expect(server.requests).toHaveLength(3);
+    });
+
+    it('holds the browser cache to the same limits', async () => {
+      const storage = new MemoryCacheStorage();
+      const browserCache = new BrowserByteCache(storage as unknown as CacheStorage);
+      const url = `${base}big.bin`;
+      await fetchWithCache(url, { cache: browserCache });
+      const key = await cacheKey(url);
+      const e = await browserCache.get(key, SMALL_CAP).catch((error: unknown) => error);
+      expect(e).toBeInstanceOf(FormatError);
+      expect((e as FormatError).message).toMatch(/^https:\/\/d2lora-cache\.invalid\/.*big\.bin: 100000 bytes \(97\.7 KiB\); expected at most 50000 bytes/);
+    });
   });
 });

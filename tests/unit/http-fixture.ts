@@ -1,6 +1,7 @@
 // A file server on 127.0.0.1 for the download tests: serves fixed bytes by path, honours
-// "Range: bytes=N-" with 206 (unless told not to), records every request, and can cut a response
-// off after some bytes to play a dropped connection.
+// "Range: bytes=N-" with 206 (unless told not to), records every request, can cut a response off
+// after some bytes to play a dropped connection, and can send a body without Content-Length
+// (chunked), as a server that does not say how big a file is.
 
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -14,6 +15,8 @@ export class FileServer {
   readonly requests: ServedRequest[] = [];
   /** The next response for a path stops after this many body bytes (then the socket is destroyed). */
   readonly cutAfter = new Map<string, number>();
+  /** Paths whose 200 responses carry no Content-Length (the body is sent chunked). */
+  readonly withoutLength = new Set<string>();
   honourRange = true;
   private server: Server | null = null;
 
@@ -38,6 +41,8 @@ export class FileServer {
           return;
         }
         res.writeHead(206, { 'content-length': body.length - from, 'content-range': `bytes ${from}-${body.length - 1}/${body.length}` });
+      } else if (this.withoutLength.has(path)) {
+        res.writeHead(200, { 'transfer-encoding': 'chunked' });
       } else {
         res.writeHead(200, { 'content-length': body.length });
       }

@@ -116,7 +116,7 @@ describe('presets through the mirror', () => {
 
   it('names the known presets when the name is unknown', async () => {
     await expect(loadModelInNode({ kind: 'preset', name: 'stories1B' }, { mirror: MIRROR })).rejects.toThrow(
-      /unknown model preset "stories1B"; expected one of stories260K, stories15M, .*Qwen2\.5-0\.5B-Instruct/,
+      /unknown model preset "stories1B" \(did you mean "stories15M"\?\); expected one of stories260K, stories15M, .*Qwen2\.5-0\.5B-Instruct/,
     );
   });
 });

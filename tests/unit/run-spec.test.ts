@@ -95,7 +95,7 @@ const BAD_SPECS: [string, unknown, string][] = [
   ['rank as text', { adapter: { r: '8' } }, 'adapter.r: found "8"; expected an integer'],
   ['rank too large', { adapter: { r: 2048 } }, 'adapter.r: found 2048; expected an integer ≤ 1024'],
   ['infinite rank', { adapter: { r: Infinity } }, 'adapter.r: found Infinity; expected an integer'],
-  ['unknown method', { adapter: { method: 'qlora' } }, 'adapter.method: found "qlora"; expected one of "d2lora", "lora", "dora"'],
+  ['unknown method', { adapter: { method: 'qlora' } }, 'adapter.method: found "qlora" (did you mean "lora"?); expected one of "d2lora", "lora", "dora"'],
   ['boolean as text', { adapter: { project: 'yes' } }, 'adapter.project: found "yes"; expected a boolean'],
   ['negative tau', { adapter: { tau: -0.1 } }, 'adapter.tau: found -0.1; expected a number ≥ 0'],
   ['unknown scaling', { adapter: { scaling: 'sqrt' } }, 'adapter.scaling: found "sqrt"; expected one of "standard", "rslora"'],

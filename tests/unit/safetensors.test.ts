@@ -325,9 +325,15 @@ describe('safetensors validation', () => {
     expect(formatErrorOf(() => parseSafetensors(rawFile(offsets, eight), FILE)).message).toBe(
       'model.safetensors: tensor "w": data_offsets [0]; expected two non-negative integers [begin, end]',
     );
-    const past = { w: { dtype: 'F32', shape: [4], data_offsets: [0, 16] } };
-    expect(formatErrorOf(() => parseSafetensors(rawFile(past, eight), FILE)).message).toBe(
-      "model.safetensors: tensor \"w\": data offsets [0, 16); expected begin ≤ end ≤ 8 (the data buffer's length)",
+    const backwards = { w: { dtype: 'F32', shape: [0], data_offsets: [8, 0] } };
+    expect(formatErrorOf(() => parseSafetensors(rawFile(backwards, eight), FILE)).message).toBe(
+      'model.safetensors: tensor "w": data offsets [8, 0); expected begin ≤ end',
+    );
+    const past = rawFile({ w: { dtype: 'F32', shape: [4], data_offsets: [0, 16] } }, eight);
+    const header = past.length - 16;
+    expect(formatErrorOf(() => parseSafetensors(past, FILE)).message).toBe(
+      `model.safetensors: ${past.length} bytes, 8 fewer than its header declares; expected ${past.length + 8} bytes = ` +
+        `8 (the header length) + ${header} (the header) + 16 (the tensors' data, up to the end of tensor "w")`,
     );
   });
 
@@ -338,7 +344,8 @@ describe('safetensors validation', () => {
     ]);
     const e = formatErrorOf(() => parseSafetensors(bytes.subarray(0, bytes.length - 3), FILE));
     expect(e.message).toBe(
-      "model.safetensors: tensor \"b\": data offsets [16, 32); expected begin ≤ end ≤ 29 (the data buffer's length)",
+      `model.safetensors: ${bytes.length - 3} bytes, 3 fewer than its header declares; expected ${bytes.length} bytes = ` +
+        `8 (the header length) + ${bytes.length - 40} (the header) + 32 (the tensors' data, up to the end of tensor "b")`,
     );
   });
 
@@ -363,10 +370,32 @@ describe('safetensors validation', () => {
       'model.safetensors: tensor "b": data offsets [8, 12) leave bytes [4, 8) of the data buffer unused; ' +
         'expected ranges that cover the data buffer without holes',
     );
-    expect(formatErrorOf(() => parseSafetensors(rawFile(good(), new Uint8Array(12)), FILE)).message).toBe(
-      "model.safetensors: data buffer: 4 bytes [8, 12) after the last tensor's data; " +
-        'expected ranges that cover the data buffer without holes',
+    const longer = rawFile(good(), new Uint8Array(12));
+    expect(formatErrorOf(() => parseSafetensors(longer, FILE)).message).toBe(
+      `model.safetensors: ${longer.length} bytes, 4 more than its header declares; expected ${longer.length - 4} bytes = ` +
+        `8 (the header length) + ${longer.length - 20} (the header) + 8 (the tensors' data, up to the end of tensor "a")`,
     );
+  });
+
+  it('rejects a name twice in the header, which JSON.parse would silently keep only the last of', () => {
+    // The surviving copy (shape [2]) fits the data exactly: without the check the file would read.
+    const twice = '{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}';
+    const e = formatErrorOf(() => parseSafetensors(rawFile(twice, eight), FILE));
+    expect(e.message).toBe('model.safetensors: tensor "a": two entries of that name in the header (JSON keeps only the last); expected each name once');
+    // The same name spelt with an escape is the same key.
+    const escaped = '{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"\\u0061":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}';
+    expect(formatErrorOf(() => parseSafetensors(rawFile(escaped, eight), FILE)).field).toBe('tensor "a"');
+    const inner = '{"w":{"dtype":"F16","dtype":"F32","shape":[2],"data_offsets":[0,8]}}';
+    expect(formatErrorOf(() => parseSafetensors(rawFile(inner, eight), FILE)).message).toBe(
+      'model.safetensors: tensor "w": the key "dtype" twice (JSON keeps only the last); expected each key once',
+    );
+    const metadata = '{"__metadata__":{"format":"pt","format":"np"},"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}';
+    expect(formatErrorOf(() => parseSafetensors(rawFile(metadata, eight), FILE)).message).toBe(
+      'model.safetensors: field "__metadata__": the key "format" twice (JSON keeps only the last); expected each key once',
+    );
+    // Equal keys in different objects, and names that only look alike, are fine.
+    const distinct = '{"__metadata__":{"dtype":"x"},"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"a ":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}';
+    expect([...parseSafetensors(rawFile(distinct, eight), FILE).tensors.keys()]).toEqual(['a', 'a ']);
   });
 
   it('rejects metadata that is not strings', () => {

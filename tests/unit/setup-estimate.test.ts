@@ -123,10 +123,14 @@ describe('memory', () => {
     expect(boundingLengths(STORIES260K, spec({ limits: { maxLength: 4096 } })).train).toBe(512);
   });
 
-  it('names the largest buffers, largest first: for SmolLM2-135M the embedding table (49152 × 576)', () => {
+  it("names the largest buffers the run's settings make, largest first; the model's own tensors are checkModelFitsDevice's", () => {
     const m = estimateMemory(SMOLLM2_135M_SHAPE, spec({}), { train: 64, eval: 64, trainAnswer: 4, evalAnswer: 4 });
-    expect(m.buffers[0]).toEqual({ what: 'the weight model.embed_tokens.weight', bytes: 49152 * 576 * 4, rows: null });
-    expect(m.buffers.map((b) => b.bytes)).toEqual([...m.buffers.map((b) => b.bytes)].sort((a, b) => b - a));
+    // A chunk of logits is ⌊32 MiB / (4 · 49152)⌋ = 170 rows; the evaluation batch (64 × 64 rows) is wider than the training batch (16 × 64).
+    expect(m.buffers.map((b) => [b.what, b.bytes])).toEqual([
+      ["the loss head's logits (a chunk of loss rows × vocabulary)", 170 * 49152 * 4],
+      ['the MLP activations (rows × intermediate size) of an evaluation batch', 64 * 64 * 1536 * 4],
+      ['the MLP activations (rows × intermediate size) of a training batch', 16 * 64 * 1536 * 4],
+    ]);
   });
 });
 
@@ -160,12 +164,13 @@ describe('the fit check', () => {
     expect(checkFit(estimateMemory(SMOLLM2_135M_SHAPE, fixed), fixed, limits).fits).toBe(true);
   });
 
-  it('offers nothing to change when the weights themselves are too large', () => {
+  it('offers no batch or length for a chunk of logits over the limit (only a vocabulary that large makes one)', () => {
     const s = spec({});
-    const fit = checkFit(estimateMemory(SMOLLM2_135M_SHAPE, s, { train: 16, eval: 16, trainAnswer: 1, evalAnswer: 1 }), s, { maxBufferSize: 64 * 2 ** 20, maxStorageBufferBindingSize: 128 * 2 ** 20 });
+    // 170 rows × 49152 × 4 = 33 MB per chunk (the loss head keeps chunks under 32 MiB).
+    const fit = checkFit(estimateMemory(SMOLLM2_135M_SHAPE, s, { train: 16, eval: 16, trainAnswer: 16, evalAnswer: 16 }), s, { maxBufferSize: 16 * 2 ** 20, maxStorageBufferBindingSize: 2 ** 30 });
     if (fit.fits) throw new Error('expected the run not to fit');
     expect(fit.limitName).toBe('maxBufferSize');
-    expect(fit.over.map((b) => b.what)).toEqual(['the weight model.embed_tokens.weight']);
+    expect(fit.over.map((b) => b.what)).toEqual(["the loss head's logits (a chunk of loss rows × vocabulary)"]);
     expect(fit.suggestions).toEqual([]);
   });
 });

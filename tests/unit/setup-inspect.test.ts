@@ -60,6 +60,7 @@ const MODULES = ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj',
 const MODEL: ModelInspection = {
   summary: { name: 'stories260K', family: 'llama', parameters: 260_032, layers: 5, hiddenSize: 64, heads: 8, kvHeads: 4, vocabSize: 512, context: 512, modules: MODULES, warnings: [] },
   config: CONFIG,
+  tooLarge: null,
 };
 const TASK: TaskInspection = {
   name: 'story', source: 'generated', template: 'story',
@@ -177,6 +178,9 @@ describe('figures and why Start waits', () => {
     };
     expect(block()).toBeNull();
     expect(block({}, 'waiting')).toBe('Start waits for the GPU.');
+    expect(block({ model: ready({ ...MODEL, tooLarge: 'model.safetensors: this device allows at most 1000 bytes per buffer …' }) })).toBe(
+      'This model cannot go on this GPU: model.safetensors: this device allows at most 1000 bytes per buffer …',
+    );
     expect(block({ model: waiting('files') })).toBe("Start waits for the model's files: pick them in Model.");
     expect(block({ task: waiting('model') })).toBe('Start waits for the task to be prepared.');
     expect(block({ task: { ...waiting('model'), status: 'failed', error: { name: 'FormatError', message: 'qa.jsonl: line 3, field "answer": found nothing; expected …' } } })).toBe(

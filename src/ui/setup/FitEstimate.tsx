@@ -55,6 +55,11 @@ export function FitEstimate() {
               </tbody>
             </table>
           </details>
+          {figures.modelTooLarge !== null && (
+            <div className={styles.refused} role="alert" data-testid="fit-model-too-large">
+              <p>This model cannot go on this GPU: {figures.modelTooLarge}</p>
+            </div>
+          )}
           {fit !== null && limits !== null && (
             <p data-testid="fit-largest" data-limit={fit.limit} data-bytes={memory.buffers[0]!.bytes}>
               Largest single buffer: {formatBytes(memory.buffers[0]!.bytes)}, {memory.buffers[0]!.what}; this GPU allows {formatBytes(fit.limit)} per buffer.{' '}
@@ -82,7 +87,7 @@ export function FitEstimate() {
                   ))}
                 </div>
               ) : (
-                <p>The model's own weights are too large for this GPU: choose a smaller model.</p>
+                <p>No batch or sequence length changes this buffer: choose a model with a smaller vocabulary.</p>
               )}
             </div>
           )}

@@ -1,8 +1,9 @@
-// "Your GPU": the adapter, whether it is a CPU fallback, its features and the limits that bound
-// what can be trained on it.
+// The adapter the engine worker acquired: its names, whether it is a CPU fallback, its features
+// and the limits that bound what can be trained on it.
 
-import { TRAINING_LIMITS, useSystem, type TrainingLimit } from '../state/system';
-import { adapterName, formatBytes, formatCount } from './format';
+import { TRAINING_LIMITS, useSystem, type TrainingLimit } from '../../state/system';
+import { adapterName, formatBytes, formatCount } from '../format';
+import styles from './Gpu.module.css';
 
 const LIMIT_INFO: Record<TrainingLimit, { bytes: boolean; bounds: string }> = {
   maxStorageBufferBindingSize: {
@@ -15,16 +16,15 @@ const LIMIT_INFO: Record<TrainingLimit, { bytes: boolean; bounds: string }> = {
   maxComputeWorkgroupsPerDimension: { bytes: false, bounds: 'Workgroups along one axis of a dispatch.' },
 };
 
-export function SystemPanel() {
+export function AdapterReport() {
   const adapter = useSystem((s) => s.adapter);
   const features = useSystem((s) => s.features);
   const limits = useSystem((s) => s.limits);
   if (!adapter) return null;
   const name = adapterName(adapter);
   return (
-    <section className="panel" aria-labelledby="gpu-heading">
-      <h2 id="gpu-heading">Your GPU</h2>
-      <dl className="facts">
+    <div className={styles.part}>
+      <dl className={`facts ${styles.facts}`}>
         <dt>WebGPU</dt>
         <dd>available</dd>
         <dt>Adapter</dt>
@@ -51,7 +51,7 @@ export function SystemPanel() {
         </p>
       )}
 
-      <h3>Features</h3>
+      <h3 className={styles.subhead}>Features</h3>
       {features.length > 0 ? (
         <ul className="chips" data-testid="features" aria-label="Features enabled on the device">
           {features.map((f) => (
@@ -68,7 +68,7 @@ export function SystemPanel() {
 
       {limits && (
         <>
-          <h3>Limits that matter for training</h3>
+          <h3 className={styles.subhead}>Limits that matter for training</h3>
           <div className="table-scroll">
             <table className="limits">
               <thead>
@@ -101,6 +101,6 @@ export function SystemPanel() {
           </div>
         </>
       )}
-    </section>
+    </div>
   );
 }

@@ -1,22 +1,22 @@
-// "Kernel self-test": each matmul kernel on this GPU against the CPU reference, case by case,
-// with a PASS/FAIL summary.
+// The kernel self-test: each matmul kernel on this GPU against the CPU reference, case by case,
+// with a PASS/FAIL summary and the button that runs it again.
 
-import type { SelfTestCase } from '../selftest/matmul';
-import { useSystem, type SelfTestState } from '../state/system';
-import { formatMs } from './format';
-import { StatusBadge } from './StatusBadge';
+import type { SelfTestCase } from '../../selftest/matmul';
+import { useSystem, type SelfTestState } from '../../state/system';
+import { formatMs } from '../format';
+import styles from './Gpu.module.css';
 
-export function SelfTestPanel() {
+export function SelfTestReport() {
   const selfTest = useSystem((s) => s.selfTest);
   const ready = useSystem((s) => s.webgpu === 'ready');
   const runSelfTest = useSystem((s) => s.runSelfTest);
   const { status, cases, error } = selfTest;
   return (
-    <section className="panel" aria-labelledby="selftest-heading">
-      <div className="panel-head">
-        <h2 id="selftest-heading">Kernel self-test</h2>
-        <button type="button" onClick={() => void runSelfTest()} disabled={!ready || status === 'running'}>
-          Run again
+    <div className={styles.part}>
+      <div className={styles.head}>
+        <h3 className={styles.subhead}>Kernel self-test</h3>
+        <button type="button" onClick={() => void runSelfTest()} disabled={!ready || status === 'running'} data-testid="selftest-again">
+          Run the self-test again
         </button>
       </div>
       <p className="muted">
@@ -24,10 +24,9 @@ export function SelfTestPanel() {
         reference computed in double precision. A case passes when its worst error stays within the float32 rounding
         bound (error / tolerance ≤ 1).
       </p>
-      <div className={`summary summary-${status}`} role="status" aria-live="polite">
-        <StatusBadge status={status} testId="selftest-status" />
-        <span data-testid="selftest-summary">{summaryText(selfTest)}</span>
-      </div>
+      <p className={`summary summary-${status}`} data-testid="selftest-summary">
+        {selfTestSummary(selfTest)}
+      </p>
       {error && (
         <p className="error-text" data-testid="selftest-error">
           {error}
@@ -72,11 +71,11 @@ export function SelfTestPanel() {
           </table>
         </div>
       )}
-    </section>
+    </div>
   );
 }
 
-function summaryText({ status, cases, total, report, error }: SelfTestState): string {
+function selfTestSummary({ status, cases, total, report, error }: SelfTestState): string {
   switch (status) {
     case 'idle':
       return 'Waits for the GPU.';

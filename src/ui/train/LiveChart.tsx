@@ -1,0 +1,152 @@
+// A uPlot chart that follows the run: uPlot and its CSS are loaded with a dynamic import() the
+// first time a chart mounts (the page's first paint never waits for chart code); the chart is
+// created once — again only when its options or the colour scheme change — and then fed with
+// setData at most once a frame as the run's steps arrive, outside React's render. It takes its
+// container's width (a ResizeObserver) and its colours from the page's CSS variables.
+
+import { useEffect, useRef, useState, useSyncExternalStore } from 'react';
+import type uPlot from 'uplot';
+import { useRun, type RunState } from '../../state/run';
+import styles from './TrainCharts.module.css';
+
+type UPlot = typeof uPlot;
+
+let loading: Promise<UPlot> | null = null;
+
+/** uPlot and its stylesheet, fetched once. */
+function loadUplot(): Promise<UPlot> {
+  loading ??= Promise.all([import('uplot'), import('uplot/dist/uPlot.min.css')]).then(([m]) => m.default);
+  // A chunk that failed to load (offline, a new deployment) is tried again at the next mount.
+  loading.catch(() => (loading = null));
+  return loading;
+}
+
+/** The page's colours, read from its CSS variables where the chart sits. */
+export interface Palette {
+  text: string;
+  muted: string;
+  border: string;
+  surface: string;
+  accent: string;
+  /** A second series colour: the held-out points, the clip line. */
+  second: string;
+}
+
+function paletteOf(el: Element): Palette {
+  const css = getComputedStyle(el);
+  const v = (name: string) => css.getPropertyValue(name).trim();
+  return { text: v('--text'), muted: v('--muted'), border: v('--border'), surface: v('--surface'), accent: v('--accent'), second: v('--busy') };
+}
+
+const darkQuery = typeof matchMedia === 'function' ? matchMedia('(prefers-color-scheme: dark)') : null;
+
+/** 'dark' or 'light', following the system's setting as the page's CSS does. */
+function useColorScheme(): 'dark' | 'light' {
+  return useSyncExternalStore(
+    (onChange) => {
+      darkQuery?.addEventListener('change', onChange);
+      return () => darkQuery?.removeEventListener('change', onChange);
+    },
+    () => (darkQuery?.matches ? 'dark' : 'light'),
+  );
+}
+
+/** Steps are whole: the x axis ticks at 1, 2, 5, 10, 20, 25, 50 … steps apart, never 2.5. */
+const STEP_INCREMENTS = [1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000, 2000, 2500, 5000, 10_000, 20_000, 25_000, 50_000, 100_000, 200_000, 500_000, 1_000_000];
+
+/** Axes in the page's colours and font, with their labels; x counts steps. */
+export function axesFor(p: Palette, xLabel: string, yLabel: string, yValue?: (v: number) => string): uPlot.Axis[] {
+  const common = { stroke: p.muted, grid: { stroke: p.border, width: 1 }, ticks: { stroke: p.border, width: 1 }, font: '11px system-ui, sans-serif', labelFont: '12px system-ui, sans-serif' };
+  return [
+    { ...common, label: xLabel, labelSize: 18, size: 32, incrs: STEP_INCREMENTS },
+    { ...common, label: yLabel, labelSize: 18, size: 58, ...(yValue ? { values: (_u: uPlot, splits: number[]) => splits.map(yValue) } : {}) },
+  ];
+}
+
+interface LiveChartProps {
+  /** What the chart shows, for screen readers (the figures are also in the text beside it). */
+  label: string;
+  height: number;
+  /** The chart's options in the page's colours; `optionsKey` changes when they do. */
+  options: (p: Palette) => Omit<uPlot.Options, 'width' | 'height'>;
+  optionsKey: string;
+  /** The chart's data from the run's state; `dataKey` changes when it does for another reason than new steps. */
+  data: (s: RunState) => uPlot.AlignedData;
+  dataKey: string;
+  testId: string;
+}
+
+export function LiveChart({ label, height, options, optionsKey, data, dataKey, testId }: LiveChartProps) {
+  const box = useRef<HTMLDivElement>(null);
+  const chart = useRef<uPlot | null>(null);
+  const dataOf = useRef(data);
+  const optionsOf = useRef(options);
+  dataOf.current = data;
+  optionsOf.current = options;
+  const scheme = useColorScheme();
+  const [failure, setFailure] = useState<string | null>(null);
+
+  useEffect(() => {
+    const el = box.current!;
+    let disposed = false;
+    let release = () => {};
+    loadUplot().then(
+      (UPlot) => {
+        if (disposed) return;
+        const options = optionsOf.current(paletteOf(el));
+        // Away from the cursor, the legend shows the latest step's figures.
+        const hooks = { ...options.hooks, setCursor: [...(options.hooks?.setCursor ?? []), (u: uPlot) => u.cursor.idx == null && showLatest(u)] };
+        const u = new UPlot({ ...options, hooks, width: el.clientWidth, height }, [[]], el);
+        chart.current = u;
+        let frame = 0;
+        const draw = () => {
+          frame = 0;
+          show(u, el, dataOf.current(useRun.getState()));
+        };
+        draw();
+        const unsubscribe = useRun.subscribe((s, prev) => {
+          if (s.steps !== prev.steps || s.heldOut !== prev.heldOut) frame ||= requestAnimationFrame(draw);
+        });
+        const resize = new ResizeObserver(() => u.setSize({ width: el.clientWidth, height }));
+        resize.observe(el);
+        release = () => {
+          unsubscribe();
+          resize.disconnect();
+          cancelAnimationFrame(frame);
+          u.destroy();
+          chart.current = null;
+        };
+      },
+      (e: unknown) => !disposed && setFailure(`The chart code could not be loaded (${e instanceof Error ? e.message : String(e)}); reload the page to try again.`),
+    );
+    return () => {
+      disposed = true;
+      release();
+    };
+  }, [optionsKey, scheme, height]);
+
+  // Another smoothing redraws the data of the chart there is.
+  useEffect(() => {
+    const u = chart.current;
+    if (u !== null) show(u, box.current!, dataOf.current(useRun.getState()));
+  }, [dataKey]);
+
+  return (
+    <figure className={styles.figure}>
+      <div ref={box} className={styles.chart} style={{ minHeight: height }} role="img" aria-label={label} data-testid={testId} data-points={0} />
+      {failure !== null && <p className="error-text">{failure}</p>}
+    </figure>
+  );
+}
+
+/** New data, and its point count on the container (the end-to-end tests read it). */
+function show(u: uPlot, el: HTMLElement, data: uPlot.AlignedData): void {
+  u.setData(data);
+  el.dataset.points = String(data[0].length);
+  if (u.cursor.idx == null) showLatest(u);
+}
+
+function showLatest(u: uPlot): void {
+  const n = u.data[0].length;
+  if (n > 0) u.setLegend({ idx: n - 1 }, false);
+}

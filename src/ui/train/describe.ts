@@ -1,0 +1,55 @@
+// How the Train section words a run: its spec in one line, its stages, its evaluations, and the
+// page's names for the spec fields a divergence suggests changing.
+
+import type { EvalPhase, RunStage } from '../../run/stages';
+import type { RunSpec } from '../../run/spec';
+import { formatCount, plural } from '../format';
+
+export const STAGE_LABEL: Record<RunStage, string> = {
+  'load-model': 'Load model',
+  'load-task': 'Load task',
+  tokenize: 'Tokenize',
+  'eval-before': 'Evaluate before',
+  train: 'Train',
+  'eval-after': 'Evaluate after',
+  merge: 'Merge',
+  'eval-merged': 'Evaluate merged',
+  export: 'Export',
+};
+
+export const PHASE_LABEL: Record<EvalPhase, string> = { before: 'Before training', after: 'After (adapters live)', merged: 'After (merged)' };
+
+/**
+ * The form's names of the spec fields this section mentions (RunSpec paths: a divergence's
+ * suggestions, a setup problem), so that advice reads "Learning rate 0.03 instead of 0.3".
+ */
+export const FIELD_LABEL: Record<string, string> = {
+  'training.lr': 'Learning rate',
+  'training.maxGradNorm': 'Gradient clip (max norm)',
+  'training.weightDecay': 'Weight decay',
+};
+
+/** A run's spec as the Train section lists it: model, task, method, training. */
+export function describeSpec(spec: RunSpec): { model: string; task: string; method: string; training: string } {
+  const a = spec.adapter;
+  const t = spec.training;
+  const model =
+    spec.model.kind === 'preset'
+      ? spec.model.name
+      : spec.model.kind === 'hub'
+        ? `${spec.model.repo} @ ${spec.model.revision}`
+        : spec.model.kind === 'url'
+          ? spec.model.url
+          : `${spec.model.name} (your files)`;
+  const task =
+    spec.task.kind === 'story'
+      ? `story questions (${spec.task.questionTypes.join(', ')}; ${formatCount(spec.task.trainSize)} train / ${formatCount(spec.task.testSize)} test)`
+      : spec.task.kind === 'catalog'
+        ? spec.task.name
+        : `${spec.task.name ?? spec.task.test.name} (your file)`;
+  const method = a.method === 'd2lora' ? `D2-LoRA r=${a.r}, α=${a.alpha}, τ=${a.tau}` : `${a.method === 'lora' ? 'LoRA' : 'DoRA'} r=${a.r}, α=${a.alpha}`;
+  const training =
+    `${plural(t.epochs, 'epoch')}, batch ${t.batch}, lr ${t.lr} (${t.decay}, ${Math.round(100 * t.warmup)}% warm-up), seed ${spec.seed}` +
+    (t.earlyStopping !== null ? `, early stopping (patience ${t.earlyStopping.patience})` : '');
+  return { model, task, method: `${method} on ${spec.targets?.join(', ') ?? 'the attention projections'}`, training };
+}
