@@ -4,8 +4,10 @@
 // address follows the form; a tampered link is repaired with each repair listed and hides what it
 // names; a corrupt model dropped as files fails with the parser's own message and the page goes
 // on; a malformed JSONL task names its line and field; and a link with autostart=1 starts its run
-// once the model and task are ready. Screenshots: test-results/setup-*.png.
+// once the model and task are ready; Start in Train runs the form's setup; and the setup's
+// sections pass an axe scan. Screenshots: test-results/setup-*.png.
 
+import AxeBuilder from '@axe-core/playwright';
 import { expect, test, type Page, type TestInfo } from '@playwright/test';
 import { deflateRawSync } from 'node:zlib';
 import { join } from 'node:path';
@@ -272,4 +274,32 @@ test('a link with autostart=1 starts its run once the model and task are ready',
   // Started once: the address no longer asks for it, so a reload would not start it again.
   expect(page.url()).not.toContain('autostart');
   await shot(page, info, 'autostart');
+});
+
+test("Start in Train runs the form's setup", async ({ page }) => {
+  const spec = runSpecWith({ task: { kind: 'story', trainSize: 16, testSize: 8 }, training: { epochs: 1, batch: 8 }, limits: { maxTrain: 16, maxEval: 8 } });
+  await open(page, `/${encodeRunLink(spec)}`);
+  await expect(page.getByTestId('method-steps')).toContainText('2', { timeout: 60_000 });
+  await page.getByTestId('method-lora').check();
+  await page.getByTestId('run-start').click();
+  await expect(page.getByTestId('run-status')).toHaveText('done', { timeout: 180_000 });
+  await expect(page.getByTestId('run-spec')).toContainText('LoRA r=8');
+});
+
+test('the setup sections pass an axe scan, with their file pickers and every advanced field shown', async ({ page }) => {
+  await open(page);
+  await page.getByTestId('advanced').locator('summary').click();
+  await page.getByTestId('field-training.earlyStopping').check();
+  const scan = async (state: string) => {
+    const result = await new AxeBuilder({ page }).include('section:has(#model-heading)').include('section:has(#task-heading)').include('section:has(#method-heading)').analyze();
+    expect(result.violations.map((v) => `${state}: ${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(' ')).join('; ')})`)).toEqual([]);
+  };
+  await scan('presets and the story task');
+  await page.getByTestId('model-source-files').check();
+  await page.getByTestId('task-source-file').check();
+  await expect(page.getByTestId('task-status')).toHaveText('Pick the task file to prepare it.');
+  await scan('picked files');
+  await page.getByTestId('model-source-hub').check();
+  await page.getByTestId('task-source-catalog').check();
+  await scan('a repository and a benchmark');
 });
