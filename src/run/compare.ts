@@ -106,14 +106,24 @@ export interface CompareRunId {
 export const LR_GRID_FACTORS = [0.4, 1, 2.5] as const;
 export const DEFAULT_DEV_ITEMS = 200;
 
+/** The methods compared: "lora2r" is LoRA with r and α doubled (s = α/r unchanged), D2-LoRA's parameter count. */
+export const COMPARED_METHODS = ['lora', 'lora2r', 'dora', 'd2lora'] as const;
+export type ComparedMethod = (typeof COMPARED_METHODS)[number];
+
+/** The adapter settings of a compared method at rank r and α (every other setting as given). */
+export function comparedAdapter<A extends { method: string; r: number; alpha: number }>(adapter: A, method: ComparedMethod): A & { method: RunSpec['adapter']['method'] } {
+  if (method === 'lora2r') return { ...adapter, method: 'lora', r: 2 * adapter.r, alpha: 2 * adapter.alpha };
+  return { ...adapter, method };
+}
+
 /** The methods at the spec's rank, α and τ (and, with `ablations`, D2-LoRA's), every other setting as the spec has it. */
 export function comparisonMethods(spec: RunSpec, ablations = false): CompareMethod[] {
-  const { r, alpha } = spec.adapter;
+  const { r } = spec.adapter;
   const variant = (adapter: Partial<RunSpec['adapter']>) => runSpecWith({ ...spec, adapter: { ...spec.adapter, ...adapter } });
   const d2 = { method: 'd2lora' as const, project: true, readd: 1, detachNorm: false };
   const methods: CompareMethod[] = [
     { label: `LoRA r=${r}`, spec: variant({ method: 'lora' }), ablation: false },
-    { label: `LoRA r=${2 * r}`, spec: variant({ method: 'lora', r: 2 * r, alpha: 2 * alpha }), ablation: false },
+    { label: `LoRA r=${2 * r}`, spec: variant(comparedAdapter(spec.adapter, 'lora2r')), ablation: false },
     { label: `DoRA r=${r}`, spec: variant({ method: 'dora' }), ablation: false },
     { label: `D2-LoRA r=${r}`, spec: variant(d2), ablation: false },
   ];

@@ -346,17 +346,10 @@ export class Run {
     const task = await this.env.loadTask(spec.task, hooks);
     if (task.kind !== 'multiple-choice') throw new Error(`task ${task.name}: the run trains multiple-choice tasks; this one is ${task.kind}`);
 
-    const maxLength = Math.min(spec.limits.maxLength, model.config.maxPositions);
-    this.enter('tokenize', `${task.name}: drawing the 5k-sample protocol and tokenizing (max ${maxLength} tokens)`);
-    const prepared = prepareTask(task, { seed: spec.seed, maxTrain: spec.limits.maxTrain, maxEval: spec.limits.maxEval });
-    if (prepared.kind !== 'multiple-choice') throw new Error(`task ${task.name} is not multiple-choice`);
+    this.enter('tokenize', `${task.name}: drawing the 5k-sample protocol and tokenizing (max ${runMaxLength(spec, model)} tokens)`);
+    const { prepared, train, eval: evalSet, chance, counts, preview } = tokenizeForRun(spec, task, model);
     this.prepared = prepared;
-    const train = tokenizeMultipleChoiceItems(prepared.train, prepared.template, model.tokenizer, maxLength);
-    const evalSet = tokenizeMultipleChoiceItems(prepared.eval, prepared.template, model.tokenizer, maxLength);
-    if (train.items.length === 0) throw new Error(`task ${task.name}: no training item fits in ${maxLength} tokens`);
-    if (evalSet.items.length === 0) throw new Error(`task ${task.name}: no evaluation item fits in ${maxLength} tokens`);
     this.evalItems = evalSet.items;
-    const chance = evalSet.items.reduce((a, it) => a + 1 / it.choices.length, 0) / evalSet.items.length;
 
     const targets = spec.targets ?? defaultTargets(model.config.family);
     for (const t of targets) {
@@ -377,7 +370,7 @@ export class Run {
     this.events.emit({
       type: 'tokenized',
       name: prepared.name,
-      counts: { ...prepared.counts, trainTokenized: train.items.length, evalTokenized: evalSet.items.length },
+      counts,
       notes: prepared.notes,
       truncation: { train: train.report, eval: evalSet.report },
       chance,
@@ -385,7 +378,7 @@ export class Run {
       evalItems: evalSet.items.length,
       totalSteps: trainer.totalSteps,
       trainableParameters,
-      preview: evalSet.items.slice(0, 3).map((it) => previewItem(it, model.tokenizer)),
+      preview,
     });
 
     const resume = this.options.resumeFrom ?? null;
@@ -486,7 +479,7 @@ export class Run {
       task: {
         name: prepared.name,
         source: prepared.source,
-        counts: { ...prepared.counts, trainTokenized: train.items.length, evalTokenized: evalSet.items.length },
+        counts,
         notes: prepared.notes,
         truncation: { train: train.report, eval: evalSet.report },
       },
@@ -545,7 +538,8 @@ function countParameters(model: LoadedModel): number {
   return [...model.weights.values()].reduce((a, w) => a + w.data.length, 0);
 }
 
-function summarizeModel(model: LoadedModel, modules: string[]): ModelSummary {
+/** What the page shows of a loaded model (the 'model' event). */
+export function summarizeModel(model: LoadedModel, modules: string[]): ModelSummary {
   const c = model.config;
   return {
     name: model.name,
@@ -566,6 +560,48 @@ function summarizeModel(model: LoadedModel, modules: string[]): ModelSummary {
 export function previewItem(item: TokenizedChoiceItem, t: Tokenizer): ItemPreview {
   const prompt = t.decode(item.prompt);
   return { prompt, choices: item.choices.map((c) => t.decode([...item.prompt, ...c]).slice(prompt.length)), answer: item.answer, cut: item.cut };
+}
+
+/** The longest sequence a run reads: its limit, and never more than the model's context. */
+export function runMaxLength(spec: RunSpec, model: LoadedModel): number {
+  return Math.min(spec.limits.maxLength, model.config.maxPositions);
+}
+
+/** A task through the tokenize stage: the 5k-sample protocol drawn with the run's seed, both parts tokenized. */
+export interface TokenizedTask {
+  prepared: Extract<PreparedTask, { kind: 'multiple-choice' }>;
+  maxLength: number;
+  train: { items: TokenizedChoiceItem[]; report: TruncationReport };
+  eval: { items: TokenizedChoiceItem[]; report: TruncationReport };
+  /** The accuracy of guessing: the mean of 1/choices over the evaluation items. */
+  chance: number;
+  /** The protocol's counts and the items each part kept once tokenized. */
+  counts: Record<string, number | boolean>;
+  /** The first three evaluation items as the model reads them. */
+  preview: ItemPreview[];
+}
+
+/**
+ * The run's tokenize stage (also what the page's task inspection shows): the protocol's draw and
+ * both parts tokenized to the run's longest sequence. Throws when no item of a part fits.
+ */
+export function tokenizeForRun(spec: RunSpec, task: TaskData, model: LoadedModel): TokenizedTask {
+  const maxLength = runMaxLength(spec, model);
+  const prepared = prepareTask(task, { seed: spec.seed, maxTrain: spec.limits.maxTrain, maxEval: spec.limits.maxEval });
+  if (prepared.kind !== 'multiple-choice') throw new Error(`task ${task.name} is not multiple-choice`);
+  const train = tokenizeMultipleChoiceItems(prepared.train, prepared.template, model.tokenizer, maxLength);
+  const evalSet = tokenizeMultipleChoiceItems(prepared.eval, prepared.template, model.tokenizer, maxLength);
+  if (train.items.length === 0) throw new Error(`task ${task.name}: no training item fits in ${maxLength} tokens`);
+  if (evalSet.items.length === 0) throw new Error(`task ${task.name}: no evaluation item fits in ${maxLength} tokens`);
+  return {
+    prepared,
+    maxLength,
+    train,
+    eval: evalSet,
+    chance: evalSet.items.reduce((a, it) => a + 1 / it.choices.length, 0) / evalSet.items.length,
+    counts: { ...prepared.counts, trainTokenized: train.items.length, evalTokenized: evalSet.items.length },
+    preview: evalSet.items.slice(0, 3).map((it) => previewItem(it, model.tokenizer)),
+  };
 }
 
 export function describeModelSpec(m: ModelSpec): string {

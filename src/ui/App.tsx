@@ -1,10 +1,12 @@
-// The page: what the playground is; then the run's sections (Train, Try it, Export, Your GPU),
-// shown while the engine worker looks for the GPU and once it has one; or, without WebGPU or with
+// The page: what the playground is; then the run's setup (Model, Task, Method and settings) and
+// its sections (Train, Try it, Export, Your GPU), shown while the engine worker looks for the GPU
+// and once it has one; or, without WebGPU or with
 // a GPU that failed, why nothing can run and what to do about it.
 
 import { useSystem } from '../state/system';
 import { GpuErrorPanel } from './GpuErrorPanel';
 import { RunSections } from './RunSections';
+import { SetupSections } from './setup/SetupSections';
 import { StatusBadge } from './StatusBadge';
 import { UnavailablePanel } from './UnavailablePanel';
 
@@ -27,7 +29,12 @@ export function App() {
       <main className="wrap">
         {webgpu === 'unavailable' && <UnavailablePanel />}
         {webgpu === 'error' && <GpuErrorPanel />}
-        {(webgpu === 'checking' || webgpu === 'ready') && <RunSections />}
+        {(webgpu === 'checking' || webgpu === 'ready') && (
+          <>
+            <SetupSections />
+            <RunSections />
+          </>
+        )}
       </main>
     </>
   );

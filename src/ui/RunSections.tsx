@@ -2,6 +2,7 @@
 // while the engine worker looks for the GPU (their controls wait for it) and once it has one.
 
 import type { ReactNode } from 'react';
+import { useSectionVisible } from '../state/form';
 import { ExportSection } from './export/ExportSection';
 import { GpuSection } from './gpu/GpuSection';
 import { TrainSection } from './train/TrainSection';
@@ -10,12 +11,9 @@ import { TrySection } from './try/TrySection';
 /** The names the share link's `&hide=` gives these sections. */
 export type RunSectionName = 'train' | 'try' | 'export' | 'gpu';
 
-/**
- * The one place where these sections ask whether the link hides them: it will call the form
- * store's useSectionVisible(name) (`&hide=`) once that exists; until then every one is shown.
- */
-function Shown({ children }: { name: RunSectionName; children: ReactNode }) {
-  return children;
+/** The one place where these sections ask whether the link hides them (`&hide=`). */
+function Shown({ name, children }: { name: RunSectionName; children: ReactNode }) {
+  return useSectionVisible(name) ? children : null;
 }
 
 export function RunSections() {

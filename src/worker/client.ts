@@ -4,7 +4,7 @@
 // EngineError carrying the worker's message and error name; `cancelled` rejects with
 // EngineCancelledError. Nothing here touches the GPU: it all happens in the worker.
 
-import type { RunSpec } from '../run/spec';
+import type { ModelSpec, RunSpec } from '../run/spec';
 import type { SelfTestCase } from '../selftest/matmul';
 import type { MultipleChoiceItem } from '../tasks/types';
 import {
@@ -57,6 +57,7 @@ interface Streams {
   onRunEvent?: (e: WireRunEvent) => void;
   onToken?: (token: number, text: string) => void;
   onSelfTestCase?: (c: SelfTestCase, done: number, total: number) => void;
+  onLoadProgress?: (p: { file: string; loaded: number; total: number | null }) => void;
 }
 
 interface Pending {
@@ -132,6 +133,20 @@ export class EngineClient {
     return this.send({ type: 'export', run, what });
   }
 
+  /**
+   * Loads the model a spec names in the worker (kept there for the runs that follow) and
+   * describes it; a local-files model needs its files (bytes transferred). Each file's progress
+   * goes to `onProgress`.
+   */
+  inspectModel(model: ModelSpec, files: WireFile[] = [], onProgress?: Streams['onLoadProgress']): EngineCall<Response<'modelInspected'>> {
+    return this.send({ type: 'inspectModel', model, files }, { onLoadProgress: onProgress }, files.map((f) => f.bytes));
+  }
+
+  /** The spec's task drawn and tokenized as its run will be (its model loaded too), with the picked files it needs. */
+  inspectTask(spec: RunSpec, files: WireFile[] = [], onProgress?: Streams['onLoadProgress']): EngineCall<Response<'taskInspected'>> {
+    return this.send({ type: 'inspectTask', spec, files }, { onLoadProgress: onProgress }, files.map((f) => f.bytes));
+  }
+
   /** Stops request `target` (default: every request under way): a run between steps, a generation between tokens. */
   async cancel(target?: number): Promise<void> {
     await this.send(target === undefined ? { type: 'cancel' } : { type: 'cancel', target });
@@ -175,12 +190,17 @@ export class EngineClient {
       case 'selftestCase':
         pending.streams.onSelfTestCase?.(message.case, message.done, message.total);
         return;
+      case 'loadProgress':
+        pending.streams.onLoadProgress?.({ file: message.file, loaded: message.loaded, total: message.total });
+        return;
       case 'ready':
       case 'selftestDone':
       case 'runEnded':
       case 'generated':
       case 'scored':
       case 'exported':
+      case 'modelInspected':
+      case 'taskInspected':
       case 'ack':
         this.settle(message);
         return;

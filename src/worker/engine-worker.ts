@@ -11,9 +11,9 @@ import { generate } from '../model/generate';
 import { GpuModel } from '../model/gpu-model';
 import { checkModelFitsDevice } from '../model/model-size';
 import type { LoadedModel } from '../io/load';
-import { scoreItem } from '../run/inspect';
+import { inspectModel, inspectTask, scoreItem } from '../run/inspect';
 import { selectArtifacts } from '../run/output-files';
-import { Run, RunCancelledError, type RunEvent } from '../run/run';
+import { Run, RunCancelledError, type LoadHooks, type RunEvent } from '../run/run';
 import type { RunSpec } from '../run/spec';
 import { runMatmulSelfTest } from '../selftest/matmul';
 import { browserRunEnvironment, ModelShelf } from './environment';
@@ -90,6 +90,17 @@ function receive(req: EngineRequest): void {
       return handle(req.id, () => score(req));
     case 'export':
       return handle(req.id, () => exportFiles(req.id, req.run, req.what));
+    case 'inspectModel':
+      return handle(req.id, async (signal) => {
+        const ctx = requireGpu();
+        const env = browserRunEnvironment(ctx, engine.shelf, req.files ?? []);
+        post({ type: 'modelInspected', id: req.id, inspection: await inspectModel(env, req.model, loadHooks(req.id, signal), ctx.limits) });
+      });
+    case 'inspectTask':
+      return handle(req.id, async (signal) => {
+        const env = browserRunEnvironment(requireGpu(), engine.shelf, req.files ?? []);
+        post({ type: 'taskInspected', id: req.id, inspection: await inspectTask(env, req.spec, loadHooks(req.id, signal)) });
+      });
     case 'cancel':
       cancel(req.target);
       ack(req.id);
@@ -255,6 +266,11 @@ async function exportFiles(id: number, runId: number, what: ExportSelection): Pr
   // Copies: the run keeps its artifacts for later exports.
   const files: WireFile[] = selectArtifacts(run.result.artifacts, what).map(([name, bytes]) => ({ name, bytes: bytes.slice().buffer as ArrayBuffer }));
   post({ type: 'exported', id, files }, files.map((f) => f.bytes));
+}
+
+/** An inspection's loading hooks: progress streamed to the request, stopped by its cancel. */
+function loadHooks(id: number, signal: AbortSignal): LoadHooks {
+  return { onProgress: (p) => post({ type: 'loadProgress', id, file: p.file, loaded: p.loaded, total: p.total }), signal };
 }
 
 function dispose(): void {

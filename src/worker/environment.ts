@@ -31,6 +31,15 @@ export class ModelShelf {
       this.models.set(key, entry);
       // A failed load is not kept: the next request tries again.
       entry.catch(() => this.models.delete(key));
+      if (spec.kind === 'files' && spec.files.length === 0) {
+        // Picked files not yet pinned: the load pins them, and the spec that names those pins is
+        // this model (the page pins its spec next). Unpinned, the same name may be other files.
+        const pinned = entry;
+        entry.then((r) => {
+          if (this.models.get(key) === pinned) this.models.delete(key);
+          if (r.files !== undefined) this.models.set(JSON.stringify({ ...spec, files: r.files }), pinned);
+        }, () => undefined);
+      }
     }
     return entry;
   }

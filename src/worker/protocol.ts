@@ -11,6 +11,8 @@
 //   generate  → generated    (token* before it)
 //   score     → scored
 //   export    → exported     (the files' bytes, transferred)
+//   inspectModel → modelInspected  (loadProgress* before it: the model a spec names, loaded and kept)
+//   inspectTask  → taskInspected   (loadProgress* before it: a spec's task drawn and tokenized as its run will be)
 // or, for any of them, `error` (the original error's message and name) or `cancelled`.
 // A run is named by the id of its startRun request. A lost GPU device ends the running
 // operations with an `error` named DeviceLostError; when nothing is running, that error is
@@ -20,7 +22,7 @@
 // final artifacts stay in the worker until `export` asks for them.
 
 import type { AdapterSummary } from '../gpu/context';
-import type { ScoredItem } from '../run/inspect';
+import type { ModelInspection, ScoredItem, TaskInspection } from '../run/inspect';
 import type { ArtifactSelection } from '../run/output-files';
 import type { EvalSummary, ModelSummary, RunEvent, RunMetrics, RunStage } from '../run/run';
 import type { ModelSpec, RunSpec } from '../run/spec';
@@ -84,6 +86,10 @@ export type EngineRequest =
       item: { index: number } | { item: MultipleChoiceItem };
     }
   | { type: 'export'; id: number; run: number; what: ExportSelection }
+  /** Loads the model a spec names (kept for the runs that follow) and describes it; a local-files model needs its files. */
+  | { type: 'inspectModel'; id: number; model: ModelSpec; files?: WireFile[] }
+  /** Loads a spec's model and task and tokenizes the task as the run's tokenize stage will; picked files as its run needs them. */
+  | { type: 'inspectTask'; id: number; spec: RunSpec; files?: WireFile[] }
   /** Stops the request `target` (a run between steps, a generation between tokens); absent: all. */
   | { type: 'cancel'; id: number; target?: number }
   | { type: 'dispose'; id: number };
@@ -115,6 +121,10 @@ export type EngineResponse =
     }
   | ({ type: 'scored'; id: number } & ScoredItem)
   | { type: 'exported'; id: number; files: WireFile[] }
+  /** A file of an inspection being downloaded or read: bytes so far, of `total` when known. */
+  | { type: 'loadProgress'; id: number; file: string; loaded: number; total: number | null }
+  | { type: 'modelInspected'; id: number; inspection: ModelInspection }
+  | { type: 'taskInspected'; id: number; inspection: TaskInspection }
   | { type: 'error'; id: number; message: string; name: string }
   | { type: 'cancelled'; id: number }
   | { type: 'ack'; id: number };
@@ -132,6 +142,8 @@ export const TERMINAL_RESPONSE = {
   generate: 'generated',
   score: 'scored',
   export: 'exported',
+  inspectModel: 'modelInspected',
+  inspectTask: 'taskInspected',
   cancel: 'ack',
   dispose: 'ack',
 } as const satisfies Record<EngineRequestType, EngineResponseType>;
@@ -139,4 +151,4 @@ export const TERMINAL_RESPONSE = {
 /** A request without its id (the client assigns ids). */
 export type RequestBody<R extends EngineRequest = EngineRequest> = R extends EngineRequest ? Omit<R, 'id'> : never;
 
-export type { EvalSummary, ModelSummary };
+export type { EvalSummary, ModelInspection, ModelSummary, TaskInspection };

@@ -7,12 +7,12 @@ import { useId } from 'react';
 import { RUN_STAGES } from '../../run/stages';
 import type { RunSpec } from '../../run/spec';
 import { useForm } from '../../state/form';
+import { startFromForm, useStartBlock } from '../../state/inspect';
 import { useRun } from '../../state/run';
-import { useSystem } from '../../state/system';
 import { useTry } from '../../state/try';
 import { StatusBadge } from '../StatusBadge';
 import { Accuracy } from './Accuracy';
-import { describeSpec, STAGE_LABEL, FIELD_LABEL } from './describe';
+import { describeSpec, STAGE_LABEL } from './describe';
 import { RunProblem } from './RunProblem';
 import { RunProgress } from './RunProgress';
 import { ShareButton } from './ShareButton';
@@ -79,32 +79,22 @@ function SpecLine({ spec, lead }: { spec: RunSpec; lead: string }) {
 
 function RunControls() {
   const status = useRun((s) => s.status);
-  const start = useRun((s) => s.start);
   const pause = useRun((s) => s.pause);
   const resume = useRun((s) => s.resume);
   const cancel = useRun((s) => s.cancel);
-  const spec = useForm((s) => s.spec);
-  const files = useForm((s) => s.files);
-  const issues = useForm((s) => s.issues);
-  const ready = useSystem((s) => s.webgpu === 'ready');
+  // Why Start waits: the GPU, a field with a problem, the model or task not ready, a run this GPU cannot fit.
+  const reason = useStartBlock();
   const trying = useTry((s) => s.generating || s.score.status === 'scoring');
   const reasonId = useId();
   const active = status === 'starting' || status === 'running' || status === 'paused';
-  let reason: string | null = null;
-  if (!ready) reason = 'Start waits for the GPU.';
-  else if (spec === null) {
-    const first = issues[0];
-    const field = first ? (FIELD_LABEL[first.path] ?? first.path) : null;
-    reason = `Start needs a valid setup: ${issues.length === 1 ? 'one field has a problem' : `${issues.length} fields have problems`}${first ? ` (${field}: ${first.message})` : ''}.`;
-  }
   const resumeBlocked = status === 'paused' && trying;
   return (
     <div className={styles.controls}>
       <button
         type="button"
         className="primary"
-        onClick={() => spec && void start(spec, files)}
-        disabled={active || spec === null || !ready}
+        onClick={() => void startFromForm()}
+        disabled={active || reason !== null}
         aria-describedby={reason !== null ? reasonId : undefined}
         data-testid="run-start"
       >
