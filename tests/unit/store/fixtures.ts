@@ -26,6 +26,8 @@ export interface Harness {
   storedFiles(): Promise<string[]>;
   /** The `pending` journal's entries, as "runId/folder". */
   pending(): Promise<string[]>;
+  /** Replaces a stored file's bytes behind the store's back, or removes it (null). */
+  tamper(runId: string, folder: string, name: string, content: Uint8Array | null): Promise<void>;
 }
 
 export function harness(backend: Backend): Harness {
@@ -45,6 +47,19 @@ export function harness(backend: Backend): Harness {
       const entries = (await db.getAll('pending')) as { runId: string; folder: string }[];
       db.close();
       return entries.map((e) => `${e.runId}/${e.folder}`);
+    },
+    async tamper(runId, folder, name, content) {
+      if (backend === 'opfs') {
+        const dir = await (await (await fs.root.getDirectoryHandle('runs')).getDirectoryHandle(runId)).getDirectoryHandle(folder);
+        if (content === null) return dir.removeEntry(encodeURIComponent(name));
+        const w = await (await dir.getFileHandle(encodeURIComponent(name))).createWritable();
+        await w.write(content as Uint8Array<ArrayBuffer>);
+        return w.close();
+      }
+      const db = await openDB(DB_NAME);
+      if (content === null) await db.delete('files', [runId, folder, name]);
+      else await db.put('files', content, [runId, folder, name]);
+      db.close();
     },
   };
 }

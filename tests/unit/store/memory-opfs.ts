@@ -5,7 +5,8 @@
 // "..", what is not there is a NotFoundError, a non-empty folder goes only with `recursive`, and
 // createWritable() writes a swap file that replaces the file on close() and is dropped on
 // abort(). A byte quota makes a write past it throw QuotaExceededError, as Chrome's OPFS does;
-// holdWrites() stops writes mid-way, as a tab closed during a save would leave them.
+// failWrite() makes one write throw any other error; holdWrites() stops the writes of one file,
+// as a tab closed during a save would leave them.
 //
 // MemoryLocks: navigator.locks for one name at a time, shared or exclusive, with ifAvailable. It
 // never queues: a request that would have to wait throws, since no test here needs one to wait.
@@ -18,7 +19,8 @@ export class MemoryFileSystem {
   readonly root = new MemoryDirectory(this);
   /** Bytes in the swap files of writables not yet closed or aborted. */
   swapBytes = 0;
-  private hold: { reached: () => void; released: Promise<void> } | null = null;
+  private hold: { name: string; reached: () => void; released: Promise<void> } | null = null;
+  private failure: { writesLeft: number; error: Error } | null = null;
 
   /** navigator.storage over this file system: getDirectory, and estimate() from its bytes. */
   storage(): StorageLike {
@@ -39,17 +41,27 @@ export class MemoryFileSystem {
     return this.root.paths('').sort();
   }
 
-  /** From now on a write waits at its start until release(); `reached` resolves when the first one does. */
-  holdWrites(): { reached: Promise<void>; release: () => void } {
+  /** From now on a write to a file of this name waits at its start until release(); `reached` resolves when one does. */
+  holdWrites(name: string): { reached: Promise<void>; release: () => void } {
     let reached!: () => void;
     let release!: () => void;
     const reachedPromise = new Promise<void>((r) => (reached = r));
-    this.hold = { reached, released: new Promise<void>((r) => (release = r)) };
+    this.hold = { name, reached, released: new Promise<void>((r) => (release = r)) };
     return { reached: reachedPromise, release: () => { this.hold = null; release(); } };
   }
 
-  async beforeWrite(): Promise<void> {
-    if (this.hold === null) return;
+  /** The n-th write from now (0: the next one) throws `error`. */
+  failWrite(n: number, error: Error): void {
+    this.failure = { writesLeft: n, error };
+  }
+
+  async beforeWrite(file: string): Promise<void> {
+    if (this.failure !== null && this.failure.writesLeft-- === 0) {
+      const { error } = this.failure;
+      this.failure = null;
+      throw error;
+    }
+    if (this.hold === null || this.hold.name !== file) return;
     this.hold.reached();
     await this.hold.released;
   }
@@ -65,7 +77,7 @@ class MemoryDirectory implements OpfsDirectory {
   }
 
   async getFileHandle(name: string, options: { create?: boolean } = {}): Promise<MemoryFile> {
-    return this.entry(name, options.create === true, 'file', () => new MemoryFile(this.fs)) as MemoryFile;
+    return this.entry(name, options.create === true, 'file', () => new MemoryFile(this.fs, name)) as MemoryFile;
   }
 
   async removeEntry(name: string, options: { recursive?: boolean } = {}): Promise<void> {
@@ -105,7 +117,10 @@ class MemoryDirectory implements OpfsDirectory {
 class MemoryFile implements OpfsFile {
   content = new Uint8Array(0);
 
-  constructor(private readonly fs: MemoryFileSystem) {}
+  constructor(
+    private readonly fs: MemoryFileSystem,
+    private readonly name: string,
+  ) {}
 
   async getFile(): Promise<Blob> {
     return new Blob([this.content]);
@@ -123,7 +138,7 @@ class MemoryFile implements OpfsFile {
     };
     return {
       write: async (data) => {
-        await fs.beforeWrite();
+        await fs.beforeWrite(this.name);
         if (!open) throw new TypeError('the writable is closed');
         if (fs.usage() + data.length > fs.quota) throw new DOMException('the quota is exceeded', 'QuotaExceededError');
         parts.push(data.slice());
