@@ -57,7 +57,7 @@ export async function openDatabase(): Promise<StoreDatabase> {
     const current = await openDB(DB_NAME);
     const version = current.version;
     current.close();
-    throw new NewerSchemaError(`the run history (IndexedDB database "${DB_NAME}")`, version, DB_VERSION);
+    throw new NewerSchemaError(`the run history (IndexedDB database "${DB_NAME}")`, version, DB_VERSION, 'database version');
   }
 }
 

@@ -37,8 +37,9 @@ export class NewerSchemaError extends Error {
     readonly schema: number,
     /** The newest this app reads. */
     readonly known: number,
+    unit: 'schema' | 'database version' = 'schema',
   ) {
-    super(`${what} was saved by a newer version of the app (schema ${schema}; this version reads schemas up to ${known}): update the app (reload the page) to open it`);
+    super(`${what} was saved by a newer version of the app (${unit} ${schema}; this version reads up to ${unit} ${known}): update the app (reload the page) to open it`);
   }
 }
 
