@@ -16,7 +16,7 @@ import { isErrorNamed, NewerSchemaError } from './errors';
 import type { FileBackendKind } from './record';
 
 export const DB_NAME = 'd2lora-runs';
-export const DB_VERSION = 2;
+const DB_VERSION = 2;
 
 /** A save's folder that no record names: a save in flight, one cut short, or one replaced and being removed. */
 export interface PendingFolder {

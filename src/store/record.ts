@@ -40,7 +40,7 @@ const HELD_OUT = z.array(z.strictObject({ step: COUNT, loss: LOSS }));
 const METRICS = z.custom<RunMetrics>(isPlainObject, "the run's metrics (metrics.json), an object");
 
 /** A file of a save: "model.safetensors", or with one folder, "adapter/adapter_model.safetensors". */
-export function isStoredFileName(name: string): boolean {
+function isStoredFileName(name: string): boolean {
   const parts = name.split('/');
   return name.length <= 255 && parts.length <= 2 && parts.every((p) => p !== '' && p !== '.' && p !== '..' && !/[\\\u0000-\u001f\u007f]/.test(p));
 }
@@ -48,7 +48,7 @@ export function isStoredFileName(name: string): boolean {
 const FILE_NAME = z.string().refine(isStoredFileName, 'a file name with at most one folder ("adapter/…"): no empty, "." or ".." parts, no "\\" or control characters');
 const FILE_SIZE = z.number().int().min(0);
 
-export const BACKENDS = ['opfs', 'idb'] as const;
+const BACKENDS = ['opfs', 'idb'] as const;
 export type FileBackendKind = (typeof BACKENDS)[number];
 
 /** Where a save's files are: the storage that holds them and the save's folder in its run's. */
@@ -63,7 +63,7 @@ export type StoredFile = z.output<typeof STORED_FILES>[number];
 // ---------------------------------------------------------------------------------------------
 // Schema 2, the current one
 
-export const RUN_RECORD_STATUSES = ['done', 'interrupted', 'failed', 'cancelled'] as const;
+const RUN_RECORD_STATUSES = ['done', 'interrupted', 'failed', 'cancelled'] as const;
 export type RunRecordStatus = (typeof RUN_RECORD_STATUSES)[number];
 
 const RUN_RECORD = z.strictObject({
@@ -104,9 +104,9 @@ const RUN_RECORD = z.strictObject({
 });
 export type RunRecord = z.output<typeof RUN_RECORD>;
 
-export const CHECKPOINT_REASONS = ['epoch', 'pause', 'interval'] as const;
+const CHECKPOINT_REASONS = ['epoch', 'pause', 'interval'] as const;
 
-export const CHECKPOINT_META = z
+const CHECKPOINT_META = z
   .strictObject({
     /** Training steps done when it was saved. */
     step: COUNT,
@@ -181,7 +181,7 @@ function runV1ToV2(r: z.output<typeof RUN_RECORD_V1>): z.input<typeof RUN_RECORD
   };
 }
 
-/** MIGRATIONS[v]: a schema-v record's shape, and the record of schema v + 1 it becomes. */
+/** RUN_MIGRATIONS[v]: checks a schema-v record against its own shape and returns the record of schema v + 1 it becomes. */
 const RUN_MIGRATIONS: Readonly<Record<number, (raw: unknown, what: string) => unknown>> = {
   1: (raw, what) => runV1ToV2(parseAs(RUN_RECORD_V1, raw, what, 1)),
 };

@@ -36,6 +36,7 @@ import {
   type FileBackendKind,
   type FileLocation,
   type RunRecord,
+  type RunRecordStatus,
   type StoredFile,
 } from './record';
 
@@ -74,7 +75,7 @@ export interface RunEntry {
   name: string;
   createdAt: string;
   updatedAt: string;
-  status: RunRecord['status'];
+  status: RunRecordStatus;
   summary: RunRecord['summary'];
   files: StoredFile[];
   /** The files' bytes in all. */
@@ -204,7 +205,8 @@ export class RunStore {
    * Saves the run with these files (its output folder; the merged model.safetensors is the
    * caller's choice), replacing the run of the same id, its files, and, unless the status is
    * 'interrupted', its checkpoint. Save a run with status 'interrupted' when its training
-   * starts, so that a tab closed mid-run leaves it so.
+   * starts, so that a tab closed mid-run leaves it so. Out of space: a StorageFullError, and the
+   * run stays as it was.
    */
   async saveRun(run: RunInput, files: ReadonlyMap<string, Uint8Array>): Promise<RunRecord> {
     const location = this.newLocation('out');
@@ -264,7 +266,8 @@ export class RunStore {
 
   /**
    * Saves the run's checkpoint, replacing its previous one only once every file is written. The
-   * run must be in the history with status 'interrupted'.
+   * run must be in the history with status 'interrupted'. Out of space: a StorageFullError, and
+   * the previous checkpoint stays.
    */
   async saveCheckpoint(runId: string, files: ReadonlyMap<string, Uint8Array>, meta: CheckpointMeta): Promise<CheckpointRecord> {
     // Checked before any byte is written, and again as it commits.
@@ -294,6 +297,7 @@ export class RunStore {
     return { meta: checkpoint.meta, files };
   }
 
+  /** Deletes the run's checkpoint (the run stays); nothing happens when it has none. */
   async deleteCheckpoint(runId: string): Promise<void> {
     const tx = this.db().transaction(['checkpoints', 'pending'], 'readwrite');
     const entry = await inTransaction(tx, async () => {
@@ -312,6 +316,7 @@ export class RunStore {
     return (await this.listRuns()).runs.filter((r): r is ResumableRun => r.status === 'interrupted' && r.checkpoint !== null);
   }
 
+  /** The browser's figures for the site, and the bytes this history holds. */
   async storageUsage(): Promise<StorageUsage> {
     const [{ runs }, estimate, persisted] = await Promise.all([this.listRuns(), this.estimate(), this.persisted()]);
     const storeBytes = runs.reduce((n, r) => n + r.bytes + (r.checkpoint?.bytes ?? 0), 0);
@@ -346,6 +351,7 @@ export class RunStore {
     });
   }
 
+  /** Closes the database connection; every later call throws a StoreClosedError. */
   close(): void {
     this.closedBecause ??= 'the run store was closed';
     this.database.close();
