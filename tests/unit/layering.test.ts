@@ -18,7 +18,7 @@ const SRC = path.join(ROOT, 'src');
 /** Every top-level entry of src/, by its layer name (a folder, or a root file without extension). */
 const LAYERS = [
   'adapters', 'bench', 'cli', 'export', 'gpu', 'io', 'main', 'model', 'ops', 'ref', 'run', 'selftest',
-  'share', 'state', 'tasks', 'tokenizer', 'train', 'ui', 'util', 'worker',
+  'share', 'state', 'store', 'tasks', 'tokenizer', 'train', 'ui', 'util', 'worker',
 ] as const;
 type Layer = (typeof LAYERS)[number];
 
@@ -37,7 +37,7 @@ const RULES: readonly Rule[] = [
     from: ['gpu'],
     forbidden: [
       'adapters', 'bench', 'cli', 'export', 'io', 'main', 'model', 'ops', 'ref', 'run', 'selftest', 'share', 'state',
-      'tasks', 'tokenizer', 'train', 'ui', 'worker',
+      'store', 'tasks', 'tokenizer', 'train', 'ui', 'worker',
     ],
     typesAllowed: false,
     why: 'src/gpu/ is the runtime every layer stands on: it imports nothing from src/ but util/',
@@ -45,16 +45,16 @@ const RULES: readonly Rule[] = [
   {
     from: ['ops'],
     forbidden: [
-      'adapters', 'bench', 'cli', 'export', 'io', 'main', 'model', 'ref', 'run', 'selftest', 'share', 'state', 'tasks',
-      'tokenizer', 'train', 'ui', 'worker',
+      'adapters', 'bench', 'cli', 'export', 'io', 'main', 'model', 'ref', 'run', 'selftest', 'share', 'state', 'store',
+      'tasks', 'tokenizer', 'train', 'ui', 'worker',
     ],
     typesAllowed: false,
     why: 'a launcher stands on the runtime alone; the contracts it shares with a reference are defined in ops/ (ref/ may import them)',
   },
   {
     from: [
-      'adapters', 'bench', 'cli', 'export', 'gpu', 'io', 'main', 'model', 'ops', 'run', 'share', 'state', 'tasks',
-      'tokenizer', 'train', 'ui', 'util', 'worker',
+      'adapters', 'bench', 'cli', 'export', 'gpu', 'io', 'main', 'model', 'ops', 'run', 'share', 'state', 'store',
+      'tasks', 'tokenizer', 'train', 'ui', 'util', 'worker',
     ],
     forbidden: ['ref'],
     typesAllowed: false,
@@ -62,7 +62,7 @@ const RULES: readonly Rule[] = [
   },
   {
     from: ['util', 'gpu', 'ops', 'adapters', 'io', 'tokenizer', 'model', 'tasks', 'train', 'export'],
-    forbidden: ['run', 'worker', 'state', 'ui', 'cli', 'bench', 'main'],
+    forbidden: ['run', 'store', 'worker', 'state', 'ui', 'cli', 'bench', 'main'],
     typesAllowed: false,
     why: 'data flows one way, io → model → train → run → worker → state → ui: the engine knows no front door',
   },
@@ -74,9 +74,15 @@ const RULES: readonly Rule[] = [
   },
   {
     from: ['run', 'share'],
-    forbidden: ['worker', 'state', 'ui', 'cli'],
+    forbidden: ['store', 'worker', 'state', 'ui', 'cli'],
     typesAllowed: false,
-    why: 'the run core is the only thing the front doors call; it knows neither of them',
+    why: 'the run core is the only thing the front doors call; it knows neither of them, nor where they keep its results (store/ stands on run/)',
+  },
+  {
+    from: ['store'],
+    forbidden: ['worker', 'state', 'ui', 'cli', 'bench', 'main'],
+    typesAllowed: false,
+    why: "persistence sits under the front doors: the worker and the page's state both call it, so it knows neither (it stands on run/, io/ and util/)",
   },
   {
     from: ['worker'],
