@@ -529,6 +529,10 @@ export class GpuContext {
 
   /** Frees every pooled buffer, tensors' and read-backs' (tensors still held stay valid). */
   trimPool(): void {
+    // Work recorded but not yet submitted may still use a pooled buffer (a clear, a dispatch of a
+    // run cancelled between stages): submitted first, the buffers are freed once the GPU is done.
+    // A context being destroyed drops its recorded work instead.
+    if (!this.destroyed) this.flush();
     for (const list of this.pool.values()) {
       for (const b of list) {
         this.memory.current -= b.size;

@@ -112,8 +112,8 @@ export const useRun = create<RunState>()((set, get) => ({
     try {
       const { client } = await engine();
       if (runId !== null) await client.disposeRun(runId).catch(() => undefined);
-      // The worker takes the bytes (transferred): the form keeps its own copies.
-      const call = client.startRun(spec, files.map((f) => ({ name: f.name, bytes: f.bytes.slice(0) })), (e) => set((s) => applyEvent(s, e)));
+      // The worker takes the bytes (transferred): they were read from the picked files for this run alone.
+      const call = client.startRun(spec, files, (e) => set((s) => applyEvent(s, e)));
       set({ runId: call.id, status: 'running' });
       const ended = await call;
       set((s) => ({ status: ended.status === 'done' ? 'done' : ended.status, stage: ended.stage ?? s.stage }));

@@ -46,9 +46,9 @@ type Tokenized = Extract<RunEvent, { type: 'tokenized' }>;
 
 /**
  * What a Run reports up to its tokenize stage: the model and the tokenized task. It is cancelled
- * at its first evaluation batch, once the work recorded so far (the trainer's zeroed moments) has
- * been submitted: cancelled from the 'tokenized' event itself, its release would destroy buffers
- * whose clears are still only recorded, and the context's next submission would fail.
+ * from the 'tokenized' event itself, with the trainer's zeroed moments still only recorded: the
+ * release submits them before freeing the buffers, so the context's next run is unharmed (each
+ * test here runs several on one context).
  */
 async function runUntilTokenized(ctx: GpuContext, spec: RunSpec, at: NodeRunLocations = {}): Promise<{ model: Extract<RunEvent, { type: 'model' }>; tokenized: Tokenized }> {
   const run = new Run(nodeRunEnvironment(ctx, at), spec);
@@ -56,8 +56,10 @@ async function runUntilTokenized(ctx: GpuContext, spec: RunSpec, at: NodeRunLoca
   let tokenized: Tokenized | null = null;
   run.events.on((e) => {
     if (e.type === 'model') model = e;
-    if (e.type === 'tokenized') tokenized = e;
-    if (e.type === 'eval-progress') run.cancel();
+    if (e.type === 'tokenized') {
+      tokenized = e;
+      run.cancel();
+    }
   });
   await run.start().catch((e: Error) => {
     if (e.name !== 'RunCancelledError') throw e;

@@ -5,10 +5,10 @@
 
 import { useState } from 'react';
 import type { RunDivergence, SpecSuggestion } from '../../run/run';
-import { useForm } from '../../state/form';
+import { fieldLabel, useForm } from '../../state/form';
 import { useRun } from '../../state/run';
 import { formatSetting } from '../../train/trainer';
-import { FIELD_LABEL, STAGE_LABEL } from './describe';
+import { STAGE_LABEL } from './describe';
 import styles from './TrainSection.module.css';
 
 export function RunProblem() {
@@ -24,7 +24,7 @@ export function RunProblem() {
 }
 
 function labelOf(s: SpecSuggestion): string {
-  return FIELD_LABEL[s.path.join('.')] ?? s.path.join('.');
+  return fieldLabel(s.path.join('.'));
 }
 
 function Divergence({ d }: { d: RunDivergence }) {

@@ -19,16 +19,6 @@ export const STAGE_LABEL: Record<RunStage, string> = {
 
 export const PHASE_LABEL: Record<EvalPhase, string> = { before: 'Before training', after: 'After (adapters live)', merged: 'After (merged)' };
 
-/**
- * The form's names of the spec fields this section mentions (RunSpec paths: a divergence's
- * suggestions, a setup problem), so that advice reads "Learning rate 0.03 instead of 0.3".
- */
-export const FIELD_LABEL: Record<string, string> = {
-  'training.lr': 'Learning rate',
-  'training.maxGradNorm': 'Gradient clip (max norm)',
-  'training.weightDecay': 'Weight decay',
-};
-
 /** A run's spec as the Train section lists it: model, task, method, training. */
 export function describeSpec(spec: RunSpec): { model: string; task: string; method: string; training: string } {
   const a = spec.adapter;
