@@ -77,6 +77,8 @@ export class GpuContext {
   /** Explicit bind-group layouts by module text and entry point. */
   private readonly layouts = new Map<string, { layout: GPUBindGroupLayout; bindings: BindingDecl[] }>();
   private readonly pool = new Map<number, GPUBuffer[]>();
+  /** Bytes of the buffers in `pool` (idle, held by no tensor). */
+  private pooledBytes = 0;
   /** Idle MAP_READ staging buffers by size; each is unmapped and held by no read. */
   private readonly stagingPool = new Map<number, GPUBuffer[]>();
   private stagingPoolBytes = 0;
@@ -395,11 +397,39 @@ export class GpuContext {
         `tensor "${label}" of shape [${shape.join(', ')}] needs ${bytes} bytes; this device allows at most ${this.limits.maxBufferSize} per buffer (maxBufferSize)`,
       );
     }
-    const buffer = this.pool.get(size)?.pop() ?? this.createStorageBuffer(label, size);
+    const pooled = this.pool.get(size)?.pop();
+    if (pooled) this.pooledBytes -= size;
+    const buffer = pooled ?? this.createStorageBuffer(label, size);
     return new Tensor(this, buffer, [...shape], dtype, label);
   }
 
+  /**
+   * Before a buffer is created: the pool may hold at most as many idle bytes as tensors hold,
+   * the largest idle buffers going first. A buffer is pooled by its exact size, so without this
+   * every new shape (a batch padded to another length, an evaluation batch) would leave a whole
+   * step's buffers idle beside the new ones, and a run's memory would grow with the shapes it
+   * met rather than with its largest step.
+   */
+  private boundPool(): void {
+    const inUse = this.memory.current - this.pooledBytes;
+    if (this.pooledBytes <= inUse) return;
+    // Recorded work may still use an idle buffer (released after its last dispatch was recorded).
+    this.flush();
+    const sizes = [...this.pool.keys()].sort((a, b) => b - a);
+    for (const size of sizes) {
+      const list = this.pool.get(size)!;
+      while (list.length > 0 && this.pooledBytes > inUse) {
+        list.pop()!.destroy();
+        this.pooledBytes -= size;
+        this.memory.current -= size;
+      }
+      if (list.length === 0) this.pool.delete(size);
+      if (this.pooledBytes <= inUse) return;
+    }
+  }
+
   private createStorageBuffer(label: string, size: number): GPUBuffer {
+    this.boundPool();
     const buffer = this.device.createBuffer({
       label,
       size,
@@ -525,6 +555,7 @@ export class GpuContext {
     const list = this.pool.get(buffer.size);
     if (list) list.push(buffer);
     else this.pool.set(buffer.size, [buffer]);
+    this.pooledBytes += buffer.size;
   }
 
   /** Frees every pooled buffer, tensors' and read-backs' (tensors still held stay valid). */
@@ -540,6 +571,7 @@ export class GpuContext {
       }
     }
     this.pool.clear();
+    this.pooledBytes = 0;
     for (const list of this.stagingPool.values()) for (const b of list) b.destroy();
     this.stagingPool.clear();
     this.stagingPoolBytes = 0;
