@@ -18,12 +18,12 @@ import { adapterTensors, decodeTrainerState, encodeTrainerState, readAdapterTens
 import type { TrainerState } from '../train/trainer';
 import type { EvalSummary } from './run';
 import { parseRunSpec, type RunSpec } from './spec';
+import { CHECKPOINT_REASONS, type CheckpointReason } from './stages';
 
 export const CHECKPOINT_FORMAT_VERSION = 1;
 export const CHECKPOINT_FILES = { run: 'checkpoint.json', trainerJson: 'state.json', trainerTensors: 'state.safetensors', best: 'best.safetensors' } as const;
 
-/** Why a checkpoint was written: training started (the last good state of a run that diverges at once), an epoch ended, a pause, or the interval. */
-export type CheckpointReason = 'start' | 'epoch' | 'pause' | 'interval';
+export type { CheckpointReason } from './stages';
 
 /** The held-out watch of a run as it stood (see HeldOutWatch in run.ts). */
 export interface HeldOutState {
@@ -60,7 +60,7 @@ const CHECKPOINT_JSON = z.strictObject({
   format: z.literal('d2lora-run-checkpoint'),
   version: z.literal(CHECKPOINT_FORMAT_VERSION),
   spec: z.unknown(),
-  reason: z.enum(['start', 'epoch', 'pause', 'interval']),
+  reason: z.enum(CHECKPOINT_REASONS),
   savedAt: z.string(),
   step: COUNT,
   totalSteps: COUNT,

@@ -18,6 +18,7 @@
 import { z } from 'zod';
 import type { RunMetrics } from '../run/run';
 import { RunSpecSchema, type RunSpecInput } from '../run/spec';
+import { CHECKPOINT_REASONS } from '../run/stages';
 import { InvalidRecordError, NewerSchemaError } from './errors';
 
 export const RECORD_SCHEMA = 2;
@@ -103,8 +104,6 @@ const RUN_RECORD = z.strictObject({
   files: STORED_FILES,
 });
 export type RunRecord = z.output<typeof RUN_RECORD>;
-
-const CHECKPOINT_REASONS = ['epoch', 'pause', 'interval'] as const;
 
 const CHECKPOINT_META = z
   .strictObject({
