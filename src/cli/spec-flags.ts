@@ -16,6 +16,8 @@ import {
   CATALOG_TASK_NAMES,
   DEFAULT_RUN_SPEC,
   formatPath,
+  modelName,
+  outputName,
   parseRunSpec,
   RunSpecError,
   type FileRef,
@@ -118,7 +120,7 @@ export const SPEC_FLAGS: Record<string, FlagSpec> = {
   model: {
     type: 'string',
     help: 'preset name, Hugging Face URL (https://huggingface.co/<owner>/<name>/resolve/<revision>/), local Hugging Face folder or llama2.c .bin',
-    shows: describeModel(DEFAULT_RUN_SPEC.model),
+    shows: modelName(DEFAULT_RUN_SPEC.model),
   },
   task: {
     type: 'string',
@@ -282,38 +284,9 @@ async function taskFileSpec(test: string, train: string | undefined): Promise<Ta
   return { kind: 'file', test: await ref(test), ...(train !== undefined ? { train: await ref(train) } : {}) };
 }
 
-/** What the output folder and reports call the spec's model before it is loaded. */
-export function modelName(m: ModelSpec): string {
-  switch (m.kind) {
-    case 'preset':
-      return m.name;
-    case 'hub':
-      return m.repo.slice(m.repo.indexOf('/') + 1);
-    case 'url':
-      return basename(new URL(m.url).pathname.replace(/\/resolve\/.*$/, '').replace(/\/+$/, '')).replace(/\.bin$/i, '') || 'model';
-    case 'files':
-      return m.name;
-  }
-}
-
-export function taskName(t: TaskSpec): string {
-  switch (t.kind) {
-    case 'story':
-      return 'story';
-    case 'catalog':
-      return t.name;
-    case 'file':
-      return t.name ?? t.test.name.replace(/\.[^.]*$/, '');
-  }
-}
-
-function describeModel(m: ModelSpec): string {
-  return m.kind === 'preset' ? m.name : modelName(m);
-}
-
 /** out/<model>-<task>-<method>-r<r>-s<seed>. */
 export function defaultOutFolder(spec: RunSpec): string {
-  return `out/${modelName(spec.model)}-${taskName(spec.task)}-${spec.adapter.method}-r${spec.adapter.r}-s${spec.seed}`;
+  return `out/${outputName(spec)}`;
 }
 
 function valueAt(root: unknown, path: readonly (string | number)[]): unknown {

@@ -17,7 +17,7 @@ import { permutation } from '../util/sample';
 import { Rng } from '../util/rng';
 import { prepareTask } from '../tasks/protocol';
 import type { MultipleChoiceTask, TaskData } from '../tasks/types';
-import { Run, type RunEnvironment, type RunEvent, type RunMetrics } from './run';
+import { Run, RunCancelledError, type RunEnvironment, type RunEvent, type RunMetrics } from './run';
 import { runSpecWith, type RunSpec } from './spec';
 
 export const VOLATILITY_DEFINITION = 'standard deviation of the step-to-step changes of the training loss over the second half of training';
@@ -88,6 +88,8 @@ export interface CompareOptions {
   onEvent?: (run: CompareRunId, event: RunEvent) => void;
   /** Called with each finished run's metrics. */
   onRun?: (run: CompareRunId, metrics: RunMetrics) => void | Promise<void>;
+  /** Stops the comparison: the run under way is cancelled between its steps (the promise rejects with RunCancelledError). */
+  signal?: AbortSignal;
 }
 
 /** Which run of a comparison an event or metrics belong to. */
@@ -165,14 +167,18 @@ export async function compareMethods(env: RunEnvironment, spec: RunSpec, opts: C
   let index = 0;
   const runOne = async (method: CompareMethod, runSpec: RunSpec, environment: RunEnvironment, id: Omit<CompareRunId, 'index' | 'total' | 'method'>) => {
     const runId: CompareRunId = { ...id, method, index: index++, total };
+    if (opts.signal?.aborted) throw new RunCancelledError('the comparison was cancelled');
     const run = new Run(environment, runSpec, { exportArtifacts: false });
     const off = opts.onEvent ? run.events.on((e) => opts.onEvent!(runId, e)) : null;
+    const cancel = () => run.cancel();
+    opts.signal?.addEventListener('abort', cancel, { once: true });
     try {
       const { metrics } = await run.start();
       await opts.onRun?.(runId, metrics);
       return metrics;
     } finally {
       off?.();
+      opts.signal?.removeEventListener('abort', cancel);
     }
   };
 

@@ -306,6 +306,16 @@ export class Run {
     }
   }
 
+  /**
+   * Inside the adapter now: every adapted module's figures from the adapters' factors as they
+   * stand (a paused or finished run; a finished run's metrics hold the same for its end).
+   */
+  async anatomy(): Promise<AdapterAnatomy> {
+    if (this.status === 'running') throw new Error('the run is training: pause it to look inside its adapters');
+    if (this.gpuModel === null || this.model === null) throw new Error(`the run has no adapters to look into (it is ${this.status}, at ${this.stage})`);
+    return adapterAnatomy(this.model.config, this.model.weights, adapterConfigOf(this.spec), await this.readAdapters());
+  }
+
   /** Frees the GPU models (a kept run's, when the front door is done with it). */
   dispose(): void {
     if (this.status === 'running' || this.status === 'paused') this.cancel();

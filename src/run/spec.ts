@@ -544,6 +544,46 @@ function article(word: string): string {
   return /^[aeiou]/.test(word) ? 'an' : 'a';
 }
 
+/** What the output folder, reports and the run history call the spec's model before it is loaded. */
+export function modelName(m: ModelSpec): string {
+  switch (m.kind) {
+    case 'preset':
+      return m.name;
+    case 'hub':
+      return m.repo.slice(m.repo.indexOf('/') + 1);
+    case 'url': {
+      const path = new URL(m.url).pathname.replace(/\/resolve\/.*$/, '').replace(/\/+$/, '');
+      return path.slice(path.lastIndexOf('/') + 1).replace(/\.bin$/i, '') || 'model';
+    }
+    case 'files':
+      return m.name;
+  }
+}
+
+/** What they call the spec's task. */
+export function taskName(t: TaskSpec): string {
+  switch (t.kind) {
+    case 'story':
+      return 'story';
+    case 'catalog':
+      return t.name;
+    case 'file':
+      return t.name ?? t.test.name.replace(/\.[^.]*$/, '');
+  }
+}
+
+export const METHOD_NAMES: Readonly<Record<RunSpec['adapter']['method'], string>> = { lora: 'LoRA', dora: 'DoRA', d2lora: 'D2-LoRA' };
+
+/** "D2-LoRA r=8": the method and its rank, as tables and lists name a run's adapter. */
+export function methodLabel(adapter: Pick<RunSpec['adapter'], 'method' | 'r'>): string {
+  return `${METHOD_NAMES[adapter.method]} r=${adapter.r}`;
+}
+
+/** <model>-<task>-<method>-r<r>-s<seed>: the output folder's name (`d2lora train` puts it under out/), the page's downloads'. */
+export function outputName(spec: RunSpec): string {
+  return `${modelName(spec.model)}-${taskName(spec.task)}-${spec.adapter.method}-r${spec.adapter.r}-s${spec.seed}`;
+}
+
 /**
  * Where two specs differ: the path of every setting whose value is not the same (arrays, such as
  * targets or a model's files, compared whole). What a settings diff shows.

@@ -9,7 +9,7 @@ import type { ProgressEvent, StepRecord } from '../train/trainer';
 import type { EvalSummary, ModelSummary, RunDivergence, RunMetrics } from '../run/run';
 import { METRICS_FILE, selectArtifacts } from '../run/output-files';
 import { RUN_STAGES, type CheckpointReason, type EvalPhase, type RunStage } from '../run/stages';
-import { DEFAULT_RUN_SPEC, type RunSpec } from '../run/spec';
+import { DEFAULT_RUN_SPEC, outputName, type RunSpec } from '../run/spec';
 import type { ExportSelection, WireFile, WireRunEvent } from '../worker/protocol';
 import { engine, forgetIfBroken } from './worker';
 import { zipParts } from './zip';
@@ -173,13 +173,6 @@ function offerDownload(blob: Blob, name: string): void {
   a.remove();
   // The click only starts the download; the browser reads the Blob after it returns.
   setTimeout(() => URL.revokeObjectURL(url), 60_000);
-}
-
-/** What the output folder is called (as `d2lora train` names it). */
-export function outputName(spec: RunSpec): string {
-  const model = spec.model.kind === 'preset' ? spec.model.name : spec.model.kind === 'hub' ? spec.model.repo.split('/')[1] : spec.model.kind === 'files' ? spec.model.name : 'model';
-  const task = spec.task.kind === 'story' ? 'story' : spec.task.kind === 'catalog' ? spec.task.name : (spec.task.name ?? 'task');
-  return `${model}-${task}-${spec.adapter.method}-r${spec.adapter.r}-s${spec.seed}`;
 }
 
 /** The state after one run event. */

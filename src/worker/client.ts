@@ -14,9 +14,12 @@ import {
   type ExportSelection,
   type GenerationSource,
   type RequestBody,
+  type StartOptions,
+  type WireCompareRun,
   type WireFile,
   type WireRunEvent,
 } from './protocol';
+import type { RunMetrics } from '../run/run';
 
 /** The engine worker, bundled by Vite as its own module. */
 export function createEngineWorker(): Worker {
@@ -55,6 +58,9 @@ export interface GenerateParams {
 
 interface Streams {
   onRunEvent?: (e: WireRunEvent) => void;
+  onCheckpoint?: (c: Omit<Response<'checkpoint'>, 'type' | 'id'>) => void;
+  onCompareEvent?: (run: WireCompareRun, e: WireRunEvent) => void;
+  onCompareRun?: (run: WireCompareRun, metrics: RunMetrics) => void;
   onToken?: (token: number, text: string) => void;
   onSelfTestCase?: (c: SelfTestCase, done: number, total: number) => void;
   onLoadProgress?: (p: { file: string; loaded: number; total: number | null }) => void;
@@ -100,8 +106,31 @@ export class EngineClient {
    * cancelled: its events say which and why). Picked files' bytes are transferred, not copied.
    * The call's id names the run in pause/resume/generate/score/export.
    */
-  startRun(spec: RunSpec, files: WireFile[] = [], onEvent?: Streams['onRunEvent']): EngineCall<Response<'runEnded'>> {
-    return this.send({ type: 'startRun', spec, files }, { onRunEvent: onEvent }, files.map((f) => f.bytes));
+  startRun(spec: RunSpec, files: WireFile[] = [], onEvent?: Streams['onRunEvent'], options: StartOptions = {}, onCheckpoint?: Streams['onCheckpoint']): EngineCall<Response<'runEnded'>> {
+    const transfer = [...files, ...(options.resumeFrom ?? [])].map((f) => f.bytes);
+    return this.send({ type: 'startRun', spec, files, options }, { onRunEvent: onEvent, onCheckpoint }, transfer);
+  }
+
+  /**
+   * The methods compared on `spec` over `seeds` (each method's rate chosen from `lrGrid` on a dev
+   * split when given), one run after another; each run's events and metrics streamed; resolves
+   * with the table, its CSV and Markdown. Cancel it with cancel(call.id).
+   */
+  compare(
+    params: { spec: RunSpec; seeds: number[]; lrGrid?: number[]; devItems?: number; ablations?: boolean; files?: WireFile[] },
+    streams: Pick<Streams, 'onCompareEvent' | 'onCompareRun'> = {},
+  ): EngineCall<Response<'compared'>> {
+    return this.send({ type: 'compare', ...params }, streams, (params.files ?? []).map((f) => f.bytes));
+  }
+
+  /** Inside a paused or finished run's adapters. */
+  anatomy(run: number): EngineCall<Response<'anatomyMeasured'>> {
+    return this.send({ type: 'anatomy', run });
+  }
+
+  /** Destroys the worker's GPU device, as a driver reset would (what the tests of a lost device use). */
+  loseDevice(): EngineCall<Response<'ack'>> {
+    return this.send({ type: 'loseDevice' });
   }
 
   pause(run: number): EngineCall<Response<'ack'>> {
@@ -184,6 +213,17 @@ export class EngineClient {
       case 'runEvent':
         pending.streams.onRunEvent?.(message.event);
         return;
+      case 'checkpoint': {
+        const { type: _, id: __, ...checkpoint } = message;
+        pending.streams.onCheckpoint?.(checkpoint);
+        return;
+      }
+      case 'compareEvent':
+        pending.streams.onCompareEvent?.(message.run, message.event);
+        return;
+      case 'compareRun':
+        pending.streams.onCompareRun?.(message.run, message.metrics);
+        return;
       case 'token':
         pending.streams.onToken?.(message.token, message.text);
         return;
@@ -201,6 +241,8 @@ export class EngineClient {
       case 'exported':
       case 'modelInspected':
       case 'taskInspected':
+      case 'compared':
+      case 'anatomyMeasured':
       case 'ack':
         this.settle(message);
         return;

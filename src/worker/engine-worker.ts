@@ -11,13 +11,25 @@ import { generate } from '../model/generate';
 import { GpuModel } from '../model/gpu-model';
 import { checkModelFitsDevice } from '../model/model-size';
 import type { LoadedModel } from '../io/load';
+import { decodeRunCheckpoint } from '../run/checkpoint';
+import { compareCsv, compareMarkdown, compareMethods, type CompareRunId } from '../run/compare';
 import { inspectModel, inspectTask, scoreItem } from '../run/inspect';
 import { selectArtifacts } from '../run/output-files';
-import { Run, RunCancelledError, type LoadHooks, type RunEvent } from '../run/run';
+import { Run, RunCancelledError, type CheckpointOptions, type LoadHooks, type RunEnvironment, type RunEvent } from '../run/run';
 import type { RunSpec } from '../run/spec';
 import { runMatmulSelfTest } from '../selftest/matmul';
 import { browserRunEnvironment, ModelShelf } from './environment';
-import { REPORTED_LIMITS, type EngineRequest, type EngineResponse, type ExportSelection, type GenerationSource, type WireFile, type WireRunEvent } from './protocol';
+import {
+  REPORTED_LIMITS,
+  type EngineRequest,
+  type EngineResponse,
+  type ExportSelection,
+  type GenerationSource,
+  type StartOptions,
+  type WireCompareRun,
+  type WireFile,
+  type WireRunEvent,
+} from './protocol';
 
 const scope = self as unknown as DedicatedWorkerGlobalScope;
 
@@ -34,7 +46,9 @@ const engine: {
   runs: Map<number, Run>;
   /** Each loaded model's base weights on the GPU (uploaded once), as a model without adapters. */
   bases: Map<LoadedModel, GpuModel>;
-} = { ctx: null, lost: null, shelf: new ModelShelf(), runs: new Map(), bases: new Map() };
+  /** A comparison's queue is under way (its runs are its own, not in `runs`). */
+  comparing: boolean;
+} = { ctx: null, lost: null, shelf: new ModelShelf(), runs: new Map(), bases: new Map(), comparing: false };
 
 /** The loaded model's base model on the GPU; its weights are shared by every run of that model. */
 function baseModel(ctx: GpuContext, model: LoadedModel): GpuModel {
@@ -67,7 +81,17 @@ function receive(req: EngineRequest): void {
     case 'selftest':
       return handle(req.id, () => selftest(req.id));
     case 'startRun':
-      return handle(req.id, (signal) => startRun(req.id, req.spec, req.files ?? [], signal));
+      return handle(req.id, (signal) => startRun(req.id, req.spec, req.files ?? [], req.options ?? {}, signal));
+    case 'compare':
+      return handle(req.id, (signal) => compare(req, signal));
+    case 'anatomy':
+      return handle(req.id, async () => post({ type: 'anatomyMeasured', id: req.id, anatomy: await requireRun(req.run).anatomy() }));
+    case 'loseDevice':
+      return handle(req.id, async () => {
+        // A real loss: the device is destroyed under whatever is running, as a driver reset does.
+        requireGpu().device.destroy();
+        ack(req.id);
+      });
     case 'pause':
       return handle(req.id, async () => {
         requireRun(req.run).pause();
@@ -188,12 +212,33 @@ async function selftest(id: number): Promise<void> {
   post({ type: 'selftestDone', id, report });
 }
 
-async function startRun(id: number, spec: RunSpec, files: WireFile[], signal: AbortSignal): Promise<void> {
-  const ctx = requireGpu();
+/** The environment of a run in the worker: the shelf's models, their base weights uploaded once. */
+function runEnvironment(ctx: GpuContext, files: WireFile[]): RunEnvironment {
+  return { ...browserRunEnvironment(ctx, engine.shelf, files), uploadedWeights: (model: LoadedModel) => baseModel(ctx, model).weights };
+}
+
+function requireIdle(): void {
   const busy = [...engine.runs.values()].find((r) => r.status === 'running' || r.status === 'paused');
-  if (busy !== undefined) throw new Error('a run is already under way: cancel it (or let it finish) before starting another');
-  const env = { ...browserRunEnvironment(ctx, engine.shelf, files), uploadedWeights: (model: LoadedModel) => baseModel(ctx, model).weights };
-  const run = new Run(env, spec, { keepModels: true });
+  if (busy !== undefined || engine.comparing) throw new Error('a run is already under way: cancel it (or let it finish) before starting another');
+}
+
+async function startRun(id: number, spec: RunSpec, files: WireFile[], options: StartOptions, signal: AbortSignal): Promise<void> {
+  const ctx = requireGpu();
+  requireIdle();
+  const env = runEnvironment(ctx, files);
+  const checkpoints: CheckpointOptions | undefined =
+    options.checkpoints === undefined
+      ? undefined
+      : {
+          ...options.checkpoints,
+          // The page stores it; the run goes on at once (the bytes are transferred, not copied).
+          save: async (files, info) => {
+            const wire = [...files].map(([name, bytes]) => ({ name, bytes: wholeBuffer(bytes) }));
+            post({ type: 'checkpoint', id, ...info, files: wire }, wire.map((f) => f.bytes));
+          },
+        };
+  const resumeFrom = options.resumeFrom === undefined ? undefined : decodeRunCheckpoint(new Map(options.resumeFrom.map((f) => [f.name, new Uint8Array(f.bytes)])));
+  const run = resumeFrom === undefined ? new Run(env, spec, { keepModels: true, checkpoints }) : Run.resume(env, resumeFrom, { keepModels: true, checkpoints });
   engine.runs.set(id, run);
   run.events.on((e) => post(...wireEvent(id, e)));
   signal.addEventListener('abort', () => run.cancel(), { once: true });
@@ -210,6 +255,32 @@ async function startRun(id: number, spec: RunSpec, files: WireFile[], signal: Ab
     return;
   }
   post({ type: 'runEnded', id, status: 'done', stage: run.stage });
+}
+
+/** The comparison's queue: each method (and ablation) at its chosen rate over the seeds, one run after another. */
+async function compare(req: Extract<EngineRequest, { type: 'compare' }>, signal: AbortSignal): Promise<void> {
+  const ctx = requireGpu();
+  requireIdle();
+  engine.comparing = true;
+  try {
+    const wireRun = (r: CompareRunId): WireCompareRun => ({ label: r.method.label, ablation: r.method.ablation, seed: r.seed, lr: r.lr, selection: r.selection, index: r.index, total: r.total });
+    const result = await compareMethods(runEnvironment(ctx, req.files ?? []), req.spec, {
+      seeds: req.seeds,
+      lrGrid: req.lrGrid,
+      devItems: req.devItems,
+      ablations: req.ablations,
+      signal,
+      // Each step's record would be a message per step per run: the queue's progress needs the stages, progress and evaluations.
+      onEvent: (r, e) => {
+        if (e.type !== 'step' && e.type !== 'done' && e.type !== 'held-out') post({ type: 'compareEvent', id: req.id, run: wireRun(r), event: e });
+      },
+      onRun: (r, metrics) => post({ type: 'compareRun', id: req.id, run: wireRun(r), metrics }),
+    });
+    const { runs: _, ...table } = result;
+    post({ type: 'compared', id: req.id, result: table, csv: compareCsv(result), markdown: compareMarkdown(result) });
+  } finally {
+    engine.comparing = false;
+  }
 }
 
 /** A run event as it crosses: 'done' without the artifacts' bytes (they stay for `export`). */
@@ -266,6 +337,11 @@ async function exportFiles(id: number, runId: number, what: ExportSelection): Pr
   // Copies: the run keeps its artifacts for later exports.
   const files: WireFile[] = selectArtifacts(run.result.artifacts, what).map(([name, bytes]) => ({ name, bytes: bytes.slice().buffer as ArrayBuffer }));
   post({ type: 'exported', id, files }, files.map((f) => f.bytes));
+}
+
+/** The bytes as an ArrayBuffer of their own, to transfer: the view's buffer when it is all of it, else a copy. */
+function wholeBuffer(bytes: Uint8Array): ArrayBuffer {
+  return bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? (bytes.buffer as ArrayBuffer) : (bytes.slice().buffer as ArrayBuffer);
 }
 
 /** An inspection's loading hooks: progress streamed to the request, stopped by its cancel. */

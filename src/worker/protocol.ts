@@ -6,7 +6,11 @@
 // the id of the request it belongs to, and each request ends with exactly one terminal message:
 //   init      → ready        (the GPU acquired in the worker: adapter, features, limits)
 //   selftest  → selftestDone (selftestCase* before it)
-//   startRun  → runEnded     (runEvent* before it: the Run's event stream, src/run/run.ts)
+//   startRun  → runEnded     (runEvent* before it: the Run's event stream, src/run/run.ts;
+//                             with checkpoints asked for, checkpoint* too: each one's files)
+//   compare   → compared     (compareEvent* and compareRun* before it: the queue of runs, one after another)
+//   anatomy   → anatomyMeasured (inside a paused or finished run's adapters)
+//   loseDevice → ack         (destroys the GPU device, as a driver reset would: how the tests lose it)
 //   pause, resume, disposeRun, cancel, dispose → ack
 //   generate  → generated    (token* before it)
 //   score     → scored
@@ -22,9 +26,12 @@
 // final artifacts stay in the worker until `export` asks for them.
 
 import type { AdapterSummary } from '../gpu/context';
+import type { AdapterAnatomy } from '../run/anatomy';
+import type { CompareResult, CompareRunId } from '../run/compare';
 import type { ModelInspection, ScoredItem, TaskInspection } from '../run/inspect';
 import type { ArtifactSelection } from '../run/output-files';
 import type { EvalSummary, ModelSummary, RunEvent, RunMetrics, RunStage } from '../run/run';
+import type { CheckpointReason } from '../run/stages';
 import type { ModelSpec, RunSpec } from '../run/spec';
 import type { SelfTestCase, SelfTestReport } from '../selftest/matmul';
 import type { MultipleChoiceItem } from '../tasks/types';
@@ -54,13 +61,36 @@ export type GenerationSource =
 /** Which of a finished run's files to export. */
 export type ExportSelection = ArtifactSelection;
 
+/** How a run is started: with checkpoints written (sent back as `checkpoint` messages), or going on from one. */
+export interface StartOptions {
+  /** Write checkpoints: at the start, after each epoch, on pause, every `everySteps` steps and every `everyMs` of training (Run's defaults when absent). */
+  checkpoints?: { everySteps?: number; everyMs?: number };
+  /** The files of a checkpoint to go on from (the run's spec is the checkpoint's). */
+  resumeFrom?: WireFile[];
+}
+
+/** A comparison's run as it crosses: which method (by label), seed and rate, and its place in the queue. */
+export type WireCompareRun = Omit<CompareRunId, 'method'> & { label: string; ablation: boolean };
+
+/** The comparison's table, with its CSV and Markdown as `d2lora compare` writes them. */
+export interface WireCompareResult {
+  /** The rows (the runs' metrics came one by one as compareRun messages). */
+  result: Omit<CompareResult, 'runs'>;
+  csv: string;
+  markdown: string;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Requests (page → worker)
 
 export type EngineRequest =
   | { type: 'init'; id: number; powerPreference?: GPUPowerPreference }
   | { type: 'selftest'; id: number }
-  | { type: 'startRun'; id: number; spec: RunSpec; files?: WireFile[] }
+  | { type: 'startRun'; id: number; spec: RunSpec; files?: WireFile[]; options?: StartOptions }
+  /** The methods compared on one spec over seeds (src/run/compare.ts), one run after another. */
+  | { type: 'compare'; id: number; spec: RunSpec; seeds: number[]; lrGrid?: number[]; devItems?: number; ablations?: boolean; files?: WireFile[] }
+  | { type: 'anatomy'; id: number; run: number }
+  | { type: 'loseDevice'; id: number }
   | { type: 'pause'; id: number; run: number }
   | { type: 'resume'; id: number; run: number }
   | { type: 'disposeRun'; id: number; run: number }
@@ -108,6 +138,14 @@ export type EngineResponse =
   | { type: 'selftestDone'; id: number; report: SelfTestReport }
   | { type: 'runEvent'; id: number; event: WireRunEvent }
   | { type: 'runEnded'; id: number; status: 'done' | 'failed' | 'cancelled'; stage: RunStage }
+  /** A checkpoint's files (transferred), before the run's 'checkpoint' event. */
+  | { type: 'checkpoint'; id: number; step: number; totalSteps: number; reason: CheckpointReason; files: WireFile[] }
+  /** An event of a comparison's run (stages, progress and evaluations; no step records). */
+  | { type: 'compareEvent'; id: number; run: WireCompareRun; event: WireRunEvent }
+  /** A comparison's run finished. */
+  | { type: 'compareRun'; id: number; run: WireCompareRun; metrics: RunMetrics }
+  | ({ type: 'compared'; id: number } & WireCompareResult)
+  | { type: 'anatomyMeasured'; id: number; anatomy: AdapterAnatomy }
   | { type: 'token'; id: number; token: number; text: string }
   | {
       type: 'generated';
@@ -136,6 +174,9 @@ export const TERMINAL_RESPONSE = {
   init: 'ready',
   selftest: 'selftestDone',
   startRun: 'runEnded',
+  compare: 'compared',
+  anatomy: 'anatomyMeasured',
+  loseDevice: 'ack',
   pause: 'ack',
   resume: 'ack',
   disposeRun: 'ack',

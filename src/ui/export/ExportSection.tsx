@@ -2,7 +2,8 @@
 // adapter alone as a zip, and metrics.json, each with its size before it is downloaded, and the
 // folder's files listed.
 
-import { DOWNLOADS, downloadFiles, outputName as outputNameOf, useRun, type DownloadKind } from '../../state/run';
+import { outputName as outputNameOf } from '../../run/spec';
+import { DOWNLOADS, downloadFiles, useRun, type DownloadKind } from '../../state/run';
 import { formatBytes } from '../format';
 import styles from './Export.module.css';
 
