@@ -77,7 +77,7 @@ describe('EngineClient', () => {
     const { worker, client } = setup();
     const events: string[] = [];
     const run = client.startRun(DEFAULT_RUN_SPEC, [], (e) => events.push(e.type));
-    expect(worker.last()).toEqual({ type: 'startRun', id: run.id, spec: DEFAULT_RUN_SPEC, files: [] });
+    expect(worker.last()).toEqual({ type: 'startRun', id: run.id, spec: DEFAULT_RUN_SPEC, files: [], options: {} });
     const stage: WireRunEvent = { type: 'stage', stage: 'load-model', detail: 'preset stories260K' };
     worker.answer({ type: 'runEvent', id: run.id, event: stage });
     worker.answer({ type: 'runEvent', id: run.id, event: { type: 'step', step: 0, epoch: 0, loss: 2, lr: 1e-3, gradNorm: 1, tokens: 3 } });
@@ -141,6 +141,33 @@ describe('EngineClient', () => {
     const bytes = new ArrayBuffer(8);
     void client.startRun(DEFAULT_RUN_SPEC, [{ name: 'test.jsonl', bytes }]);
     expect(worker.posted[0]!.transfer).toEqual([bytes]);
+  });
+
+  it("streams a run's checkpoints with their files, and transfers a checkpoint to go on from", async () => {
+    const { worker, client } = setup();
+    const resumeBytes = new ArrayBuffer(4);
+    const saved: { step: number; reason: string; names: string[] }[] = [];
+    const run = client.startRun(DEFAULT_RUN_SPEC, [], undefined, { checkpoints: { everySteps: 5 }, resumeFrom: [{ name: 'checkpoint.json', bytes: resumeBytes }] }, (c) =>
+      saved.push({ step: c.step, reason: c.reason, names: c.files.map((f) => f.name) }),
+    );
+    expect(worker.posted.at(-1)!.transfer).toEqual([resumeBytes]);
+    worker.answer({ type: 'checkpoint', id: run.id, step: 5, totalSteps: 10, reason: 'interval', files: [{ name: 'state.json', bytes: new ArrayBuffer(2) }] });
+    worker.answer({ type: 'runEnded', id: run.id, status: 'done', stage: 'export' });
+    await run;
+    expect(saved).toEqual([{ step: 5, reason: 'interval', names: ['state.json'] }]);
+  });
+
+  it("streams a comparison's runs to their callbacks and resolves with the table", async () => {
+    const { worker, client } = setup();
+    const seen: string[] = [];
+    const call = client.compare({ spec: DEFAULT_RUN_SPEC, seeds: [0, 1] }, { onCompareEvent: (r, e) => seen.push(`${r.label}#${r.index}:${e.type}`), onCompareRun: (r) => seen.push(`${r.label}#${r.index} done`) });
+    expect(worker.last()).toMatchObject({ type: 'compare', seeds: [0, 1] });
+    const run = { label: 'LoRA r=8', ablation: false, seed: 0, lr: 5e-3, selection: false, index: 0, total: 8 };
+    worker.answer({ type: 'compareEvent', id: call.id, run, event: { type: 'stage', stage: 'train', detail: '' } });
+    worker.answer({ type: 'compareRun', id: call.id, run, metrics: {} as never });
+    worker.answer({ type: 'compared', id: call.id, result: { heading: 'h', rows: [], seeds: [0, 1], selection: null }, csv: 'a,b', markdown: '| a |' });
+    expect((await call).csv).toBe('a,b');
+    expect(seen).toEqual(['LoRA r=8#0:stage', 'LoRA r=8#0 done']);
   });
 
   it('rejects an answer of the wrong type as a protocol error', async () => {
