@@ -18,7 +18,7 @@ import { Rng } from '../util/rng';
 import { prepareTask } from '../tasks/protocol';
 import type { MultipleChoiceTask, TaskData } from '../tasks/types';
 import { Run, RunCancelledError, type RunEnvironment, type RunEvent, type RunMetrics } from './run';
-import { runSpecWith, type RunSpec } from './spec';
+import { comparedAdapter, runSpecWith, type RunSpec } from './spec';
 
 export const VOLATILITY_DEFINITION = 'standard deviation of the step-to-step changes of the training loss over the second half of training';
 
@@ -107,16 +107,6 @@ export interface CompareRunId {
 /** The default grid around the spec's learning rate. */
 export const LR_GRID_FACTORS = [0.4, 1, 2.5] as const;
 export const DEFAULT_DEV_ITEMS = 200;
-
-/** The methods compared: "lora2r" is LoRA with r and α doubled (s = α/r unchanged), D2-LoRA's parameter count. */
-export const COMPARED_METHODS = ['lora', 'lora2r', 'dora', 'd2lora'] as const;
-export type ComparedMethod = (typeof COMPARED_METHODS)[number];
-
-/** The adapter settings of a compared method at rank r and α (every other setting as given). */
-export function comparedAdapter<A extends { method: string; r: number; alpha: number }>(adapter: A, method: ComparedMethod): A & { method: RunSpec['adapter']['method'] } {
-  if (method === 'lora2r') return { ...adapter, method: 'lora', r: 2 * adapter.r, alpha: 2 * adapter.alpha };
-  return { ...adapter, method };
-}
 
 /** The methods at the spec's rank, α and τ (and, with `ablations`, D2-LoRA's), every other setting as the spec has it. */
 export function comparisonMethods(spec: RunSpec, ablations = false): CompareMethod[] {

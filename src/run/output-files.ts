@@ -4,6 +4,8 @@
 export const RUN_SPEC_FILE = 'run.json';
 export const METRICS_FILE = 'metrics.json';
 export const ADAPTER_FOLDER = 'adapter';
+/** The merged weights (the largest file by far): what the run history may leave out. */
+export const MERGED_MODEL_FILE = 'model.safetensors';
 
 /** Which of a finished run's files: all; the top level (the merged model, with the spec, metrics and report); the adapter folder; or by name. */
 export type ArtifactSelection = 'all' | 'checkpoint' | 'adapter' | readonly string[];

@@ -579,6 +579,16 @@ export function methodLabel(adapter: Pick<RunSpec['adapter'], 'method' | 'r'>): 
   return `${METHOD_NAMES[adapter.method]} r=${adapter.r}`;
 }
 
+/** The methods compared: "lora2r" is LoRA with r and α doubled (s = α/r unchanged), D2-LoRA's parameter count. */
+export const COMPARED_METHODS = ['lora', 'lora2r', 'dora', 'd2lora'] as const;
+export type ComparedMethod = (typeof COMPARED_METHODS)[number];
+
+/** The adapter settings of a compared method at rank r and α (every other setting as given). */
+export function comparedAdapter<A extends { method: string; r: number; alpha: number }>(adapter: A, method: ComparedMethod): A & { method: RunSpec['adapter']['method'] } {
+  if (method === 'lora2r') return { ...adapter, method: 'lora', r: 2 * adapter.r, alpha: 2 * adapter.alpha };
+  return { ...adapter, method };
+}
+
 /** <model>-<task>-<method>-r<r>-s<seed>: the output folder's name (`d2lora train` puts it under out/), the page's downloads'. */
 export function outputName(spec: RunSpec): string {
   return `${modelName(spec.model)}-${taskName(spec.task)}-${spec.adapter.method}-r${spec.adapter.r}-s${spec.seed}`;

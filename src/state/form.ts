@@ -14,8 +14,7 @@
 
 import { create } from 'zustand';
 import { useShallow } from 'zustand/react/shallow';
-import { comparedAdapter, type ComparedMethod } from '../run/compare';
-import { DEFAULT_RUN_SPEC, formatPath, parseRunSpec, RunSpecError, type FileRef, type RunSpec } from '../run/spec';
+import { comparedAdapter, DEFAULT_RUN_SPEC, formatPath, parseRunSpec, RunSpecError, type ComparedMethod, type FileRef, type RunSpec } from '../run/spec';
 import { decodeRunLink, encodeRunLink, isDefaultSpec, LINK_PARAM } from '../share/link';
 import { sha256Hex } from '../io/fetch-cache';
 import type { WireFile } from '../worker/protocol';

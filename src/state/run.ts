@@ -7,11 +7,15 @@
 import { create } from 'zustand';
 import type { ProgressEvent, StepRecord } from '../train/trainer';
 import type { EvalSummary, ModelSummary, RunDivergence, RunMetrics } from '../run/run';
-import { METRICS_FILE, selectArtifacts } from '../run/output-files';
+import { MERGED_MODEL_FILE, METRICS_FILE, selectArtifacts } from '../run/output-files';
 import { RUN_STAGES, type CheckpointReason, type EvalPhase, type RunStage } from '../run/stages';
 import { DEFAULT_RUN_SPEC, outputName, type RunSpec } from '../run/spec';
-import type { ExportSelection, WireFile, WireRunEvent } from '../worker/protocol';
+import type { RunRecord } from '../store/record';
+import type { ExportSelection, StartOptions, WireFile, WireRunEvent } from '../worker/protocol';
+import { useForm } from './form';
+import { RunRecorder, runStore, useHistory, type RunSnapshot } from './history';
 import { engine, forgetIfBroken } from './worker';
+import { offerDownload } from './download';
 import { zipParts } from './zip';
 
 export type RunStatus = 'idle' | 'starting' | 'running' | 'paused' | 'done' | 'failed' | 'cancelled';
@@ -45,11 +49,17 @@ export interface RunState {
   artifacts: { name: string; bytes: number }[];
   /** What stopped the run; `divergence` when the trainer's watch saw it diverge (with the settings to change). */
   error: { stage: RunStage | null; name: string; message: string; divergence: RunDivergence | null } | null;
+  /** The run's record in the history (null where the browser keeps none). */
+  recordId: string | null;
+  /** The step the run went on from, when it was resumed from a checkpoint. */
+  resumedFrom: number | null;
   /** The download being prepared, and why the last one failed. */
   downloading: DownloadKind | null;
   downloadError: string | null;
-  /** Starts a run of `spec` with the picked files it needs. */
-  start(spec: RunSpec, files: WireFile[]): Promise<void>;
+  /** Starts a run of `spec` with the picked files it needs; `resume`: go on from a stored run's checkpoint. */
+  start(spec: RunSpec, files: WireFile[], resume?: ResumeFrom): Promise<void>;
+  /** Goes on from the checkpoint of the history's run `id` (the form's picked files, when its model or task is local). */
+  resumeStored(id: string): Promise<void>;
   pause(): Promise<void>;
   resume(): Promise<void>;
   cancel(): Promise<void>;
@@ -92,6 +102,8 @@ const fresh = {
   evalProgress: null,
   evals: {},
   checkpoint: null,
+  recordId: null,
+  resumedFrom: null,
   metrics: null,
   artifacts: [],
   error: null,
@@ -104,23 +116,54 @@ export const useRun = create<RunState>()((set, get) => ({
   downloading: null,
   ...fresh,
 
-  async start(spec, files) {
+  async start(spec, files, resume) {
     const { status, runId } = get();
     if (status === 'starting' || status === 'running' || status === 'paused') return;
-    set({ status: 'starting', spec, ...fresh });
+    set({ status: 'starting', spec, ...fresh, resumedFrom: resume?.step ?? null });
+    const recorder = resume !== undefined ? RunRecorder.continuing(resume.record) : await RunRecorder.begin(spec);
+    set({ recordId: recorder?.id ?? null });
+    const snapshot = () => snapshotOf(get());
     try {
       const { client } = await engine();
       if (runId !== null) await client.disposeRun(runId).catch(() => undefined);
+      const options: StartOptions = {
+        ...(recorder === null ? {} : { checkpoints: { everySteps: useHistory.getState().checkpointEverySteps } }),
+        ...(resume === undefined ? {} : { resumeFrom: resume.files }),
+      };
       // The worker takes the bytes (transferred): they were read from the picked files for this run alone.
-      const call = client.startRun(spec, files, (e) => set((s) => applyEvent(s, e)));
+      const call = client.startRun(
+        spec,
+        files,
+        (e) => {
+          set((s) => applyEvent(s, e));
+          if (e.type === 'tokenized') void recorder?.progress(snapshot());
+        },
+        options,
+        (c) => void recorder?.checkpoint(new Map(c.files.map((f) => [f.name, new Uint8Array(f.bytes)])), c, snapshot()),
+      );
       set({ runId: call.id, status: 'running' });
       const ended = await call;
       set((s) => ({ status: ended.status === 'done' ? 'done' : ended.status, stage: ended.stage ?? s.stage }));
+      if (recorder !== null) await recordEnd(recorder, call.id, get());
     } catch (e) {
       forgetIfBroken(e);
       const err = e instanceof Error ? e : new Error(String(e));
       set((s) => ({ status: 'failed', error: s.error ?? { stage: s.stage, name: err.name, message: err.message, divergence: null } }));
+      if (recorder !== null) await recordEnd(recorder, null, get());
     }
+  },
+
+  async resumeStored(id) {
+    const store = await runStore();
+    const [record, checkpoint] = await Promise.all([store.getRun(id), store.loadCheckpoint(id)]);
+    if (record === null || checkpoint === null) {
+      set({ status: 'failed', error: { stage: null, name: 'Error', message: `the history has no checkpoint of run ${id} to go on from (it was deleted, or it finished)`, divergence: null } });
+      return;
+    }
+    const local = record.spec.model.kind === 'files' || record.spec.task.kind === 'file';
+    const files = local ? await useForm.getState().wireFiles() : [];
+    const wire = [...checkpoint.files].map(([name, bytes]) => ({ name, bytes: bytes.slice().buffer as ArrayBuffer }));
+    await get().start(record.spec, files, { record, files: wire, step: checkpoint.meta.step });
   },
 
   async pause() {
@@ -162,17 +205,49 @@ export const useRun = create<RunState>()((set, get) => ({
   },
 }));
 
-/** Hands a file to the browser's downloads. */
-function offerDownload(blob: Blob, name: string): void {
-  const url = URL.createObjectURL(blob);
-  const a = document.createElement('a');
-  a.href = url;
-  a.download = name;
-  document.body.append(a);
-  a.click();
-  a.remove();
-  // The click only starts the download; the browser reads the Blob after it returns.
-  setTimeout(() => URL.revokeObjectURL(url), 60_000);
+/** Where a resumed run goes on from: its record in the history and its checkpoint's files. */
+export interface ResumeFrom {
+  record: RunRecord;
+  files: WireFile[];
+  step: number;
+}
+
+/** The figures of the run so far, as the history records them. */
+function snapshotOf(s: RunState): RunSnapshot {
+  return {
+    totalSteps: s.tokenized?.totalSteps ?? s.checkpoint?.totalSteps ?? s.steps.length,
+    steps: s.steps,
+    heldOut: s.heldOut,
+    before: s.evals.before?.accuracy ?? null,
+    after: s.evals.after?.accuracy ?? null,
+    merged: s.evals.merged?.accuracy ?? null,
+    durationMs: s.metrics?.timings.trainMs ?? s.progress?.elapsedMs ?? 0,
+  };
+}
+
+/**
+ * How the run ended, in the history: a finished run with its output folder (the merged model
+ * when the history keeps it); a run stopped by a lost GPU, a dead worker or a divergence stays
+ * resumable from its last checkpoint; one the user cancelled, or whose setup failed, is kept as such.
+ */
+async function recordEnd(recorder: RunRecorder, runId: number | null, s: RunState): Promise<void> {
+  const snapshot = snapshotOf(s);
+  if (s.status === 'done' && s.metrics !== null && runId !== null) {
+    const keepMerged = useHistory.getState().keepMergedModel;
+    const names = s.artifacts.map((a) => a.name).filter((n) => keepMerged || n !== MERGED_MODEL_FILE);
+    try {
+      const { files } = await (await engine()).client.export(runId, names);
+      await recorder.finish('done', snapshot, s.metrics, new Map(files.map((f) => [f.name, new Uint8Array(f.bytes)])));
+    } catch (e) {
+      useHistory.setState({ error: `the finished run could not be kept in the history: ${e instanceof Error ? e.message : String(e)}` });
+    }
+    return;
+  }
+  if (s.status === 'cancelled') return recorder.finish('cancelled', snapshot, null, new Map());
+  const error = s.error;
+  const resumable = error !== null && (error.divergence !== null || error.name === 'DeviceLostError' || error.name === 'WorkerError') && s.checkpoint !== null;
+  if (resumable) return recorder.stopped(error.message, snapshot);
+  return recorder.finish('failed', snapshot, null, new Map(), error?.message);
 }
 
 /** The state after one run event. */

@@ -21,7 +21,7 @@ import { loadModelInNode } from '../../src/io/node-source';
 import type { ModelConfig, WeightMap } from '../../src/model/config';
 import { GpuModel } from '../../src/model/gpu-model';
 import { randomWeights } from '../../src/model/random';
-import { comparedAdapter } from '../../src/run/compare';
+import { comparedAdapter } from '../../src/run/spec';
 import { estimateMemory, resolveTargets, trainableParameters, trainingSteps } from '../../src/run/estimate';
 import { inspectModel, inspectTask } from '../../src/run/inspect';
 import { nodeRunEnvironment, type NodeRunLocations } from '../../src/run/node-env';

@@ -2,6 +2,8 @@ import { describe, it, expect, beforeAll } from 'vitest';
 import { readFile } from 'node:fs/promises';
 import type { AdapterConfig, AdapterMethod } from '../../src/adapters/config';
 import { ADAPTER_FOLDER, buildArtifacts } from '../../src/run/artifacts';
+import { MERGED_MODEL_FILE } from '../../src/run/output-files';
+import { SAFETENSORS_FILE } from '../../src/io/checkpoint';
 import type { RunMetrics } from '../../src/run/run';
 import { adapterConfigOf, defaultAdapterConfig, runSpecWith, trainConfigOf, type RunSpec } from '../../src/run/spec';
 import { adapterTensorShapes, type AdapterParams } from '../../src/adapters/init';
@@ -642,6 +644,8 @@ describe('a run\'s output folder (buildArtifacts)', () => {
       const top = [...files.keys()].filter((name) => !name.includes('/'));
       expect(top.sort()).toEqual(['config.json', 'loss-curve.svg', 'metrics.json', 'model.safetensors', 'report.md', 'run.json', 'tok512.bin', 'tokenizer.json', 'tokenizer_config.json']);
       expect(top.filter((name) => (ADAPTER_FILES as readonly string[]).includes(name))).toEqual([]);
+      // The name the page's history leaves out to keep a run small is the merged weights' file.
+      expect(MERGED_MODEL_FILE).toBe(SAFETENSORS_FILE);
       const inFolder = [...files.keys()].filter((name) => name.includes('/'));
       expect(inFolder.sort()).toEqual([...adapterFolder]);
       if (method === 'd2lora') expect(inFolder.some((name) => name.endsWith(`/${PEFT_CONFIG_FILE}`) || name.endsWith(`/${PEFT_WEIGHTS_FILE}`))).toBe(false);

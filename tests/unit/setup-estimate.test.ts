@@ -8,9 +8,8 @@
 import { describe, expect, it } from 'vitest';
 import { validateModelConfig, type ModelConfig } from '../../src/model/config';
 import { SMOLLM2_135M_SHAPE } from '../../src/bench/training';
-import { comparedAdapter } from '../../src/run/compare';
 import { boundingLengths, bufferBytes, checkFit, estimateMemory, packedRank, resolveTargets, trainableParameters, trainingSteps } from '../../src/run/estimate';
-import { runSpecWith, type RunSpec, type RunSpecInput } from '../../src/run/spec';
+import { comparedAdapter, runSpecWith, type RunSpec, type RunSpecInput } from '../../src/run/spec';
 
 /** stories260K's config (llama2.c header: dim 64, hidden 172, 5 layers, 8 heads, 4 KV heads, vocab 512, seq 512). */
 const STORIES260K: ModelConfig = validateModelConfig(

@@ -3,7 +3,7 @@
 // Advanced every other field of the spec; with the trainable parameters and the steps, live.
 
 import { useId } from 'react';
-import type { ComparedMethod } from '../../run/compare';
+import type { ComparedMethod } from '../../run/spec';
 import { useFieldIssues, useForm, useSectionVisible } from '../../state/form';
 import { targetChoices, toggledTargets, useInspect, useSetupFigures } from '../../state/inspect';
 import { ADAPTER_SCALINGS } from '../../adapters/config';
