@@ -26,7 +26,7 @@ export interface FieldIssue {
 }
 
 /** The page's sections, as `hide=` names them. */
-export const PAGE_SECTIONS = ['model', 'task', 'method', 'train', 'try', 'export', 'gpu'] as const;
+export const PAGE_SECTIONS = ['model', 'task', 'method', 'train', 'try', 'adapter', 'export', 'methods', 'history', 'gpu'] as const;
 export type PageSection = (typeof PAGE_SECTIONS)[number];
 
 /** A file the user picked, by its name relative to the folder picked (the name the spec pins). */

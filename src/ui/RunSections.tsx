@@ -9,7 +9,7 @@ import { TrainSection } from './train/TrainSection';
 import { TrySection } from './try/TrySection';
 
 /** The names the share link's `&hide=` gives these sections. */
-export type RunSectionName = 'train' | 'try' | 'export' | 'gpu';
+export type RunSectionName = 'train' | 'try' | 'adapter' | 'export' | 'methods' | 'history' | 'gpu';
 
 /** The one place where these sections ask whether the link hides them (`&hide=`). */
 function Shown({ name, children }: { name: RunSectionName; children: ReactNode }) {
