@@ -1,10 +1,11 @@
 // The exported ONNX decoder run by onnxruntime-web (WASM, in Node) against the f64 reference
-// model (src/ref/model.ts): tiny random Llama (GQA, untied classifier), Qwen2 (q/k/v biases, tied)
-// and GPT-2 (fused qkv, learned positions, LayerNorm, GELU), and stories260K (a llama2.c model,
-// exported in Hugging Face form: q/k rows permuted to rotate-half RoPE). Each is checked at every
-// position of a 64-token input in one pass, and the KV-cached passes (a prompt, then one position
-// at a time, feeding present.* back) against that pass; fp16 weights against the reference run on
-// the same weights rounded to fp16; external data against the weights inside.
+// model (src/ref/model.ts): tiny random models of 64 positions (src/model/random.ts) — Llama (GQA,
+// untied classifier), Qwen2 (q/k/v biases, tied), GPT-2 (fused qkv, learned positions, LayerNorm,
+// GELU) — and stories260K (a llama2.c model, exported in Hugging Face form: q/k rows permuted to
+// rotate-half RoPE). Each is checked at every position of a 64-token input in one pass, and the
+// KV-cached passes (a prompt, then one position at a time, feeding present.* back) against that
+// pass; fp16 weights against the reference run on the same weights rounded to fp16; external data
+// against the weights inside.
 //
 // Tolerance: the decoder computes in float32, so its logits differ from the f64 reference by
 // float32 rounding through a few layers: max|Δ| ≤ 1e-4·max|logit| at each position (measured
@@ -16,9 +17,8 @@ import { exportOnnx, onnxFileName } from '../../src/export/onnx';
 import { loadModelInNode } from '../../src/io/node-source';
 import { f16BitsToF32Bits, f32BitsToF16Bits } from '../../src/io/safetensors';
 import type { ModelConfig, WeightMap } from '../../src/model/config';
-import { validateModelConfig } from '../../src/model/config';
 import type { TokenBatch } from '../../src/model/gpu-model';
-import { randomWeights } from '../../src/model/random';
+import { randomWeights, tinyRandomConfig } from '../../src/model/random';
 import { buildDecoder } from '../../src/onnx/decoder';
 import { serializeGraph } from '../../src/onnx/model-file';
 import { OnnxDecoder } from '../../src/onnx/session';
@@ -28,31 +28,6 @@ import { Rng } from '../../src/util/rng';
 const PRODUCER = { name: 'd2lora-playground tests', version: '0' };
 const worst: Record<string, number> = {};
 afterAll(() => console.log(`ONNX decoder vs f64 reference, worst max|Δ|/max|logit|: ${JSON.stringify(worst)}`));
-
-/** A tiny model of `family` with a 64-position context (tests/kernels/tiny-models.ts's shapes otherwise). */
-function tiny(family: ModelConfig['family']): ModelConfig {
-  return validateModelConfig(
-    {
-      family,
-      vocabSize: 67,
-      hiddenSize: 24,
-      intermediateSize: 40,
-      numLayers: 2,
-      numHeads: 4,
-      numKvHeads: family === 'gpt2' ? 4 : 2,
-      headDim: 6,
-      maxPositions: 64,
-      normEps: 1e-5,
-      ropeTheta: 10000,
-      ropeStyle: 'half',
-      tiedEmbeddings: family !== 'llama',
-      attentionBias: family === 'qwen2',
-      bosTokenId: 1,
-      eosTokenId: 2,
-    },
-    `tiny ${family}`,
-  );
-}
 
 function randomTokens(vocab: number, n: number, seed: number): number[] {
   const rng = new Rng(seed);
@@ -118,7 +93,7 @@ async function cachedAgainstFull(decoder: OnnxDecoder, tokens: readonly number[]
 }
 
 describe.each(['llama', 'qwen2', 'gpt2'] as const)('the ONNX decoder of a tiny random %s (onnxruntime-web, WASM)', (family) => {
-  const config = tiny(family);
+  const config = tinyRandomConfig(family, 64);
   const weights = randomWeights(config, 21);
   const tokens = randomTokens(config.vocabSize, 64, 22);
 
@@ -144,7 +119,7 @@ describe.each(['llama', 'qwen2', 'gpt2'] as const)('the ONNX decoder of a tiny r
 
 describe('the ONNX decoder with external data', () => {
   it('reads its weights from the data file as it reads them inside the model', async () => {
-    const config = tiny('qwen2');
+    const config = tinyRandomConfig('qwen2', 64);
     const weights = randomWeights(config, 23);
     const tokens = randomTokens(config.vocabSize, 20, 24);
     const inside = await decoderOf(config, weights);
