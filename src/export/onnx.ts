@@ -15,6 +15,8 @@ import { utf8 } from './files';
 
 export const ONNX_FOLDER = 'onnx';
 export const GENERATION_CONFIG_FILE = 'generation_config.json';
+/** config.json's section for transformers.js (which model files keep their weights outside). */
+export const TRANSFORMERS_JS_CONFIG = 'transformers.js_config';
 export const ONNX_WEIGHT_TYPES = ['fp32', 'fp16'] as const satisfies readonly OnnxWeightType[];
 export type { OnnxWeightType };
 
@@ -56,7 +58,7 @@ export function exportOnnx(model: ExportSource, merged: WeightMap, opts: OnnxExp
 function onnxConfigJson(config: ModelConfig, torchDtype: ReturnType<typeof storedTorchDtype>, external: Record<string, number>): string {
   const json = hfConfigJson(config, torchDtype);
   if (Object.keys(external).length === 0) return json;
-  return `${JSON.stringify({ ...JSON.parse(json), 'transformers.js_config': { use_external_data_format: external } }, null, 2)}\n`;
+  return `${JSON.stringify({ ...JSON.parse(json), [TRANSFORMERS_JS_CONFIG]: { use_external_data_format: external } }, null, 2)}\n`;
 }
 
 /**
