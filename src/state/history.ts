@@ -226,11 +226,13 @@ export class RunRecorder {
     return this.enqueue(async (store) => void (await store.saveRun(this.input(s), new Map())));
   }
 
-  /** A checkpoint from the engine, with the figures at that step. */
+  /** A checkpoint from the engine (its message: the files beside the step, taken apart), with the figures at that step. */
   checkpoint(files: Map<string, Uint8Array>, meta: { step: number; totalSteps: number; reason: CheckpointReason }, s: RunSnapshot): Promise<void> {
+    // The record holds exactly these fields: the engine's message has more (its files, its id).
+    const { step, totalSteps, reason } = meta;
     return this.enqueue(async (store) => {
       await store.saveRun(this.input(s), new Map());
-      await store.saveCheckpoint(this.id, files, { ...meta, savedAt: new Date().toISOString() });
+      await store.saveCheckpoint(this.id, files, { step, totalSteps, reason, savedAt: new Date().toISOString() });
     });
   }
 

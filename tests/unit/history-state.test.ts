@@ -47,7 +47,10 @@ describe('recording a run as it goes', () => {
     await recorder.progress(snapshot(0));
     const store = await runStore();
     expect((await store.getRun(recorder.id))!.status).toBe('interrupted');
-    await recorder.checkpoint(new Map([['checkpoint.json', bytes('{"step":3}')]]), { step: 3, totalSteps: 6, reason: 'interval' }, snapshot(3));
+    // As state/run.ts passes it: the engine's checkpoint message, its files (as sent) beside the step.
+    const message = { step: 3, totalSteps: 6, reason: 'interval' as const, files: [{ name: 'checkpoint.json', bytes: new ArrayBuffer(10) }] };
+    await recorder.checkpoint(new Map([['checkpoint.json', bytes('{"step":3}')]]), message, snapshot(3));
+    expect(useHistory.getState().error).toBeNull();
     const listed = useHistory.getState();
     const entry = listed.interrupted.find((r) => r.id === recorder.id)!;
     expect(entry.name).toBe(defaultRunName(DEFAULT_RUN_SPEC));
