@@ -5,6 +5,7 @@ import type { ReactNode } from 'react';
 import { useSectionVisible } from '../state/form';
 import { ExportSection } from './export/ExportSection';
 import { GpuSection } from './gpu/GpuSection';
+import { HistorySection } from './history/HistorySection';
 import { TrainSection } from './train/TrainSection';
 import { TrySection } from './try/TrySection';
 
@@ -27,6 +28,9 @@ export function RunSections() {
       </Shown>
       <Shown name="export">
         <ExportSection />
+      </Shown>
+      <Shown name="history">
+        <HistorySection />
       </Shown>
       <Shown name="gpu">
         <GpuSection />
