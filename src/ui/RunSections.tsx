@@ -1,4 +1,4 @@
-// The page's sections below the setup: Train, Try it, Export and Your GPU, in that order. Shown
+// The page's sections below the setup: Train, Try it, Export, History and Your GPU, in that order. Shown
 // while the engine worker looks for the GPU (their controls wait for it) and once it has one.
 
 import type { ReactNode } from 'react';
