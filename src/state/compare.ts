@@ -165,23 +165,29 @@ export async function compareFromForm(trainItems: number | null): Promise<void> 
 // ---------------------------------------------------------------------------------------------
 // The plan
 
+/** A setting that cannot run: which, and why (the sentence names it by its label). */
+export interface SettingProblem {
+  field: 'seedCount' | 'rates' | 'devItems';
+  problem: string;
+}
+
 /** The settings read for `spec` (whose protocol draws `trainItems` training items, when known): the plan, or the first problem. */
-export function comparePlanOf(spec: RunSpec, settings: CompareSettings, trainItems: number | null): ComparePlan | { problem: string } {
+export function comparePlanOf(spec: RunSpec, settings: CompareSettings, trainItems: number | null): ComparePlan | SettingProblem {
   const n = Number(settings.seedCount.trim());
   if (settings.seedCount.trim() === '' || !Number.isInteger(n) || n < 1 || n > MAX_SEEDS) {
-    return { problem: `Seeds: found "${settings.seedCount}"; expected a whole number from 1 to ${MAX_SEEDS}.` };
+    return { field: 'seedCount', problem: `Seeds: found "${settings.seedCount}"; expected a whole number from 1 to ${MAX_SEEDS}.` };
   }
   const seeds = Array.from({ length: n }, (_, i) => spec.seed + i);
   let lrGrid: number[] = [];
   let devItems = DEFAULT_DEV_ITEMS;
   if (settings.lrMode === 'grid') {
     const grid = settings.rates.trim() === '' ? defaultLrGrid(spec) : parseRates(settings.rates);
-    if (typeof grid === 'string') return { problem: grid };
+    if (typeof grid === 'string') return { field: 'rates', problem: grid };
     lrGrid = grid;
     const d = Number(settings.devItems.trim());
-    if (settings.devItems.trim() === '' || !Number.isInteger(d) || d < 1) return { problem: `Dev items: found "${settings.devItems}"; expected a whole number ≥ 1.` };
+    if (settings.devItems.trim() === '' || !Number.isInteger(d) || d < 1) return { field: 'devItems', problem: `Dev items: found "${settings.devItems}"; expected a whole number ≥ 1.` };
     if (trainItems !== null && 2 * d > trainItems) {
-      return { problem: `Dev items: ${d} of the ${trainItems} training items would be held out to choose the rate; give at most ${Math.floor(trainItems / 2)}, or choose "Every method at the setup's lr".` };
+      return { field: 'devItems', problem: `Dev items: ${d} of the ${trainItems} training items would be held out to choose the rate; give at most ${Math.floor(trainItems / 2)}, or choose "Every method at the setup's lr".` };
     }
     devItems = d;
   }
@@ -204,7 +210,7 @@ export function parseRates(text: string): number[] | string {
  * the model or task not ready, a run this GPU cannot fit), worded for this button; a run under way
  * in Train (the worker runs one thing at a time); a problem in the settings.
  */
-export function compareBlockOf(startBlock: string | null, trainStatus: string, status: CompareStatus, planned: ComparePlan | { problem: string } | null): string | null {
+export function compareBlockOf(startBlock: string | null, trainStatus: string, status: CompareStatus, planned: ComparePlan | SettingProblem | null): string | null {
   if (comparing(status)) return 'A comparison is under way: cancel it or let it finish.';
   if (startBlock !== null) return startBlock.replace(/^Start\b/, 'Compare methods');
   if (trainStatus === 'starting' || trainStatus === 'running' || trainStatus === 'paused') return 'A run is under way in Train: let it finish, or cancel it, before comparing methods.';

@@ -75,14 +75,16 @@ describe('the plan', () => {
   });
 
   it('says what is wrong with a setting, naming it and what was expected', () => {
-    expect(comparePlanOf(SPEC, settings({ seedCount: '0' }), null)).toEqual({ problem: 'Seeds: found "0"; expected a whole number from 1 to 10.' });
-    expect(comparePlanOf(SPEC, settings({ seedCount: '2.5' }), null)).toEqual({ problem: 'Seeds: found "2.5"; expected a whole number from 1 to 10.' });
-    expect(comparePlanOf(SPEC, settings({ seedCount: '' }), null)).toEqual({ problem: 'Seeds: found ""; expected a whole number from 1 to 10.' });
+    expect(comparePlanOf(SPEC, settings({ seedCount: '0' }), null)).toEqual({ field: 'seedCount', problem: 'Seeds: found "0"; expected a whole number from 1 to 10.' });
+    expect(comparePlanOf(SPEC, settings({ seedCount: '2.5' }), null)).toEqual({ field: 'seedCount', problem: 'Seeds: found "2.5"; expected a whole number from 1 to 10.' });
+    expect(comparePlanOf(SPEC, settings({ seedCount: '' }), null)).toEqual({ field: 'seedCount', problem: 'Seeds: found ""; expected a whole number from 1 to 10.' });
     expect(parseRates('1e-3, fast')).toBe('Rates: found "fast"; expected learning rates in (0, 1], such as 2e-3.');
     expect(parseRates('2')).toBe('Rates: found "2"; expected learning rates in (0, 1], such as 2e-3.');
+    expect(comparePlanOf(SPEC, settings({ rates: '1e-3, fast' }), null)).toEqual({ field: 'rates', problem: parseRates('1e-3, fast') });
     expect(parseRates('1e-3 0.001')).toBe('Rates: found only 1e-3; a grid needs two or more different rates (or choose "Every method at the setup\'s lr").');
-    expect(comparePlanOf(SPEC, settings({ devItems: '0' }), null)).toEqual({ problem: 'Dev items: found "0"; expected a whole number ≥ 1.' });
+    expect(comparePlanOf(SPEC, settings({ devItems: '0' }), null)).toEqual({ field: 'devItems', problem: 'Dev items: found "0"; expected a whole number ≥ 1.' });
     expect(comparePlanOf(SPEC, settings({ devItems: '33' }), 64)).toEqual({
+      field: 'devItems',
       problem: 'Dev items: 33 of the 64 training items would be held out to choose the rate; give at most 32, or choose "Every method at the setup\'s lr".',
     });
     expect(comparePlanOf(SPEC, settings({ devItems: '32' }), 64)).not.toHaveProperty('problem');
@@ -97,7 +99,7 @@ describe('why Compare methods waits', () => {
     for (const s of ['starting', 'running', 'paused']) {
       expect(compareBlockOf(null, s, 'done', plan)).toBe('A run is under way in Train: let it finish, or cancel it, before comparing methods.');
     }
-    expect(compareBlockOf(null, 'done', 'idle', { problem: 'Seeds: x' })).toBe('Seeds: x');
+    expect(compareBlockOf(null, 'done', 'idle', { field: 'seedCount', problem: 'Seeds: x' })).toBe('Seeds: x');
     expect(compareBlockOf(null, 'done', 'running', plan)).toBe('A comparison is under way: cancel it or let it finish.');
     expect(compareBlockOf(null, 'failed', 'cancelled', plan)).toBeNull();
   });
