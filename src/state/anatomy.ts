@@ -227,7 +227,8 @@ export type ShownAnatomy =
   | { kind: 'none'; why: 'idle' | 'training' | 'stopped' }
   | { kind: 'measuring'; step: number }
   | { kind: 'failed'; message: string }
-  | { kind: 'ready'; anatomy: AdapterAnatomy; of: 'finished' | 'paused'; step: number };
+  /** `step`: the step whose adapters these are (early stopping keeps an earlier one than the last, `early`). */
+  | { kind: 'ready'; anatomy: AdapterAnatomy; of: 'finished' | 'paused'; step: number; totalSteps: number | null; early: boolean };
 
 /** The current run's anatomy: a finished run's from its metrics, a paused run's measured in the worker (asked for here when the run pauses). */
 export function useShownAnatomy(): ShownAnatomy {
@@ -235,17 +236,21 @@ export function useShownAnatomy(): ShownAnatomy {
   const runId = useRun((s) => s.runId);
   const metrics = useRun((s) => s.metrics);
   const step = useRun((s) => s.progress?.step ?? s.steps.length);
+  const total = useRun((s) => s.tokenized?.totalSteps ?? null);
   const paused = useAnatomy((s) => s.paused);
   const measurePaused = useAnatomy((s) => s.measurePaused);
   const pausedNow = status === 'paused' && runId !== null;
   useEffect(() => {
     if (pausedNow) void measurePaused(runId, step);
   }, [pausedNow, runId, step, measurePaused]);
-  if (status === 'done' && metrics !== null) return { kind: 'ready', anatomy: metrics.anatomy, of: 'finished', step: metrics.train.steps };
+  if (status === 'done' && metrics !== null) {
+    const kept = metrics.earlyStopping?.bestStep;
+    return { kind: 'ready', anatomy: metrics.anatomy, of: 'finished', step: kept ?? metrics.train.steps, totalSteps: metrics.train.steps, early: kept !== undefined };
+  }
   if (pausedNow) {
     if (paused === null || paused.runId !== runId || paused.step !== step || paused.status === 'measuring') return { kind: 'measuring', step };
     if (paused.status === 'failed') return { kind: 'failed', message: paused.error! };
-    return { kind: 'ready', anatomy: paused.anatomy!, of: 'paused', step };
+    return { kind: 'ready', anatomy: paused.anatomy!, of: 'paused', step, totalSteps: total, early: false };
   }
   if (status === 'idle') return { kind: 'none', why: 'idle' };
   if (status === 'starting' || status === 'running') return { kind: 'none', why: 'training' };

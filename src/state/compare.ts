@@ -187,7 +187,7 @@ export function comparePlanOf(spec: RunSpec, settings: CompareSettings, trainIte
     const d = Number(settings.devItems.trim());
     if (settings.devItems.trim() === '' || !Number.isInteger(d) || d < 1) return { field: 'devItems', problem: `Dev items: found "${settings.devItems}"; expected a whole number ≥ 1.` };
     if (trainItems !== null && 2 * d > trainItems) {
-      return { field: 'devItems', problem: `Dev items: ${d} of the ${trainItems} training items would be held out to choose the rate; give at most ${Math.floor(trainItems / 2)}, or choose "Every method at the setup's lr".` };
+      return { field: 'devItems', problem: `Dev items: ${d} of the ${trainItems} training items would be held out to choose the rate; give at most ${Math.floor(trainItems / 2)}, or choose "The setup's lr for all".` };
     }
     devItems = d;
   }
@@ -201,7 +201,7 @@ export function parseRates(text: string): number[] | string {
   const rates = parts.map(Number);
   const bad = parts.find((_, i) => !(rates[i]! > 0 && rates[i]! <= 1));
   if (bad !== undefined) return `Rates: found "${bad}"; expected learning rates in (0, 1], such as 2e-3.`;
-  if (new Set(rates).size < 2) return `Rates: found ${parts.length === 0 ? 'none' : `only ${formatRate(rates[0]!)}`}; a grid needs two or more different rates (or choose "Every method at the setup's lr").`;
+  if (new Set(rates).size < 2) return `Rates: found ${parts.length === 0 ? 'none' : `only ${formatRate(rates[0]!)}`}; a grid needs two or more different rates (or choose "The setup's lr for all").`;
   return rates;
 }
 

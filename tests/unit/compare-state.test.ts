@@ -81,11 +81,11 @@ describe('the plan', () => {
     expect(parseRates('1e-3, fast')).toBe('Rates: found "fast"; expected learning rates in (0, 1], such as 2e-3.');
     expect(parseRates('2')).toBe('Rates: found "2"; expected learning rates in (0, 1], such as 2e-3.');
     expect(comparePlanOf(SPEC, settings({ rates: '1e-3, fast' }), null)).toEqual({ field: 'rates', problem: parseRates('1e-3, fast') });
-    expect(parseRates('1e-3 0.001')).toBe('Rates: found only 1e-3; a grid needs two or more different rates (or choose "Every method at the setup\'s lr").');
+    expect(parseRates('1e-3 0.001')).toBe('Rates: found only 1e-3; a grid needs two or more different rates (or choose "The setup\'s lr for all").');
     expect(comparePlanOf(SPEC, settings({ devItems: '0' }), null)).toEqual({ field: 'devItems', problem: 'Dev items: found "0"; expected a whole number ≥ 1.' });
     expect(comparePlanOf(SPEC, settings({ devItems: '33' }), 64)).toEqual({
       field: 'devItems',
-      problem: 'Dev items: 33 of the 64 training items would be held out to choose the rate; give at most 32, or choose "Every method at the setup\'s lr".',
+      problem: 'Dev items: 33 of the 64 training items would be held out to choose the rate; give at most 32, or choose "The setup\'s lr for all".',
     });
     expect(comparePlanOf(SPEC, settings({ devItems: '32' }), 64)).not.toHaveProperty('problem');
   });

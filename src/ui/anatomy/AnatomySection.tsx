@@ -17,8 +17,8 @@ import {
   useAnatomy,
   useShownAnatomy,
   type AnatomyFigure,
+  type ShownAnatomy,
 } from '../../state/anatomy';
-import type { AdapterAnatomy } from '../../run/anatomy';
 import { METHOD_NAMES } from '../../run/spec';
 import { Segments } from '../setup/fields';
 import { formatCount } from '../format';
@@ -52,12 +52,13 @@ export function AnatomySection() {
           The adapters could not be measured: {shown.message}
         </p>
       )}
-      {shown.kind === 'ready' && <AnatomyView anatomy={shown.anatomy} of={shown.of} step={shown.step} />}
+      {shown.kind === 'ready' && <AnatomyView shown={shown} />}
     </section>
   );
 }
 
-function AnatomyView({ anatomy, of, step }: { anatomy: AdapterAnatomy; of: 'finished' | 'paused'; step: number }) {
+function AnatomyView({ shown }: { shown: Extract<ShownAnatomy, { kind: 'ready' }> }) {
+  const { anatomy, of, step, totalSteps } = shown;
   const picked = useAnatomy((s) => s.figure);
   const pickFigure = useAnatomy((s) => s.pickFigure);
   const selectedCell = useAnatomy((s) => s.selected);
@@ -71,9 +72,11 @@ function AnatomyView({ anatomy, of, step }: { anatomy: AdapterAnatomy; of: 'fini
     <>
       <p className={styles.source} data-testid="anatomy-source" data-of={of}>
         {METHOD_NAMES[anatomy.method]} on {anatomy.entries.length} modules ({anatomy.layers} layers × {anatomy.modules.join(', ')}),{' '}
-        {of === 'finished'
-          ? `after all ${formatCount(step)} steps: the adapters that were merged and exported.`
-          : `paused after step ${formatCount(step)}: the adapters as they stand now (pause again later to look again).`}
+        {of === 'paused'
+          ? `paused after step ${formatCount(step)}${totalSteps !== null ? ` of ${formatCount(totalSteps)}` : ''}: the adapters as they stand now (after Resume, pause again to see them later).`
+          : shown.early
+            ? `the adapters of step ${formatCount(step)}, which early stopping kept, merged and exported.`
+            : `after all ${formatCount(step)} steps: the adapters that were merged and exported.`}
       </p>
       {note !== null && (
         <p className={`note ${styles.methodNote}`} data-testid="anatomy-method-note">

@@ -38,13 +38,14 @@ export function Histogram({ distribution: d, centre, label }: { distribution: Di
         })}
         {centreX !== null && <line x1={centreX} x2={centreX} y1={PAD.top - 4} y2={H - PAD.bottom} className={styles.centreLine} />}
       </svg>
-      <figcaption className={styles.histogramAxis}>
+      <div className={styles.histogramAxis} aria-hidden="true">
         <span>{formatFigure(from)}</span>
-        <span className="muted">
-          {formatCount(total)} rows, {counts.length} bins{from === to ? ' (every row the same)' : ''}
-          {centreX !== null ? `; the line marks ${formatFigure(centre)}` : ''}; tallest bar {formatCount(max)}
-        </span>
         <span>{formatFigure(to)}</span>
+      </div>
+      <figcaption className={styles.histogramNote}>
+        {formatCount(total)} rows in {counts.length} bins from {formatFigure(from)} to {formatFigure(to)}
+        {from === to ? ' (every row the same)' : ''}
+        {centreX !== null ? `; the dashed line marks ${formatFigure(centre)}` : ''}; the tallest bar holds {formatCount(max)}.
       </figcaption>
       <details className={styles.bins}>
         <summary>The bins as a table</summary>

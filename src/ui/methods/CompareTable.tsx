@@ -83,8 +83,8 @@ export function CompareTable({ result: wire }: { result: WireCompareResult }) {
       </div>
       <p className={styles.tableNote}>
         Accuracy: on the test items, mean ± standard deviation over the seeds {result.seeds.join(', ')}. Loss volatility: the {VOLATILITY_DEFINITION}
-        , mean ± std over the seeds. ms/step and the throughput are this GPU's, measured while the page ran; they vary by a few percent from run
-        to run.
+        , mean ± std over the seeds. ms/step, its overhead against LoRA r and the merged/unmerged throughput are timings on this GPU while the page
+        ran: other work on the machine moves them, so compare them within one table rather than across machines.
       </p>
       {result.selection !== null && <DevAccuracies rows={result.rows} grid={result.selection.grid} devItems={result.selection.devItems} seed={result.seeds[0]!} />}
       <aside className={`note ${styles.paper}`} aria-labelledby="compare-paper-heading" data-testid="compare-paper">

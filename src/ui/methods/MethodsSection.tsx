@@ -81,6 +81,7 @@ function CompareSettingsForm({ planned }: { planned: ComparePlan | SettingProble
       <SettingField
         id={`${id}-seeds`}
         label="Seeds"
+        className={styles.seeds}
         value={settings.seedCount}
         onChange={(seedCount) => set({ seedCount })}
         numeric
@@ -88,14 +89,14 @@ function CompareSettingsForm({ planned }: { planned: ComparePlan | SettingProble
         hint={seeds !== null ? `seeds ${seedList(seeds)}, counted from the setup's seed` : `1 to ${MAX_SEEDS}, counted from the setup's seed`}
         testId="compare-seeds"
       />
-      <div className={styles.lrChoice}>
+      <div>
         <Segments
           legend="Learning rate"
           name={`${id}-lr`}
           value={settings.lrMode}
           options={[
-            { value: 'grid', label: 'Each method picks from a grid' },
-            { value: 'fixed', label: "Every method at the setup's lr" },
+            { value: 'grid', label: 'Chosen from a grid' },
+            { value: 'fixed', label: "The setup's lr for all" },
           ]}
           onChange={(lrMode) => set({ lrMode })}
           testId="compare-lr-mode"
@@ -106,6 +107,7 @@ function CompareSettingsForm({ planned }: { planned: ComparePlan | SettingProble
           <SettingField
             id={`${id}-rates`}
             label="Rates"
+            className={styles.rates}
             value={settings.rates}
             onChange={(rates) => set({ rates })}
             placeholder={spec !== null ? defaultLrGrid(spec).map(formatRate).join(', ') : undefined}
@@ -116,6 +118,7 @@ function CompareSettingsForm({ planned }: { planned: ComparePlan | SettingProble
           <SettingField
             id={`${id}-dev`}
             label="Dev items"
+            className={styles.devItems}
             value={settings.devItems}
             onChange={(devItems) => set({ devItems })}
             numeric
@@ -125,7 +128,7 @@ function CompareSettingsForm({ planned }: { planned: ComparePlan | SettingProble
           />
         </>
       )}
-      <div className={`${fieldStyles.field} ${fieldStyles.checkCell}`}>
+      <div className={`${fieldStyles.field} ${fieldStyles.checkCell} ${styles.ablations}`}>
         <label className={fieldStyles.check} htmlFor={`${id}-ablations`}>
           <input
             id={`${id}-ablations`}
@@ -146,9 +149,10 @@ function CompareSettingsForm({ planned }: { planned: ComparePlan | SettingProble
 }
 
 /** A setting typed as text, with its problem (or a hint) under it. */
-function SettingField({ id, label, value, onChange, numeric, placeholder, problem, hint, testId }: {
+function SettingField({ id, label, className, value, onChange, numeric, placeholder, problem, hint, testId }: {
   id: string;
   label: string;
+  className: string;
   value: string;
   onChange: (v: string) => void;
   numeric?: boolean;
@@ -158,7 +162,7 @@ function SettingField({ id, label, value, onChange, numeric, placeholder, proble
   testId: string;
 }) {
   return (
-    <div className={fieldStyles.field}>
+    <div className={`${fieldStyles.field} ${className}`}>
       <label className={fieldStyles.label} htmlFor={id}>
         {label}
       </label>
