@@ -50,6 +50,8 @@ export interface HistoryState {
   refresh(): Promise<void>;
   rename(id: string, name: string): Promise<void>;
   remove(id: string): Promise<void>;
+  /** Deletes the run's checkpoint alone (the run stays, no longer resumable): what an unreadable checkpoint record offers. */
+  removeCheckpoint(runId: string): Promise<void>;
   clearAll(): Promise<void>;
   /** Offers the run's stored files as a zip (the folder `d2lora train` writes, as Export's). */
   exportZip(id: string): Promise<void>;
@@ -125,6 +127,7 @@ export const useHistory = create<HistoryState>()((set, get) => {
 
     rename: (id, name) => act(null, async (store) => void (await store.renameRun(id, name))),
     remove: (id) => act(null, (store) => store.deleteRun(id)),
+    removeCheckpoint: (runId) => act(null, (store) => store.deleteCheckpoint(runId)),
     clearAll: () => act('clear', (store) => store.clearAll()),
 
     exportZip: (id) =>
@@ -223,11 +226,13 @@ export class RunRecorder {
     return this.enqueue(async (store) => void (await store.saveRun(this.input(s), new Map())));
   }
 
-  /** A checkpoint from the engine, with the figures at that step. */
+  /** A checkpoint from the engine (its message: the files beside the step, taken apart), with the figures at that step. */
   checkpoint(files: Map<string, Uint8Array>, meta: { step: number; totalSteps: number; reason: CheckpointReason }, s: RunSnapshot): Promise<void> {
+    // The record holds exactly these fields: the engine's message has more (its files, its id).
+    const { step, totalSteps, reason } = meta;
     return this.enqueue(async (store) => {
       await store.saveRun(this.input(s), new Map());
-      await store.saveCheckpoint(this.id, files, { ...meta, savedAt: new Date().toISOString() });
+      await store.saveCheckpoint(this.id, files, { step, totalSteps, reason, savedAt: new Date().toISOString() });
     });
   }
 
