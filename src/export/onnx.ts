@@ -8,22 +8,13 @@
 import { CONFIG_FILE } from '../io/checkpoint';
 import { hfConfigJson } from '../io/hf-config';
 import type { ModelConfig, WeightMap } from '../model/config';
-import { buildDecoder, type OnnxWeightType } from '../onnx/decoder';
+import { buildDecoder } from '../onnx/decoder';
 import { serializeGraph } from '../onnx/model-file';
 import { hfCheckpointForm, storedTorchDtype, type ExportSource } from './checkpoint';
 import { utf8 } from './files';
+import { GENERATION_CONFIG_FILE, ONNX_FOLDER, ONNX_WEIGHT_TYPES, TRANSFORMERS_JS_CONFIG, onnxFileName, type OnnxWeightType } from './onnx-files';
 
-export const ONNX_FOLDER = 'onnx';
-export const GENERATION_CONFIG_FILE = 'generation_config.json';
-/** config.json's section for transformers.js (which model files keep their weights outside). */
-export const TRANSFORMERS_JS_CONFIG = 'transformers.js_config';
-export const ONNX_WEIGHT_TYPES = ['fp32', 'fp16'] as const satisfies readonly OnnxWeightType[];
-export type { OnnxWeightType };
-
-/** onnx/model.onnx for float32 weights, onnx/model_fp16.onnx for float16 (transformers.js's dtype 'fp16' loads it). */
-export function onnxFileName(weightType: OnnxWeightType): string {
-  return `${ONNX_FOLDER}/model${weightType === 'fp16' ? '_fp16' : ''}.onnx`;
-}
+export { GENERATION_CONFIG_FILE, ONNX_FOLDER, ONNX_WEIGHT_TYPES, TRANSFORMERS_JS_CONFIG, onnxFileName, type OnnxWeightType };
 
 export interface OnnxExportOptions {
   /** One model file per weight type (default fp32 alone). */

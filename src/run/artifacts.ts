@@ -18,7 +18,7 @@ import type { LoadedModel } from '../io/load';
 import type { WeightMap } from '../model/config';
 import { lossChartSvg, renderReport } from './report';
 import type { RunArtifacts, RunMetrics } from './run';
-import { ADAPTER_FOLDER, METRICS_FILE, RUN_SPEC_FILE } from './output-files';
+import { ADAPTER_FOLDER, LOSS_CURVE_FILE, METRICS_FILE, REPORT_FILE, RUN_SPEC_FILE } from './output-files';
 import { adapterConfigOf, type RunSpec } from './spec';
 
 export { ADAPTER_FOLDER, METRICS_FILE, RUN_SPEC_FILE };
@@ -43,8 +43,8 @@ export function buildArtifacts(a: {
     if (a.onnx) for (const [name, bytes] of exportOnnx(a.model, a.merged, a.onnx)) files.set(name, bytes);
   }
   files.set(METRICS_FILE, json(a.metrics));
-  files.set('report.md', new TextEncoder().encode(renderReport(a.metrics)));
-  files.set('loss-curve.svg', new TextEncoder().encode(lossChartSvg(a.metrics)));
+  files.set(REPORT_FILE, new TextEncoder().encode(renderReport(a.metrics)));
+  files.set(LOSS_CURVE_FILE, new TextEncoder().encode(lossChartSvg(a.metrics)));
   return files;
 }
 
