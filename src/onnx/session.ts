@@ -136,7 +136,12 @@ function defaultProviders(): OnnxProvider[] {
   return typeof navigator !== 'undefined' && 'gpu' in navigator ? ['webgpu', 'wasm'] : ['wasm'];
 }
 
-/** Where the browser loads onnxruntime-web's WASM binary from (the bundler's URL of it). */
-export function setOnnxWasmUrl(url: string): void {
-  ort.env.wasm.wasmPaths = { wasm: url };
+/**
+ * In a browser: where onnxruntime-web's WASM binary is (the bundler's URL of it), and one thread
+ * unless the page is cross-origin isolated (WASM threads need SharedArrayBuffer; onnxruntime
+ * would fall back to one thread anyway, with a warning).
+ */
+export function configureOnnxForBrowser(wasmUrl: string): void {
+  ort.env.wasm.wasmPaths = { wasm: wasmUrl };
+  if (!globalThis.crossOriginIsolated) ort.env.wasm.numThreads = 1;
 }
