@@ -9,7 +9,7 @@ import { useForm } from '../../state/form';
 import { useRun } from '../../state/run';
 import { MAX_STEPS_UNKNOWN_CONTEXT, tunedRuntime, useTry, type Continuation, type GenerationSettings } from '../../state/try';
 import type { RuntimeUsed } from '../../worker/protocol';
-import { RUNTIME_CHOICES, RuntimeComparison, runtimeName } from './RuntimeComparison';
+import { providerName, RUNTIME_CHOICES, RuntimeComparison, runtimeName } from './RuntimeComparison';
 import { formatMs } from '../format';
 import { StatusBadge } from '../StatusBadge';
 import styles from './Try.module.css';
@@ -197,7 +197,7 @@ function summaryOf(c: Continuation): string {
 /** Why onnxruntime-web ran on WASM when WebGPU was tried first. */
 function fallbackNote(r: RuntimeUsed | null): string {
   if (r === null || r.name !== 'onnxruntime-web' || r.refused.length === 0) return '';
-  return ` · ${r.refused.map((x) => x.provider).join(', ')} refused the model: ${r.provider} ran it`;
+  return ` · ${r.refused.map((x) => `${providerName(x.provider)} refused the model (${x.reason})`).join('; ')}: ${providerName(r.provider)} ran it`;
 }
 
 interface NumberFieldProps {

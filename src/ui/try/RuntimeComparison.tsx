@@ -4,6 +4,7 @@
 // whether each wrote our engine's text.
 
 import { useTry, type RuntimeResult } from '../../state/try';
+import type { OnnxProvider } from '../../onnx/session';
 import type { GenerationRuntime, RuntimeUsed } from '../../worker/protocol';
 import { formatMs } from '../format';
 import styles from './RuntimeComparison.module.css';
@@ -17,7 +18,11 @@ export const RUNTIME_CHOICES: { runtime: GenerationRuntime; label: string }[] = 
 
 /** "our engine (WGSL)", "onnxruntime-web (WebGPU)", "onnxruntime-web (WASM)": what ran. */
 export function runtimeName(r: RuntimeUsed): string {
-  return r.name === 'engine' ? 'our engine (WGSL)' : `onnxruntime-web (${r.provider === 'webgpu' ? 'WebGPU' : 'WASM'})`;
+  return r.name === 'engine' ? 'our engine (WGSL)' : `onnxruntime-web (${providerName(r.provider)})`;
+}
+
+export function providerName(p: OnnxProvider): string {
+  return p === 'webgpu' ? 'WebGPU' : 'WASM';
 }
 
 export function RuntimeComparison() {
