@@ -5,7 +5,8 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { acquireNodeContext } from '../gpu/node';
-import { compareCsv, compareMarkdown, compareMethods, defaultLrGrid, DEFAULT_DEV_ITEMS, formatRate, VOLATILITY_DEFINITION, type CompareResult } from '../run/compare';
+import { compareCsv, compareMarkdown, compareMethods, type CompareResult } from '../run/compare';
+import { defaultLrGrid, DEFAULT_DEV_ITEMS, formatRate, VOLATILITY_DEFINITION } from '../run/compare-plan';
 import { nodeRunEnvironment } from '../run/node-env';
 import { UsageError, type FlagSpec, type FlagValues } from './args';
 import { bar, downloadProgress, statusLine } from './progress';

@@ -1,6 +1,7 @@
 // The method comparison, as the paper's table: LoRA r, LoRA 2r (α doubled, so s = α/r stays: the
 // parameter-matched baseline), DoRA r and D2-LoRA r, and D2-LoRA's ablations (projection off,
-// ρ = 0, τ = 0, τ = 1, detached norm), on one spec's model, task and settings.
+// ρ = 0, τ = 0, τ = 1, detached norm), on one spec's model, task and settings. Which methods, the
+// default grid and the notes beside the table are in compare-plan.ts (the page reads them there).
 //
 // A fair race: one shared learning rate favours whichever method it happens to suit, so each
 // method first picks its own from a small grid, on a dev split held out from the spec's training
@@ -18,27 +19,8 @@ import { Rng } from '../util/rng';
 import { prepareTask } from '../tasks/protocol';
 import type { MultipleChoiceTask, TaskData } from '../tasks/types';
 import { Run, RunCancelledError, type RunEnvironment, type RunEvent, type RunMetrics } from './run';
-import { comparedAdapter, runSpecWith, type RunSpec } from './spec';
-
-export const VOLATILITY_DEFINITION = 'standard deviation of the step-to-step changes of the training loss over the second half of training';
-
-/** What the D2-LoRA paper (arXiv 2602.14728) reports, for the note beside the table. */
-export const PAPER_FIGURES = [
-  'accuracy: D2-LoRA 76.4% vs LoRA 74.2% averaged over eight QA/RC tasks (+2.2 points; +1.6 vs LoRA at rank 2r), about equal to DoRA',
-  'training-loss volatility 36% lower than LoRA',
-  'merge gap about 0.03 points (worst 0.7)',
-  'evaluation throughput about 1.91× after merging',
-  'training overhead 19% against LoRA, shrinking with longer sequences',
-  'backbones Llama-3.2-3B and Qwen2.5-7B, 5k samples per task, 2 epochs: far larger models than a browser trains; the relative claims are what this table can test',
-] as const;
-
-export interface CompareMethod {
-  /** "LoRA r=8", "D2-LoRA r=8, ρ = 0" … */
-  label: string;
-  spec: RunSpec;
-  /** An ablation of D2-LoRA rather than a method of its own. */
-  ablation: boolean;
-}
+import { comparisonMethods, comparisonRunCount, DEFAULT_DEV_ITEMS, formatRate, PAPER_FIGURES, VOLATILITY_DEFINITION, type CompareMethod } from './compare-plan';
+import { runSpecWith, type RunSpec } from './spec';
 
 export interface MeanStd {
   mean: number;
@@ -104,32 +86,6 @@ export interface CompareRunId {
   total: number;
 }
 
-/** The default grid around the spec's learning rate. */
-export const LR_GRID_FACTORS = [0.4, 1, 2.5] as const;
-export const DEFAULT_DEV_ITEMS = 200;
-
-/** The methods at the spec's rank, α and τ (and, with `ablations`, D2-LoRA's), every other setting as the spec has it. */
-export function comparisonMethods(spec: RunSpec, ablations = false): CompareMethod[] {
-  const { r } = spec.adapter;
-  const variant = (adapter: Partial<RunSpec['adapter']>) => runSpecWith({ ...spec, adapter: { ...spec.adapter, ...adapter } });
-  const d2 = { method: 'd2lora' as const, project: true, readd: 1, detachNorm: false };
-  const methods: CompareMethod[] = [
-    { label: `LoRA r=${r}`, spec: variant({ method: 'lora' }), ablation: false },
-    { label: `LoRA r=${2 * r}`, spec: variant(comparedAdapter(spec.adapter, 'lora2r')), ablation: false },
-    { label: `DoRA r=${r}`, spec: variant({ method: 'dora' }), ablation: false },
-    { label: `D2-LoRA r=${r}`, spec: variant(d2), ablation: false },
-  ];
-  if (!ablations) return methods;
-  return [
-    ...methods,
-    { label: `D2-LoRA r=${r}, projection off`, spec: variant({ ...d2, project: false }), ablation: true },
-    { label: `D2-LoRA r=${r}, ρ = 0`, spec: variant({ ...d2, readd: 0 }), ablation: true },
-    { label: `D2-LoRA r=${r}, τ = 0`, spec: variant({ ...d2, tau: 0 }), ablation: true },
-    { label: `D2-LoRA r=${r}, τ = 1`, spec: variant({ ...d2, tau: 1 }), ablation: true },
-    { label: `D2-LoRA r=${r}, detached norm`, spec: variant({ ...d2, detachNorm: true }), ablation: true },
-  ];
-}
-
 /** Std of the step-to-step loss changes over the second half of the steps. */
 export function lossVolatility(losses: readonly number[]): number {
   const tail = losses.slice(Math.floor(losses.length / 2));
@@ -153,7 +109,7 @@ export async function compareMethods(env: RunEnvironment, spec: RunSpec, opts: C
   const devItems = opts.devItems ?? DEFAULT_DEV_ITEMS;
   const loaded = onceLoaded(env);
   const methods = comparisonMethods(spec, opts.ablations ?? true);
-  const total = methods.length * ((grid.length > 1 ? grid.length : 0) + opts.seeds.length);
+  const total = comparisonRunCount(methods.length, grid.length, opts.seeds.length);
   let index = 0;
   const runOne = async (method: CompareMethod, runSpec: RunSpec, environment: RunEnvironment, id: Omit<CompareRunId, 'index' | 'total' | 'method'>) => {
     const runId: CompareRunId = { ...id, method, index: index++, total };
@@ -222,16 +178,6 @@ export async function compareMethods(env: RunEnvironment, spec: RunSpec, opts: C
     seeds: [...opts.seeds],
     selection: grid.length > 1 ? { grid, devItems } : null,
   };
-}
-
-/** The grid of rates around a spec's: LR_GRID_FACTORS × its lr, capped at 1. */
-export function defaultLrGrid(spec: RunSpec): number[] {
-  return LR_GRID_FACTORS.map((f) => Math.min(1, Number((f * spec.training.lr).toPrecision(3))));
-}
-
-/** 0.005 → "5e-3", 0.0125 → "1.3e-2". */
-export function formatRate(lr: number): string {
-  return lr.toExponential(1).replace('.0e', 'e');
 }
 
 /** The table as CSV: one line a row, the per-seed accuracies in columns of their own. */

@@ -288,6 +288,8 @@ export function parseRunSpecLeniently(value: unknown): { spec: RunSpec; problems
       return { spec: r.data, problems };
     }
     let progressed = false;
+    /** What this round removed: an issue inside it is repaired with it (one problem listed, for the first). */
+    const removed: (string | number)[][] = [];
     for (const issue of r.error.issues) {
       if (issue.code === 'unrecognized_keys') {
         const parent = valueAt(input, issue.path);
@@ -304,6 +306,7 @@ export function parseRunSpecLeniently(value: unknown): { spec: RunSpec; problems
       // field of one kind of model or task the whole model or task (a preset without a valid
       // name: the default model), a missing field the object that lacks it.
       const issuePath = keyPath(issue.path);
+      if (removed.some((p) => p.every((k, i) => issuePath[i] === k))) continue;
       let path = replaceablePath(issuePath, input);
       while (path.length > 0 && valueAt(input, path) === undefined) path = path.slice(0, -1);
       if (path.length === 0) {
@@ -311,6 +314,7 @@ export function parseRunSpecLeniently(value: unknown): { spec: RunSpec; problems
         return { spec: parseRunSpec({}), problems };
       }
       if (!removeAt(input, path)) continue;
+      removed.push(path);
       const replacing = path.length < issuePath.length ? `; using the default ${formatPath(path)}` : '; using the default';
       replaced.push({ path, replacing, problem: problems.push(describeIssue(issue, value)) - 1 });
       progressed = true;

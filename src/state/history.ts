@@ -55,6 +55,8 @@ export interface HistoryState {
    * figures, curves and why it stopped), marked cancelled, and its checkpoint is deleted.
    */
   discard(id: string): Promise<void>;
+  /** Deletes the run's checkpoint alone (the run stays, no longer resumable): what an unreadable checkpoint record offers. */
+  removeCheckpoint(runId: string): Promise<void>;
   clearAll(): Promise<void>;
   /** Offers the run's stored files as a zip (the folder `d2lora train` writes, as Export's). */
   exportZip(id: string): Promise<void>;
@@ -138,6 +140,7 @@ export const useHistory = create<HistoryState>()((set, get) => {
         // Saved with another status than 'interrupted', the run loses its checkpoint in the same transaction.
         await store.saveRun({ ...kept, status: 'cancelled' }, record.files.length === 0 ? new Map() : await store.readFiles(id));
       }),
+    removeCheckpoint: (runId) => act(null, (store) => store.deleteCheckpoint(runId)),
     clearAll: () => act('clear', (store) => store.clearAll()),
 
     exportZip: (id) =>
@@ -236,11 +239,13 @@ export class RunRecorder {
     return this.enqueue(async (store) => void (await store.saveRun(this.input(s), new Map())));
   }
 
-  /** A checkpoint from the engine (or an earlier one again, with when it was written), with the figures at that step. */
+  /** A checkpoint from the engine (its message: the files beside the step, taken apart; or an earlier one again, with when it was written), with the figures at that step. */
   checkpoint(files: Map<string, Uint8Array>, meta: { step: number; totalSteps: number; reason: CheckpointReason; savedAt?: string }, s: RunSnapshot): Promise<void> {
+    // The record holds exactly these fields: the engine's message has more (its files, its id).
+    const { step, totalSteps, reason, savedAt = new Date().toISOString() } = meta;
     return this.enqueue(async (store) => {
       await store.saveRun(this.input(s), new Map());
-      await store.saveCheckpoint(this.id, files, { savedAt: new Date().toISOString(), ...meta });
+      await store.saveCheckpoint(this.id, files, { step, totalSteps, reason, savedAt });
     });
   }
 

@@ -1,10 +1,14 @@
-// The page's sections below the setup: Train, Try it, Export and Your GPU, in that order. Shown
-// while the engine worker looks for the GPU (their controls wait for it) and once it has one.
+// The page's sections below the setup: Train, Try it, Inside the adapter, Export, Compare methods,
+// History and Your GPU, in that order. Shown while the engine worker looks for the GPU (their
+// controls wait for it) and once it has one.
 
 import type { ReactNode } from 'react';
 import { useSectionVisible } from '../state/form';
+import { AnatomySection } from './anatomy/AnatomySection';
 import { ExportSection } from './export/ExportSection';
 import { GpuSection } from './gpu/GpuSection';
+import { HistorySection } from './history/HistorySection';
+import { MethodsSection } from './methods/MethodsSection';
 import { TrainSection } from './train/TrainSection';
 import { TrySection } from './try/TrySection';
 
@@ -25,8 +29,17 @@ export function RunSections() {
       <Shown name="try">
         <TrySection />
       </Shown>
+      <Shown name="adapter">
+        <AnatomySection />
+      </Shown>
       <Shown name="export">
         <ExportSection />
+      </Shown>
+      <Shown name="methods">
+        <MethodsSection />
+      </Shown>
+      <Shown name="history">
+        <HistorySection />
       </Shown>
       <Shown name="gpu">
         <GpuSection />

@@ -1,7 +1,7 @@
 // The page's run history (src/state/history.ts) over the real store on fake-indexeddb: a run
 // recorded as it goes (interrupted while it trains, its checkpoints kept, finished with its
-// files), a stopped run left resumable, and a run's zip imported as a new record — with what a
-// zip that is not a run's says.
+// files), a stopped run left resumable, a checkpoint deleted alone, and a run's zip imported as a
+// new record — with what a zip that is not a run's says.
 
 import 'fake-indexeddb/auto';
 import { describe, expect, it } from 'vitest';
@@ -47,7 +47,10 @@ describe('recording a run as it goes', () => {
     await recorder.progress(snapshot(0));
     const store = await runStore();
     expect((await store.getRun(recorder.id))!.status).toBe('interrupted');
-    await recorder.checkpoint(new Map([['checkpoint.json', bytes('{"step":3}')]]), { step: 3, totalSteps: 6, reason: 'interval' }, snapshot(3));
+    // As state/run.ts passes it: the engine's checkpoint message, its files (as sent) beside the step.
+    const message = { step: 3, totalSteps: 6, reason: 'interval' as const, files: [{ name: 'checkpoint.json', bytes: new ArrayBuffer(10) }] };
+    await recorder.checkpoint(new Map([['checkpoint.json', bytes('{"step":3}')]]), message, snapshot(3));
+    expect(useHistory.getState().error).toBeNull();
     const listed = useHistory.getState();
     const entry = listed.interrupted.find((r) => r.id === recorder.id)!;
     expect(entry.name).toBe(defaultRunName(DEFAULT_RUN_SPEC));
@@ -79,6 +82,18 @@ describe('recording a run as it goes', () => {
     expect(again.id).toBe(recorder.id);
     await again.finish('cancelled', snapshot(4), null, new Map());
     expect((await (await runStore()).getRun(recorder.id))!.status).toBe('cancelled');
+  });
+});
+
+describe('deleting a checkpoint alone', () => {
+  it('keeps the run, no longer offered to resume', async () => {
+    const recorder = (await RunRecorder.begin(runSpecWith({ seed: 5 })))!;
+    await recorder.checkpoint(new Map([['state.json', bytes('{}')]]), { step: 2, totalSteps: 6, reason: 'start' }, snapshot(2));
+    expect(useHistory.getState().interrupted.some((r) => r.id === recorder.id)).toBe(true);
+    await useHistory.getState().removeCheckpoint(recorder.id);
+    expect(useHistory.getState().interrupted.some((r) => r.id === recorder.id)).toBe(false);
+    expect(useHistory.getState().runs.find((r) => r.id === recorder.id)).toMatchObject({ status: 'interrupted', checkpoint: null });
+    expect(await (await runStore()).loadCheckpoint(recorder.id)).toBeNull();
   });
 });
 

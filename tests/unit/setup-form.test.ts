@@ -172,7 +172,7 @@ describe('page options beside the spec', () => {
     expect(readPageOptions(`${PAGE}#hide=model,%3Cscript%3E`)).toEqual({
       hidden: ['model'],
       autostart: false,
-      problems: ['hide: unknown section "<script>" (the sections: model, task, method, train, try, export, gpu); ignored'],
+      problems: ['hide: unknown section "<script>" (the sections: model, task, method, train, try, adapter, export, methods, history, gpu); ignored'],
     });
   });
 
@@ -188,7 +188,7 @@ describe('page options beside the spec', () => {
     expect(form().autostart).toBe(true);
     expect(form().link.problems).toEqual([
       'seed: found -1; expected an integer ≥ 0; using the default (0)',
-      'hide: unknown section "nope" (the sections: model, task, method, train, try, export, gpu); ignored',
+      'hide: unknown section "nope" (the sections: model, task, method, train, try, adapter, export, methods, history, gpu); ignored',
     ]);
     form().consumeAutostart();
     expect(form().autostart).toBe(false);

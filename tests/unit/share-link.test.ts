@@ -233,6 +233,13 @@ const REPAIRED: [string, string, RunSpecInput, string[]][] = [
     [`task.test.name: found "<script>alert(1)</script>.jsonl"; ${RELATIVE}; ${DEFAULT_TASK}`],
   ],
   [
+    'markup in two fields of one model, beside a valid seed',
+    `{"model":{"kind":"files","name":"<b>m</b>","files":[{"name":"<i>w</i>.bin","sha256":"${SHA_A}"}]},"seed":9}`,
+    { seed: 9 },
+    // One repair for the model (which covers its file), the seed kept: not the whole default run.
+    [`model.name: found "<b>m</b>"; ${FOLDER}; ${DEFAULT_MODEL}`],
+  ],
+  [
     'an HTML attribute in a preset name',
     '{"model":{"kind":"preset","name":"\\"><img src=x onerror=alert(1)>"}}',
     {},

@@ -2,7 +2,8 @@
 // first time a chart mounts (the page's first paint never waits for chart code); the chart is
 // created once — again only when its options or the colour scheme change — and then fed with
 // setData at most once a frame as the run's steps arrive, outside React's render. It takes its
-// container's width (a ResizeObserver) and its colours from the page's CSS variables.
+// container's width (a ResizeObserver) and its colours from the page's CSS variables. The loader,
+// the palette and the scheme are the other charts' too (the history's comparison).
 
 import { useEffect, useRef, useState, useSyncExternalStore } from 'react';
 import type uPlot from 'uplot';
@@ -14,7 +15,7 @@ type UPlot = typeof uPlot;
 let loading: Promise<UPlot> | null = null;
 
 /** uPlot and its stylesheet, fetched once. */
-function loadUplot(): Promise<UPlot> {
+export function loadUplot(): Promise<UPlot> {
   loading ??= Promise.all([import('uplot'), import('uplot/dist/uPlot.min.css')]).then(([m]) => m.default);
   // A chunk that failed to load (offline, a new deployment) is tried again at the next mount.
   loading.catch(() => (loading = null));
@@ -32,7 +33,7 @@ export interface Palette {
   second: string;
 }
 
-function paletteOf(el: Element): Palette {
+export function paletteOf(el: Element): Palette {
   const css = getComputedStyle(el);
   const v = (name: string) => css.getPropertyValue(name).trim();
   return { text: v('--text'), muted: v('--muted'), border: v('--border'), surface: v('--surface'), accent: v('--accent'), second: v('--busy') };
@@ -41,7 +42,7 @@ function paletteOf(el: Element): Palette {
 const darkQuery = typeof matchMedia === 'function' ? matchMedia('(prefers-color-scheme: dark)') : null;
 
 /** 'dark' or 'light', following the system's setting as the page's CSS does. */
-function useColorScheme(): 'dark' | 'light' {
+export function useColorScheme(): 'dark' | 'light' {
   return useSyncExternalStore(
     (onChange) => {
       darkQuery?.addEventListener('change', onChange);
