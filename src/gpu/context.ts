@@ -60,6 +60,13 @@ const STAGING_MIN_BYTES = 256;
 const STAGING_POOLED_MAX_BYTES = 4 << 20;
 const STAGING_POOL_BYTES = 16 << 20;
 
+// A device lost under a pending GPU call (destroy(), a driver reset) may reject that call before
+// it resolves `device.lost`: Chromium rejects a pending mapAsync at once, in the page's process,
+// and hears of the loss from its GPU process later; Dawn in Node resolves `lost` first. A rejected
+// call waits this long for the loss, so that it is raised as the DeviceLostError it is, not as
+// the bare AbortError that would read like a bug. Only a failing call ever waits.
+const LOSS_REPORT_WAIT_MS = 1000;
+
 /** One GPU buffer of uniform slots, filled on the CPU while recording, written at flush. */
 interface UniformArena {
   buffer: GPUBuffer;
@@ -637,9 +644,19 @@ export class GpuContext {
     try {
       return await p;
     } catch (e) {
+      await this.lossReported();
       this.throwIfLost();
       throw e;
     }
+  }
+
+  /** Resolves once `device.lost` has (then lostError is set) or after LOSS_REPORT_WAIT_MS, whichever comes first. */
+  private async lossReported(): Promise<void> {
+    if (this.lostError !== null || this.destroyed) return;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    // The constructor's handler on `lost` was registered first, so it has run when this resolves.
+    await Promise.race([this.device.lost, new Promise((resolve) => (timer = setTimeout(resolve, LOSS_REPORT_WAIT_MS)))]);
+    clearTimeout(timer);
   }
 }
 
