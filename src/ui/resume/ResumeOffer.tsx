@@ -17,7 +17,6 @@ import { localFilesMissing, recordedChange, runsUnderWay, useRun } from '../../s
 import { useSystem } from '../../state/system';
 import { describeChange } from '../train/describe';
 import { formatSavedAt } from '../train/saved';
-import { installTestHooks } from './testHooks';
 import styles from './ResumeOffer.module.css';
 
 interface Offered {
@@ -55,7 +54,6 @@ export function ResumeOffer() {
   const status = useRun((s) => s.status);
   const offered = useOffered();
   useEffect(() => {
-    installTestHooks(location.search);
     const refresh = () => void useHistory.getState().refresh();
     refresh();
     // Another tab may have finished (or started) a run meanwhile.

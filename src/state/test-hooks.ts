@@ -1,9 +1,9 @@
 // What the end-to-end tests reach in the page, only when it is opened with `?test-hooks=1`:
 // `window.__d2lora.loseDevice()` destroys the engine worker's GPU device under whatever it is
 // running, as a driver reset does (the worker's own loseDevice request: a real device.destroy()).
-// Without the flag the page exposes nothing.
+// Without the flag the page exposes nothing. Installed by the entry point, before anything renders.
 
-import { engine } from '../../state/worker';
+import { engine } from './worker';
 
 export interface TestHooks {
   loseDevice(): Promise<void>;
