@@ -89,6 +89,7 @@ function OfferedRun({ offered: { entry, record, elsewhere } }: { offered: Offere
   const missing = record === null ? [] : localFilesMissing(record.spec, form);
   const why = record?.result?.stopped;
   const headingId = `resume-run-${entry.id}`;
+  const summary = `${entry.summary.method} · ${entry.summary.model} · ${entry.summary.task}`;
   const resume = () => {
     void resumeStored(entry.id, change ?? undefined);
     document.getElementById('train-heading')?.scrollIntoView({ block: 'start' });
@@ -97,9 +98,8 @@ function OfferedRun({ offered: { entry, record, elsewhere } }: { offered: Offere
     <li className={styles.run} aria-labelledby={headingId} data-testid="resume-run" data-run-id={entry.id}>
       <p className={styles.what}>
         <strong id={headingId}>{entry.name}</strong>
-        <span className="muted">
-          {entry.summary.method} · {entry.summary.model} · {entry.summary.task}
-        </span>
+        {/* A run not renamed is named by this line already. */}
+        {summary !== entry.name && <span className="muted">{summary}</span>}
       </p>
       <p className={styles.where} data-testid="resume-where">
         Stopped at <strong>step {step} of {totalSteps}</strong>, saved {formatSavedAt(savedAt)}.
