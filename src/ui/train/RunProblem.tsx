@@ -73,7 +73,7 @@ function Divergence({ d }: { d: RunDivergence }) {
                 <span>
                   <strong>{labelOf(s)}</strong> {formatSetting(s.value)} instead of {formatSetting(s.current)}
                 </span>
-                <button type="button" onClick={() => apply([s])} aria-label={`Use ${labelOf(s)} ${formatSetting(s.value)}`}>
+                <button type="button" onClick={() => apply([s])} aria-label={`Use ${formatSetting(s.value)} for ${labelOf(s)}`}>
                   Use {formatSetting(s.value)}
                 </button>
               </li>
