@@ -62,10 +62,11 @@ const STAGING_POOL_BYTES = 16 << 20;
 
 // A device lost under a pending GPU call (destroy(), a driver reset) may reject that call before
 // it resolves `device.lost`: Chromium rejects a pending mapAsync at once, in the page's process,
-// and hears of the loss from its GPU process later; Dawn in Node resolves `lost` first. A rejected
-// call waits this long for the loss, so that it is raised as the DeviceLostError it is, not as
-// the bare AbortError that would read like a bug. Only a failing call ever waits.
-const LOSS_REPORT_WAIT_MS = 1000;
+// and resolves `lost` when its GPU process has answered (0.5-0.75 s later on lavapipe, over 1 s
+// under load); Dawn in Node resolves `lost` first. A rejected call waits up to this long for the
+// loss, so that it is raised as the DeviceLostError it is, not as a bare AbortError that reads
+// like a bug. Only a failing call ever waits (one on a device that is not lost, a bug, waits it all).
+const LOSS_REPORT_WAIT_MS = 10_000;
 
 /** One GPU buffer of uniform slots, filled on the CPU while recording, written at flush. */
 interface UniformArena {
