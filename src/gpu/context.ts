@@ -60,6 +60,14 @@ const STAGING_MIN_BYTES = 256;
 const STAGING_POOLED_MAX_BYTES = 4 << 20;
 const STAGING_POOL_BYTES = 16 << 20;
 
+// A device lost under a pending GPU call (destroy(), a driver reset) may reject that call before
+// it resolves `device.lost`: Chromium rejects a pending mapAsync at once, in the page's process,
+// and resolves `lost` when its GPU process has answered (0.5-0.75 s later on lavapipe, over 1 s
+// under load); Dawn in Node resolves `lost` first. A rejected call waits up to this long for the
+// loss, so that it is raised as the DeviceLostError it is, not as a bare AbortError that reads
+// like a bug. Only a failing call ever waits (one on a device that is not lost, a bug, waits it all).
+const LOSS_REPORT_WAIT_MS = 10_000;
+
 /** One GPU buffer of uniform slots, filled on the CPU while recording, written at flush. */
 interface UniformArena {
   buffer: GPUBuffer;
@@ -637,9 +645,19 @@ export class GpuContext {
     try {
       return await p;
     } catch (e) {
+      await this.lossReported();
       this.throwIfLost();
       throw e;
     }
+  }
+
+  /** Resolves once `device.lost` has (then lostError is set) or after LOSS_REPORT_WAIT_MS, whichever comes first. */
+  private async lossReported(): Promise<void> {
+    if (this.lostError !== null || this.destroyed) return;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    // The constructor's handler on `lost` was registered first, so it has run when this resolves.
+    await Promise.race([this.device.lost, new Promise((resolve) => (timer = setTimeout(resolve, LOSS_REPORT_WAIT_MS)))]);
+    clearTimeout(timer);
   }
 }
 

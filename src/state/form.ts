@@ -16,6 +16,7 @@ import { create } from 'zustand';
 import { useShallow } from 'zustand/react/shallow';
 import { comparedAdapter, DEFAULT_RUN_SPEC, formatPath, parseRunSpec, RunSpecError, type ComparedMethod, type FileRef, type RunSpec } from '../run/spec';
 import { decodeRunLink, encodeRunLink, isDefaultSpec, LINK_PARAM } from '../share/link';
+import type { ResultSummary } from '../share/result';
 import { sha256Hex } from '../io/fetch-cache';
 import type { WireFile } from '../worker/protocol';
 
@@ -56,6 +57,8 @@ export interface FormState {
   method: ComparedMethod;
   /** What the share link in the address had to have repaired, or why it could not be read. */
   link: { problems: string[]; error: string | null; fromLink: boolean };
+  /** The sender's result the link carried (`&result=`), with the spec of the link it came with; null without one. */
+  sender: { result: ResultSummary; spec: RunSpec } | null;
   /** Sections the address hides. */
   hidden: PageSection[];
   /** The address asked to start the run once its model and task are ready, and it has not started yet. */
@@ -100,6 +103,7 @@ export const useForm = create<FormState>()((set, get) => ({
   ...checked(defaultDraft()),
   method: 'd2lora',
   link: { problems: [], error: null, fromLink: false },
+  sender: null,
   hidden: [],
   autostart: false,
   addressError: null,
@@ -118,15 +122,16 @@ export const useForm = create<FormState>()((set, get) => ({
     const options = readPageOptions(url);
     const page = { hidden: options.hidden, autostart: options.autostart };
     if (!new RegExp(`[#&]${LINK_PARAM}=`).test(url)) {
-      set({ ...checked(defaultDraft()), method: 'd2lora', ...page, link: { problems: options.problems, error: null, fromLink: false } });
+      set({ ...checked(defaultDraft()), method: 'd2lora', ...page, link: { problems: options.problems, error: null, fromLink: false }, sender: null });
       return;
     }
     const decoded = decodeRunLink(url);
     if (decoded.ok) {
       const draft = structuredClone(decoded.spec) as unknown as Record<string, unknown>;
-      set({ ...checked(draft), method: methodOfDraft(draft), ...page, link: { problems: [...decoded.problems, ...options.problems], error: null, fromLink: true } });
+      const sender = decoded.result === null ? null : { result: decoded.result, spec: decoded.spec };
+      set({ ...checked(draft), method: methodOfDraft(draft), ...page, link: { problems: [...decoded.problems, ...options.problems], error: null, fromLink: true }, sender });
     } else {
-      set({ ...checked(defaultDraft()), method: 'd2lora', ...page, link: { problems: options.problems, error: decoded.error, fromLink: true } });
+      set({ ...checked(defaultDraft()), method: 'd2lora', ...page, link: { problems: options.problems, error: decoded.error, fromLink: true }, sender: null });
     }
   },
 

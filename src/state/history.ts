@@ -50,6 +50,11 @@ export interface HistoryState {
   refresh(): Promise<void>;
   rename(id: string, name: string): Promise<void>;
   remove(id: string): Promise<void>;
+  /**
+   * An interrupted run is no longer to be resumed: it stays in the history as it stood (its
+   * figures, curves and why it stopped), marked cancelled, and its checkpoint is deleted.
+   */
+  discard(id: string): Promise<void>;
   /** Deletes the run's checkpoint alone (the run stays, no longer resumable): what an unreadable checkpoint record offers. */
   removeCheckpoint(runId: string): Promise<void>;
   clearAll(): Promise<void>;
@@ -127,6 +132,14 @@ export const useHistory = create<HistoryState>()((set, get) => {
 
     rename: (id, name) => act(null, async (store) => void (await store.renameRun(id, name))),
     remove: (id) => act(null, (store) => store.deleteRun(id)),
+    discard: (id) =>
+      act(null, async (store) => {
+        const record = await store.getRun(id);
+        if (record === null) return;
+        const { schema: _, updatedAt: __, location: ___, files: ____, ...kept } = record;
+        // Saved with another status than 'interrupted', the run loses its checkpoint in the same transaction.
+        await store.saveRun({ ...kept, status: 'cancelled' }, record.files.length === 0 ? new Map() : await store.readFiles(id));
+      }),
     removeCheckpoint: (runId) => act(null, (store) => store.deleteCheckpoint(runId)),
     clearAll: () => act('clear', (store) => store.clearAll()),
 
@@ -190,7 +203,7 @@ export interface RunSnapshot {
 export class RunRecorder {
   private queue: Promise<void> = Promise.resolve();
   private status: RunRecord['status'] = 'interrupted';
-  private result: Record<string, string> | undefined;
+  private result: RunRecord['result'];
 
   private constructor(
     readonly id: string,
@@ -212,7 +225,7 @@ export class RunRecorder {
   /** The recorder of a stored run that goes on (resumed). */
   static continuing(record: RunRecord): RunRecorder {
     const r = new RunRecorder(record.id, record.spec, record.createdAt, record.name);
-    r.result = record.result as Record<string, string> | undefined;
+    r.result = record.result;
     return r;
   }
 
@@ -226,22 +239,23 @@ export class RunRecorder {
     return this.enqueue(async (store) => void (await store.saveRun(this.input(s), new Map())));
   }
 
-  /** A checkpoint from the engine (its message: the files beside the step, taken apart), with the figures at that step. */
-  checkpoint(files: Map<string, Uint8Array>, meta: { step: number; totalSteps: number; reason: CheckpointReason }, s: RunSnapshot): Promise<void> {
+  /** A checkpoint from the engine (its message: the files beside the step, taken apart; or an earlier one again, with when it was written), with the figures at that step. */
+  checkpoint(files: Map<string, Uint8Array>, meta: { step: number; totalSteps: number; reason: CheckpointReason; savedAt?: string }, s: RunSnapshot): Promise<void> {
     // The record holds exactly these fields: the engine's message has more (its files, its id).
-    const { step, totalSteps, reason } = meta;
+    const { step, totalSteps, reason, savedAt = new Date().toISOString() } = meta;
     return this.enqueue(async (store) => {
       await store.saveRun(this.input(s), new Map());
-      await store.saveCheckpoint(this.id, files, { step, totalSteps, reason, savedAt: new Date().toISOString() });
+      await store.saveCheckpoint(this.id, files, { step, totalSteps, reason, savedAt });
     });
   }
 
   /**
    * The run stopped and can go on from its last checkpoint (the GPU was lost, training diverged):
-   * it stays 'interrupted', with why it stopped.
+   * it stays 'interrupted', with why it stopped (`stopped`) and what else the page keeps about
+   * that (a diverged run's suggested settings).
    */
-  stopped(why: string, s: RunSnapshot): Promise<void> {
-    this.result = { stopped: why };
+  stopped(why: string, s: RunSnapshot, more: NonNullable<RunRecord['result']> = {}): Promise<void> {
+    this.result = { ...more, stopped: why };
     return this.progress(s);
   }
 

@@ -38,9 +38,12 @@ export function onEngineError(listener: (e: Error) => void): () => void {
 
 /** After a failure that leaves nothing to reuse (the worker died, the device is lost), start afresh next time. */
 export function forgetIfBroken(e: unknown): void {
-  if (e instanceof Error && (e.name === 'WorkerError' || e.name === 'DeviceLostError')) {
-    client?.terminate();
+  if (e instanceof Error && (e.name === 'WorkerError' || e.name === 'DeviceLostError') && client !== null) {
+    const broken = client;
     client = null;
     ready = null;
+    // Ended on purpose: its termination is no engine error for the listeners (who would end it again).
+    broken.onError = null;
+    broken.terminate();
   }
 }

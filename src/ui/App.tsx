@@ -5,6 +5,7 @@
 
 import { useSystem } from '../state/system';
 import { GpuErrorPanel } from './GpuErrorPanel';
+import { ResumeOffer } from './resume/ResumeOffer';
 import { RunSections } from './RunSections';
 import { SetupSections } from './setup/SetupSections';
 import { StatusBadge } from './StatusBadge';
@@ -31,6 +32,7 @@ export function App() {
         {webgpu === 'error' && <GpuErrorPanel />}
         {(webgpu === 'checking' || webgpu === 'ready') && (
           <>
+            <ResumeOffer />
             <SetupSections />
             <RunSections />
           </>

@@ -74,16 +74,20 @@ interface LiveChartProps {
   /** The chart's data from the run's state; `dataKey` changes when it does for another reason than new steps. */
   data: (s: RunState) => uPlot.AlignedData;
   dataKey: string;
+  /** The run's points the chart shows (default: the x values; a chart with another curve beside the run's says how many are the run's). */
+  count?: (s: RunState) => number;
   testId: string;
 }
 
-export function LiveChart({ label, height, options, optionsKey, data, dataKey, testId }: LiveChartProps) {
+export function LiveChart({ label, height, options, optionsKey, data, dataKey, count, testId }: LiveChartProps) {
   const box = useRef<HTMLDivElement>(null);
   const chart = useRef<uPlot | null>(null);
   const dataOf = useRef(data);
   const optionsOf = useRef(options);
+  const countOf = useRef(count);
   dataOf.current = data;
   optionsOf.current = options;
+  countOf.current = count;
   const scheme = useColorScheme();
   const [failure, setFailure] = useState<string | null>(null);
 
@@ -102,7 +106,8 @@ export function LiveChart({ label, height, options, optionsKey, data, dataKey, t
         let frame = 0;
         const draw = () => {
           frame = 0;
-          show(u, el, dataOf.current(useRun.getState()));
+          const s = useRun.getState();
+          show(u, el, dataOf.current(s), countOf.current?.(s));
         };
         draw();
         const unsubscribe = useRun.subscribe((s, prev) => {
@@ -129,7 +134,8 @@ export function LiveChart({ label, height, options, optionsKey, data, dataKey, t
   // Another smoothing redraws the data of the chart there is.
   useEffect(() => {
     const u = chart.current;
-    if (u !== null) show(u, box.current!, dataOf.current(useRun.getState()));
+    const s = useRun.getState();
+    if (u !== null) show(u, box.current!, dataOf.current(s), countOf.current?.(s));
   }, [dataKey]);
 
   return (
@@ -140,14 +146,22 @@ export function LiveChart({ label, height, options, optionsKey, data, dataKey, t
   );
 }
 
-/** New data, and its point count on the container (the end-to-end tests read it). */
-function show(u: uPlot, el: HTMLElement, data: uPlot.AlignedData): void {
+/** Each chart's latest step of the run: where its legend stands away from the cursor. */
+const latestStep = new WeakMap<uPlot, number>();
+
+/** New data, and the run's point count on the container (the end-to-end tests read it). */
+function show(u: uPlot, el: HTMLElement, data: uPlot.AlignedData, points = data[0].length): void {
   u.setData(data);
-  el.dataset.points = String(data[0].length);
+  el.dataset.points = String(points);
+  latestStep.set(u, points);
   if (u.cursor.idx == null) showLatest(u);
 }
 
+/** The legend at the run's latest step (x counts steps; another curve beside the run's may reach further). */
 function showLatest(u: uPlot): void {
-  const n = u.data[0].length;
-  if (n > 0) u.setLegend({ idx: n - 1 }, false);
+  const x = u.data[0];
+  const latest = latestStep.get(u) ?? x.length;
+  let idx = x.length - 1;
+  while (idx > 0 && x[idx]! > latest) idx--;
+  if (x.length > 0) u.setLegend({ idx }, false);
 }

@@ -1,12 +1,17 @@
 // The run's curves as it trains: the training loss, raw and smoothed (an EMA whose weight the
-// slider sets), with the held-out losses as points, on a linear or log scale; the learning rate;
-// the gradient norm before clipping, with the clip as a dashed line. x is the number of steps
-// done, from 1 to the run's total, so the curves grow left to right.
+// slider sets), with the held-out losses as points and, for the run of a link that carried its
+// sender's result, the sender's loss (each point the mean over a share of the steps, drawn at the
+// middle of its share) as a dashed line, on a linear or log scale; the learning rate; the gradient
+// norm before clipping, with the clip as a dashed line. x is the number of steps done, from 1 to
+// the run's total, so the curves grow left to right.
 
-import { useId, useState } from 'react';
+import { useId, useMemo, useState } from 'react';
 import type uPlot from 'uplot';
+import { lossPointSteps } from '../../share/result';
+import { useForm } from '../../state/form';
 import { useRun, type RunState } from '../../state/run';
 import { axesFor, LiveChart, type Palette } from './LiveChart';
+import { isSendersRun } from './sender';
 import { DEFAULT_SMOOTHING, smoothEma, SMOOTHING_MAX } from './smoothing';
 import styles from './TrainCharts.module.css';
 
@@ -24,19 +29,35 @@ function stepsDone(s: RunState): number[] {
   return s.steps.map((st) => st.step + 1);
 }
 
-function lossData(s: RunState, smoothing: number): uPlot.AlignedData {
-  const x = stepsDone(s);
+/** The sender's loss points, at the steps they stand for. */
+interface SenderCurve {
+  steps: number[];
+  loss: number[];
+}
+
+function lossData(s: RunState, smoothing: number, sender: SenderCurve | null): uPlot.AlignedData {
+  const own = stepsDone(s);
   const loss = s.steps.map((st) => st.loss);
+  // One x for every series: the steps done and, with a sender's curve, the steps of its points (the middles of its shares may fall between steps).
+  const x = sender === null ? own : [...new Set([...own, ...sender.steps])].sort((a, b) => a - b);
   const at = new Map(x.map((step, i) => [step, i]));
+  const column = (steps: readonly number[], values: readonly (number | null)[]) => {
+    const out: (number | null)[] = x.map(() => null);
+    steps.forEach((step, i) => (out[at.get(step)!] = values[i] ?? null));
+    return out;
+  };
   const heldOut: (number | null)[] = x.map(() => null);
   for (const h of s.heldOut) {
     const i = at.get(h.step);
     if (i !== undefined) heldOut[i] = h.loss;
   }
-  return [x, loss.map((l) => (Number.isFinite(l) ? l : null)), smoothEma(loss, smoothing), heldOut];
+  const series: uPlot.AlignedData = [x, column(own, loss.map((l) => (Number.isFinite(l) ? l : null))), column(own, smoothEma(loss, smoothing)), heldOut];
+  return sender === null ? series : [...series, column(sender.steps, sender.loss)];
 }
 
-function lossOptions(p: Palette, log: boolean): Omit<uPlot.Options, 'width' | 'height'> {
+function lossOptions(p: Palette, log: boolean, sender: boolean): Omit<uPlot.Options, 'width' | 'height'> {
+  // Between the sender's points the x axis has steps this run has no loss for: its lines go across them.
+  const across = sender ? { spanGaps: true } : {};
   return {
     scales: { x: { time: false, range: stepRange }, y: log ? { distr: 3, log: 10 } : { auto: true } },
     axes: axesFor(p, 'step', log ? 'loss (nats/token, log)' : 'loss (nats/token)'),
@@ -44,8 +65,8 @@ function lossOptions(p: Palette, log: boolean): Omit<uPlot.Options, 'width' | 'h
     legend: { live: true },
     series: [
       { label: 'step', value: (_u, v) => (v === null ? '—' : String(v)) },
-      { label: 'loss', stroke: p.accent, alpha: 0.35, width: 1, points: { show: false }, value: fixed(4) },
-      { label: 'smoothed', stroke: p.accent, width: 2, points: { show: false }, value: fixed(4) },
+      { label: 'loss', stroke: p.accent, alpha: 0.35, width: 1, points: { show: false }, value: fixed(4), ...across },
+      { label: 'smoothed', stroke: p.accent, width: 2, points: { show: false }, value: fixed(4), ...across },
       {
         label: 'held-out',
         stroke: p.second,
@@ -54,6 +75,9 @@ function lossOptions(p: Palette, log: boolean): Omit<uPlot.Options, 'width' | 'h
         points: { show: true, size: 7, width: 2, stroke: p.second, fill: p.surface },
         value: fixed(4),
       },
+      ...(sender
+        ? [{ label: "sender's loss", stroke: p.text, width: 1.5, dash: [5, 4], spanGaps: true, points: { show: true, size: 4, stroke: p.text, fill: p.surface }, value: fixed(4) }]
+        : []),
     ],
   };
 }
@@ -89,9 +113,17 @@ function gradOptions(p: Palette): Omit<uPlot.Options, 'width' | 'height'> {
   };
 }
 
+/** The sender's curve when this run is the run of the link that carried it; null otherwise. */
+function useSenderCurve(): SenderCurve | null {
+  const sender = useForm((s) => s.sender);
+  const runSpec = useRun((s) => s.spec);
+  return useMemo(() => (sender !== null && isSendersRun(runSpec, sender) ? { steps: lossPointSteps(sender.result), loss: sender.result.loss } : null), [sender, runSpec]);
+}
+
 export function TrainCharts() {
   const [smoothing, setSmoothing] = useState(DEFAULT_SMOOTHING);
   const [log, setLog] = useState(false);
+  const sender = useSenderCurve();
   const smoothingId = useId();
   const logId = useId();
   return (
@@ -119,12 +151,13 @@ export function TrainCharts() {
         </div>
       </div>
       <LiveChart
-        label="Training loss per step, raw and smoothed, with the held-out loss as points"
+        label={`Training loss per step, raw and smoothed, with the held-out loss as points${sender !== null ? " and the sender's loss as a dashed line" : ''}`}
         height={LOSS_HEIGHT}
-        options={(p) => lossOptions(p, log)}
-        optionsKey={log ? 'log' : 'linear'}
-        data={(s) => lossData(s, smoothing)}
+        options={(p) => lossOptions(p, log, sender !== null)}
+        optionsKey={`${log ? 'log' : 'linear'}${sender !== null ? '+sender' : ''}`}
+        data={(s) => lossData(s, smoothing, sender)}
         dataKey={String(smoothing)}
+        count={(s) => s.steps.length}
         testId="run-chart-loss"
       />
       <div className={styles.pair}>

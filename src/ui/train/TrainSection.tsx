@@ -1,7 +1,8 @@
 // "Train": the run of the form's setup — Start, Pause, Resume, Cancel; every stage as it goes with
-// one progress bar; the loss, learning-rate and gradient-norm curves; early stopping; the three
-// evaluations with the merge gap; and, when the run stops, why and what to change. All the work
-// happens in the engine worker.
+// one progress bar and the step it is saved at for going on; the loss, learning-rate and
+// gradient-norm curves (with the sender's loss when the link carried a result); early stopping;
+// the three evaluations with the merge gap, and whether they agree with the sender's; and, when the
+// run stops, why, what to change and how to go on. All the work happens in the engine worker.
 
 import { useId } from 'react';
 import { RUN_STAGES } from '../../run/stages';
@@ -15,6 +16,8 @@ import { Accuracy } from './Accuracy';
 import { describeSpec, STAGE_LABEL } from './describe';
 import { RunProblem } from './RunProblem';
 import { RunProgress } from './RunProgress';
+import { formatSavedAt, useSavedCheckpoint } from './saved';
+import { SenderResult } from './SenderResult';
 import { ShareButton } from './ShareButton';
 import { TrainCharts } from './TrainCharts';
 import styles from './TrainSection.module.css';
@@ -40,6 +43,7 @@ export function TrainSection() {
           The setup has changed since this run started; Start again runs it: {describeSpec(formSpec).training}.
         </p>
       )}
+      <SenderResult />
       <RunControls />
       <ol className={styles.stages} data-testid="run-stages" aria-label="Stages">
         {RUN_STAGES.map((stage) => (
@@ -50,6 +54,7 @@ export function TrainSection() {
         ))}
       </ol>
       <RunProgress />
+      <SavedProgress />
       <RunProblem />
       {stoppedEarly !== null && (
         <p className="note" role="note" data-testid="run-stopped-early">
@@ -65,6 +70,18 @@ export function TrainSection() {
       )}
       <Accuracy />
     </section>
+  );
+}
+
+/** While the run trains: the step a reload, a closed tab or a lost GPU would go on from. */
+function SavedProgress() {
+  const status = useRun((s) => s.status);
+  const saved = useSavedCheckpoint();
+  if ((status !== 'running' && status !== 'paused') || saved === null) return null;
+  return (
+    <p className={styles.saved} data-testid="run-saved" data-step={saved.step}>
+      Saved for going on: step {saved.step} of {saved.totalSteps}, {formatSavedAt(saved.savedAt)}. A reload, a closed tab or a lost GPU resumes from there.
+    </p>
   );
 }
 

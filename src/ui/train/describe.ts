@@ -2,7 +2,10 @@
 // page's names for the spec fields a divergence suggests changing.
 
 import type { EvalPhase, RunStage } from '../../run/stages';
-import type { RunSpec } from '../../run/spec';
+import { TRAIN_SETTING_PATHS, type RunSpec } from '../../run/spec';
+import { fieldLabel } from '../../state/form';
+import type { TrainingChange } from '../../state/run';
+import { formatSetting, type TrainSetting } from '../../train/trainer';
 import { formatCount, plural } from '../format';
 
 export const STAGE_LABEL: Record<RunStage, string> = {
@@ -42,4 +45,10 @@ export function describeSpec(spec: RunSpec): { model: string; task: string; meth
     `${plural(t.epochs, 'epoch')}, batch ${t.batch}, lr ${t.lr} (${t.decay}, ${Math.round(100 * t.warmup)}% warm-up), seed ${spec.seed}` +
     (t.earlyStopping !== null ? `, early stopping (patience ${t.earlyStopping.patience})` : '');
   return { model, task, method: `${method} on ${spec.targets?.join(', ') ?? 'the attention projections'}`, training };
+}
+
+/** Training settings to change, in the form's words: "Weight decay 0.1 and Learning rate 0.1". */
+export function describeChange(change: TrainingChange): string {
+  const parts = (Object.entries(change) as [TrainSetting, number][]).map(([setting, value]) => `${fieldLabel(TRAIN_SETTING_PATHS[setting].join('.'))} ${formatSetting(value)}`);
+  return parts.length <= 1 ? (parts[0] ?? '') : `${parts.slice(0, -1).join(', ')} and ${parts.at(-1)}`;
 }
