@@ -3,16 +3,18 @@
 import { writeFile } from 'node:fs/promises';
 import { ADAPTER_BENCH_SHAPES, ADAPTER_BENCH_SHAPES_CPU, benchAdapters } from '../bench/adapters';
 import { benchGeneration } from '../bench/generation';
+import { benchHost, SMOLLM2_135M_TOPOLOGY, type HostBenchRow } from '../bench/host';
 import { benchMatmul, matmulCases } from '../bench/kernels';
 import { benchTraining, SMOLLM2_135M_SHAPE } from '../bench/training';
 import { loadModelInNode } from '../io/node-source';
 import { randomWeights } from '../model/random';
+import type { GpuContext } from '../gpu/context';
 import { acquireNodeContext } from '../gpu/node';
 import { MATMUL_VARIANTS, type MatmulVariant } from '../ops/matmul';
 import type { FlagSpec, FlagValues } from './args';
 import { formatTable } from './table';
 
-const SUITES = ['matmul', 'adapters', 'training', 'generation'] as const;
+const SUITES = ['matmul', 'adapters', 'training', 'generation', 'host'] as const;
 
 export const benchFlags: Record<string, FlagSpec> = {
   quick: { type: 'boolean', help: 'only the small shapes (a smoke run on CPU drivers)' },
@@ -105,9 +107,54 @@ export async function benchCommand(flags: FlagValues): Promise<number> {
     );
     report.generation = rows;
   }
+  if (suite === 'all' || suite === 'host') report.host = await hostSuite(ctx, Number(flags.steps));
   const json = JSON.stringify(report, null, 2);
   console.log(`\n${json}`);
   if (typeof flags.json === 'string') await writeFile(flags.json, json + '\n');
   ctx.destroy();
   return 0;
+}
+
+/**
+ * Host time per training step of SmolLM2-135M's topology (random weights, 1/8 width: see
+ * SMOLLM2_135M_TOPOLOGY), on Dawn's null backend where nothing executes, with what each warm step
+ * creates on the device. Without a null backend
+ * the same figures come from the adapter in use, on stories260K when it is a CPU driver: its
+ * recording time is then the host's share and its wall time includes the GPU's.
+ */
+async function hostSuite(ctx: GpuContext, steps: number): Promise<{ backend: string; rows: HostBenchRow[] }> {
+  let host: GpuContext;
+  let backend = 'Dawn null backend';
+  try {
+    host = await acquireNodeContext({ backend: 'null' });
+  } catch (e) {
+    console.log(`\n(Dawn's null backend is unavailable: ${(e as Error).message}; host figures from the adapter in use)`);
+    host = ctx;
+    backend = `${ctx.adapter.description || ctx.adapter.device} (wall includes GPU time)`;
+  }
+  const model =
+    host === ctx && ctx.adapter.isCpu
+      ? await loadModelInNode({ kind: 'preset', name: 'stories260K' })
+      : { name: 'SmolLM2-135M topology, 1/8 width', config: SMOLLM2_135M_TOPOLOGY, weights: randomWeights(SMOLLM2_135M_TOPOLOGY, 1) };
+  try {
+    const rows = await benchHost(host, model, {
+      steps: Math.max(steps, 5),
+      cpuClock: () => {
+        const { user, system } = process.cpuUsage();
+        return (user + system) / 1000;
+      },
+      onRow: (r) => process.stderr.write(`  host ${r.model} ${r.method}: ${r.wallMs.toFixed(1)} ms/step\n`),
+    });
+    console.log(`\nHost overhead of a training step (${backend}), adapters on q,k,v,o, batch 8 × seq 256, median of ${rows[0]?.steps ?? 0} warm steps;`);
+    console.log('record = trainStep up to its first await (batch, dispatches, submit), CPU = the process\'s CPU time over it; created and submitted per warm step:');
+    console.log(
+      formatTable(
+        ['model', 'method', 'wall ms/step', 'record ms/step', 'record CPU ms', 'buffers', 'bind groups', 'pipelines', 'shader modules', 'encoders', 'submits'],
+        rows.map((r) => [r.model, r.method, r.wallMs, r.recordMs, r.recordCpuMs ?? '—', r.perStep.buffers, r.perStep.bindGroups, r.perStep.pipelines, r.perStep.shaderModules, r.perStep.commandEncoders, r.perStep.submissions]),
+      ),
+    );
+    return { backend, rows };
+  } finally {
+    if (host !== ctx) host.destroy();
+  }
 }

@@ -44,6 +44,20 @@ export interface AdapterSummary {
   isCpu: boolean;
 }
 
+/**
+ * What a context has created on its device so far, by kind, and how many command buffers it
+ * submitted: a training step that is warm creates none of them (buffers, bind groups, pipelines,
+ * shader modules) and encodes and submits one command buffer.
+ */
+export interface CreationCounts {
+  buffers: number;
+  bindGroups: number;
+  pipelines: number;
+  shaderModules: number;
+  commandEncoders: number;
+  submissions: number;
+}
+
 export interface TimingResult {
   ms: number;
   source: 'timestamp-query' | 'wall-clock';
@@ -84,6 +98,7 @@ export class GpuContext {
   private stagingPoolBytes = 0;
   private stagingCreated = 0;
   private readonly lostListeners = new Set<(e: DeviceLostError) => void>();
+  private readonly counts: CreationCounts = { buffers: 0, bindGroups: 0, pipelines: 0, shaderModules: 0, commandEncoders: 0, submissions: 0 };
 
   // Recording state: one encoder and one open compute pass.
   private encoder: GPUCommandEncoder | null = null;
@@ -104,12 +119,27 @@ export class GpuContext {
   ) {
     this.features = new Set(device.features);
     this.limits = device.limits;
-    this.empty = device.createBuffer({ label: 'empty', size: 16, usage: GPUBufferUsage.STORAGE });
+    this.empty = this.createBuffer({ label: 'empty', size: 16, usage: GPUBufferUsage.STORAGE });
     void device.lost.then((info) => {
       if (this.destroyed) return;
       this.lostError = new DeviceLostError(info.reason ?? 'unknown', info.message);
       for (const listener of this.lostListeners) listener(this.lostError);
     });
+  }
+
+  /** A snapshot of what this context has created and submitted so far (see CreationCounts). */
+  get created(): CreationCounts {
+    return { ...this.counts };
+  }
+
+  private createBuffer(descriptor: GPUBufferDescriptor): GPUBuffer {
+    this.counts.buffers++;
+    return this.device.createBuffer(descriptor);
+  }
+
+  private createCommandEncoder(): GPUCommandEncoder {
+    this.counts.commandEncoders++;
+    return this.device.createCommandEncoder();
   }
 
   get hasTimestamps(): boolean {
@@ -138,6 +168,8 @@ export class GpuContext {
     const { layout, bindings } = this.layoutOf(spec);
     this.device.pushErrorScope('validation');
     const module = this.device.createShaderModule({ label: spec.name, code: spec.code });
+    this.counts.shaderModules++;
+    this.counts.pipelines++;
     const pipeline = this.device.createComputePipeline({
       label: spec.name,
       layout: this.device.createPipelineLayout({ bindGroupLayouts: [layout] }),
@@ -250,6 +282,7 @@ export class GpuContext {
         throw new KernelError(kernel.name, `unknown binding "${name}"; the kernel declares ${known.join(', ')}`);
       }
     }
+    this.counts.bindGroups++;
     const bindGroup = this.device.createBindGroup({ label: kernel.name, layout: kernel.layout, entries });
     const pass = this.openPass();
     pass.setPipeline(kernel.pipeline);
@@ -299,7 +332,7 @@ export class GpuContext {
     if (!arena || arena.used + bytes > UNIFORM_ARENA_BYTES) {
       const buffer =
         this.freeArenas.pop() ??
-        this.device.createBuffer({
+        this.createBuffer({
           label: 'uniform arena',
           size: UNIFORM_ARENA_BYTES,
           usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
@@ -311,13 +344,13 @@ export class GpuContext {
   }
 
   private openPass(): GPUComputePassEncoder {
-    if (!this.encoder) this.encoder = this.device.createCommandEncoder();
+    if (!this.encoder) this.encoder = this.createCommandEncoder();
     if (!this.pass) this.pass = this.encoder.beginComputePass();
     return this.pass;
   }
 
   private closePass(): GPUCommandEncoder {
-    if (!this.encoder) this.encoder = this.device.createCommandEncoder();
+    if (!this.encoder) this.encoder = this.createCommandEncoder();
     if (this.pass) {
       this.pass.end();
       this.pass = null;
@@ -349,6 +382,7 @@ export class GpuContext {
     this.device.pushErrorScope('out-of-memory');
     this.device.pushErrorScope('validation');
     this.device.queue.submit([encoder.finish()]);
+    this.counts.submissions++;
     const validation = this.device.popErrorScope();
     const oom = this.device.popErrorScope();
     this.pendingErrors.push(
@@ -430,7 +464,7 @@ export class GpuContext {
 
   private createStorageBuffer(label: string, size: number): GPUBuffer {
     this.boundPool();
-    const buffer = this.device.createBuffer({
+    const buffer = this.createBuffer({
       label,
       size,
       usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
@@ -535,7 +569,7 @@ export class GpuContext {
       return pooled;
     }
     this.stagingCreated++;
-    return this.device.createBuffer({ label: 'read-back staging', size, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    return this.createBuffer({ label: 'read-back staging', size, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
   }
 
   /** Puts an unmapped staging buffer back in the pool, or destroys it when the pool is full. */
@@ -593,12 +627,12 @@ export class GpuContext {
       return { ms: performance.now() - t0, source: 'wall-clock' };
     }
     const querySet = this.device.createQuerySet({ type: 'timestamp', count: 2 });
-    const resolve = this.device.createBuffer({
+    const resolve = this.createBuffer({
       size: 16,
       usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC,
     });
     try {
-      this.encoder = this.device.createCommandEncoder();
+      this.encoder = this.createCommandEncoder();
       this.pass = this.encoder.beginComputePass({
         timestampWrites: { querySet, beginningOfPassWriteIndex: 0, endOfPassWriteIndex: 1 },
       });
