@@ -88,19 +88,12 @@ const UPLOAD_STAGED_MAX_BYTES = 1 << 20;
  */
 const BIND_GROUP_CACHE_MAX = 16384;
 
-/** A level of the bind-group cache: one per bound buffer id, then one per binding size. */
-class BindGroupNode {
-  private readonly next = new Map<number, BindGroupNode>();
-  group: GPUBindGroup | null = null;
-
-  child(key: number): BindGroupNode {
-    let node = this.next.get(key);
-    if (!node) {
-      node = new BindGroupNode();
-      this.next.set(key, node);
-    }
-    return node;
-  }
+/** A cached bind group with what it binds, in the order of its kernel's bindings. */
+interface CachedBindGroup {
+  buffers: GPUBuffer[];
+  /** Binding sizes in bytes (a pooled buffer may be bound at several). */
+  sizes: number[];
+  group: GPUBindGroup;
 }
 
 // Staging buffers for read-backs come in powers of two from STAGING_MIN_BYTES, so reads of
@@ -130,7 +123,8 @@ export class GpuContext {
   /** Set when the device is lost; every later call raises it. */
   private lostError: DeviceLostError | null = null;
   private destroyed = false;
-  private readonly kernels = new Map<string, Kernel>();
+  /** Compiled kernels by name, one per entry point and constants. */
+  private readonly kernels = new Map<string, { entryPoint: string; constants: Record<string, number>; kernel: Kernel }[]>();
   /** Explicit bind-group layouts by module text and entry point. */
   private readonly layouts = new Map<string, { layout: GPUBindGroupLayout; bindings: BindingDecl[] }>();
   private readonly pool = new Map<number, GPUBuffer[]>();
@@ -142,16 +136,21 @@ export class GpuContext {
   private stagingCreated = 0;
   private readonly lostListeners = new Set<(e: DeviceLostError) => void>();
   private readonly counts: CreationCounts = { buffers: 0, bindGroups: 0, pipelines: 0, shaderModules: 0, commandEncoders: 0, submissions: 0 };
-  /** Ids of buffers and layouts, in creation order, for the pool's order and the bind-group keys. */
-  private readonly ids = new WeakMap<GPUBuffer | GPUBindGroupLayout, number>();
+  /**
+   * Each buffer's id, in creation order (for the pool's order and the bind-group cache), and its
+   * size: GPUBuffer.size and GPUSupportedLimits are getters into the native binding, a few
+   * hundred nanoseconds each, too slow for every binding of every dispatch.
+   */
+  private readonly buffers = new WeakMap<GPUBuffer, { id: number; size: number }>();
   private nextId = 1;
-  /** Bind groups by layout, then bound buffers and sizes (see BindGroupNode). */
-  private readonly bindGroups = new Map<GPUBindGroupLayout, BindGroupNode>();
+  /** Bind groups by layout, then by the id of the first storage buffer bound (see CachedBindGroup). */
+  private readonly bindGroups = new Map<GPUBindGroupLayout, Map<number, CachedBindGroup[]>>();
   private bindGroupCount = 0;
 
   // Recording state: one encoder and one open compute pass.
   private encoder: GPUCommandEncoder | null = null;
   private pass: GPUComputePassEncoder | null = null;
+  private readonly dynamicOffset = [0];
   /** The pipeline last set in the open pass. */
   private passPipeline: GPUComputePipeline | null = null;
   private batchKernels: string[] = [];
@@ -173,7 +172,10 @@ export class GpuContext {
     readonly strict = false,
   ) {
     this.features = new Set(device.features);
-    this.limits = device.limits;
+    // A plain copy: reading the device's own object calls into the native binding every time.
+    const limits: Record<string, number> = {};
+    for (const name in device.limits) limits[name] = (device.limits as unknown as Record<string, number>)[name]!;
+    this.limits = Object.freeze(limits) as unknown as GPUSupportedLimits;
     this.empty = this.createBuffer({ label: 'empty', size: 16, usage: GPUBufferUsage.STORAGE });
     this.uniforms = this.ring('uniform ring', GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST, UNIFORM_RING_BYTES);
     this.uniformView = new DataView(this.uniforms.host);
@@ -193,18 +195,18 @@ export class GpuContext {
   private createBuffer(descriptor: GPUBufferDescriptor): GPUBuffer {
     this.counts.buffers++;
     const buffer = this.device.createBuffer(descriptor);
-    this.ids.set(buffer, this.nextId++);
+    this.buffers.set(buffer, { id: this.nextId++, size: descriptor.size });
     return buffer;
   }
 
-  /** The creation-order id of a buffer or layout (buffers made elsewhere get one when first seen). */
-  private idOf(o: GPUBuffer | GPUBindGroupLayout): number {
-    let id = this.ids.get(o);
-    if (id === undefined) {
-      id = this.nextId++;
-      this.ids.set(o, id);
+  /** A buffer's creation-order id and size (a buffer made elsewhere is numbered when first seen). */
+  private infoOf(buffer: GPUBuffer): { id: number; size: number } {
+    let info = this.buffers.get(buffer);
+    if (info === undefined) {
+      info = { id: this.nextId++, size: buffer.size };
+      this.buffers.set(buffer, info);
     }
-    return id;
+    return info;
   }
 
   private createCommandEncoder(): GPUCommandEncoder {
@@ -232,9 +234,13 @@ export class GpuContext {
    */
   kernel(spec: KernelSpec): Kernel {
     this.throwIfLost();
-    const key = `${spec.name}|${spec.entryPoint}|${JSON.stringify(spec.constants ?? {})}`;
-    const cached = this.kernels.get(key);
-    if (cached) return cached;
+    // Looked up for every dispatch: by name, then entry point and constants compared in place.
+    let variants = this.kernels.get(spec.name);
+    if (!variants) {
+      variants = [];
+      this.kernels.set(spec.name, variants);
+    }
+    for (const v of variants) if (v.entryPoint === spec.entryPoint && sameConstants(v.constants, spec.constants)) return v.kernel;
     const { layout, bindings } = this.layoutOf(spec);
     this.device.pushErrorScope('validation');
     const module = this.device.createShaderModule({ label: spec.name, code: spec.code });
@@ -256,7 +262,7 @@ export class GpuContext {
       }),
     );
     const kernel: Kernel = { name: spec.name, pipeline, layout, bindings };
-    this.kernels.set(key, kernel);
+    variants.push({ entryPoint: spec.entryPoint, constants: { ...spec.constants }, kernel });
     return kernel;
   }
 
@@ -337,7 +343,7 @@ export class GpuContext {
         size = Math.max(b.byteLength, 4);
       } else {
         buffer = b;
-        size = b.size;
+        size = this.infoOf(b).size;
       }
       if (size > this.limits.maxStorageBufferBindingSize) {
         throw new KernelError(
@@ -367,7 +373,10 @@ export class GpuContext {
       pass.setPipeline(kernel.pipeline);
       this.passPipeline = kernel.pipeline;
     }
-    if (uniformOffset >= 0) pass.setBindGroup(0, bindGroup, [uniformOffset]);
+    if (uniformOffset >= 0) {
+      this.dynamicOffset[0] = uniformOffset; // Dawn copies it during the call
+      pass.setBindGroup(0, bindGroup, this.dynamicOffset);
+    }
     else pass.setBindGroup(0, bindGroup);
     pass.dispatchWorkgroups(x, y, z);
     this.batchKernels.push(kernel.name);
@@ -396,25 +405,33 @@ export class GpuContext {
       this.bindGroups.clear();
       this.bindGroupCount = 0;
     }
-    let node = this.bindGroups.get(kernel.layout);
-    if (!node) {
-      node = new BindGroupNode();
-      this.bindGroups.set(kernel.layout, node);
+    let byFirst = this.bindGroups.get(kernel.layout);
+    if (!byFirst) {
+      byFirst = new Map();
+      this.bindGroups.set(kernel.layout, byFirst);
     }
     const decls = kernel.bindings;
-    for (let i = 0; i < decls.length; i++) {
-      if (decls[i]!.kind === 'uniform') continue;
-      node = node.child(this.idOf(buffers[i]!)).child(sizes[i]!);
+    const first = decls.findIndex((d) => d.kind !== 'uniform');
+    const key = first < 0 ? 0 : this.infoOf(buffers[first]!).id;
+    let candidates = byFirst.get(key);
+    if (!candidates) {
+      candidates = [];
+      byFirst.set(key, candidates);
     }
-    if (node.group) return node.group;
+    for (const c of candidates) {
+      let same = true;
+      for (let i = 0; i < decls.length && same; i++) same = c.buffers[i] === buffers[i] && c.sizes[i] === sizes[i];
+      if (same) return c.group;
+    }
     this.counts.bindGroups++;
     this.bindGroupCount++;
-    node.group = this.device.createBindGroup({
+    const group = this.device.createBindGroup({
       label: kernel.name,
       layout: kernel.layout,
       entries: decls.map((d, i) => ({ binding: d.binding, resource: { buffer: buffers[i]!, offset: 0, size: sizes[i]! } })),
     });
-    return node.group;
+    candidates.push({ buffers, sizes, group });
+    return group;
   }
 
   /** Packs the uniform struct of `decl` into the uniform ring; its offset and size there. */
@@ -430,7 +447,7 @@ export class GpuContext {
     }
     const bytes = alignUp(Math.max(fields.length * 4, 16), 16);
     const align = this.limits.minUniformBufferOffsetAlignment;
-    if (alignUp(this.uniforms.used, align) + bytes > this.uniforms.buffer.size) {
+    if (alignUp(this.uniforms.used, align) + bytes > this.uniforms.host.byteLength) {
       // The ring is full: the work recorded so far is submitted with it, and it starts over.
       this.flush();
       this.uniforms.used = 0;
@@ -469,10 +486,10 @@ export class GpuContext {
    */
   private reserve(ring: StagedRing, bytes: number, align: number): number {
     let offset = alignUp(ring.used, align);
-    if (offset + bytes > ring.buffer.size) {
+    if (offset + bytes > ring.host.byteLength) {
       this.writeRing(ring);
       this.retired.push(ring.buffer);
-      const size = 2 ** Math.ceil(Math.log2(Math.max(2 * ring.buffer.size, bytes)));
+      const size = 2 ** Math.ceil(Math.log2(Math.max(2 * ring.host.byteLength, bytes)));
       const grown = this.ring(ring.label, ring.usage, size);
       Object.assign(ring, grown);
       offset = 0;
@@ -508,7 +525,7 @@ export class GpuContext {
   /** Records a buffer-to-buffer copy (whole source unless `bytes` is given). */
   copy(src: Tensor, dst: Tensor, bytes = src.byteLength, srcOffset = 0, dstOffset = 0): void {
     this.throwIfLost();
-    if (srcOffset + bytes > src.buffer.size || dstOffset + bytes > dst.buffer.size) {
+    if (srcOffset + bytes > this.infoOf(src.buffer).size || dstOffset + bytes > this.infoOf(dst.buffer).size) {
       throw new Error(`copy "${src.label}" → "${dst.label}": ${bytes} bytes do not fit`);
     }
     if (bytes === 0) return;
@@ -761,16 +778,16 @@ export class GpuContext {
    * depends on which are idle, not on the order earlier steps released them in.
    */
   recycle(buffer: GPUBuffer): void {
-    const list = this.pool.get(buffer.size);
+    const { id, size } = this.infoOf(buffer);
+    const list = this.pool.get(size);
     if (list) {
-      const id = this.idOf(buffer);
       let i = list.length;
-      while (i > 0 && this.idOf(list[i - 1]!) < id) i--;
+      while (i > 0 && this.infoOf(list[i - 1]!).id < id) i--;
       list.splice(i, 0, buffer);
     } else {
-      this.pool.set(buffer.size, [buffer]);
+      this.pool.set(size, [buffer]);
     }
-    this.pooledBytes += buffer.size;
+    this.pooledBytes += size;
   }
 
   /** Frees every pooled buffer, tensors' and read-backs' (tensors still held stay valid). */
@@ -860,6 +877,16 @@ export class GpuContext {
       throw e;
     }
   }
+}
+
+function sameConstants(a: Record<string, number>, b: Record<string, number> | undefined): boolean {
+  let n = 0;
+  for (const k in b) {
+    if (a[k] !== b[k]) return false;
+    n++;
+  }
+  for (const _ in a) n--;
+  return n === 0;
 }
 
 function alignUp(n: number, a: number): number {
