@@ -21,6 +21,7 @@ export const benchFlags: Record<string, FlagSpec> = {
   suite: { type: 'string', help: `what to run: ${['all', ...SUITES].join(', ')}`, default: 'all' },
   full: { type: 'boolean', help: 'the full shapes even on a CPU driver: adapters at N=8192 4096², training SmolLM2-135M (hours on a CPU)' },
   steps: { type: 'number', help: 'timed training steps per method', default: 5 },
+  seqs: { type: 'string', help: 'comma-separated sequence lengths of the training suite (batch 8 each)', default: '256' },
   variants: { type: 'string', help: `comma-separated matmul variants (${MATMUL_VARIANTS.join(', ')})`, default: MATMUL_VARIANTS.join(',') },
   json: { type: 'string', help: 'also write the results as JSON to this file' },
 };
@@ -43,7 +44,7 @@ export async function benchCommand(flags: FlagValues): Promise<number> {
     timing: ctx.hasTimestamps ? 'timestamp-query' : 'wall-clock',
   };
   if (suite === 'all' || suite === 'matmul') {
-    const rows = await benchMatmul(ctx, matmulCases(Boolean(flags.quick)), variants, (r) =>
+    const rows = await benchMatmul(ctx, matmulCases(Boolean(flags.quick), Boolean(flags.full) || !a.isCpu), variants, (r) =>
       process.stderr.write(`  ${r.name} ${r.variant}: ${r.gflops.toFixed(2)} GFLOP/s\n`),
     );
     console.log(
@@ -71,24 +72,31 @@ export async function benchCommand(flags: FlagValues): Promise<number> {
     report.adapters = rows;
   }
   if (suite === 'all' || suite === 'training') {
+    const seqs = String(flags.seqs).split(',').map((v) => Number(v.trim()));
+    for (const seq of seqs) {
+      if (!Number.isInteger(seq) || seq < 2) throw new Error(`bench: --seqs takes sequence lengths ≥ 2 separated by commas, got "${flags.seqs}"`);
+    }
     const models = [await loadModelInNode({ kind: 'preset', name: 'stories260K' })];
     const bigOnCpu = a.isCpu && !flags.full;
     if (bigOnCpu) console.log('\n(CPU driver: training benchmark on stories260K only; --full adds the SmolLM2-135M shape)');
     else models.push({ ...models[0]!, name: 'SmolLM2-135M shape (random weights)', config: SMOLLM2_135M_SHAPE, weights: randomWeights(SMOLLM2_135M_SHAPE, 1) });
     const rows = [];
     for (const model of models) {
-      rows.push(
-        ...(await benchTraining(ctx, model, {
-          steps: Number(flags.steps),
-          onRow: (r) => process.stderr.write(`  ${r.model} ${r.method} (${r.loss}): ${r.tokensPerSecond.toFixed(0)} tok/s\n`),
-        })),
-      );
+      for (const seq of seqs) {
+        rows.push(
+          ...(await benchTraining(ctx, model, {
+            seq,
+            steps: Number(flags.steps),
+            onRow: (r) => process.stderr.write(`  ${r.model} ${r.method} (${r.loss}) ${r.batch}×${r.seq}: ${r.tokensPerSecond.toFixed(0)} tok/s\n`),
+          })),
+        );
+      }
     }
-    console.log('\nTraining step (forward, backward, AdamW), adapters on q,k,v,o, batch 8 × seq 256, median step:');
+    console.log('\nTraining step (forward, backward, AdamW), adapters on q,k,v,o, batch 8, median step:');
     console.log(
       formatTable(
-        ['model', 'method', 'loss at', 'ms/step', 'tokens/s', 'peak GPU MiB'],
-        rows.map((r) => [r.model, r.method, r.loss, r.msPerStep, r.tokensPerSecond, r.peakBytes / 1048576]),
+        ['model', 'method', 'loss at', 'seq', 'ms/step', 'tokens/s', 'peak GPU MiB'],
+        rows.map((r) => [r.model, r.method, r.loss, r.seq, r.msPerStep, r.tokensPerSecond, r.peakBytes / 1048576]),
       ),
     );
     report.training = rows;

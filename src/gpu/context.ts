@@ -670,7 +670,6 @@ export class GpuContext {
 
   /** Overwrites a tensor's contents from the host, in order with recorded work. */
   write(t: Tensor, data: Float32Array | Uint32Array | Int32Array): void {
-    this.throwIfLost();
     if (data.length !== t.size) {
       throw new Error(`tensor "${t.label}": ${data.length} values for ${t.size} elements`);
     }
@@ -781,9 +780,15 @@ export class GpuContext {
     const { id, size } = this.infoOf(buffer);
     const list = this.pool.get(size);
     if (list) {
-      let i = list.length;
-      while (i > 0 && this.infoOf(list[i - 1]!).id < id) i--;
-      list.splice(i, 0, buffer);
+      // Binary search for the first buffer created before this one (a size class may hold hundreds).
+      let lo = 0;
+      let hi = list.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        if (this.infoOf(list[mid]!).id > id) lo = mid + 1;
+        else hi = mid;
+      }
+      list.splice(lo, 0, buffer);
     } else {
       this.pool.set(size, [buffer]);
     }
