@@ -159,13 +159,13 @@ def compare(args):
     if not ref.get("available"):
         print(f"(PEFT reference unavailable: {ref.get('reason')}; the ratios against it are left out)")
 
-    big = [r for r in ours.get("training", []) if r["model"].startswith("SmolLM2-135M") and r["loss"] == "every position"]
+    big = [r for r in ours.get("training", []) if r.get("model", "").startswith("SmolLM2-135M") and r.get("loss") == "every position"]
 
     def ours_row(method, seq):
-        return next((r for r in big if r["method"] == method and r["seq"] == seq), None)
+        return next((r for r in big if r.get("method") == method and r.get("seq") == seq), None)
 
     def ref_row(method, seq):
-        return next((r for r in ref.get("training", []) if r["method"] == method and r["seq"] == seq), None)
+        return next((r for r in ref.get("training", []) if r.get("method") == method and r.get("seq") == seq), None)
 
     lines = []
 
@@ -174,9 +174,10 @@ def compare(args):
             lines.append((figure, "n/a" if a is None else f"{a:.4g}", "n/a" if b is None else f"{b:.4g}", "n/a", target, ""))
             return
         r = ratio_of(a, b)
-        lines.append((figure, f"{a:.4g}", f"{b:.4g}", f"{r:.3f}x", target, "yes" if ok(r) else "NO"))
+        met = "" if ok is None else "yes" if ok(r) else "NO"
+        lines.append((figure, f"{a:.4g}", f"{b:.4g}", f"{r:.3f}x", target, met))
 
-    seqs = sorted({r["seq"] for r in big}) or [256]
+    seqs = sorted({r.get("seq", 256) for r in big}) or [256]
     for seq in seqs:
         d2, lo = ours_row("D2-LoRA r=8", seq), ours_row("LoRA r=8", seq)
         pl = ref_row("LoRA r=8", seq)
@@ -184,7 +185,7 @@ def compare(args):
         line(f"ms/step, our D2-LoRA vs our LoRA, 8x{seq}", d2 and d2["msPerStep"], lo and lo["msPerStep"], lambda a, b: a / b, "<= 1.05x", lambda r: r <= 1.05)
         line(f"peak GiB, our D2-LoRA vs PEFT LoRA, 8x{seq}", d2 and d2["peakBytes"] / 2**30, pl and pl["peakGiB"], lambda a, b: a / b, "<= 0.8x", lambda r: r <= 0.8)
         dora = ref_row("DoRA r=8", seq)
-        line(f"tokens/s, our D2-LoRA vs PEFT DoRA, 8x{seq}", d2 and d2["tokensPerSecond"], dora and dora["tokensPerSecond"], lambda a, b: a / b, "(context)", lambda r: True)
+        line(f"tokens/s, our D2-LoRA vs PEFT DoRA, 8x{seq}", d2 and d2["tokensPerSecond"], dora and dora["tokensPerSecond"], lambda a, b: a / b, "(context)", None)
     for n in (2048, 4096):
         mine = [r for r in ours.get("matmul", []) if r["M"] == n and r["N"] == n and r["K"] == n]
         best = max(mine, key=lambda r: r["gflops"]) if mine else None
