@@ -77,9 +77,9 @@ function filesUnder(folder: string): string[] {
 
 test('runs a share link in the worker: every stage, pause and resume, charts, accuracies, Try it, and downloads equal to the command line\'s output', async ({ page }, testInfo) => {
   test.setTimeout(RUN_TIMEOUT_MS + 180_000);
-  // The command line first, on the same link (Dawn on lavapipe in Node).
+  // The command line first, on the same link (Dawn on lavapipe in Node), with the ONNX export the page's runs have.
   const cliOut = join(mkdtempSync(join(tmpdir(), 'd2lora-e2e-cli-')), 'out');
-  execFileSync(process.execPath, ['scripts/d2lora.mjs', 'train', '--link', LINK, '--out', cliOut], { stdio: ['ignore', 'ignore', 'inherit'], timeout: 180_000 });
+  execFileSync(process.execPath, ['scripts/d2lora.mjs', 'train', '--link', LINK, '--onnx', '--out', cliOut], { stdio: ['ignore', 'ignore', 'inherit'], timeout: 180_000 });
 
   const consoleErrors: string[] = [];
   page.on('console', (m) => {

@@ -31,14 +31,15 @@ export interface GenerationBenchRow {
 export const GENERATION_BENCH_POSITIONS: readonly number[] = [64, 256, 512];
 
 /** Greedy tokens for positions 0 … n−1 from `first`, each next token from `logitsAfter`. */
-async function greedy(first: number, n: number, logitsAfter: (tokens: readonly number[]) => Promise<Float32Array>): Promise<{ tokens: number[]; ms: number }> {
+export async function greedy(first: number, n: number, logitsAfter: (tokens: readonly number[]) => Promise<Float32Array>): Promise<{ tokens: number[]; ms: number }> {
   const t0 = performance.now();
   const tokens = [first];
   for (let pos = 0; pos < n; pos++) tokens.push(argmax(await logitsAfter(tokens)));
   return { tokens, ms: performance.now() - t0 };
 }
 
-async function cachedRun(model: GpuModel, bos: number, n: number) {
+/** Greedy decoding of n positions through the engine's KV cache. */
+export async function cachedRun(model: GpuModel, bos: number, n: number) {
   const cache = new KvCache(model, n);
   try {
     return await greedy(bos, n, (tokens) => (tokens.length === 1 ? cache.prefill(tokens) : cache.step(tokens[tokens.length - 1]!)));

@@ -4,17 +4,18 @@ import { writeFile } from 'node:fs/promises';
 import { ADAPTER_BENCH_SHAPES, ADAPTER_BENCH_SHAPES_CPU, benchAdapters } from '../bench/adapters';
 import { benchGeneration } from '../bench/generation';
 import { benchHost, SMOLLM2_135M_TOPOLOGY, type HostBenchRow } from '../bench/host';
+import { benchOnnx } from '../bench/onnx';
 import { benchMatmul, matmulCases } from '../bench/kernels';
 import { benchTraining, SMOLLM2_135M_SHAPE } from '../bench/training';
 import { loadModelInNode } from '../io/node-source';
-import { randomWeights } from '../model/random';
+import { randomWeights, tinyRandomConfig } from '../model/random';
 import type { GpuContext } from '../gpu/context';
 import { acquireNodeContext } from '../gpu/node';
 import { MATMUL_VARIANTS, type MatmulVariant } from '../ops/matmul';
 import type { FlagSpec, FlagValues } from './args';
 import { formatTable } from './table';
 
-const SUITES = ['matmul', 'adapters', 'training', 'generation', 'host'] as const;
+const SUITES = ['matmul', 'adapters', 'training', 'generation', 'onnx', 'host'] as const;
 
 export const benchFlags: Record<string, FlagSpec> = {
   quick: { type: 'boolean', help: 'only the small shapes (a smoke run on CPU drivers)' },
@@ -114,6 +115,31 @@ export async function benchCommand(flags: FlagValues): Promise<number> {
       ),
     );
     report.generation = rows;
+  }
+  if (suite === 'all' || suite === 'onnx') {
+    const stories = await loadModelInNode({ kind: 'preset', name: 'stories260K' });
+    const tiny = (['llama', 'qwen2', 'gpt2'] as const).map((family) => {
+      const config = tinyRandomConfig(family, 256);
+      const weights = randomWeights(config, 1);
+      return { name: `tiny random ${family}`, config, weights, files: {}, stored: new Map([...weights.keys()].map((n) => [n, { name: n, dtype: 'F32' as const }])) };
+    });
+    const rows = [];
+    for (const model of [stories, ...tiny]) {
+      rows.push(
+        await benchOnnx(ctx, model, {
+          positions: 256,
+          onRow: (r) => process.stderr.write(`  ${r.model}: engine ${r.engineTokensPerSecond.toFixed(1)} tok/s, onnxruntime-web ${r.provider} ${r.onnxTokensPerSecond.toFixed(1)} tok/s\n`),
+        }),
+      );
+    }
+    console.log('\nGreedy generation from BOS, our engine (KV cache) vs the exported ONNX model in onnxruntime-web (wall clock, median of 3 alternating rounds):');
+    console.log(
+      formatTable(
+        ['model', 'positions', 'engine tok/s', 'onnxruntime-web', 'onnxruntime tok/s', 'onnxruntime / engine', 'same tokens'],
+        rows.map((r) => [r.model, r.positions, r.engineTokensPerSecond, r.provider, r.onnxTokensPerSecond, `${r.ratio.toFixed(2)}×`, r.tokensAgree ? 'yes' : 'NO']),
+      ),
+    );
+    report.onnx = rows;
   }
   if (suite === 'all' || suite === 'host') report.host = await hostSuite(ctx, Number(flags.steps));
   const json = JSON.stringify(report, null, 2);

@@ -4,6 +4,7 @@ import { formatHelp, parseFlags, UsageError, type FlagSpec, type FlagValues } fr
 import { benchCommand, benchFlags } from './bench';
 import { compareCommand, compareFlags } from './compare';
 import { evalCommand, evalFlags } from './eval';
+import { exportOnnxCommand, exportOnnxFlags } from './export-onnx';
 import { generateCommand, generateFlags } from './generate';
 import { linkCommand, linkFlags } from './link';
 import { flagOf } from './spec-flags';
@@ -14,6 +15,8 @@ import { describeDivergence, formatSetting } from '../train/trainer';
 interface Command {
   summary: string;
   flags: Record<string, FlagSpec>;
+  /** A leading argument that is not a flag, as the value `name` (`d2lora export-onnx <folder>`). */
+  positional?: { name: string; usage: string };
   run(flags: FlagValues): Promise<number>;
 }
 
@@ -23,11 +26,17 @@ const commands: Record<string, Command> = {
   link: { summary: 'print the share link of a run (the same flags as train): opening it fills the page with that run', flags: linkFlags, run: linkCommand },
   eval: { summary: 'accuracy of a checkpoint (optionally with an adapter) on a task', flags: evalFlags, run: evalCommand },
   generate: { summary: 'generate text from a model (greedy or sampled)', flags: generateFlags, run: generateCommand },
+  'export-onnx': {
+    summary: 'add the model of a folder (an output folder of train) as ONNX, onnx/model.onnx, for onnxruntime and transformers.js',
+    flags: exportOnnxFlags,
+    positional: { name: 'folder', usage: '<folder>' },
+    run: exportOnnxCommand,
+  },
   bench: { summary: 'benchmark kernels, adapter layers and training (GFLOP/s, ms, tokens/s)', flags: benchFlags, run: benchCommand },
 };
 
 function usage(): string {
-  const rows = Object.entries(commands).map(([name, c]) => `  ${name.padEnd(10)} ${c.summary}`);
+  const rows = Object.entries(commands).map(([name, c]) => `  ${name.padEnd(11)} ${c.summary}`);
   return `usage: d2lora <command> [flags]\n\nCommands:\n${rows.join('\n')}\n\nRun "d2lora <command> --help" for a command's flags.\n`;
 }
 
@@ -43,11 +52,14 @@ export async function main(argv: string[]): Promise<number> {
     return 2;
   }
   if (rest.includes('--help') || rest.includes('-h')) {
-    process.stdout.write(formatHelp(name, command.summary, command.flags));
+    process.stdout.write(formatHelp(command.positional ? `${name} ${command.positional.usage}` : name, command.summary, command.flags));
     return 0;
   }
   try {
-    return await command.run(parseFlags(rest, command.flags, name));
+    const positional = command.positional && rest[0] !== undefined && !rest[0].startsWith('--') ? rest[0] : undefined;
+    const flags = parseFlags(positional === undefined ? rest : rest.slice(1), command.flags, name);
+    if (command.positional && positional !== undefined) flags[command.positional.name] = positional;
+    return await command.run(flags);
   } catch (e) {
     const err = e as Error;
     process.stderr.write(`d2lora ${name}: ${messageOf(err)}\n`);

@@ -101,6 +101,26 @@ export async function writeOutputFolder(out: string, files: ReadonlyMap<string, 
   }
 }
 
+/** Writes one file in place of `path` (the folder `flag` names): into a temporary file beside it, flushed, then renamed over it. */
+export async function replaceFile(path: string, bytes: Uint8Array, flag = '--out'): Promise<void> {
+  const target = resolve(path);
+  const partial = `${target}.partial-${process.pid}`;
+  let handle;
+  try {
+    handle = await open(partial, 'w');
+    await handle.writeFile(bytes);
+    await handle.sync();
+    await handle.close();
+    handle = undefined;
+    await rename(partial, target);
+  } catch (e) {
+    await handle?.close();
+    await rm(partial, { force: true }).catch(() => undefined);
+    throw explain(e, target, 'write', flag);
+  }
+  await syncFolder(dirname(target));
+}
+
 async function syncFolder(path: string): Promise<void> {
   const handle = await open(path, 'r').catch(() => null);
   if (handle === null) return;

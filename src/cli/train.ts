@@ -8,6 +8,8 @@ import { decodeRunCheckpoint } from '../run/checkpoint';
 import { formatPath, specDifferences } from '../run/spec';
 import { UsageError, type FlagSpec, type FlagValues } from './args';
 import { checkOutputFolder, readFolderFiles, writeOutputFolder } from './output';
+import { parseOnnxWeightTypes } from './export-onnx';
+import { ONNX_WEIGHT_TYPES } from '../export/onnx';
 import { bar, downloadProgress, formatDuration, statusLine } from './progress';
 import { defaultOutFolder, runFromFlags, SPEC_FLAGS } from './spec-flags';
 import { formatTable } from './table';
@@ -21,6 +23,8 @@ export const trainFlags: Record<string, FlagSpec> = {
   },
   'checkpoint-every': { type: 'string', help: 'also write the checkpoint every N steps (default: by time only)' },
   resume: { type: 'string', help: "go on from the checkpoint in this folder, with its run's settings (ends bit for bit as the run would have); keeps checkpointing there" },
+  onnx: { type: 'boolean', help: 'also write the merged model as ONNX: onnx/model.onnx and generation_config.json, for onnxruntime and transformers.js' },
+  'onnx-dtype': { type: 'string', help: `with --onnx, the weight types, comma-separated: ${ONNX_WEIGHT_TYPES.join(', ')} (fp16: onnx/model_fp16.onnx)`, shows: 'fp32' },
 };
 
 const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
@@ -71,6 +75,8 @@ export function terminalPrinter(): (e: RunEvent) => void {
 }
 
 export async function trainCommand(flags: FlagValues): Promise<number> {
+  if (flags['onnx-dtype'] !== undefined && flags.onnx !== true) throw new UsageError('--onnx-dtype needs --onnx');
+  const onnx = flags.onnx === true ? { weightTypes: parseOnnxWeightTypes(typeof flags['onnx-dtype'] === 'string' ? flags['onnx-dtype'] : 'fp32') } : undefined;
   const resumeDir = typeof flags.resume === 'string' ? flags.resume : null;
   const resumeFrom = resumeDir === null ? null : decodeRunCheckpoint(await readFolderFiles(resumeDir, '--resume'));
   const { spec, locations, warnings } = await runFromFlags(flags, resumeFrom === null ? undefined : { spec: resumeFrom.spec, from: `--resume ${resumeDir}` });
@@ -93,7 +99,7 @@ export async function trainCommand(flags: FlagValues): Promise<number> {
       ? undefined
       : { everySteps, save: (files: Map<string, Uint8Array>) => writeOutputFolder(checkpointDir, files, '--checkpoint') };
   const env = nodeRunEnvironment(ctx, locations);
-  const run = resumeFrom === null ? new Run(env, spec, { checkpoints }) : Run.resume(env, resumeFrom, { checkpoints });
+  const run = resumeFrom === null ? new Run(env, spec, { checkpoints, onnx }) : Run.resume(env, resumeFrom, { checkpoints, onnx });
   run.events.on(terminalPrinter());
   if (resumeFrom !== null) process.stderr.write(`resuming from the checkpoint of step ${resumeFrom.step}/${resumeFrom.totalSteps} (${resumeFrom.reason}, ${resumeFrom.savedAt})\n`);
   let saved: { step: number; totalSteps: number } | null = null;

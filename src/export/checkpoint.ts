@@ -18,7 +18,7 @@ import { shapeSize } from '../util/shape';
 import { PT_METADATA, utf8 } from './files';
 
 /** What the export reads of a loaded model. */
-export type ExportSource = Pick<LoadedModel, 'config' | 'stored' | 'files' | 'name'>;
+export type ExportSource = Pick<LoadedModel, 'config' | 'stored' | 'files' | 'name' | 'weights'>;
 
 const TORCH_DTYPE: Record<SafetensorsFloatDtype, HfTorchDtype> = { F32: 'float32', F16: 'float16', BF16: 'bfloat16' };
 
@@ -30,9 +30,7 @@ const TORCH_DTYPE: Record<SafetensorsFloatDtype, HfTorchDtype> = { F32: 'float32
  * values.
  */
 export function exportMergedCheckpoint(model: ExportSource, merged: WeightMap, opts: { dtype?: SafetensorsFloatDtype } = {}): Map<string, Uint8Array> {
-  checkWeights(model.config, merged);
-  const llama2c = model.config.ropeStyle === 'interleaved';
-  const { config, weights } = llama2c ? toHfLlamaFromLlama2c(model.config, merged) : { config: model.config, weights: merged };
+  const { config, weights, tokenizerFiles } = hfCheckpointForm(model, merged);
   const tensors: SafetensorsTensorInput[] = [];
   for (const [name, w] of weights) {
     const stored = model.stored.get(name);
@@ -43,6 +41,20 @@ export function exportMergedCheckpoint(model: ExportSource, merged: WeightMap, o
     [CONFIG_FILE, utf8(hfConfigJson(config, TORCH_DTYPE[dominantDtype(tensors)]))],
     [SAFETENSORS_FILE, writeSafetensors(tensors, PT_METADATA)],
   ]);
+  for (const [name, bytes] of tokenizerFiles) files.set(name, bytes);
+  return files;
+}
+
+/**
+ * The merged model in the form every Hugging Face export has (a llama2.c model converted: q/k
+ * rows permuted to rotate-half RoPE), with the tokenizer files that go beside it (a llama2.c
+ * vocabulary: tokenizer.json and tokenizer_config.json generated from it, and the vocabulary itself).
+ */
+export function hfCheckpointForm(model: ExportSource, merged: WeightMap): { config: ModelConfig; weights: WeightMap; tokenizerFiles: Map<string, Uint8Array> } {
+  checkWeights(model.config, merged);
+  const llama2c = model.config.ropeStyle === 'interleaved';
+  const { config, weights } = llama2c ? toHfLlamaFromLlama2c(model.config, merged) : { config: model.config, weights: merged };
+  const tokenizerFiles = new Map<string, Uint8Array>();
   if (llama2c) {
     const vocabularies = Object.entries(model.files);
     if (vocabularies.length !== 1) {
@@ -50,13 +62,18 @@ export function exportMergedCheckpoint(model: ExportSource, merged: WeightMap, o
     }
     const [[name, bytes]] = vocabularies;
     const tokenizer = hfTokenizerFromLlama2c(bytes, name, config);
-    files.set(TOKENIZER_FILE, utf8(tokenizer.tokenizerJson));
-    files.set(TOKENIZER_CONFIG_FILE, utf8(tokenizer.tokenizerConfigJson));
-    files.set(name, bytes);
+    tokenizerFiles.set(TOKENIZER_FILE, utf8(tokenizer.tokenizerJson));
+    tokenizerFiles.set(TOKENIZER_CONFIG_FILE, utf8(tokenizer.tokenizerConfigJson));
+    tokenizerFiles.set(name, bytes);
   } else {
-    for (const [name, bytes] of Object.entries(model.files)) if (name !== CONFIG_FILE) files.set(name, bytes);
+    for (const [name, bytes] of Object.entries(model.files)) if (name !== CONFIG_FILE) tokenizerFiles.set(name, bytes);
   }
-  return files;
+  return { config, weights, tokenizerFiles };
+}
+
+/** config.json's torch_dtype for the checkpoint as stored: the dtype that holds most of its values. */
+export function storedTorchDtype(model: ExportSource): HfTorchDtype {
+  return TORCH_DTYPE[dominantDtype([...model.stored].map(([name, s]) => ({ dtype: s.dtype, data: model.weights.get(name)?.data ?? [] })))];
 }
 
 /** `weights` holds exactly the tensors of `config`, in their shapes. */
@@ -75,7 +92,7 @@ function checkWeights(config: ModelConfig, weights: WeightMap): void {
 }
 
 /** The dtype that holds the most values. */
-function dominantDtype(tensors: readonly SafetensorsTensorInput[]): SafetensorsFloatDtype {
+function dominantDtype(tensors: readonly { dtype: SafetensorsFloatDtype; data: ArrayLike<number> }[]): SafetensorsFloatDtype {
   const values = new Map<SafetensorsFloatDtype, number>();
   for (const t of tensors) values.set(t.dtype, (values.get(t.dtype) ?? 0) + t.data.length);
   return [...values].reduce((best, next) => (next[1] > best[1] ? next : best))[0];

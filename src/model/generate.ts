@@ -37,8 +37,11 @@ export interface Generation {
   generatedTokens: number[];
 }
 
-/** Where the logits after each position come from: the KV cache, or the whole sequence again. */
-interface LogitsSource {
+/**
+ * Where the logits after each position come from: our KV cache, the whole sequence again, or
+ * another runtime running the same model (src/onnx/session.ts: onnxruntime-web).
+ */
+export interface LogitsSource {
   /** Logits after the last prompt token. */
   prompt(tokens: readonly number[]): Promise<Float32Array>;
   /** Logits after `token`, appended at the next position. */
@@ -66,14 +69,30 @@ function recomputedLogits(model: GpuModel): LogitsSource {
   };
 }
 
-export async function generate(model: GpuModel, tokenizer: Tokenizer, prompt: string, opts: GenerateOptions = {}): Promise<Generation> {
+export function generate(model: GpuModel, tokenizer: Tokenizer, prompt: string, opts: GenerateOptions = {}): Promise<Generation> {
+  model.requireAlive('generate');
+  const open = (positions: number) => (opts.kvCache === false ? recomputedLogits(model) : cachedLogits(model, positions));
+  return generateWith(open, model.config.maxPositions, tokenizer, prompt, opts);
+}
+
+/**
+ * generate() over any source of logits: `open(positions)` starts a sequence of at most that many
+ * positions (the prompt's included); `context` is the model's. The same forcing, stopping and
+ * sampling whatever computes the logits, so two runtimes of one model write the same text.
+ */
+export async function generateWith(
+  open: (positions: number) => LogitsSource,
+  context: number,
+  tokenizer: Tokenizer,
+  prompt: string,
+  opts: Omit<GenerateOptions, 'kvCache'> = {},
+): Promise<Generation> {
   const steps = opts.steps ?? 256;
   const temperature = opts.temperature ?? 0;
   const topP = opts.topP ?? 1;
   if (!Number.isInteger(steps) || steps < 1) throw new Error(`steps must be a positive integer, got ${steps}`);
   if (!(temperature >= 0)) throw new Error(`temperature must be ≥ 0, got ${temperature}`);
   if (!(topP > 0 && topP <= 1)) throw new Error(`topP must be in (0, 1], got ${topP}`);
-  const context = model.config.maxPositions;
   const limit = Math.min(steps, context);
   const promptTokens = tokenizer.encode(prompt, { bos: tokenizer.bosId !== null });
   if (promptTokens.length === 0) throw new Error('the prompt encodes to no tokens and the tokenizer has no BOS');
@@ -107,7 +126,7 @@ export async function generate(model: GpuModel, tokenizer: Tokenizer, prompt: st
   }
   const generatedTokens: number[] = [];
   if (promptEnd === promptTokens.length) {
-    const source = opts.kvCache === false ? recomputedLogits(model) : cachedLogits(model, limit);
+    const source = open(limit);
     try {
       let logits = await source.prompt(promptTokens);
       for (let pos = promptTokens.length - 1; pos < limit; pos++) {

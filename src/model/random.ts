@@ -3,8 +3,37 @@
 
 import { Rng } from '../util/rng';
 import { shapeSize } from '../util/shape';
-import type { ModelConfig, WeightMap } from './config';
+import { validateModelConfig, type ModelConfig, type WeightMap } from './config';
 import { expectedWeights } from './names';
+
+/**
+ * A tiny model of each family with every code path of the family (GQA for Llama and Qwen2,
+ * Qwen2's q/k/v biases and tied classifier, GPT-2's fused qkv and learned positions), at sizes
+ * the f64 reference model runs in milliseconds: the tests' and benchmarks' random models.
+ */
+export function tinyRandomConfig(family: ModelConfig['family'], maxPositions = 32): ModelConfig {
+  return validateModelConfig(
+    {
+      family,
+      vocabSize: 67,
+      hiddenSize: 24,
+      intermediateSize: 40,
+      numLayers: 2,
+      numHeads: 4,
+      numKvHeads: family === 'gpt2' ? 4 : 2,
+      headDim: 6,
+      maxPositions,
+      normEps: 1e-5,
+      ropeTheta: 10000,
+      ropeStyle: 'half',
+      tiedEmbeddings: family !== 'llama',
+      attentionBias: family === 'qwen2',
+      bosTokenId: 1,
+      eosTokenId: 2,
+    },
+    `tiny ${family}`,
+  );
+}
 
 /**
  * Matrices ~ U(±1/√fan_in) (fan_in = last dim; GPT-2's Conv1D stores in×out, so its first dim),

@@ -18,6 +18,7 @@
 import type { AdapterConfig } from '../adapters/config';
 import type { AdapterParams } from '../adapters/init';
 import type { GpuContext } from '../gpu/context';
+import type { OnnxWeightType } from '../export/onnx';
 import type { LoadedModel } from '../io/load';
 import { GpuModel } from '../model/gpu-model';
 import { checkModelFitsDevice } from '../model/model-size';
@@ -175,6 +176,8 @@ export interface LoadHooks {
 export interface RunOptions {
   /** Build the checkpoint and adapter files (default true; comparisons need only the metrics). */
   exportArtifacts?: boolean;
+  /** Also export the merged model as ONNX (onnx/model.onnx …, src/export/onnx.ts), in these weight types (default: none). */
+  onnx?: { weightTypes?: readonly OnnxWeightType[] };
   /** Keep the trained and merged models on the GPU after the run, until dispose() (default false). */
   keepModels?: boolean;
   /** Save checkpoints while training: when it starts, after each epoch, on pause, and at an interval. */
@@ -479,7 +482,9 @@ export class Run {
     const merged = await this.gpuModel.mergedWeights(model.weights);
     const afterMerged = await this.evaluate('eval-merged', 'merged', this.mergedModel, 'scoring the merged model (plain weights)');
 
-    this.enter('export', this.options.exportArtifacts === false ? 'collecting the metrics' : 'writing the merged checkpoint, the adapter, metrics and report');
+    const exporting = this.options.exportArtifacts !== false;
+    const onnx = exporting && this.options.onnx ? { ...this.options.onnx, producer: { name: 'd2lora-playground', version: ENGINE_VERSION } } : null;
+    this.enter('export', exporting ? `writing the merged checkpoint${onnx ? ' (also as ONNX)' : ''}, the adapter, metrics and report` : 'collecting the metrics');
     const adapters = [...(await this.readAdapters())].map(([name, params]) => ({ name, params }));
     const steps = trainer.history;
     const tokens = steps.reduce((a, s) => a + s.tokens, 0);
@@ -512,7 +517,7 @@ export class Run {
       versions: { format: 1, engine: ENGINE_VERSION },
       createdAt: new Date().toISOString(),
     };
-    const artifacts = buildArtifacts({ spec, metrics, model, merged, adapters, withCheckpoint: this.options.exportArtifacts !== false });
+    const artifacts = buildArtifacts({ spec, metrics, model, merged, adapters, withCheckpoint: exporting, onnx });
     return { metrics, artifacts };
   }
 

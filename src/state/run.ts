@@ -7,7 +7,7 @@
 import { create } from 'zustand';
 import type { ProgressEvent, StepRecord } from '../train/trainer';
 import type { EvalSummary, ModelSummary, RunDivergence, RunMetrics } from '../run/run';
-import { MERGED_MODEL_FILE, METRICS_FILE, selectArtifacts } from '../run/output-files';
+import { isMergedWeights, METRICS_FILE, selectArtifacts } from '../run/output-files';
 import { RUN_STAGES, type CheckpointReason, type EvalPhase, type RunStage } from '../run/stages';
 import { DEFAULT_RUN_SPEC, outputName, type RunSpec } from '../run/spec';
 import type { RunRecord } from '../store/record';
@@ -234,7 +234,7 @@ async function recordEnd(recorder: RunRecorder, runId: number | null, s: RunStat
   const snapshot = snapshotOf(s);
   if (s.status === 'done' && s.metrics !== null && runId !== null) {
     const keepMerged = useHistory.getState().keepMergedModel;
-    const names = s.artifacts.map((a) => a.name).filter((n) => keepMerged || n !== MERGED_MODEL_FILE);
+    const names = s.artifacts.map((a) => a.name).filter((n) => keepMerged || !isMergedWeights(n));
     try {
       const { files } = await (await engine()).client.export(runId, names);
       await recorder.finish('done', snapshot, s.metrics, new Map(files.map((f) => [f.name, new Uint8Array(f.bytes)])));

@@ -4,12 +4,14 @@
 // and by the fine-tuned one (the adapters live, or the merged weights of a finished run), one
 // after the other so that each one's tokens/s is its own, streamed token by token from the worker's
 // KV-cached generation. Before any run the base model of the form's spec writes alone.
+// A finished run's merged model also writes on onnxruntime-web (its ONNX export, in the worker):
+// the last continuation of each runtime on the same prompt and settings is kept side by side.
 
 import { create } from 'zustand';
 import type { ScoredItem } from '../run/inspect';
 import type { ModelSpec } from '../run/spec';
 import type { EngineCall } from '../worker/client';
-import type { GenerationSource } from '../worker/protocol';
+import type { GenerationRuntime, GenerationSource, RuntimeUsed } from '../worker/protocol';
 import { useForm } from './form';
 import { useRun } from './run';
 import { engine, forgetIfBroken } from './worker';
@@ -53,6 +55,8 @@ export interface Continuation {
   generated: number;
   /** From the request to the first token (loading the model and compiling the kernels included). */
   firstTokenMs: number | null;
+  /** What ran it, once done. */
+  runtime: RuntimeUsed | null;
   error: string | null;
 }
 
@@ -67,9 +71,22 @@ export interface GenerationSettings {
   seed: number;
   /** Which fine-tuned model writes: the adapters live (paused or finished), or the merged weights (finished). */
   weights: FineTunedWeights;
+  /** What runs the merged weights: our engine, or onnxruntime-web on the run's ONNX export. */
+  runtime: GenerationRuntime;
 }
 
-export const DEFAULT_GENERATION: GenerationSettings = { prompt: '', steps: 256, temperature: 0, topP: 0.9, seed: 0, weights: 'merged' };
+export const DEFAULT_GENERATION: GenerationSettings = { prompt: '', steps: 256, temperature: 0, topP: 0.9, seed: 0, weights: 'merged', runtime: 'engine' };
+
+/** A runtime's last finished continuation of the merged model. */
+export interface RuntimeResult {
+  runtime: RuntimeUsed;
+  /** The prompt and settings it continued (results of other settings are dropped). */
+  key: string;
+  text: string;
+  tokens: number[];
+  tokensPerSecond: number | null;
+  firstTokenMs: number | null;
+}
 /** Positions offered before a model says its context (the worker caps a request at the model's context anyway). */
 export const MAX_STEPS_UNKNOWN_CONTEXT = 4096;
 
@@ -81,6 +98,8 @@ export interface TryState {
   base: Continuation;
   /** The fine-tuned model's continuation; null when the last generation had no run to write with. */
   tuned: Continuation | null;
+  /** The merged model's last continuation on each runtime, all of the same prompt and settings. */
+  runtimes: Partial<Record<GenerationRuntime, RuntimeResult>>;
   /** Whether a generation is under way (either model). */
   generating: boolean;
   /** Scores evaluation item `index` of the run (paused or finished). */
@@ -92,7 +111,7 @@ export interface TryState {
   stop(): Promise<void>;
 }
 
-const idleContinuation: Continuation = { status: 'idle', prompt: '', text: '', tokens: [], tokensPerSecond: null, generated: 0, firstTokenMs: null, error: null };
+const idleContinuation: Continuation = { status: 'idle', prompt: '', text: '', tokens: [], tokensPerSecond: null, generated: 0, firstTokenMs: null, runtime: null, error: null };
 const idleScore: TryState['score'] = { status: 'idle', odds: null, error: null };
 
 /** The generation request under way, for stop(). */
@@ -120,6 +139,7 @@ export const useTry = create<TryState>()((set, get) => ({
   settings: DEFAULT_GENERATION,
   base: idleContinuation,
   tuned: null,
+  runtimes: {},
   generating: false,
 
   async scoreItem(index) {
@@ -154,12 +174,20 @@ export const useTry = create<TryState>()((set, get) => ({
     if (model === null) return;
     const run = tryableRun();
     const { settings } = get();
-    // A paused run has no merged weights yet: its adapters write.
+    // A paused run has no merged weights yet: its adapters write, on our engine.
     const weights: FineTunedWeights = run?.finished ? settings.weights : 'adapters';
+    const runtime = tunedRuntime(settings, run?.finished ?? false);
     set({ generating: true, base: { ...idleContinuation, status: 'loading' }, tuned: run === null ? null : { ...idleContinuation } });
     try {
-      const baseDone = await continueWith({ kind: 'base', model }, settings, (c) => set({ base: c }));
-      if (run !== null && baseDone) await continueWith({ kind: 'run', run: run.runId, weights }, settings, (c) => set({ tuned: c }));
+      const baseDone = await continueWith({ kind: 'base', model }, settings, 'engine', (c) => set({ base: c }));
+      if (run === null || !baseDone) return;
+      let tuned = idleContinuation;
+      const tunedDone = await continueWith({ kind: 'run', run: run.runId, weights }, settings, runtime, (c) => set({ tuned: (tuned = c) }));
+      if (tunedDone && weights === 'merged' && tuned.runtime !== null) {
+        const key = settingsKey(settings);
+        const result: RuntimeResult = { runtime: tuned.runtime, key, text: tuned.text, tokens: tuned.tokens, tokensPerSecond: tuned.tokensPerSecond, firstTokenMs: tuned.firstTokenMs };
+        set((s) => ({ runtimes: { ...Object.fromEntries(Object.entries(s.runtimes).filter(([, r]) => r.key === key)), [runtime]: result } }));
+      }
     } finally {
       set({ generating: false });
     }
@@ -172,21 +200,39 @@ export const useTry = create<TryState>()((set, get) => ({
   },
 }));
 
+/** What writes the fine-tuned continuation: the setting, for a finished run's merged weights; our engine otherwise. */
+export function tunedRuntime(settings: GenerationSettings, finished: boolean): GenerationRuntime {
+  return finished && settings.weights === 'merged' ? settings.runtime : 'engine';
+}
+
+/** The prompt and settings a continuation depends on. */
+function settingsKey(s: GenerationSettings): string {
+  return JSON.stringify([s.prompt, s.steps, s.temperature, s.topP, s.seed]);
+}
+
 /** Streams one model's continuation into `show`; resolves whether it finished (not stopped or failed). */
-async function continueWith(from: GenerationSource, s: GenerationSettings, show: (c: Continuation) => void): Promise<boolean> {
+async function continueWith(from: GenerationSource, s: GenerationSettings, runtime: GenerationRuntime, show: (c: Continuation) => void): Promise<boolean> {
   let c: Continuation = { ...idleContinuation, status: 'loading', prompt: s.prompt };
   show(c);
   const t0 = performance.now();
   try {
     const { client } = await engine();
-    const call = client.generate({ from, prompt: s.prompt, steps: s.steps, temperature: s.temperature, topP: s.topP, seed: s.seed }, (token, text) => {
+    const call = client.generate({ from, prompt: s.prompt, steps: s.steps, temperature: s.temperature, topP: s.topP, seed: s.seed, runtime }, (token, text) => {
       c = { ...c, status: 'generating', text: c.text + text, tokens: [...c.tokens, token], firstTokenMs: c.firstTokenMs ?? performance.now() - t0 };
       show(c);
     });
     inFlight = call;
     const g = await call;
     // The streamed pieces add up to the decoded text; the final text settles any held-back bytes.
-    show({ ...c, status: 'done', text: g.text, tokens: g.tokens.slice(g.promptTokens), generated: g.generatedTokens, tokensPerSecond: g.ms > 0 ? g.generatedTokens / (g.ms / 1000) : null });
+    show({
+      ...c,
+      status: 'done',
+      text: g.text,
+      tokens: g.tokens.slice(g.promptTokens),
+      generated: g.generatedTokens,
+      tokensPerSecond: g.ms > 0 ? g.generatedTokens / (g.ms / 1000) : null,
+      runtime: g.runtime,
+    });
     return true;
   } catch (e) {
     forgetIfBroken(e);
@@ -202,7 +248,7 @@ async function continueWith(from: GenerationSource, s: GenerationSettings, show:
 useRun.subscribe((s, prev) => {
   if (s.runId === prev.runId) return;
   scoreTicket++;
-  useTry.setState({ score: idleScore, tuned: null });
+  useTry.setState({ score: idleScore, tuned: null, runtimes: {} });
 });
 
 function messageOf(e: unknown): string {

@@ -13,9 +13,10 @@ export interface ZipInput {
 
 /**
  * Stored as they are: tensors in float32 are nearly incompressible (deflate saves a few percent
- * at a cost of seconds per hundred MiB) and are by far the largest files of an output folder.
+ * at a cost of seconds per hundred MiB) and are by far the largest files of an output folder (the
+ * safetensors weights, and the ONNX model's, inside it or in its external data file).
  */
-const STORED = /\.safetensors$/;
+const STORED = /\.(safetensors|onnx|onnx_data)$/;
 /** fflate's default level: the text files (JSON, Markdown, SVG) are small. */
 const DEFLATE_LEVEL = 6;
 

@@ -12,6 +12,7 @@ import {
   type EngineRequest,
   type EngineResponse,
   type ExportSelection,
+  type GenerationRuntime,
   type GenerationSource,
   type RequestBody,
   type StartOptions,
@@ -54,6 +55,8 @@ export interface GenerateParams {
   seed?: number;
   /** Default 1 (no nucleus cut-off). */
   topP?: number;
+  /** Default 'engine'; onnxruntime-web runs a finished run's exported ONNX model (merged weights). */
+  runtime?: GenerationRuntime;
 }
 
 interface Streams {

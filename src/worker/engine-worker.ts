@@ -7,7 +7,7 @@
 import { acquireBrowserContext } from '../gpu/browser';
 import type { GpuContext } from '../gpu/context';
 import type { DeviceLostError } from '../gpu/errors';
-import { generate } from '../model/generate';
+import { generate, generateWith, type Generation } from '../model/generate';
 import { GpuModel } from '../model/gpu-model';
 import { checkModelFitsDevice } from '../model/model-size';
 import type { LoadedModel } from '../io/load';
@@ -19,12 +19,14 @@ import { Run, RunCancelledError, type CheckpointOptions, type LoadHooks, type Ru
 import type { RunSpec } from '../run/spec';
 import { runMatmulSelfTest } from '../selftest/matmul';
 import { browserRunEnvironment, ModelShelf } from './environment';
+import { onnxDecoderOf, releaseOnnx } from './onnx-runtime';
 import {
   REPORTED_LIMITS,
   type EngineRequest,
   type EngineResponse,
   type ExportSelection,
   type GenerationSource,
+  type RuntimeUsed,
   type StartOptions,
   type WireCompareRun,
   type WireFile,
@@ -106,6 +108,7 @@ function receive(req: EngineRequest): void {
       return handle(req.id, async () => {
         engine.runs.get(req.run)?.dispose();
         engine.runs.delete(req.run);
+        releaseOnnx(req.run);
         ack(req.id);
       });
     case 'generate':
@@ -238,7 +241,9 @@ async function startRun(id: number, spec: RunSpec, files: WireFile[], options: S
           },
         };
   const resumeFrom = options.resumeFrom === undefined ? undefined : decodeRunCheckpoint(new Map(options.resumeFrom.map((f) => [f.name, new Uint8Array(f.bytes)])));
-  const run = resumeFrom === undefined ? new Run(env, spec, { keepModels: true, checkpoints }) : Run.resume(env, resumeFrom, { keepModels: true, checkpoints });
+  // The output folder has the merged model as ONNX too: the page's Export offers it, Try it runs it in onnxruntime-web.
+  const runOptions = { keepModels: true, checkpoints, onnx: { weightTypes: ['fp32'] as const } };
+  const run = resumeFrom === undefined ? new Run(env, spec, runOptions) : Run.resume(env, resumeFrom, runOptions);
   engine.runs.set(id, run);
   run.events.on((e) => post(...wireEvent(id, e)));
   signal.addEventListener('abort', () => run.cancel(), { once: true });
@@ -295,17 +300,31 @@ function wireEvent(id: number, e: RunEvent): [EngineResponse, Transferable[]] {
 }
 
 async function generateText(req: Extract<EngineRequest, { type: 'generate' }>, signal: AbortSignal): Promise<void> {
-  const { model, tokenizer } = await generationModel(req.from, signal);
-  const t0 = performance.now();
-  const g = await generate(model, tokenizer, req.prompt, {
+  const opts = {
     steps: req.steps,
     temperature: req.temperature,
     topP: req.topP,
     seed: req.seed,
     signal,
-    onToken: (token, text) => post({ type: 'token', id: req.id, token, text }),
-  });
-  post({ type: 'generated', id: req.id, text: g.text, tokens: g.tokens, promptTokens: g.promptTokens.length, generatedTokens: g.generatedTokens.length, ms: performance.now() - t0 });
+    onToken: (token: number, text: string) => post({ type: 'token', id: req.id, token, text }),
+  };
+  let g: Generation;
+  let runtime: RuntimeUsed;
+  let t0: number;
+  if (req.runtime !== undefined && req.runtime !== 'engine') {
+    if (req.from.kind !== 'run' || req.from.weights !== 'merged') throw new Error('onnxruntime-web runs a finished run\'s merged model (its ONNX export): ask for the run\'s merged weights');
+    const run = requireRun(req.from.run);
+    const decoder = await onnxDecoderOf(req.from.run, run, req.runtime);
+    runtime = { name: 'onnxruntime-web', provider: decoder.provider, refused: decoder.refused };
+    t0 = performance.now();
+    g = await generateWith(() => decoder.logitsSource(), run.model!.config.maxPositions, run.model!.tokenizer, req.prompt, opts);
+  } else {
+    const { model, tokenizer } = await generationModel(req.from, signal);
+    runtime = { name: 'engine' };
+    t0 = performance.now();
+    g = await generate(model, tokenizer, req.prompt, opts);
+  }
+  post({ type: 'generated', id: req.id, text: g.text, tokens: g.tokens, promptTokens: g.promptTokens.length, generatedTokens: g.generatedTokens.length, ms: performance.now() - t0, runtime });
 }
 
 /** The GPU model and tokenizer a generation runs on. */
@@ -350,6 +369,7 @@ function loadHooks(id: number, signal: AbortSignal): LoadHooks {
 }
 
 function dispose(): void {
+  releaseOnnx();
   // Runs first: their models are views over the base models' weights.
   for (const run of engine.runs.values()) run.dispose();
   engine.runs.clear();

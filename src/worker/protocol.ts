@@ -12,7 +12,7 @@
 //   anatomy   → anatomyMeasured (inside a paused or finished run's adapters)
 //   loseDevice → ack         (destroys the GPU device, as a driver reset would: how the tests lose it)
 //   pause, resume, disposeRun, cancel, dispose → ack
-//   generate  → generated    (token* before it)
+//   generate  → generated    (token* before it; on our engine, or on onnxruntime-web with the run's ONNX model)
 //   score     → scored
 //   export    → exported     (the files' bytes, transferred)
 //   inspectModel → modelInspected  (loadProgress* before it: the model a spec names, loaded and kept)
@@ -31,6 +31,7 @@ import type { CompareResult, CompareRunId } from '../run/compare';
 import type { ModelInspection, ScoredItem, TaskInspection } from '../run/inspect';
 import type { ArtifactSelection } from '../run/output-files';
 import type { EvalSummary, ModelSummary, RunEvent, RunMetrics, RunStage } from '../run/run';
+import type { OnnxProvider } from '../onnx/session';
 import type { CheckpointReason } from '../run/stages';
 import type { ModelSpec, RunSpec } from '../run/spec';
 import type { SelfTestCase, SelfTestReport } from '../selftest/matmul';
@@ -57,6 +58,17 @@ export type GenerationSource =
   | { kind: 'base'; model: ModelSpec }
   /** 'adapters': the run's adapters live (a paused or finished run); 'merged': its merged weights (a finished run). */
   | { kind: 'run'; run: number; weights: 'adapters' | 'merged' };
+
+/**
+ * What computes a generation's logits: our WGSL engine, or onnxruntime-web running the run's
+ * exported ONNX model (a finished run's merged weights), on its WebGPU provider where that takes
+ * the model and WASM otherwise ('onnxruntime-web'), or on WASM alone ('onnxruntime-web-wasm').
+ */
+export type GenerationRuntime = 'engine' | OnnxRuntime;
+export type OnnxRuntime = 'onnxruntime-web' | 'onnxruntime-web-wasm';
+
+/** The runtime a generation ran on: onnxruntime-web's provider, and why the providers tried before it refused the model. */
+export type RuntimeUsed = { name: 'engine' } | { name: 'onnxruntime-web'; provider: OnnxProvider; refused: { provider: OnnxProvider; reason: string }[] };
 
 /** Which of a finished run's files to export. */
 export type ExportSelection = ArtifactSelection;
@@ -107,6 +119,8 @@ export type EngineRequest =
       seed: number;
       /** Nucleus cut-off in (0, 1]. */
       topP: number;
+      /** Default 'engine'; onnxruntime-web needs a finished run's merged weights. */
+      runtime?: GenerationRuntime;
     }
   | {
       type: 'score';
@@ -154,8 +168,9 @@ export type EngineResponse =
       tokens: number[];
       promptTokens: number;
       generatedTokens: number;
-      /** Time spent generating in the worker, prefill included. */
+      /** Time spent generating in the worker, prefill included (an onnxruntime-web session's creation not). */
       ms: number;
+      runtime: RuntimeUsed;
     }
   | ({ type: 'scored'; id: number } & ScoredItem)
   | { type: 'exported'; id: number; files: WireFile[] }

@@ -48,7 +48,7 @@ describe('EngineClient', () => {
     expect(a).toEqual({ type: 'init', id: init.id });
     expect(b).toEqual({ type: 'generate', id: gen.id, from: BASE, prompt: '', temperature: 0, seed: 0, topP: 1, steps: 3 });
     expect(init.id).not.toBe(gen.id);
-    worker.answer({ type: 'generated', id: gen.id, text: 'Once', tokens: [1, 403], promptTokens: 1, generatedTokens: 1, ms: 5 });
+    worker.answer({ type: 'generated', id: gen.id, text: 'Once', tokens: [1, 403], promptTokens: 1, generatedTokens: 1, ms: 5, runtime: { name: 'engine' } });
     worker.answer({ type: 'ready', id: init.id, adapter: ADAPTER, features: [], limits: LIMITS });
     expect((await init).limits).toEqual(LIMITS);
     expect((await gen).generatedTokens).toBe(1);
@@ -60,7 +60,7 @@ describe('EngineClient', () => {
     const gen = client.generate({ from: BASE, steps: 3 }, (_id, t) => text.push(t));
     worker.answer({ type: 'token', id: gen.id, token: 403, text: 'Once' });
     worker.answer({ type: 'token', id: gen.id, token: 407, text: ' upon' });
-    worker.answer({ type: 'generated', id: gen.id, text: 'Once upon', tokens: [1, 403, 407], promptTokens: 1, generatedTokens: 2, ms: 5 });
+    worker.answer({ type: 'generated', id: gen.id, text: 'Once upon', tokens: [1, 403, 407], promptTokens: 1, generatedTokens: 2, ms: 5, runtime: { name: 'engine' } });
     expect((await gen).text).toBe('Once upon');
     expect(text.join('')).toBe('Once upon');
 

@@ -2,7 +2,7 @@ import { describe, it, expect, beforeAll } from 'vitest';
 import { readFile } from 'node:fs/promises';
 import type { AdapterConfig, AdapterMethod } from '../../src/adapters/config';
 import { ADAPTER_FOLDER, buildArtifacts } from '../../src/run/artifacts';
-import { MERGED_MODEL_FILE } from '../../src/run/output-files';
+import { isMergedWeights, MERGED_MODEL_FILE, onnxFolderNames } from '../../src/run/output-files';
 import { SAFETENSORS_FILE } from '../../src/io/checkpoint';
 import type { RunMetrics } from '../../src/run/run';
 import { adapterConfigOf, defaultAdapterConfig, runSpecWith, trainConfigOf, type RunSpec } from '../../src/run/spec';
@@ -660,4 +660,15 @@ describe('a run\'s output folder (buildArtifacts)', () => {
       expect(merged.config).toEqual({ ...model.config, ropeStyle: 'half' });
     });
   }
+
+  it('with onnx/: the ONNX folder is onnx/ and what transformers.js reads beside it, and the history leaves out both forms of the merged weights', () => {
+    const spec = runSpecWith({ adapter: { method: 'd2lora', r: 2, alpha: 4 }, targets });
+    const adapters = randomAdapters(model.config, adapterConfigOf(spec), targets, 13);
+    const files = buildArtifacts({ spec, metrics: metricsOf(spec, targets), model, merged: model.weights, adapters, withCheckpoint: true, onnx: { weightTypes: ['fp32'], producer: { name: 'test', version: '0' } } });
+    const names = [...files.keys()];
+    expect(onnxFolderNames(names).sort()).toEqual(['config.json', 'generation_config.json', 'onnx/model.onnx', 'tok512.bin', 'tokenizer.json', 'tokenizer_config.json']);
+    expect(names.filter(isMergedWeights).sort()).toEqual(['model.safetensors', 'onnx/model.onnx']);
+    // A run without the export has no ONNX folder (not a folder of config and tokenizer alone).
+    expect(onnxFolderNames(names.filter((n) => !n.startsWith('onnx/')))).toEqual([]);
+  });
 });

@@ -17,7 +17,7 @@ const SRC = path.join(ROOT, 'src');
 
 /** Every top-level entry of src/, by its layer name (a folder, or a root file without extension). */
 const LAYERS = [
-  'adapters', 'bench', 'cli', 'export', 'gpu', 'io', 'main', 'model', 'ops', 'ref', 'run', 'selftest',
+  'adapters', 'bench', 'cli', 'export', 'gpu', 'io', 'main', 'model', 'onnx', 'ops', 'ref', 'run', 'selftest',
   'share', 'state', 'store', 'tasks', 'tokenizer', 'train', 'ui', 'util', 'worker',
 ] as const;
 type Layer = (typeof LAYERS)[number];
@@ -36,7 +36,7 @@ const RULES: readonly Rule[] = [
   {
     from: ['gpu'],
     forbidden: [
-      'adapters', 'bench', 'cli', 'export', 'io', 'main', 'model', 'ops', 'ref', 'run', 'selftest', 'share', 'state',
+      'adapters', 'bench', 'cli', 'export', 'io', 'main', 'model', 'onnx', 'ops', 'ref', 'run', 'selftest', 'share', 'state',
       'store', 'tasks', 'tokenizer', 'train', 'ui', 'worker',
     ],
     typesAllowed: false,
@@ -45,7 +45,7 @@ const RULES: readonly Rule[] = [
   {
     from: ['ops'],
     forbidden: [
-      'adapters', 'bench', 'cli', 'export', 'io', 'main', 'model', 'ref', 'run', 'selftest', 'share', 'state', 'store',
+      'adapters', 'bench', 'cli', 'export', 'io', 'main', 'model', 'onnx', 'ref', 'run', 'selftest', 'share', 'state', 'store',
       'tasks', 'tokenizer', 'train', 'ui', 'worker',
     ],
     typesAllowed: false,
@@ -53,7 +53,7 @@ const RULES: readonly Rule[] = [
   },
   {
     from: [
-      'adapters', 'bench', 'cli', 'export', 'gpu', 'io', 'main', 'model', 'ops', 'run', 'share', 'state', 'store',
+      'adapters', 'bench', 'cli', 'export', 'gpu', 'io', 'main', 'model', 'onnx', 'ops', 'run', 'share', 'state', 'store',
       'tasks', 'tokenizer', 'train', 'ui', 'util', 'worker',
     ],
     forbidden: ['ref'],
@@ -61,7 +61,7 @@ const RULES: readonly Rule[] = [
     why: 'src/ref/ is the oracle: imported by the tests and the self-test only',
   },
   {
-    from: ['util', 'gpu', 'ops', 'adapters', 'io', 'tokenizer', 'model', 'tasks', 'train', 'export'],
+    from: ['util', 'gpu', 'ops', 'adapters', 'io', 'tokenizer', 'model', 'onnx', 'tasks', 'train', 'export'],
     forbidden: ['run', 'store', 'worker', 'state', 'ui', 'cli', 'bench', 'main'],
     typesAllowed: false,
     why: 'data flows one way, io → model → train → run → worker → state → ui: the engine knows no front door',
@@ -71,6 +71,18 @@ const RULES: readonly Rule[] = [
     forbidden: ['export'],
     typesAllowed: false,
     why: 'io/ reads and validates what comes from outside; export/ writes, built on io/ (their shared formats live in io/)',
+  },
+  {
+    from: ['util', 'gpu', 'ops', 'adapters', 'io', 'tokenizer', 'model', 'tasks', 'train'],
+    forbidden: ['onnx'],
+    typesAllowed: false,
+    why: 'onnx/ builds the ONNX decoder from a model and runs it in onnxruntime-web: it stands on model/ and io/, which know nothing of it',
+  },
+  {
+    from: ['onnx'],
+    forbidden: ['export'],
+    typesAllowed: false,
+    why: 'export/ writes the ONNX folder with onnx/ (the graph, the file, the runtime), never the other way round',
   },
   {
     from: ['run', 'share'],
@@ -104,9 +116,9 @@ const RULES: readonly Rule[] = [
   },
   {
     from: ['ui'],
-    forbidden: ['gpu', 'ops', 'model'],
+    forbidden: ['gpu', 'ops', 'model', 'onnx'],
     typesAllowed: true,
-    why: 'components read plain data from state/ and call its actions: no GPU code in ui/ (naming a type of a lower layer is fine)',
+    why: 'components read plain data from state/ and call its actions: no GPU code (nor onnxruntime) in ui/ (naming a type of a lower layer is fine)',
   },
 ];
 

@@ -90,7 +90,7 @@ export function HistorySettings() {
         <input id={keepId} type="checkbox" checked={keepMergedModel} onChange={(e) => setKeepMergedModel(e.currentTarget.checked)} aria-describedby={`${keepId}-hint`} data-testid="history-keep-merged" />
         <label htmlFor={keepId}>Keep the merged model with each run</label>
         <span id={`${keepId}-hint`} className={styles.small}>
-          model.safetensors: a run's export then holds the whole fine-tuned model, not only its adapter (more storage)
+          model.safetensors and onnx/: a run's export then holds the whole fine-tuned model, not only its adapter (more storage)
         </span>
       </div>
       <div className={styles.setting}>

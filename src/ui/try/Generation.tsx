@@ -1,14 +1,21 @@
 // A prompt continued by the base model and by the fine-tuned one, side by side, streamed token by
 // token from the worker (KV-cached), each with its tokens/s. With an empty prompt and temperature
-// 0 the base model writes as llama2.c's run.c does from BOS.
+// 0 the base model writes as llama2.c's run.c does from BOS. A finished run's merged model runs on
+// our engine or on onnxruntime-web (its ONNX export); RuntimeComparison sets the two side by side.
 
 import { useEffect, useId, useState } from 'react';
+import { onnxFileName } from '../../export/onnx-files';
 import { useForm } from '../../state/form';
 import { useRun } from '../../state/run';
-import { MAX_STEPS_UNKNOWN_CONTEXT, useTry, type Continuation, type GenerationSettings } from '../../state/try';
+import { MAX_STEPS_UNKNOWN_CONTEXT, tunedRuntime, useTry, type Continuation, type GenerationSettings } from '../../state/try';
+import type { RuntimeUsed } from '../../worker/protocol';
+import { providerName, RUNTIME_CHOICES, RuntimeComparison, runtimeName } from './RuntimeComparison';
 import { formatMs } from '../format';
 import { StatusBadge } from '../StatusBadge';
 import styles from './Try.module.css';
+
+/** The ONNX model onnxruntime-web runs (the worker exports float32 weights). */
+const ONNX_MODEL_FILE = onnxFileName('fp32');
 
 type NumberSetting = 'steps' | 'temperature' | 'topP' | 'seed';
 
@@ -25,9 +32,11 @@ export function Generation() {
   const runSpec = useRun((s) => s.spec);
   const context = useRun((s) => s.model?.context ?? null);
   const formModel = useForm((s) => s.spec?.model ?? null);
+  const hasOnnx = useRun((s) => s.artifacts.some((a) => a.name === ONNX_MODEL_FILE));
   const [invalid, setInvalid] = useState<Partial<Record<NumberSetting, boolean>>>({});
   const promptId = useId();
   const weightsId = useId();
+  const runtimeId = useId();
 
   const model = runId !== null ? runSpec.model : formModel;
   const finished = runStatus === 'done';
@@ -54,6 +63,7 @@ export function Generation() {
   );
   const baseName = model === null ? 'the base model' : model.kind === 'preset' ? model.name : model.kind === 'hub' ? model.repo : model.kind === 'files' ? model.name : 'the base model';
   const tunedWeights = finished ? settings.weights : 'adapters';
+  const runtime = hasOnnx ? tunedRuntime(settings, finished) : 'engine';
   return (
     <div className={styles.block}>
       <h3 className={styles.subhead}>Continue a prompt</h3>
@@ -86,6 +96,21 @@ export function Generation() {
           <option value="merged">merged</option>
           <option value="adapters">adapters live</option>
         </select>
+        <label htmlFor={runtimeId}>Runtime</label>
+        <select
+          id={runtimeId}
+          value={runtime}
+          onChange={(e) => setSettings({ runtime: e.currentTarget.value as GenerationSettings['runtime'] })}
+          disabled={generating || !finished || tunedWeights !== 'merged' || !hasOnnx}
+          title="What runs the merged model: our WGSL kernels, or onnxruntime-web on the run's ONNX export"
+          data-testid="try-runtime"
+        >
+          {RUNTIME_CHOICES.map(({ runtime: r, label }) => (
+            <option key={r} value={r}>
+              {label}
+            </option>
+          ))}
+        </select>
       </div>
       <div className={styles.controls}>
         <button type="button" className="primary" onClick={() => void generate()} disabled={generating || blocked !== null} data-testid="try-generate">
@@ -102,7 +127,7 @@ export function Generation() {
       <div className={styles.outputs}>
         <Output title={`Base model (${baseName})`} c={base} which="base" />
         {tuned !== null ? (
-          <Output title={`Fine-tuned (${tunedWeights === 'merged' ? 'merged weights' : 'adapters live'})`} c={tuned} which="tuned" />
+          <Output title={`Fine-tuned (${tunedWeights === 'merged' ? 'merged weights' : 'adapters live'})${tuned.runtime ? ` on ${runtimeName(tuned.runtime)}` : ''}`} c={tuned} which="tuned" />
         ) : (
           <div className={styles.output}>
             <div className={styles.outputHead}>
@@ -114,6 +139,7 @@ export function Generation() {
           </div>
         )}
       </div>
+      <RuntimeComparison />
     </div>
   );
 }
@@ -154,18 +180,24 @@ function summaryOf(c: Continuation): string {
     case 'idle':
       return c.text === '' ? 'Waiting for Generate.' : '';
     case 'loading':
-      return 'Loading the model and compiling the kernels…';
+      return 'Loading the model (compiling the kernels, or creating onnxruntime-web\'s session)…';
     case 'generating':
       return `${c.tokens.length} tokens so far…`;
     case 'done': {
       const rate = c.tokensPerSecond === null ? '' : ` · ${c.tokensPerSecond.toFixed(1)} tokens/s`;
-      return `${c.generated} tokens${rate}${c.firstTokenMs !== null ? ` · first token after ${formatMs(c.firstTokenMs)}` : ''}`;
+      return `${c.generated} tokens${rate}${c.firstTokenMs !== null ? ` · first token after ${formatMs(c.firstTokenMs)}` : ''}${fallbackNote(c.runtime)}`;
     }
     case 'cancelled':
       return `Stopped after ${c.tokens.length} tokens.`;
     case 'error':
       return 'The engine stopped.';
   }
+}
+
+/** Why onnxruntime-web ran on WASM when WebGPU was tried first. */
+function fallbackNote(r: RuntimeUsed | null): string {
+  if (r === null || r.name !== 'onnxruntime-web' || r.refused.length === 0) return '';
+  return ` · ${r.refused.map((x) => `${providerName(x.provider)} refused the model (${x.reason})`).join('; ')}: ${providerName(r.provider)} ran it`;
 }
 
 interface NumberFieldProps {
