@@ -3,7 +3,9 @@
 # NVIDIA GPU and no Node: the Node binary (xz), the command line bundled into one file (with
 # public/ beside it, so the embedded presets are in cli/models/), the npm `webgpu` package with
 # only its Linux x64 Dawn binary, and the Debian Vulkan/GL loader packages (fetched through this
-# machine's own apt sources). About 50 MB.
+# machine's own apt sources). About 50 MB. The PyTorch + PEFT reference gpu-bench.sh also runs
+# (scripts/peft-bench.py) comes with the tree and uses the machine's own python3 and torch: there
+# is nothing of it to carry (torch is gigabytes), and without it only our figures are printed.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 carry="$root/.gpu-carry"

@@ -31,12 +31,14 @@ function linearCases(label: string, tokens: number, inF: number, outF: number): 
   ];
 }
 
-export function matmulCases(quick: boolean): MatmulCase[] {
+/** The products to time: `quick` a smoke run; `large` adds 4096³ (minutes per variant on a CPU driver). */
+export function matmulCases(quick: boolean, large = false): MatmulCase[] {
   const square = (n: number): MatmulCase => ({ name: `${n}³`, M: n, N: n, K: n, transA: false, transB: false });
   if (quick) return [square(512), ...linearCases('N=2048 576→576', 2048, 576, 576).slice(0, 1)];
   return [
     square(512),
     square(2048),
+    ...(large ? [square(4096)] : []),
     ...linearCases('N=2048 576→576', 2048, 576, 576),
     ...linearCases('N=2048 576→1536', 2048, 576, 1536),
   ];

@@ -5,6 +5,13 @@
 // Read-backs copy into MAP_READ staging buffers kept in a small pool by size class, so a
 // training step's few reads (its loss, its gradient norm) create no buffer once warm.
 //
+// A warm step creates nothing on the device and submits once (see CreationCounts): bind groups
+// are cached by the buffers they bind, the uniform parameters live in one ring bound at a dynamic
+// offset (so that a bind group does not depend on them), an idle buffer of a size is always the
+// one created first (so that a step that releases what it takes gets the same buffers, hence the
+// same bind groups, every time), and a write while work is recorded goes through an upload ring
+// and a recorded copy instead of a submission.
+//
 // Errors: shapes, binding sizes and workgroup counts are checked in TypeScript before a
 // dispatch is recorded and raise KernelError naming the kernel. What only the device can
 // detect (validation of a submitted batch, out of memory, a lost device) is caught by error
@@ -44,13 +51,50 @@ export interface AdapterSummary {
   isCpu: boolean;
 }
 
+/**
+ * What a context has created on its device so far, by kind, and how many command buffers it
+ * submitted: a training step that is warm creates none of them (buffers, bind groups, pipelines,
+ * shader modules) and encodes and submits one command buffer.
+ */
+export interface CreationCounts {
+  buffers: number;
+  bindGroups: number;
+  pipelines: number;
+  shaderModules: number;
+  commandEncoders: number;
+  submissions: number;
+}
+
 export interface TimingResult {
   ms: number;
   source: 'timestamp-query' | 'wall-clock';
 }
 
-const UNIFORM_ARENA_BYTES = 64 * 1024;
 const BUFFER_ALIGN = 256;
+
+/**
+ * The uniform ring's size: 16384 slots of 256 bytes (the usual minUniformBufferOffsetAlignment),
+ * four training steps of a 30-layer model. A batch that fills it is submitted and the ring starts
+ * over; it never grows, since every bind group names it.
+ */
+const UNIFORM_RING_BYTES = 4 << 20;
+/** The upload ring's first size; it doubles when a batch outgrows it. */
+const UPLOAD_RING_START_BYTES = 64 * 1024;
+/** Larger writes while work is recorded submit that work and write directly (a model's weights). */
+const UPLOAD_STAGED_MAX_BYTES = 1 << 20;
+/**
+ * Bind groups kept; past this many, all are dropped and remade as used. A training step of a
+ * 30-layer model binds about 4200 distinct sets, evaluation and generation a few hundred more.
+ */
+const BIND_GROUP_CACHE_MAX = 16384;
+
+/** A cached bind group with what it binds, in the order of its kernel's bindings. */
+interface CachedBindGroup {
+  buffers: GPUBuffer[];
+  /** Binding sizes in bytes (a pooled buffer may be bound at several). */
+  sizes: number[];
+  group: GPUBindGroup;
+}
 
 // Staging buffers for read-backs come in powers of two from STAGING_MIN_BYTES, so reads of
 // nearby sizes (a batch's losses, whatever its row count) share a class. A read larger than
@@ -68,10 +112,16 @@ const STAGING_POOL_BYTES = 16 << 20;
 // like a bug. Only a failing call ever waits (one on a device that is not lost, a bug, waits it all).
 const LOSS_REPORT_WAIT_MS = 10_000;
 
-/** One GPU buffer of uniform slots, filled on the CPU while recording, written at flush. */
-interface UniformArena {
+/**
+ * A GPU buffer filled on the host while work is recorded, then written whole by one writeBuffer
+ * just before the submission that reads it, and reused from its start by the next batch: the
+ * queue orders that write after every earlier submission, so none of them sees it.
+ */
+interface StagedRing {
+  label: string;
+  usage: GPUBufferUsageFlags;
   buffer: GPUBuffer;
-  staging: ArrayBuffer;
+  host: ArrayBuffer;
   used: number;
 }
 
@@ -81,7 +131,8 @@ export class GpuContext {
   /** Set when the device is lost; every later call raises it. */
   private lostError: DeviceLostError | null = null;
   private destroyed = false;
-  private readonly kernels = new Map<string, Kernel>();
+  /** Compiled kernels by name, one per entry point and constants. */
+  private readonly kernels = new Map<string, { entryPoint: string; constants: Record<string, number>; kernel: Kernel }[]>();
   /** Explicit bind-group layouts by module text and entry point. */
   private readonly layouts = new Map<string, { layout: GPUBindGroupLayout; bindings: BindingDecl[] }>();
   private readonly pool = new Map<number, GPUBuffer[]>();
@@ -92,13 +143,31 @@ export class GpuContext {
   private stagingPoolBytes = 0;
   private stagingCreated = 0;
   private readonly lostListeners = new Set<(e: DeviceLostError) => void>();
+  private readonly counts: CreationCounts = { buffers: 0, bindGroups: 0, pipelines: 0, shaderModules: 0, commandEncoders: 0, submissions: 0 };
+  /**
+   * Each buffer's id, in creation order (for the pool's order and the bind-group cache), and its
+   * size: GPUBuffer.size and GPUSupportedLimits are getters into the native binding, a few
+   * hundred nanoseconds each, too slow for every binding of every dispatch.
+   */
+  private readonly buffers = new WeakMap<GPUBuffer, { id: number; size: number }>();
+  private nextId = 1;
+  /** Bind groups by layout, then by the id of the first storage buffer bound (see CachedBindGroup). */
+  private readonly bindGroups = new Map<GPUBindGroupLayout, Map<number, CachedBindGroup[]>>();
+  private bindGroupCount = 0;
 
   // Recording state: one encoder and one open compute pass.
   private encoder: GPUCommandEncoder | null = null;
   private pass: GPUComputePassEncoder | null = null;
+  private readonly dynamicOffset = [0];
+  /** The pipeline last set in the open pass. */
+  private passPipeline: GPUComputePipeline | null = null;
   private batchKernels: string[] = [];
-  private arenas: UniformArena[] = [];
-  private readonly freeArenas: GPUBuffer[] = [];
+  private readonly uniforms: StagedRing;
+  /** Over the uniform ring's host copy, which never grows. */
+  private readonly uniformView: DataView;
+  private readonly uploads: StagedRing;
+  /** Ring buffers outgrown in this batch, destroyed once it is submitted. */
+  private retired: GPUBuffer[] = [];
   /** Errors popped from error scopes of earlier submissions, raised at the next sync. */
   private pendingErrors: Promise<Error | null>[] = [];
   /** A tiny buffer bound where a kernel declares a binding the caller does not use. */
@@ -111,13 +180,46 @@ export class GpuContext {
     readonly strict = false,
   ) {
     this.features = new Set(device.features);
-    this.limits = device.limits;
-    this.empty = device.createBuffer({ label: 'empty', size: 16, usage: GPUBufferUsage.STORAGE });
+    // A plain copy: reading the device's own object calls into the native binding every time.
+    const limits: Record<string, number> = {};
+    for (const name in device.limits) limits[name] = (device.limits as unknown as Record<string, number>)[name]!;
+    this.limits = Object.freeze(limits) as unknown as GPUSupportedLimits;
+    this.empty = this.createBuffer({ label: 'empty', size: 16, usage: GPUBufferUsage.STORAGE });
+    this.uniforms = this.ring('uniform ring', GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST, UNIFORM_RING_BYTES);
+    this.uniformView = new DataView(this.uniforms.host);
+    this.uploads = this.ring('upload ring', GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST, UPLOAD_RING_START_BYTES);
     void device.lost.then((info) => {
       if (this.destroyed) return;
       this.lostError = new DeviceLostError(info.reason ?? 'unknown', info.message);
       for (const listener of this.lostListeners) listener(this.lostError);
     });
+  }
+
+  /** A snapshot of what this context has created and submitted so far (see CreationCounts). */
+  get created(): CreationCounts {
+    return { ...this.counts };
+  }
+
+  private createBuffer(descriptor: GPUBufferDescriptor): GPUBuffer {
+    this.counts.buffers++;
+    const buffer = this.device.createBuffer(descriptor);
+    this.buffers.set(buffer, { id: this.nextId++, size: descriptor.size });
+    return buffer;
+  }
+
+  /** A buffer's creation-order id and size (a buffer made elsewhere is numbered when first seen). */
+  private infoOf(buffer: GPUBuffer): { id: number; size: number } {
+    let info = this.buffers.get(buffer);
+    if (info === undefined) {
+      info = { id: this.nextId++, size: buffer.size };
+      this.buffers.set(buffer, info);
+    }
+    return info;
+  }
+
+  private createCommandEncoder(): GPUCommandEncoder {
+    this.counts.commandEncoders++;
+    return this.device.createCommandEncoder();
   }
 
   get hasTimestamps(): boolean {
@@ -140,12 +242,18 @@ export class GpuContext {
    */
   kernel(spec: KernelSpec): Kernel {
     this.throwIfLost();
-    const key = `${spec.name}|${spec.entryPoint}|${JSON.stringify(spec.constants ?? {})}`;
-    const cached = this.kernels.get(key);
-    if (cached) return cached;
+    // Looked up for every dispatch: by name, then entry point and constants compared in place.
+    let variants = this.kernels.get(spec.name);
+    if (!variants) {
+      variants = [];
+      this.kernels.set(spec.name, variants);
+    }
+    for (const v of variants) if (v.entryPoint === spec.entryPoint && sameConstants(v.constants, spec.constants)) return v.kernel;
     const { layout, bindings } = this.layoutOf(spec);
     this.device.pushErrorScope('validation');
     const module = this.device.createShaderModule({ label: spec.name, code: spec.code });
+    this.counts.shaderModules++;
+    this.counts.pipelines++;
     const pipeline = this.device.createComputePipeline({
       label: spec.name,
       layout: this.device.createPipelineLayout({ bindGroupLayouts: [layout] }),
@@ -162,7 +270,7 @@ export class GpuContext {
       }),
     );
     const kernel: Kernel = { name: spec.name, pipeline, layout, bindings };
-    this.kernels.set(key, kernel);
+    variants.push({ entryPoint: spec.entryPoint, constants: { ...spec.constants }, kernel });
     return kernel;
   }
 
@@ -176,12 +284,18 @@ export class GpuContext {
       } catch (e) {
         throw new KernelError(spec.name, (e as Error).message);
       }
+      if (bindings.filter((b) => b.kind === 'uniform').length > 1) {
+        // packUniform reserves one slot per dispatch; a second struct would need a second offset
+        // into a ring that may have grown in between.
+        throw new KernelError(spec.name, `entry point "${spec.entryPoint}" uses more than one uniform binding; the runtime packs one parameter struct per kernel`);
+      }
       const layout = this.device.createBindGroupLayout({
         label: spec.name,
         entries: bindings.map((b) => ({
           binding: b.binding,
           visibility: GPUShaderStage.COMPUTE,
-          buffer: { type: b.kind },
+          // Uniforms at a dynamic offset into the ring: a bind group then serves any parameters.
+          buffer: { type: b.kind, hasDynamicOffset: b.kind === 'uniform' },
         })),
       });
       parsed = { layout, bindings };
@@ -201,131 +315,214 @@ export class GpuContext {
     workgroups: WorkgroupCount,
   ): void {
     this.throwIfLost();
-    const [x, y = 1, z = 1] = workgroups;
-    const maxPerDim = this.limits.maxComputeWorkgroupsPerDimension;
-    for (const [axis, n] of [['x', x], ['y', y], ['z', z]] as const) {
-      if (!Number.isInteger(n) || n < 0) {
-        throw new KernelError(kernel.name, `workgroup count ${axis}=${n} must be a non-negative integer`);
-      }
-      if (n > maxPerDim) {
-        throw new KernelError(
-          kernel.name,
-          `workgroup count ${axis}=${n} exceeds this device's maxComputeWorkgroupsPerDimension (${maxPerDim}); split the work or use a larger tile`,
-        );
-      }
-    }
+    const x = workgroups[0];
+    const y = workgroups[1] ?? 1;
+    const z = workgroups[2] ?? 1;
+    this.checkWorkgroups(kernel, 'x', x);
+    this.checkWorkgroups(kernel, 'y', y);
+    this.checkWorkgroups(kernel, 'z', z);
     if (x === 0 || y === 0 || z === 0) return; // an empty problem: nothing to do
 
-    const entries: GPUBindGroupEntry[] = [];
-    const used = new Set<string>();
-    const written = new Map<GPUBuffer, string>();
-    const boundBuffers: [GPUBuffer, string][] = [];
-    for (const decl of kernel.bindings) {
+    // This runs for every dispatch of every step: plain loops, no allocation beyond two arrays.
+    const decls = kernel.bindings;
+    const buffers = new Array<GPUBuffer>(decls.length);
+    const sizes = new Array<number>(decls.length);
+    let uniformOffset = -1;
+    let given = 0;
+    for (let i = 0; i < decls.length; i++) {
+      const decl = decls[i]!;
       if (decl.kind === 'uniform') {
         const slot = this.packUniform(kernel, decl, params);
-        entries.push({ binding: decl.binding, resource: slot });
+        uniformOffset = slot.offset;
+        buffers[i] = this.uniforms.buffer;
+        sizes[i] = slot.bytes;
         continue;
       }
       const b = bindings[decl.name];
       if (b === undefined) {
         throw new KernelError(kernel.name, `binding "${decl.name}" (@binding(${decl.binding})) was not given`);
       }
-      used.add(decl.name);
-      const buffer = b instanceof Tensor ? b.buffer : b;
-      if (b instanceof Tensor && b.isReleased) {
-        throw new KernelError(kernel.name, `binding "${decl.name}": tensor "${b.label}" was already released`);
+      given++;
+      let buffer: GPUBuffer;
+      let size: number;
+      if (b instanceof Tensor) {
+        if (b.isReleased) throw new KernelError(kernel.name, `binding "${decl.name}": tensor "${b.label}" was already released`);
+        buffer = b.buffer;
+        size = Math.max(b.byteLength, 4);
+      } else {
+        buffer = b;
+        size = this.infoOf(b).size;
       }
-      const size = b instanceof Tensor ? Math.max(b.byteLength, 4) : b.size;
       if (size > this.limits.maxStorageBufferBindingSize) {
         throw new KernelError(
           kernel.name,
           `binding "${decl.name}" is ${size} bytes, over this device's maxStorageBufferBindingSize (${this.limits.maxStorageBufferBindingSize}); use a smaller batch or sequence length`,
         );
       }
-      if (decl.kind === 'storage') {
-        const other = boundBuffers.find(([buf]) => buf === buffer);
-        if (other) throw new KernelError(kernel.name, `binding "${decl.name}" is written but aliases "${other[1]}"`);
-        written.set(buffer, decl.name);
-      } else if (written.has(buffer)) {
-        throw new KernelError(kernel.name, `binding "${decl.name}" aliases written binding "${written.get(buffer)}"`);
+      for (let j = 0; j < i; j++) {
+        const other = decls[j]!;
+        if (buffers[j] !== buffer || other.kind === 'uniform') continue;
+        if (decl.kind === 'storage') throw new KernelError(kernel.name, `binding "${decl.name}" is written but aliases "${other.name}"`);
+        if (other.kind === 'storage') throw new KernelError(kernel.name, `binding "${decl.name}" aliases written binding "${other.name}"`);
       }
-      boundBuffers.push([buffer, decl.name]);
-      entries.push({ binding: decl.binding, resource: { buffer, offset: 0, size: alignUp(size, 4) } });
+      buffers[i] = buffer;
+      sizes[i] = alignUp(size, 4);
     }
-    for (const name of Object.keys(bindings)) {
-      if (!used.has(name)) {
-        const known = kernel.bindings.filter((d) => d.kind !== 'uniform').map((d) => d.name);
-        throw new KernelError(kernel.name, `unknown binding "${name}"; the kernel declares ${known.join(', ')}`);
-      }
+    let named = 0;
+    for (const _ in bindings) named++;
+    if (named !== given) {
+      const known = decls.filter((d) => d.kind !== 'uniform').map((d) => d.name);
+      const unknown = Object.keys(bindings).find((n) => !known.includes(n));
+      throw new KernelError(kernel.name, `unknown binding "${unknown}"; the kernel declares ${known.join(', ')}`);
     }
-    const bindGroup = this.device.createBindGroup({ label: kernel.name, layout: kernel.layout, entries });
+    const bindGroup = this.bindGroupFor(kernel, buffers, sizes);
     const pass = this.openPass();
-    pass.setPipeline(kernel.pipeline);
-    pass.setBindGroup(0, bindGroup);
+    if (this.passPipeline !== kernel.pipeline) {
+      pass.setPipeline(kernel.pipeline);
+      this.passPipeline = kernel.pipeline;
+    }
+    if (uniformOffset >= 0) {
+      this.dynamicOffset[0] = uniformOffset; // Dawn copies it during the call
+      pass.setBindGroup(0, bindGroup, this.dynamicOffset);
+    }
+    else pass.setBindGroup(0, bindGroup);
     pass.dispatchWorkgroups(x, y, z);
     this.batchKernels.push(kernel.name);
     if (this.strict) this.flush();
   }
 
-  private packUniform(kernel: Kernel, decl: BindingDecl, params: Record<string, number>): GPUBufferBinding {
+  private checkWorkgroups(kernel: Kernel, axis: 'x' | 'y' | 'z', n: number): void {
+    if (!Number.isInteger(n) || n < 0) {
+      throw new KernelError(kernel.name, `workgroup count ${axis}=${n} must be a non-negative integer`);
+    }
+    const maxPerDim = this.limits.maxComputeWorkgroupsPerDimension;
+    if (n > maxPerDim) {
+      throw new KernelError(
+        kernel.name,
+        `workgroup count ${axis}=${n} exceeds this device's maxComputeWorkgroupsPerDimension (${maxPerDim}); split the work or use a larger tile`,
+      );
+    }
+  }
+
+  /**
+   * The cached bind group of `kernel`'s layout over `buffers` (with their binding sizes), created
+   * on a miss. The uniform ring is the same buffer in every one, bound at a dynamic offset.
+   */
+  private bindGroupFor(kernel: Kernel, buffers: GPUBuffer[], sizes: number[]): GPUBindGroup {
+    if (this.bindGroupCount >= BIND_GROUP_CACHE_MAX) {
+      this.bindGroups.clear();
+      this.bindGroupCount = 0;
+    }
+    let byFirst = this.bindGroups.get(kernel.layout);
+    if (!byFirst) {
+      byFirst = new Map();
+      this.bindGroups.set(kernel.layout, byFirst);
+    }
+    const decls = kernel.bindings;
+    const first = decls.findIndex((d) => d.kind !== 'uniform');
+    const key = first < 0 ? 0 : this.infoOf(buffers[first]!).id;
+    let candidates = byFirst.get(key);
+    if (!candidates) {
+      candidates = [];
+      byFirst.set(key, candidates);
+    }
+    for (const c of candidates) {
+      let same = true;
+      for (let i = 0; i < decls.length && same; i++) same = c.buffers[i] === buffers[i] && c.sizes[i] === sizes[i];
+      if (same) return c.group;
+    }
+    this.counts.bindGroups++;
+    this.bindGroupCount++;
+    const group = this.device.createBindGroup({
+      label: kernel.name,
+      layout: kernel.layout,
+      entries: decls.map((d, i) => ({ binding: d.binding, resource: { buffer: buffers[i]!, offset: 0, size: sizes[i]! } })),
+    });
+    candidates.push({ buffers, sizes, group });
+    return group;
+  }
+
+  /** Packs the uniform struct of `decl` into the uniform ring; its offset and size there. */
+  private packUniform(kernel: Kernel, decl: BindingDecl, params: Record<string, number>): { offset: number; bytes: number } {
     const fields = decl.fields ?? [];
-    for (const name of Object.keys(params)) {
-      if (!fields.some((f) => f.name === name)) {
-        throw new KernelError(
-          kernel.name,
-          `unknown parameter "${name}"; ${decl.name} has ${fields.map((f) => f.name).join(', ')}`,
-        );
+    let named = 0;
+    for (const _ in params) named++;
+    if (named > fields.length || fields.some((f) => params[f.name] === undefined)) {
+      const unknown = Object.keys(params).find((n) => !fields.some((f) => f.name === n));
+      if (unknown !== undefined) {
+        throw new KernelError(kernel.name, `unknown parameter "${unknown}"; ${decl.name} has ${fields.map((f) => f.name).join(', ')}`);
       }
     }
     const bytes = alignUp(Math.max(fields.length * 4, 16), 16);
-    const arena = this.uniformSlot(bytes);
-    const view = new DataView(arena.staging, arena.used, bytes);
-    fields.forEach((f, i) => {
+    const align = this.limits.minUniformBufferOffsetAlignment;
+    if (alignUp(this.uniforms.used, align) + bytes > this.uniforms.host.byteLength) {
+      // The ring is full: the work recorded so far is submitted with it, and it starts over.
+      this.flush();
+      this.uniforms.used = 0;
+    }
+    const offset = this.reserve(this.uniforms, bytes, align);
+    const view = this.uniformView;
+    fields.forEach((f, k) => {
       const v = params[f.name];
+      const i = offset + 4 * k;
       if (v === undefined) throw new KernelError(kernel.name, `parameter "${f.name}" (${f.type}) was not given`);
       if (f.type === 'f32') {
-        view.setFloat32(i * 4, v, true);
+        view.setFloat32(i, v, true);
       } else if (f.type === 'u32') {
         if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) {
           throw new KernelError(kernel.name, `parameter "${f.name}" must be a u32, got ${v}`);
         }
-        view.setUint32(i * 4, v, true);
+        view.setUint32(i, v, true);
       } else {
         if (!Number.isInteger(v) || v < -0x80000000 || v > 0x7fffffff) {
           throw new KernelError(kernel.name, `parameter "${f.name}" must be an i32, got ${v}`);
         }
-        view.setInt32(i * 4, v, true);
+        view.setInt32(i, v, true);
       }
     });
-    const binding = { buffer: arena.buffer, offset: arena.used, size: bytes };
-    arena.used += alignUp(bytes, this.limits.minUniformBufferOffsetAlignment);
-    return binding;
+    return { offset, bytes };
   }
 
-  private uniformSlot(bytes: number): UniformArena {
-    let arena = this.arenas[this.arenas.length - 1];
-    if (!arena || arena.used + bytes > UNIFORM_ARENA_BYTES) {
-      const buffer =
-        this.freeArenas.pop() ??
-        this.device.createBuffer({
-          label: 'uniform arena',
-          size: UNIFORM_ARENA_BYTES,
-          usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
-        });
-      arena = { buffer, staging: new ArrayBuffer(UNIFORM_ARENA_BYTES), used: 0 };
-      this.arenas.push(arena);
+  private ring(label: string, usage: GPUBufferUsageFlags, size: number): StagedRing {
+    return { label, usage, buffer: this.createBuffer({ label, size, usage }), host: new ArrayBuffer(size), used: 0 };
+  }
+
+  /**
+   * The offset of `bytes` bytes reserved in `ring` for this batch, aligned to `align`. A batch
+   * that outgrows the ring writes what it holds at once and goes on in a buffer twice the size
+   * (the old one is destroyed after the submission).
+   */
+  private reserve(ring: StagedRing, bytes: number, align: number): number {
+    let offset = alignUp(ring.used, align);
+    if (offset + bytes > ring.host.byteLength) {
+      this.writeRing(ring);
+      this.retired.push(ring.buffer);
+      const size = 2 ** Math.ceil(Math.log2(Math.max(2 * ring.host.byteLength, bytes)));
+      const grown = this.ring(ring.label, ring.usage, size);
+      Object.assign(ring, grown);
+      offset = 0;
     }
-    return arena;
+    ring.used = offset + bytes;
+    return offset;
+  }
+
+  /** Writes what this batch put in `ring` to its GPU buffer and starts the ring over. */
+  private writeRing(ring: StagedRing): void {
+    if (ring.used > 0) this.device.queue.writeBuffer(ring.buffer, 0, ring.host, 0, alignUp(ring.used, 4));
+    ring.used = 0;
   }
 
   private openPass(): GPUComputePassEncoder {
-    if (!this.encoder) this.encoder = this.device.createCommandEncoder();
-    if (!this.pass) this.pass = this.encoder.beginComputePass();
+    if (!this.encoder) this.encoder = this.createCommandEncoder();
+    if (!this.pass) {
+      this.pass = this.encoder.beginComputePass();
+      this.passPipeline = null;
+    }
     return this.pass;
   }
 
   private closePass(): GPUCommandEncoder {
-    if (!this.encoder) this.encoder = this.device.createCommandEncoder();
+    if (!this.encoder) this.encoder = this.createCommandEncoder();
     if (this.pass) {
       this.pass.end();
       this.pass = null;
@@ -336,7 +533,7 @@ export class GpuContext {
   /** Records a buffer-to-buffer copy (whole source unless `bytes` is given). */
   copy(src: Tensor, dst: Tensor, bytes = src.byteLength, srcOffset = 0, dstOffset = 0): void {
     this.throwIfLost();
-    if (srcOffset + bytes > src.buffer.size || dstOffset + bytes > dst.buffer.size) {
+    if (srcOffset + bytes > this.infoOf(src.buffer).size || dstOffset + bytes > this.infoOf(dst.buffer).size) {
       throw new Error(`copy "${src.label}" → "${dst.label}": ${bytes} bytes do not fit`);
     }
     if (bytes === 0) return;
@@ -351,12 +548,12 @@ export class GpuContext {
     this.encoder = null;
     const kernels = this.batchKernels;
     this.batchKernels = [];
-    const arenas = this.arenas;
-    this.arenas = [];
-    for (const a of arenas) this.device.queue.writeBuffer(a.buffer, 0, a.staging, 0, a.used);
+    this.writeRing(this.uniforms);
+    this.writeRing(this.uploads);
     this.device.pushErrorScope('out-of-memory');
     this.device.pushErrorScope('validation');
     this.device.queue.submit([encoder.finish()]);
+    this.counts.submissions++;
     const validation = this.device.popErrorScope();
     const oom = this.device.popErrorScope();
     this.pendingErrors.push(
@@ -367,11 +564,8 @@ export class GpuContext {
         return new KernelError(kernels.length === 1 ? kernels[0]! : kernels[kernels.length - 1]!, `${e.message} [in ${where}]`);
       }),
     );
-    if (arenas.length > 0) {
-      void this.device.queue.onSubmittedWorkDone().then(() => {
-        for (const a of arenas) this.freeArenas.push(a.buffer);
-      });
-    }
+    for (const b of this.retired) b.destroy();
+    this.retired = [];
   }
 
   /** Submits and waits for the GPU; raises any error of the work submitted so far. */
@@ -405,7 +599,7 @@ export class GpuContext {
         `tensor "${label}" of shape [${shape.join(', ')}] needs ${bytes} bytes; this device allows at most ${this.limits.maxBufferSize} per buffer (maxBufferSize)`,
       );
     }
-    const pooled = this.pool.get(size)?.pop();
+    const pooled = this.pool.get(size)?.pop(); // the idle buffer of this size created first
     if (pooled) this.pooledBytes -= size;
     const buffer = pooled ?? this.createStorageBuffer(label, size);
     return new Tensor(this, buffer, [...shape], dtype, label);
@@ -438,7 +632,7 @@ export class GpuContext {
 
   private createStorageBuffer(label: string, size: number): GPUBuffer {
     this.boundPool();
-    const buffer = this.device.createBuffer({
+    const buffer = this.createBuffer({
       label,
       size,
       usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
@@ -487,15 +681,42 @@ export class GpuContext {
     if (data.length !== t.size) {
       throw new Error(`tensor "${t.label}": ${data.length} values for ${t.size} elements`);
     }
-    // queue.writeBuffer is ordered before the next submit, so flush recorded work first.
+    if (data.byteLength === 0) return;
+    // queue.writeBuffer lands before the next submission, ahead of the work recorded so far,
+    // which may still use this buffer (a pooled buffer's earlier tensor): while work is recorded,
+    // a small write goes through the upload ring and a copy recorded in order; a large one
+    // submits the recorded work first.
+    if (this.encoder && data.byteLength <= UPLOAD_STAGED_MAX_BYTES) {
+      const offset = this.reserve(this.uploads, data.byteLength, 4);
+      new Uint8Array(this.uploads.host, offset, data.byteLength).set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+      this.closePass().copyBufferToBuffer(this.uploads.buffer, offset, t.buffer, 0, data.byteLength);
+      this.batchKernels.push(`write ${t.label}`);
+      return;
+    }
     this.flush();
-    if (data.byteLength > 0) this.device.queue.writeBuffer(t.buffer, 0, data.buffer, data.byteOffset, data.byteLength);
+    this.device.queue.writeBuffer(t.buffer, 0, data.buffer, data.byteOffset, data.byteLength);
   }
 
   /** Reads a tensor back to the host (submits recorded work first). */
   async read(t: Tensor): Promise<Float32Array> {
     const bytes = await this.readBytes(t);
     return new Float32Array(bytes);
+  }
+
+  /** Reads several tensors back in one submission (a training step's loss and gradient norm). */
+  async readAll(ts: readonly Tensor[]): Promise<Float32Array[]> {
+    this.throwIfLost();
+    const offsets: number[] = [];
+    let bytes = 0;
+    for (const t of ts) {
+      offsets.push(bytes);
+      bytes += alignUp(Math.max(t.byteLength, 4), 4);
+    }
+    const staging = this.takeStaging(bytes);
+    const encoder = this.closePass();
+    ts.forEach((t, i) => encoder.copyBufferToBuffer(t.buffer, 0, staging, offsets[i]!, alignUp(Math.max(t.byteLength, 4), 4)));
+    const data = await this.readStaging(staging, bytes, bytes);
+    return ts.map((t, i) => new Float32Array(data, offsets[i]!, t.size));
   }
 
   async readBytes(t: Tensor): Promise<ArrayBuffer> {
@@ -543,7 +764,7 @@ export class GpuContext {
       return pooled;
     }
     this.stagingCreated++;
-    return this.device.createBuffer({ label: 'read-back staging', size, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    return this.createBuffer({ label: 'read-back staging', size, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
   }
 
   /** Puts an unmapped staging buffer back in the pool, or destroys it when the pool is full. */
@@ -558,12 +779,28 @@ export class GpuContext {
     this.stagingPoolBytes += buffer.size;
   }
 
-  /** Returns a buffer to the pool (called by Tensor.release). */
+  /**
+   * Returns a buffer to the pool (called by Tensor.release). Each size's idle buffers are kept
+   * latest-created first, so that tensor() takes the earliest: which buffers a step gets then
+   * depends on which are idle, not on the order earlier steps released them in.
+   */
   recycle(buffer: GPUBuffer): void {
-    const list = this.pool.get(buffer.size);
-    if (list) list.push(buffer);
-    else this.pool.set(buffer.size, [buffer]);
-    this.pooledBytes += buffer.size;
+    const { id, size } = this.infoOf(buffer);
+    const list = this.pool.get(size);
+    if (list) {
+      // Binary search for the first buffer created before this one (a size class may hold hundreds).
+      let lo = 0;
+      let hi = list.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        if (this.infoOf(list[mid]!).id > id) lo = mid + 1;
+        else hi = mid;
+      }
+      list.splice(lo, 0, buffer);
+    } else {
+      this.pool.set(size, [buffer]);
+    }
+    this.pooledBytes += size;
   }
 
   /** Frees every pooled buffer, tensors' and read-backs' (tensors still held stay valid). */
@@ -580,6 +817,9 @@ export class GpuContext {
     }
     this.pool.clear();
     this.pooledBytes = 0;
+    // Bind groups of the freed buffers can never be used again; the rest are cheap to remake.
+    this.bindGroups.clear();
+    this.bindGroupCount = 0;
     for (const list of this.stagingPool.values()) for (const b of list) b.destroy();
     this.stagingPool.clear();
     this.stagingPoolBytes = 0;
@@ -601,15 +841,16 @@ export class GpuContext {
       return { ms: performance.now() - t0, source: 'wall-clock' };
     }
     const querySet = this.device.createQuerySet({ type: 'timestamp', count: 2 });
-    const resolve = this.device.createBuffer({
+    const resolve = this.createBuffer({
       size: 16,
       usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC,
     });
     try {
-      this.encoder = this.device.createCommandEncoder();
+      this.encoder = this.createCommandEncoder();
       this.pass = this.encoder.beginComputePass({
         timestampWrites: { querySet, beginningOfPassWriteIndex: 0, endOfPassWriteIndex: 1 },
       });
+      this.passPipeline = null;
       const timedPass = this.pass;
       record();
       if (this.pass !== timedPass || this.encoder === null) {
@@ -659,6 +900,16 @@ export class GpuContext {
     await Promise.race([this.device.lost, new Promise((resolve) => (timer = setTimeout(resolve, LOSS_REPORT_WAIT_MS)))]);
     clearTimeout(timer);
   }
+}
+
+function sameConstants(a: Record<string, number>, b: Record<string, number> | undefined): boolean {
+  let n = 0;
+  for (const k in b) {
+    if (a[k] !== b[k]) return false;
+    n++;
+  }
+  for (const _ in a) n--;
+  return n === 0;
 }
 
 function alignUp(n: number, a: number): number {

@@ -14,6 +14,9 @@ export const BYTES_PER_ELEMENT: Record<DType, number> = { f32: 4, u32: 4, i32: 4
 
 export class Tensor {
   private released = false;
+  /** Number of elements (product of the shape; 1 for a scalar). */
+  readonly size: number;
+  readonly byteLength: number;
 
   constructor(
     readonly ctx: GpuContext,
@@ -21,15 +24,9 @@ export class Tensor {
     readonly shape: readonly number[],
     readonly dtype: DType,
     readonly label: string,
-  ) {}
-
-  /** Number of elements (product of the shape; 1 for a scalar). */
-  get size(): number {
-    return shapeSize(this.shape);
-  }
-
-  get byteLength(): number {
-    return this.size * BYTES_PER_ELEMENT[this.dtype];
+  ) {
+    this.size = shapeSize(shape);
+    this.byteLength = this.size * BYTES_PER_ELEMENT[dtype];
   }
 
   get isReleased(): boolean {

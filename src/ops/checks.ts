@@ -26,7 +26,8 @@ export const ELEMENTWISE_GROUP = 256;
  * Sizes are checked in the order given; the first bad one is reported.
  */
 export function checkDims(kernel: string, dims: Record<string, number>, least: 0 | 1 = 0): void {
-  for (const [what, v] of Object.entries(dims)) {
+  for (const what in dims) {
+    const v = dims[what]!;
     if (!Number.isInteger(v) || v < least) {
       throw new KernelError(kernel, `${what}=${v} must be a ${least === 0 ? 'non-negative' : 'positive'} integer`);
     }

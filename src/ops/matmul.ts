@@ -103,11 +103,14 @@ export function matmul(ctx: GpuContext, args: MatmulArgs): void {
   checkDims(name, { M, N, K, batch });
   // Element types are not checked (dtype null): every operand is f32.
   // The last of `batch` matrices ends at (batch − 1)·stride + matrix; with batch = 0 nothing is read.
-  const need = (t: Tensor, role: string, stride: number, matrix: number, dims: string) =>
-    checkTensor(name, t, role, batch > 0 ? (batch - 1) * stride + matrix : 0, `${dims} over ${batch} batch(es)`, null);
-  need(a, 'A', strideA, M * K, transA ? `K×M = ${K}×${M}` : `M×K = ${M}×${K}`);
-  need(b, 'B', strideB, K * N, transB ? `N×K = ${N}×${K}` : `K×N = ${K}×${N}`);
-  need(c, 'C', strideC, M * N, `M×N = ${M}×${N}`);
+  // The messages are built only for a tensor that is too short (this runs for every product).
+  const needA = batch > 0 ? (batch - 1) * strideA + M * K : 0;
+  const needB = batch > 0 ? (batch - 1) * strideB + K * N : 0;
+  const needC = batch > 0 ? (batch - 1) * strideC + M * N : 0;
+  const over = ` over ${batch} batch(es)`;
+  if (a.size < needA) checkTensor(name, a, 'A', needA, (transA ? `K×M = ${K}×${M}` : `M×K = ${M}×${K}`) + over, null);
+  if (b.size < needB) checkTensor(name, b, 'B', needB, (transB ? `N×K = ${N}×${K}` : `K×N = ${K}×${N}`) + over, null);
+  if (c.size < needC) checkTensor(name, c, 'C', needC, `M×N = ${M}×${N}` + over, null);
   if (args.bias) checkTensor(name, args.bias, 'bias', N, `N = ${N}`, null);
   const kernel = kernelFor(ctx, variant, transA, transB);
   const tile = tileOf(variant);

@@ -219,7 +219,8 @@ export class Trainer {
     const losses = this.model.run(batch, true);
     const lr = this.schedule.lrAt(s);
     this.optimizer.step(lr, s + 1);
-    const readback = Promise.all([this.ctx.read(losses), this.ctx.read(this.optimizer.factor)]);
+    // One read for both, so that the step is one submission.
+    const readback = this.ctx.readAll([losses, this.optimizer.factor]).then(([l, f]) => [l!, f!] as [Float32Array, Float32Array]);
     losses.release();
     this.nextStep = s + 1;
     const tokens = batch.lengths.reduce((a, b) => a + b, 0);
