@@ -6,6 +6,7 @@ import { useEffect, useState } from 'react';
 import { formatRate } from '../../run/compare-plan';
 import { comparing, queueEtaMs, runFraction, useCompare, type CurrentRun, type FinishedRun } from '../../state/compare';
 import { formatCount, formatDuration, plural } from '../format';
+import { ProgressBar } from '../ProgressBar';
 import { PHASE_LABEL, STAGE_LABEL } from '../train/describe';
 import styles from './Methods.module.css';
 
@@ -48,24 +49,17 @@ export function CompareQueue() {
   const label = current !== null ? `Run ${current.index + 1} of ${total}` : `Starting ${total} runs`;
   return (
     <div className={styles.queue} data-testid="compare-queue">
-      <div className={styles.barHead}>
-        <span role="status" aria-live="polite" data-testid="compare-queue-position">
-          {label}
-        </span>
-        <span className={styles.barPercent}>{percent}%</span>
-      </div>
-      <div
-        className={styles.bar}
-        role="progressbar"
-        aria-label="The whole comparison"
-        aria-valuemin={0}
-        aria-valuemax={100}
-        aria-valuenow={percent}
-        aria-valuetext={`${label}: ${percent}% of the comparison`}
-        data-testid="compare-queue-bar"
-      >
-        <div className={styles.fill} style={{ width: `${percent}%` }} />
-      </div>
+      <ProgressBar
+        head={
+          <span role="status" aria-live="polite" data-testid="compare-queue-position">
+            {label}
+          </span>
+        }
+        percent={percent}
+        label="The whole comparison"
+        valueText={`${label}: ${percent}% of the comparison`}
+        testId="compare-queue-bar"
+      />
       <p className={styles.line}>
         {formatCount(done)} done · {startedAt !== null ? `${formatDuration(now - startedAt)} so far` : ''}
         {eta !== null ? ` · about ${formatDuration(eta)} left` : ' · the time left is known after the first run'}
@@ -98,22 +92,14 @@ function CurrentRunView({ run }: { run: CurrentRun }) {
           {run.selection ? 'choosing the rate on the dev split' : 'final run, scored on the test items'}
         </span>
       </p>
-      <div className={styles.barHead}>
-        <span>{stage}</span>
-        <span className={styles.barPercent}>{percent === null ? '' : `${percent}%`}</span>
-      </div>
-      <div
-        className={`${styles.bar} ${styles.barSmall} ${percent === null ? styles.indeterminate : ''}`}
-        role="progressbar"
-        aria-label={`Run ${run.index + 1}: ${stage}`}
-        aria-valuemin={0}
-        aria-valuemax={100}
-        aria-valuenow={percent ?? undefined}
-        aria-valuetext={percent === null ? `${stage}: under way` : `${stage}: ${percent}%`}
-        data-testid="compare-current-bar"
-      >
-        <div className={styles.fill} style={percent === null ? undefined : { width: `${percent}%` }} />
-      </div>
+      <ProgressBar
+        head={<span>{stage}</span>}
+        percent={percent}
+        label={`Run ${run.index + 1}: ${stage}`}
+        valueText={percent === null ? `${stage}: under way` : `${stage}: ${percent}%`}
+        small
+        testId="compare-current-bar"
+      />
       {detail !== '' && <p className={styles.line}>{detail}</p>}
     </div>
   );

@@ -5,6 +5,7 @@
 import { RUN_STAGES } from '../../run/stages';
 import { useRun, type RunState } from '../../state/run';
 import { formatBytes, formatCount, formatDuration } from '../format';
+import { ProgressBar, type ProgressTone } from '../ProgressBar';
 import { PHASE_LABEL, STAGE_LABEL } from './describe';
 import styles from './TrainSection.module.css';
 
@@ -15,7 +16,7 @@ interface Shown {
   fraction: number | null;
   /** What is happening, in a line. */
   detail: string;
-  tone: 'busy' | 'ok' | 'bad' | 'idle';
+  tone: ProgressTone;
 }
 
 function shown(s: RunState): Shown | null {
@@ -56,23 +57,15 @@ export function RunProgress() {
   const percent = view.fraction === null ? null : Math.round(100 * view.fraction);
   return (
     <div className={styles.progress} role="status" aria-live="polite">
-      <div className={styles.barHead}>
-        <span className={styles.barLabel}>{view.label}</span>
-        <span className={styles.barPercent}>{percent === null ? '' : `${percent}%`}</span>
-      </div>
-      <div
-        className={`${styles.bar} ${styles[`bar-${view.tone}`]} ${percent === null ? styles.indeterminate : ''}`}
-        role="progressbar"
-        aria-label={view.label}
-        aria-valuemin={0}
-        aria-valuemax={100}
-        aria-valuenow={percent ?? undefined}
-        aria-valuetext={percent === null ? `${view.label}: under way` : `${view.label}: ${percent}%`}
-        data-testid="run-progress-bar"
-        data-value={view.fraction ?? ''}
-      >
-        <div className={styles.fill} style={percent === null ? undefined : { width: `${percent}%` }} />
-      </div>
+      <ProgressBar
+        head={<span>{view.label}</span>}
+        percent={percent}
+        label={view.label}
+        valueText={percent === null ? `${view.label}: under way` : `${view.label}: ${percent}%`}
+        tone={view.tone}
+        testId="run-progress-bar"
+        dataValue={view.fraction ?? ''}
+      />
       <p className={styles.line} data-testid="run-detail">
         {view.detail}
       </p>
