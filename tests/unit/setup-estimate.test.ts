@@ -10,29 +10,9 @@ import { validateModelConfig, type ModelConfig } from '../../src/model/config';
 import { SMOLLM2_135M_SHAPE } from '../../src/bench/training';
 import { boundingLengths, bufferBytes, checkFit, estimateMemory, packedRank, resolveTargets, trainableParameters, trainingSteps } from '../../src/run/estimate';
 import { comparedAdapter, runSpecWith, type RunSpec, type RunSpecInput } from '../../src/run/spec';
+import { STORIES260K_CONFIG } from './mirror';
 
-/** stories260K's config (llama2.c header: dim 64, hidden 172, 5 layers, 8 heads, 4 KV heads, vocab 512, seq 512). */
-const STORIES260K: ModelConfig = validateModelConfig(
-  {
-    family: 'llama',
-    vocabSize: 512,
-    hiddenSize: 64,
-    intermediateSize: 172,
-    numLayers: 5,
-    numHeads: 8,
-    numKvHeads: 4,
-    headDim: 8,
-    maxPositions: 512,
-    normEps: 1e-5,
-    ropeTheta: 10000,
-    ropeStyle: 'interleaved',
-    tiedEmbeddings: true,
-    attentionBias: false,
-    bosTokenId: 1,
-    eosTokenId: 2,
-  },
-  'stories260K',
-);
+const STORIES260K: ModelConfig = validateModelConfig(STORIES260K_CONFIG, 'stories260K');
 
 const GPT2_SMALL: ModelConfig = validateModelConfig(
   { ...STORIES260K, family: 'gpt2', hiddenSize: 768, intermediateSize: 3072, numLayers: 12, numHeads: 12, numKvHeads: 12, headDim: 64, vocabSize: 50257, maxPositions: 1024, tiedEmbeddings: true },

@@ -10,7 +10,8 @@ import { useHistory } from '../../state/history';
 import type { RunRecord } from '../../store/record';
 import type { RunEntry } from '../../store/store';
 import { formatDuration } from '../format';
-import { DEFAULT_SMOOTHING, SMOOTHING_MAX } from '../train/smoothing';
+import { DEFAULT_SMOOTHING } from '../train/smoothing';
+import { SmoothingSlider } from '../train/SmoothingSlider';
 import trainStyles from '../train/TrainCharts.module.css';
 import { CompareChart, type ChartRun } from './CompareChart';
 import { overlaidLosses, settingRows, xRange, type CompareAlign } from './compare-data';
@@ -47,7 +48,6 @@ export function HistoryCompare() {
   const [align, setAlign] = useState<CompareAlign>('step');
   const [smoothing, setSmoothing] = useState(DEFAULT_SMOOTHING);
   const [cursor, setCursor] = useState<{ x: number; losses: (number | null)[] } | null>(null);
-  const smoothingId = useId();
   const loaded = compared.filter((c): c is Compared & { record: RunRecord } => c.record !== null);
   // The records change only when a run is saved again: recompute then, not at every render.
   const recordsKey = loaded.map((c) => `${c.id}@${c.record.updatedAt}`).join();
@@ -78,21 +78,7 @@ export function HistoryCompare() {
           ))}
         </fieldset>
         <div className={trainStyles.chartControls}>
-          <label htmlFor={smoothingId}>Smoothing</label>
-          <input
-            id={smoothingId}
-            type="range"
-            min={0}
-            max={SMOOTHING_MAX}
-            step={0.01}
-            value={smoothing}
-            onChange={(e) => setSmoothing(e.currentTarget.valueAsNumber)}
-            aria-valuetext={smoothing === 0 ? 'off (raw loss)' : smoothing.toFixed(2)}
-            data-testid="history-smoothing"
-          />
-          <output htmlFor={smoothingId} className={trainStyles.value}>
-            {smoothing.toFixed(2)}
-          </output>
+          <SmoothingSlider value={smoothing} onChange={setSmoothing} testId="history-smoothing" />
         </div>
       </div>
       <ul className={styles.legend} data-testid="history-legend" aria-label="The runs on the chart">

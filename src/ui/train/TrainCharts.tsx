@@ -12,7 +12,8 @@ import { useForm } from '../../state/form';
 import { useRun, type RunState } from '../../state/run';
 import { axesFor, LiveChart, type Palette } from './LiveChart';
 import { isSendersRun } from './sender';
-import { DEFAULT_SMOOTHING, smoothEma, SMOOTHING_MAX } from './smoothing';
+import { DEFAULT_SMOOTHING, smoothEma } from './smoothing';
+import { SmoothingSlider } from './SmoothingSlider';
 import styles from './TrainCharts.module.css';
 
 const LOSS_HEIGHT = 230;
@@ -124,28 +125,13 @@ export function TrainCharts() {
   const [smoothing, setSmoothing] = useState(DEFAULT_SMOOTHING);
   const [log, setLog] = useState(false);
   const sender = useSenderCurve();
-  const smoothingId = useId();
   const logId = useId();
   return (
     <div className={styles.charts}>
       <div className={styles.chartHead}>
         <h3 className={styles.chartTitle}>Training loss</h3>
         <div className={styles.chartControls}>
-          <label htmlFor={smoothingId}>Smoothing</label>
-          <input
-            id={smoothingId}
-            type="range"
-            min={0}
-            max={SMOOTHING_MAX}
-            step={0.01}
-            value={smoothing}
-            onChange={(e) => setSmoothing(e.currentTarget.valueAsNumber)}
-            aria-valuetext={smoothing === 0 ? 'off (raw loss)' : smoothing.toFixed(2)}
-            data-testid="chart-smoothing"
-          />
-          <output htmlFor={smoothingId} className={styles.value}>
-            {smoothing.toFixed(2)}
-          </output>
+          <SmoothingSlider value={smoothing} onChange={setSmoothing} testId="chart-smoothing" />
           <input id={logId} type="checkbox" checked={log} onChange={(e) => setLog(e.currentTarget.checked)} data-testid="chart-log" />
           <label htmlFor={logId}>Log scale</label>
         </div>
