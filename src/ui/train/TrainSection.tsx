@@ -105,11 +105,14 @@ function RunControls() {
   const reasonId = useId();
   const active = status === 'starting' || status === 'running' || status === 'paused';
   const resumeBlocked = status === 'paused' && trying;
+  // A stopped run with a checkpoint offers its own Resume (RunProblem): that is the main action then.
+  const saved = useSavedCheckpoint();
+  const resumable = status === 'failed' && saved !== null;
   return (
     <div className={styles.controls}>
       <button
         type="button"
-        className="primary"
+        className={resumable ? undefined : 'primary'}
         onClick={() => void startFromForm()}
         disabled={active || reason !== null}
         aria-describedby={reason !== null ? reasonId : undefined}
