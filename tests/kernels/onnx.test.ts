@@ -32,6 +32,7 @@ import { defaultAdapterConfig } from '../../src/run/spec';
 import { Rng } from '../../src/util/rng';
 import { GPT2_CONFIG, jsonBytes, LLAMA_CONFIG, QWEN2_CONFIG, tinyTokenizerConfig, tinyTokenizerJson } from '../unit/hf-fixtures';
 import { gpu } from './gpu';
+import { worstRelative } from '../unit/logits';
 
 /** The tiny tokenizer's ids: 3 special tokens, 256 bytes, 9 merges (tests/unit/hf-fixtures.ts). */
 const TINY_TOKENIZER_SIZE = Object.keys((tinyTokenizerJson().model as { vocab: object }).vocab).length;
@@ -75,19 +76,9 @@ async function engineLogits(model: GpuModel, tokens: readonly number[]): Promise
   return out;
 }
 
-/** Per position, max|got − want| / max|want|; the worst over positions. */
-function worstRelative(name: string, got: Float32Array, want: Float32Array, vocab: number): number {
-  expect(got.length).toBe(want.length);
-  let w = 0;
-  for (let p = 0; p < want.length / vocab; p++) {
-    let diff = 0;
-    let size = 0;
-    for (let v = p * vocab; v < (p + 1) * vocab; v++) {
-      diff = Math.max(diff, Math.abs(got[v]! - want[v]!));
-      size = Math.max(size, Math.abs(want[v]!));
-    }
-    w = Math.max(w, diff / size);
-  }
+/** worstRelative, kept per comparison for the figures this file prints. */
+function worstRelativeOf(name: string, got: Float32Array, want: Float32Array, vocab: number): number {
+  const w = worstRelative(got, want, vocab);
   worst[name] = Math.max(worst[name] ?? 0, Number(w.toPrecision(2)));
   return w;
 }
@@ -120,10 +111,10 @@ describe.each(['llama', 'qwen2', 'gpt2'] as const)('a tiny random %s, adapters m
     const decoder = await OnnxDecoder.create({ model: files.get(onnxFileName('fp32'))! }, config, ['wasm']);
     const { full, cached } = await onnxLogits(decoder, tokens, 9);
     const engine = await engineLogits(view, tokens);
-    expect(worstRelative(`tiny ${family}`, full, engine, config.vocabSize)).toBeLessThanOrEqual(1e-4);
-    expect(worstRelative(`tiny ${family} cached vs one pass`, cached, full, config.vocabSize)).toBeLessThanOrEqual(1e-5);
+    expect(worstRelativeOf(`tiny ${family}`, full, engine, config.vocabSize)).toBeLessThanOrEqual(1e-4);
+    expect(worstRelativeOf(`tiny ${family} cached vs one pass`, cached, full, config.vocabSize)).toBeLessThanOrEqual(1e-5);
     // The merge changed the model: the ONNX file holds the merged weights, not the base ones.
-    expect(worstRelative(`tiny ${family} base (must differ)`, full, await engineLogits(model.baseView(), tokens), config.vocabSize)).toBeGreaterThan(1e-3);
+    expect(worstRelativeOf(`tiny ${family} base (must differ)`, full, await engineLogits(model.baseView(), tokens), config.vocabSize)).toBeGreaterThan(1e-3);
     await decoder.release();
     view.destroy();
     model.destroy();
@@ -147,8 +138,8 @@ describe('stories260K exported to ONNX', () => {
     const tokens = fixture.cases.find((c) => c.prompt === 'Once upon a time')!.tokens.slice(0, 64);
     const engine = new GpuModel(await gpu(), model.config, model.weights);
     const { full, cached } = await onnxLogits(decoder, tokens, 5);
-    expect(worstRelative('stories260K', full, await engineLogits(engine, tokens), model.config.vocabSize)).toBeLessThanOrEqual(1e-4);
-    expect(worstRelative('stories260K cached vs one pass', cached, full, model.config.vocabSize)).toBeLessThanOrEqual(1e-5);
+    expect(worstRelativeOf('stories260K', full, await engineLogits(engine, tokens), model.config.vocabSize)).toBeLessThanOrEqual(1e-4);
+    expect(worstRelativeOf('stories260K cached vs one pass', cached, full, model.config.vocabSize)).toBeLessThanOrEqual(1e-5);
     engine.destroy();
   }, 120_000);
 

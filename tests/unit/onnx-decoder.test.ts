@@ -24,6 +24,7 @@ import { serializeGraph } from '../../src/onnx/model-file';
 import { OnnxDecoder } from '../../src/onnx/session';
 import { modelForwardRef } from '../../src/ref/model';
 import { Rng } from '../../src/util/rng';
+import { worstRelative } from './logits';
 
 const PRODUCER = { name: 'd2lora-playground tests', version: '0' };
 const worst: Record<string, number> = {};
@@ -47,22 +48,6 @@ function referenceLogits(config: ModelConfig, weights: WeightMap, tokens: readon
     weights: new Float32Array(n),
   };
   return modelForwardRef(config, weights, batch).logits;
-}
-
-/** Per position, max|got − want| / max|want|; the worst over positions. */
-function worstRelative(got: ArrayLike<number>, want: ArrayLike<number>, vocab: number): number {
-  expect(got.length).toBe(want.length);
-  let w = 0;
-  for (let p = 0; p < want.length / vocab; p++) {
-    let diff = 0;
-    let size = 0;
-    for (let v = p * vocab; v < (p + 1) * vocab; v++) {
-      diff = Math.max(diff, Math.abs(got[v]! - want[v]!));
-      size = Math.max(size, Math.abs(want[v]!));
-    }
-    w = Math.max(w, diff / size);
-  }
-  return w;
 }
 
 function record(name: string, r: number): number {
