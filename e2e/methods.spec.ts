@@ -10,8 +10,8 @@
 //     the queue shows each run's method, seed, rate and kind with its own progress; the table's
 //     accuracies, chosen rates, dev-split accuracies, loss volatilities (from the training losses:
 //     measured, the same floats on both routes), merge gaps and trainable parameters equal the
-//     command line's exactly; the times are printed beside the command line's and bounded loosely,
-//     as commented where they are checked (the routes differ; the CPU is shared).
+//     command line's exactly; the times are printed beside the command line's, never bounded (the
+//     routes differ; the CPU is shared; a test does not fail on time).
 // Axe scans both sections in their main states. Screenshots go to test-results/: anatomy.png,
 // anatomy-paused.png, anatomy-dark.png, anatomy-drift.png, compare-queue.png, compare-table.png, compare-table-dark.png.
 
@@ -232,7 +232,7 @@ test('Compare methods: the queue, then the table, whose figures equal `d2lora co
   const exact = (rows: string[][]) => rows.map((r) => r.filter((_, k) => !timings.includes(k)));
   expect(exact(pageRows), 'every accuracy, rate, loss volatility, merge gap and parameter count').toEqual(exact(cliRows));
 
-  // The timings: printed beside the command line's, and bounded.
+  // The timings: printed beside the command line's.
   const figures = cli.rows.map((row, i) => {
     const p = pageRows[i]!;
     return {
@@ -252,9 +252,11 @@ test('Compare methods: the queue, then the table, whose figures equal `d2lora co
   await testInfo.attach('page vs command line', { body: report, contentType: 'text/plain' });
   for (const f of figures) {
     // Times on two GPU routes (ANGLE's OpenGL ES and Dawn's Vulkan, both on lavapipe) on a CPU
-    // shared with other work: the same order of magnitude, not the same figure.
-    expect(f.msPerStep.page / f.msPerStep.cli, `${f.method}: ms/step, page over command line`).toBeGreaterThan(1 / 4);
-    expect(f.msPerStep.page / f.msPerStep.cli, `${f.method}: ms/step, page over command line`).toBeLessThan(4);
+    // shared with other work are printed, never bounded: a test does not fail on time. Each is a
+    // measured figure all the same.
+    for (const v of [f.msPerStep.page, f.msPerStep.cli, f.mergedThroughput.page, f.mergedThroughput.cli]) {
+      expect(Number.isFinite(v) && v > 0, `${f.method}: a measured time`).toBe(true);
+    }
   }
   // The Markdown as the command line writes it, but for the timing columns of the table (ms/step, vs LoRA r, merged/unmerged).
   const masked = (text: string) => text.split('\n').map((l) => (l.startsWith('| ') && !l.startsWith('| method') ? l.split(' | ').filter((_, k) => ![5, 6, 8].includes(k)).join(' | ') : l));
