@@ -79,7 +79,7 @@ function Toolbar({ count }: { count: number }) {
   }, [confirming]);
   return (
     <div className={styles.toolbar}>
-      <label className={`${styles.fileButton} ${busy !== null ? styles.fileButtonBusy : ''}`}>
+      <label className={`file-button ${busy !== null ? styles.fileButtonBusy : ''}`}>
         {busy === 'import' ? 'Importing…' : 'Import a run (.zip)…'}
         <input
           type="file"

@@ -156,7 +156,7 @@ function FilesPicker() {
           llama2.c <code>.bin</code> with its <code>tok*.bin</code>.
         </p>
         <div className="controls">
-          <label className={styles.fileButton}>
+          <label className="file-button">
             Choose a folder…
             <input
               ref={folderInput}
@@ -167,7 +167,7 @@ function FilesPicker() {
               data-testid="model-folder-input"
             />
           </label>
-          <label className={styles.fileButton}>
+          <label className="file-button">
             Choose files…
             <input
               type="file"

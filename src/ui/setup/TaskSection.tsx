@@ -242,7 +242,7 @@ function TaskFileInput({ role, label, hint }: { role: 'test' | 'train'; label: s
         {label}
       </label>
       <div className={styles.fileRow}>
-        <label className={styles.fileButton}>
+        <label className="file-button">
           {held === null ? 'Choose a file…' : 'Choose another…'}
           <input
             id={id}
