@@ -4,9 +4,9 @@
 // fed new data when the smoothing does. Its legend is the page's own (HistoryCompare.tsx): the
 // chart reports the values under the cursor through onCursor.
 
-import { useEffect, useRef, useState } from 'react';
+import { useEffect, useRef } from 'react';
 import type uPlot from 'uplot';
-import { axesFor, loadUplot, paletteOf, useColorScheme, type Palette } from '../train/LiveChart';
+import { axesFor, paletteOf, useUplot, type Palette } from '../train/LiveChart';
 import trainStyles from '../train/TrainCharts.module.css';
 import type { CompareAlign } from './compare-data';
 
@@ -57,54 +57,32 @@ function optionsFor(p: Palette, colours: readonly string[], runs: readonly Chart
 }
 
 export function CompareChart({ runs, align, xRange, data, points, height, onCursor }: CompareChartProps) {
-  const box = useRef<HTMLDivElement>(null);
-  const chart = useRef<uPlot | null>(null);
   const dataOf = useRef(data);
   dataOf.current = data;
   const cursorOf = useRef(onCursor);
   cursorOf.current = onCursor;
-  const scheme = useColorScheme();
-  const [failure, setFailure] = useState<string | null>(null);
   const runsKey = runs.map((r) => `${r.id}:${r.colour}:${r.name}`).join('|');
   const rangeKey = xRange.join('…');
-
-  useEffect(() => {
-    const el = box.current!;
-    let disposed = false;
-    let release = () => {};
-    loadUplot().then(
-      (UPlot) => {
-        if (disposed) return;
-        const css = getComputedStyle(el);
-        const colours = runs.map((r) => css.getPropertyValue(`--series-${r.colour}`).trim());
-        const options = optionsFor(paletteOf(el), colours, runs, align, xRange);
-        const report = (u: uPlot) => {
-          const idx = u.cursor.idx;
-          if (idx == null) return cursorOf.current(null);
-          const losses = runs.map((_, i) => (u.data[1 + i * SERIES_PER_RUN + 1]![idx] ?? null) as number | null);
-          cursorOf.current({ x: u.data[0][idx]!, losses });
-        };
-        const u = new UPlot({ ...options, hooks: { setCursor: [report] }, width: el.clientWidth, height }, dataOf.current, el);
-        chart.current = u;
-        drawn(el, u.data);
-        const resize = new ResizeObserver(() => u.setSize({ width: el.clientWidth, height }));
-        resize.observe(el);
-        release = () => {
-          resize.disconnect();
-          u.destroy();
-          chart.current = null;
-          // The legend's values under the cursor were this chart's.
-          cursorOf.current(null);
-        };
-      },
-      (e: unknown) => !disposed && setFailure(`The chart code could not be loaded (${e instanceof Error ? e.message : String(e)}); reload the page to try again.`),
-    );
-    return () => {
-      disposed = true;
-      release();
-    };
-    // The runs and the range change the chart through their keys.
-  }, [runsKey, rangeKey, align, scheme, height]);
+  // The runs and the range change the chart through their keys.
+  const { box, chart, failure } = useUplot(
+    height,
+    (UPlot, el) => {
+      const css = getComputedStyle(el);
+      const colours = runs.map((r) => css.getPropertyValue(`--series-${r.colour}`).trim());
+      const options = optionsFor(paletteOf(el), colours, runs, align, xRange);
+      const report = (u: uPlot) => {
+        const idx = u.cursor.idx;
+        if (idx == null) return cursorOf.current(null);
+        const losses = runs.map((_, i) => (u.data[1 + i * SERIES_PER_RUN + 1]![idx] ?? null) as number | null);
+        cursorOf.current({ x: u.data[0][idx]!, losses });
+      };
+      const u = new UPlot({ ...options, hooks: { setCursor: [report] }, width: el.clientWidth, height }, dataOf.current, el);
+      drawn(el, u.data);
+      // The legend's values under the cursor were this chart's.
+      return { chart: u, release: () => cursorOf.current(null) };
+    },
+    [runsKey, rangeKey, align],
+  );
 
   // Another smoothing: the same chart, new data.
   useEffect(() => {

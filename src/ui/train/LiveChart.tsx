@@ -3,9 +3,9 @@
 // created once — again only when its options or the colour scheme change — and then fed with
 // setData at most once a frame as the run's steps arrive, outside React's render. It takes its
 // container's width (a ResizeObserver) and its colours from the page's CSS variables. The loader,
-// the palette and the scheme are the other charts' too (the history's comparison).
+// the palette, the scheme and the chart's lifecycle (useUplot) are the other charts' too (the history's comparison).
 
-import { useEffect, useRef, useState, useSyncExternalStore } from 'react';
+import { useEffect, useRef, useState, useSyncExternalStore, type DependencyList, type RefObject } from 'react';
 import type uPlot from 'uplot';
 import { useRun, type RunState } from '../../state/run';
 import styles from './TrainCharts.module.css';
@@ -64,6 +64,59 @@ export function axesFor(p: Palette, xLabel: string, yLabel: string, yValue?: (v:
   ];
 }
 
+/** A chart `useUplot` made, and what to undo before it is destroyed (subscriptions, frames). */
+export interface MadeChart {
+  chart: uPlot;
+  release?: () => void;
+}
+
+/**
+ * The lifecycle every chart of the page shares: uPlot loaded on first use; the chart made by
+ * `make` in the container `box` holds, again whenever `deps`, the colour scheme or the height
+ * change; kept at its container's width; destroyed before it is made again and on unmount. A
+ * chart chunk that cannot load becomes `failure`, a message to show.
+ */
+export function useUplot(
+  height: number,
+  make: (UPlot: UPlot, el: HTMLDivElement) => MadeChart,
+  deps: DependencyList,
+): { box: RefObject<HTMLDivElement | null>; chart: RefObject<uPlot | null>; failure: string | null } {
+  const box = useRef<HTMLDivElement>(null);
+  const chart = useRef<uPlot | null>(null);
+  const makeOf = useRef(make);
+  makeOf.current = make;
+  const scheme = useColorScheme();
+  const [failure, setFailure] = useState<string | null>(null);
+  useEffect(() => {
+    const el = box.current!;
+    let disposed = false;
+    let release = () => {};
+    loadUplot().then(
+      (UPlot) => {
+        if (disposed) return;
+        const made = makeOf.current(UPlot, el);
+        const u = made.chart;
+        chart.current = u;
+        const resize = new ResizeObserver(() => u.setSize({ width: el.clientWidth, height }));
+        resize.observe(el);
+        release = () => {
+          made.release?.();
+          resize.disconnect();
+          u.destroy();
+          chart.current = null;
+        };
+      },
+      (e: unknown) => !disposed && setFailure(`The chart code could not be loaded (${e instanceof Error ? e.message : String(e)}); reload the page to try again.`),
+    );
+    return () => {
+      disposed = true;
+      release();
+    };
+    // The callers' keys, the scheme and the height decide when the chart is made again.
+  }, [...deps, scheme, height]);
+  return { box, chart, failure };
+}
+
 interface LiveChartProps {
   /** What the chart shows, for screen readers (the figures are also in the text beside it). */
   label: string;
@@ -80,56 +133,37 @@ interface LiveChartProps {
 }
 
 export function LiveChart({ label, height, options, optionsKey, data, dataKey, count, testId }: LiveChartProps) {
-  const box = useRef<HTMLDivElement>(null);
-  const chart = useRef<uPlot | null>(null);
   const dataOf = useRef(data);
-  const optionsOf = useRef(options);
   const countOf = useRef(count);
   dataOf.current = data;
-  optionsOf.current = options;
   countOf.current = count;
-  const scheme = useColorScheme();
-  const [failure, setFailure] = useState<string | null>(null);
-
-  useEffect(() => {
-    const el = box.current!;
-    let disposed = false;
-    let release = () => {};
-    loadUplot().then(
-      (UPlot) => {
-        if (disposed) return;
-        const options = optionsOf.current(paletteOf(el));
-        // Away from the cursor, the legend shows the latest step's figures.
-        const hooks = { ...options.hooks, setCursor: [...(options.hooks?.setCursor ?? []), (u: uPlot) => u.cursor.idx == null && showLatest(u)] };
-        const u = new UPlot({ ...options, hooks, width: el.clientWidth, height }, [[]], el);
-        chart.current = u;
-        let frame = 0;
-        const draw = () => {
-          frame = 0;
-          const s = useRun.getState();
-          show(u, el, dataOf.current(s), countOf.current?.(s));
-        };
-        draw();
-        const unsubscribe = useRun.subscribe((s, prev) => {
-          if (s.steps !== prev.steps || s.heldOut !== prev.heldOut) frame ||= requestAnimationFrame(draw);
-        });
-        const resize = new ResizeObserver(() => u.setSize({ width: el.clientWidth, height }));
-        resize.observe(el);
-        release = () => {
+  const { box, chart, failure } = useUplot(
+    height,
+    (UPlot, el) => {
+      const opts = options(paletteOf(el));
+      // Away from the cursor, the legend shows the latest step's figures.
+      const hooks = { ...opts.hooks, setCursor: [...(opts.hooks?.setCursor ?? []), (u: uPlot) => u.cursor.idx == null && showLatest(u)] };
+      const u = new UPlot({ ...opts, hooks, width: el.clientWidth, height }, [[]], el);
+      let frame = 0;
+      const draw = () => {
+        frame = 0;
+        const s = useRun.getState();
+        show(u, el, dataOf.current(s), countOf.current?.(s));
+      };
+      draw();
+      const unsubscribe = useRun.subscribe((s, prev) => {
+        if (s.steps !== prev.steps || s.heldOut !== prev.heldOut) frame ||= requestAnimationFrame(draw);
+      });
+      return {
+        chart: u,
+        release: () => {
           unsubscribe();
-          resize.disconnect();
           cancelAnimationFrame(frame);
-          u.destroy();
-          chart.current = null;
-        };
-      },
-      (e: unknown) => !disposed && setFailure(`The chart code could not be loaded (${e instanceof Error ? e.message : String(e)}); reload the page to try again.`),
-    );
-    return () => {
-      disposed = true;
-      release();
-    };
-  }, [optionsKey, scheme, height]);
+        },
+      };
+    },
+    [optionsKey],
+  );
 
   // Another smoothing redraws the data of the chart there is.
   useEffect(() => {
