@@ -373,7 +373,7 @@ function Truncation({ part, r }: { part: string; r: TruncationReport }) {
 function PreviewItem({ item }: { item: ItemPreview }) {
   return (
     <div className={styles.item}>
-      <pre className={styles.prompt}>
+      <pre className={`model-text ${styles.prompt}`}>
         {item.cut > 0 && <span className="muted">[{item.cut} tokens cut] </span>}
         {item.prompt}
       </pre>

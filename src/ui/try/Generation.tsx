@@ -153,7 +153,7 @@ function Output({ title, c, which }: { title: string; c: Continuation; which: 'b
         <StatusBadge status={c.status} testId={`try-status-${which}`} />
       </div>
       {/* Focusable: a long continuation scrolls inside it. */}
-      <pre className={styles.generated} tabIndex={0} aria-label={`${title}: text`} data-testid={`try-output-${which}`} data-tokens={c.tokens.join(',')} aria-busy={busy}>
+      <pre className={`model-text ${styles.generated}`} tabIndex={0} aria-label={`${title}: text`} data-testid={`try-output-${which}`} data-tokens={c.tokens.join(',')} aria-busy={busy}>
         {c.prompt !== '' && c.text.startsWith(c.prompt) ? (
           <>
             <span className={styles.given}>{c.prompt}</span>

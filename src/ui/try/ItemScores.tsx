@@ -64,7 +64,7 @@ export function ItemScores() {
           )}
           {odds !== null && (
             <div aria-busy={score.status === 'scoring'}>
-              <pre className={styles.prompt} tabIndex={0} aria-label="The item's prompt" data-testid="try-item-prompt">
+              <pre className={`model-text ${styles.prompt}`} tabIndex={0} aria-label="The item's prompt" data-testid="try-item-prompt">
                 {odds.preview.prompt}
               </pre>
               {odds.preview.cut > 0 && <p className={styles.note}>{odds.preview.cut} tokens were cut from the start of the prompt to fit the run's longest sequence.</p>}
