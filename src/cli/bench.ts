@@ -4,11 +4,11 @@ import { writeFile } from 'node:fs/promises';
 import { ADAPTER_BENCH_SHAPES, ADAPTER_BENCH_SHAPES_CPU, benchAdapters } from '../bench/adapters';
 import { benchGeneration } from '../bench/generation';
 import { benchHost, SMOLLM2_135M_TOPOLOGY, type HostBenchRow } from '../bench/host';
-import { benchOnnx } from '../bench/onnx';
+import { benchOnnx, ONNX_BENCH_POSITIONS, onnxBenchCells, onnxBenchHeader, tinyRandomBenchModel } from '../bench/onnx';
 import { benchMatmul, matmulCases } from '../bench/kernels';
 import { benchTraining, SMOLLM2_135M_SHAPE } from '../bench/training';
 import { loadModelInNode } from '../io/node-source';
-import { randomWeights, tinyRandomConfig } from '../model/random';
+import { randomWeights } from '../model/random';
 import type { GpuContext } from '../gpu/context';
 import { acquireNodeContext } from '../gpu/node';
 import { MATMUL_VARIANTS, type MatmulVariant } from '../ops/matmul';
@@ -118,27 +118,16 @@ export async function benchCommand(flags: FlagValues): Promise<number> {
   }
   if (suite === 'all' || suite === 'onnx') {
     const stories = await loadModelInNode({ kind: 'preset', name: 'stories260K' });
-    const tiny = (['llama', 'qwen2', 'gpt2'] as const).map((family) => {
-      const config = tinyRandomConfig(family, 256);
-      const weights = randomWeights(config, 1);
-      return { name: `tiny random ${family}`, config, weights, files: {}, stored: new Map([...weights.keys()].map((n) => [n, { name: n, dtype: 'F32' as const }])) };
-    });
+    const models = [stories, ...(['llama', 'qwen2', 'gpt2'] as const).map((family) => tinyRandomBenchModel(family, ONNX_BENCH_POSITIONS))];
+    const providers = ['wasm'] as const;
     const rows = [];
-    for (const model of [stories, ...tiny]) {
-      rows.push(
-        await benchOnnx(ctx, model, {
-          positions: 256,
-          onRow: (r) => process.stderr.write(`  ${r.model}: engine ${r.engineTokensPerSecond.toFixed(1)} tok/s, onnxruntime-web ${r.provider} ${r.onnxTokensPerSecond.toFixed(1)} tok/s\n`),
-        }),
-      );
+    for (const model of models) {
+      const row = await benchOnnx(ctx, model, { positions: ONNX_BENCH_POSITIONS, providers });
+      process.stderr.write(`  ${row.model}: engine ${row.engineTokensPerSecond.toFixed(1)} tok/s, ${row.onnx.map((o) => `onnxruntime-web ${o.provider} ${o.tokensPerSecond.toFixed(1)} tok/s`).join(', ')}\n`);
+      rows.push(row);
     }
-    console.log('\nGreedy generation from BOS, our engine (KV cache) vs the exported ONNX model in onnxruntime-web (wall clock, median of 3 alternating rounds):');
-    console.log(
-      formatTable(
-        ['model', 'positions', 'engine tok/s', 'onnxruntime-web', 'onnxruntime tok/s', 'onnxruntime / engine', 'same tokens'],
-        rows.map((r) => [r.model, r.positions, r.engineTokensPerSecond, r.provider, r.onnxTokensPerSecond, `${r.ratio.toFixed(2)}×`, r.tokensAgree ? 'yes' : 'NO']),
-      ),
-    );
+    console.log('\nGreedy generation from BOS, our engine (KV cache) vs the exported ONNX model in onnxruntime-web (wall clock, median of 3 alternating rounds; WebGPU: npm run bench:browser):');
+    console.log(formatTable(onnxBenchHeader(providers), rows.map((r) => onnxBenchCells(r, providers))));
     report.onnx = rows;
   }
   if (suite === 'all' || suite === 'host') report.host = await hostSuite(ctx, Number(flags.steps));
