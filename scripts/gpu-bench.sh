@@ -6,7 +6,9 @@
 # DoRA, 8×256 and 8×1024, cuBLAS fp32 matmul) when python3 with torch, transformers and peft is
 # there (it says what is missing otherwise, and ours still runs); after it, the issue's ratios
 # side by side. Each part has a time limit, so that the whole stays under 10 minutes.
-# Extra arguments go to `d2lora bench` (e.g. --suite adapters).
+# Arguments replace `d2lora bench`'s (default: --full --seqs 256,1024); a dry run on a machine
+# without a GPU, at small shapes on lavapipe:
+#   VK_ICD_FILENAMES=$PWD/.deps/lavapipe/lvp_icd.json OUT=/tmp/gb scripts/gpu-bench.sh --suite training --steps 1
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 carry="$root/.gpu-carry"
@@ -29,7 +31,8 @@ else
 fi
 
 status=0
-timeout 360 "$node" "$carry/cli/d2lora.mjs" bench --full --seqs 256,1024 --json "$out/bench-gpu.json" "$@" || status=$?
+[ "$#" -gt 0 ] || set -- --full --seqs 256,1024
+timeout 360 "$node" "$carry/cli/d2lora.mjs" bench --json "$out/bench-gpu.json" "$@" || status=$?
 [ "$status" -eq 0 ] || echo "d2lora bench failed or ran out of its 360 s (status $status)"
 
 if [ -n "$python" ] && [ -f "$out/bench-gpu.json" ]; then
