@@ -1,7 +1,9 @@
 // The optimizer step over the adapter parameters, with no read-back inside it:
-//   1. sum_squares_partial / sum_squares_finish   sums[slot] = Σ grad²  (one slot per tensor)
-//   2. clip_factor                                total = sqrt(Σ sums), factor = min(1, maxNorm/(total + 1e-6))
-//   3. adamw_step                                 AdamW on factor·grad, the factor read from the GPU buffer
+//   1. sum_squares_partial (per tensor)   partials[first + b] = Σ grad² over block b of the tensor
+//   2. clip_factor (once)                 total = sqrt(Σ partials), factor = min(1, maxNorm/(total + 1e-6))
+//   3. adamw_step (per tensor)            AdamW on factor·grad, the factor read from the GPU buffer
+// Every tensor's blocks have their own range of one partials buffer, so one clip_factor sums the
+// whole model's: two dispatches per tensor, plus one.
 // Every reduction is a fixed-shape tree, so results are bit-for-bit reproducible.
 // The sizes are the launcher's (src/ops/optimizer.ts), given as override constants.
 
@@ -23,14 +25,12 @@ fn treeSum(tid: u32, value: f32) -> f32 {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Sum of squares in two deterministic stages: partials[b] = Σ x² over elements
-// [b·BLOCK, (b + 1)·BLOCK), then sumsOut[slot] = Σ_b partials[b].
+// Sums of squares by block: partials[first + b] = Σ x² over elements [b·BLOCK, (b + 1)·BLOCK).
 
-struct SumSqParams { n: u32, blocks: u32, slot: u32 }
+struct SumSqParams { n: u32, first: u32 }
 @group(0) @binding(0) var<uniform> sq: SumSqParams;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> partials: array<f32>;
-@group(0) @binding(3) var<storage, read_write> sumsOut: array<f32>;
 
 @compute @workgroup_size(THREADS)
 fn sum_squares_partial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
@@ -44,31 +44,24 @@ fn sum_squares_partial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_inv
     }
   }
   let total = treeSum(tid, acc);
-  if (tid == 0u) { partials[wid.x] = total; }
-}
-
-@compute @workgroup_size(THREADS)
-fn sum_squares_finish(@builtin(local_invocation_index) tid: u32) {
-  var acc = 0.0;
-  for (var b = tid; b < sq.blocks; b += THREADS) { acc += partials[b]; }
-  let total = treeSum(tid, acc);
-  if (tid == 0u) { sumsOut[sq.slot] = total; }
+  if (tid == 0u) { partials[sq.first + wid.x] = total; }
 }
 
 // ---------------------------------------------------------------------------------------------
-// Global-norm clipping factor (torch.nn.utils.clip_grad_norm_), one workgroup:
-//   total = sqrt(Σ_s sums[s]),  factor = maxNorm > 0 ? min(1, maxNorm / (total + 1e-6)) : 1
+// Global-norm clipping factor (torch.nn.utils.clip_grad_norm_), one workgroup, over every
+// tensor's partial sums:
+//   total = sqrt(Σ_b partialSums[b]),  factor = maxNorm > 0 ? min(1, maxNorm / (total + 1e-6)) : 1
 //   factorOut = [factor, total]
 
 struct ClipParams { count: u32, maxNorm: f32 }
-@group(0) @binding(4) var<uniform> cp: ClipParams;
-@group(0) @binding(5) var<storage, read> norms: array<f32>;
-@group(0) @binding(6) var<storage, read_write> factorOut: array<f32>;
+@group(0) @binding(3) var<uniform> cp: ClipParams;
+@group(0) @binding(4) var<storage, read> partialSums: array<f32>;
+@group(0) @binding(5) var<storage, read_write> factorOut: array<f32>;
 
 @compute @workgroup_size(THREADS)
 fn clip_factor(@builtin(local_invocation_index) tid: u32) {
   var acc = 0.0;
-  for (var s = tid; s < cp.count; s += THREADS) { acc += norms[s]; }
+  for (var b = tid; b < cp.count; b += THREADS) { acc += partialSums[b]; }
   let total = sqrt(treeSum(tid, acc));
   if (tid == 0u) {
     var factor = 1.0;
@@ -100,12 +93,12 @@ struct AdamParams {
   stepSize: f32,
   bc2Sqrt: f32,
 }
-@group(0) @binding(7) var<uniform> ad: AdamParams;
-@group(0) @binding(8) var<storage, read_write> param: array<f32>;
-@group(0) @binding(9) var<storage, read> grad: array<f32>;
-@group(0) @binding(10) var<storage, read_write> expAvg: array<f32>;    // m
-@group(0) @binding(11) var<storage, read_write> expAvgSq: array<f32>;  // v
-@group(0) @binding(12) var<storage, read> factorIn: array<f32>;       // [clip factor, total norm]
+@group(0) @binding(6) var<uniform> ad: AdamParams;
+@group(0) @binding(7) var<storage, read_write> param: array<f32>;
+@group(0) @binding(8) var<storage, read> grad: array<f32>;
+@group(0) @binding(9) var<storage, read_write> expAvg: array<f32>;    // m
+@group(0) @binding(10) var<storage, read_write> expAvgSq: array<f32>;  // v
+@group(0) @binding(11) var<storage, read> factorIn: array<f32>;       // [clip factor, total norm]
 
 @compute @workgroup_size(THREADS)
 fn adamw_step(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {

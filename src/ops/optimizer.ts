@@ -1,9 +1,9 @@
-// Launchers for shaders/optimizer.wgsl: per-tensor sums of squares of the gradients, the global
-// clip factor, and the AdamW step that reads that factor from the GPU — a whole optimizer step
-// is recorded with no read-back.
+// Launchers for shaders/optimizer.wgsl: the gradients' sums of squares by block, the global clip
+// factor, and the AdamW step that reads that factor from the GPU — a whole optimizer step is
+// recorded with no read-back, in two dispatches per tensor and one more.
 //
-//   for each adapter tensor s:  sumOfSquares(grad_s → norms[s])
-//   clipFactor(norms → factor = [clip factor, total norm])
+//   for each adapter tensor s:  sumOfSquaresPartials(grad_s → partials[first_s …])
+//   clipFactor(partials → factor = [clip factor, total norm])
 //   for each adapter tensor s:  adamwStep(param_s, grad_s, m_s, v_s, factor)
 
 import optimizerWgsl from '../../shaders/optimizer.wgsl?raw';
@@ -23,41 +23,41 @@ function kernel(ctx: GpuContext, entryPoint: string): Kernel {
   return ctx.kernel({ name: entryPoint, code: optimizerWgsl, entryPoint, constants: { THREADS, PER_THREAD } });
 }
 
-/** Length of the partials tensor sumOfSquares needs for n elements (reusable across tensors). */
-export function sumOfSquaresPartialsSize(n: number): number {
-  return Math.max(1, Math.ceil(n / SUM_OF_SQUARES_BLOCK));
+/** Partial sums sumOfSquaresPartials writes for n elements (one per block; none for n = 0). */
+export function sumOfSquaresBlocks(n: number): number {
+  return Math.ceil(n / SUM_OF_SQUARES_BLOCK);
 }
 
-/** Records out[slot] = Σ x² over x's first n elements, in two deterministic stages. */
-export function sumOfSquares(ctx: GpuContext, t: { x: Tensor; partials: Tensor; out: Tensor }, dims: { n: number; slot: number }): void {
+/**
+ * Records partials[first + b] = Σ x² over block b of x's first n elements, for the
+ * sumOfSquaresBlocks(n) blocks: each tensor of a model writes its own range of one buffer, and
+ * clipFactor sums them all.
+ */
+export function sumOfSquaresPartials(ctx: GpuContext, t: { x: Tensor; partials: Tensor }, dims: { n: number; first: number }): void {
   const name = 'sum_squares_partial';
-  const { n, slot } = dims;
-  checkDims(name, { n });
-  checkDims('sum_squares_finish', { slot });
-  const blocks = Math.ceil(n / SUM_OF_SQUARES_BLOCK);
+  const { n, first } = dims;
+  checkDims(name, { n, first });
+  const blocks = sumOfSquaresBlocks(n);
   if (blocks > ctx.limits.maxComputeWorkgroupsPerDimension) {
     throw new KernelError(name, `n=${n} needs ${blocks} blocks, over this device's maxComputeWorkgroupsPerDimension; split the tensor`);
   }
   checkTensor(name, t.x, 'x', n, `n = ${n}`);
-  checkTensor(name, t.partials, 'partials', sumOfSquaresPartialsSize(n), `n = ${n} in blocks of ${SUM_OF_SQUARES_BLOCK}`);
-  checkTensor('sum_squares_finish', t.out, 'out', slot + 1, `slot = ${slot}`);
-  const params = { n, blocks, slot };
-  ctx.dispatch(kernel(ctx, name), { x: t.x, partials: t.partials }, params, [blocks]);
-  ctx.dispatch(kernel(ctx, 'sum_squares_finish'), { partials: t.partials, sumsOut: t.out }, params, [1]);
+  checkTensor(name, t.partials, 'partials', first + blocks, `first = ${first} and n = ${n} in blocks of ${SUM_OF_SQUARES_BLOCK}`);
+  ctx.dispatch(kernel(ctx, name), { x: t.x, partials: t.partials }, { n, first }, [blocks]);
 }
 
 /**
- * Records factor = [min(1, maxNorm/(total + 1e-6)), total] with total = sqrt(Σ norms[0..count)),
- * where norms holds the sums of squares written by sumOfSquares. maxNorm ≤ 0 turns clipping off
+ * Records factor = [min(1, maxNorm/(total + 1e-6)), total] with total = sqrt(Σ partials[0..count)),
+ * the partial sums of squares written by sumOfSquaresPartials. maxNorm ≤ 0 turns clipping off
  * (factor 1).
  */
-export function clipFactor(ctx: GpuContext, t: { norms: Tensor; factor: Tensor }, dims: { count: number; maxNorm: number }): void {
+export function clipFactor(ctx: GpuContext, t: { partials: Tensor; factor: Tensor }, dims: { count: number; maxNorm: number }): void {
   const name = 'clip_factor';
   checkDims(name, { count: dims.count });
   if (!Number.isFinite(dims.maxNorm)) throw new KernelError(name, `maxNorm=${dims.maxNorm} must be finite`);
-  checkTensor(name, t.norms, 'norms', dims.count, `count = ${dims.count}`);
+  checkTensor(name, t.partials, 'partials', dims.count, `count = ${dims.count}`);
   checkTensor(name, t.factor, 'factor', 2, '[clip factor, total norm]');
-  ctx.dispatch(kernel(ctx, name), { norms: t.norms, factorOut: t.factor }, { count: dims.count, maxNorm: dims.maxNorm }, [1]);
+  ctx.dispatch(kernel(ctx, name), { partialSums: t.partials, factorOut: t.factor }, { count: dims.count, maxNorm: dims.maxNorm }, [1]);
 }
 
 /** AdamW's hyperparameters (torch.optim.AdamW's names); the CPU reference takes the same. */

@@ -1,11 +1,11 @@
 // AdamW over the adapter parameters, with global gradient-norm clipping decided on the GPU:
-// each gradient's Σg² goes to one slot of `norms`, clip_factor turns them into the factor that
-// adamw_step reads, so a whole step needs no read-back. A non-finite gradient norm makes the
+// each gradient's Σg² by block goes to its own range of `partials`, one clip_factor turns them all
+// into the factor that adamw_step reads, so a whole step needs no read-back. A non-finite gradient norm makes the
 // factor 0 and adamw_step leaves that step's parameters and moments untouched.
 
 import type { GpuContext } from '../gpu/context';
 import type { Tensor } from '../gpu/tensor';
-import { adamwStep, clipFactor, sumOfSquares, sumOfSquaresPartialsSize } from '../ops/optimizer';
+import { adamwStep, clipFactor, sumOfSquaresBlocks, sumOfSquaresPartials } from '../ops/optimizer';
 
 export interface AdamWConfig {
   beta1: number;
@@ -26,11 +26,11 @@ export interface OptimizedTensor {
 export class AdamW {
   readonly m: Tensor[];
   readonly v: Tensor[];
-  /** Σg² per parameter tensor. */
-  private readonly norms: Tensor;
   /** [clip factor, total gradient norm] of the last step. */
   readonly factor: Tensor;
+  /** Σg² by block of every gradient, tensor after tensor (`firsts`: where each tensor's start). */
   private readonly partials: Tensor;
+  private readonly firsts: number[];
 
   constructor(
     readonly ctx: GpuContext,
@@ -40,16 +40,21 @@ export class AdamW {
     if (tensors.length === 0) throw new Error('AdamW: no parameters to optimize');
     this.m = tensors.map((t) => ctx.zeros(t.param.shape, 'f32', `${t.name}.exp_avg`));
     this.v = tensors.map((t) => ctx.zeros(t.param.shape, 'f32', `${t.name}.exp_avg_sq`));
-    this.norms = ctx.zeros([tensors.length], 'f32', 'grad norms');
     this.factor = ctx.zeros([2], 'f32', 'clip factor');
-    this.partials = ctx.tensor([Math.max(...tensors.map((t) => sumOfSquaresPartialsSize(t.param.size)))], 'f32', 'norm partials');
+    let blocks = 0;
+    this.firsts = tensors.map((t) => {
+      const first = blocks;
+      blocks += sumOfSquaresBlocks(t.grad.size);
+      return first;
+    });
+    this.partials = ctx.zeros([Math.max(1, blocks)], 'f32', 'grad norm partials');
   }
 
   /** Records one update with learning rate `lr` as step t (1-based, for bias correction). */
   step(lr: number, t: number): void {
     const { ctx, config } = this;
-    this.tensors.forEach((p, slot) => sumOfSquares(ctx, { x: p.grad, partials: this.partials, out: this.norms }, { n: p.grad.size, slot }));
-    clipFactor(ctx, { norms: this.norms, factor: this.factor }, { count: this.tensors.length, maxNorm: config.maxGradNorm });
+    this.tensors.forEach((p, i) => sumOfSquaresPartials(ctx, { x: p.grad, partials: this.partials }, { n: p.grad.size, first: this.firsts[i]! }));
+    clipFactor(ctx, { partials: this.partials, factor: this.factor }, { count: this.partials.size, maxNorm: config.maxGradNorm });
     this.tensors.forEach((p, i) =>
       adamwStep(ctx, { param: p.param, grad: p.grad, m: this.m[i]!, v: this.v[i]!, factor: this.factor }, {
         n: p.param.size,
@@ -82,6 +87,6 @@ export class AdamW {
   }
 
   destroy(): void {
-    for (const t of [...this.m, ...this.v, this.norms, this.factor, this.partials]) t.release();
+    for (const t of [...this.m, ...this.v, this.factor, this.partials]) t.release();
   }
 }

@@ -10,7 +10,9 @@
 
 import { afterAll, describe, expect, it } from 'vitest';
 import { KernelError } from '../../src/gpu/errors';
-import { adamwStep, clipFactor, sumOfSquares, sumOfSquaresPartialsSize, type AdamWHyper } from '../../src/ops/optimizer';
+import { adamwStep, clipFactor, sumOfSquaresBlocks, sumOfSquaresPartials, type AdamWHyper } from '../../src/ops/optimizer';
+import type { GpuContext } from '../../src/gpu/context';
+import type { Tensor } from '../../src/gpu/tensor';
 import { adamwStepRef, clipFactorRef, sumOfSquaresRef, type AdamWRefState } from '../../src/ref/optimizer';
 import { Rng } from '../../src/util/rng';
 import { gpu } from './gpu';
@@ -41,33 +43,50 @@ function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return m;
 }
 
-describe('sumOfSquares and clipFactor', () => {
-  it('sum Σx² of awkward lengths into slots of one buffer, then the clip factor', async () => {
+/** The partial sums of every tensor in one buffer, tensor after tensor, as the trainer records them; the buffer and each tensor's first block. */
+function recordSumsOfSquares(ctx: GpuContext, xs: readonly Tensor[], lengths: readonly number[]): { partials: Tensor; firsts: number[] } {
+  const firsts: number[] = [];
+  let blocks = 0;
+  for (const n of lengths) {
+    firsts.push(blocks);
+    blocks += sumOfSquaresBlocks(n);
+  }
+  const partials = ctx.zeros([Math.max(1, blocks)], 'f32', 'partials');
+  xs.forEach((x, i) => sumOfSquaresPartials(ctx, { x, partials }, { n: lengths[i]!, first: firsts[i]! }));
+  return { partials, firsts };
+}
+
+describe('sumOfSquaresPartials and clipFactor', () => {
+  it('sums Σx² by block of awkward lengths into one buffer, tensor after tensor, then the clip factor of them all', async () => {
     const ctx = await gpu();
     const rng = new Rng(31);
-    const lengths = [1, 4095, 4097, 300_001, 0];
-    const norms = ctx.zeros([lengths.length], 'f32', 'norms');
-    const partials = ctx.tensor([sumOfSquaresPartialsSize(Math.max(...lengths))], 'f32', 'partials');
+    const lengths = [1, 4095, 4097, 300_001, 0, 4096];
+    expect(lengths.map(sumOfSquaresBlocks)).toEqual([1, 1, 2, 74, 0, 1]);
     const hosts = lengths.map((n) => uniform(n, rng, 3));
     const tensors = hosts.map((h, s) => ctx.upload(h, [h.length], `x${s}`));
-    tensors.forEach((x, slot) => sumOfSquares(ctx, { x, partials, out: norms }, { n: lengths[slot]!, slot }));
-    const sums = await ctx.read(norms);
-    const ref = hosts.map(sumOfSquaresRef);
-    ref.forEach((r, s) => within('sum of squares', r === 0 ? Math.abs(sums[s]!) : Math.abs(sums[s]! - r) / r));
-    expect(sums[4]).toBe(0);
+    const { partials, firsts } = recordSumsOfSquares(ctx, tensors, lengths);
+    const got = await ctx.read(partials);
+    expect(got.length).toBe(79);
+    hosts.forEach((h, s) => {
+      for (let b = 0; b < sumOfSquaresBlocks(h.length); b++) {
+        const want = sumOfSquaresRef(h.subarray(b * 4096, (b + 1) * 4096));
+        within('sum of squares', Math.abs(got[firsts[s]! + b]! - want) / want);
+      }
+    });
 
     const factor = ctx.tensor([2], 'f32', 'factor');
+    const ref = hosts.map(sumOfSquaresRef);
     const total = Math.sqrt(ref.reduce((a, b) => a + b, 0));
     for (const maxNorm of [total / 7, total * 2, 0]) {
-      clipFactor(ctx, { norms, factor }, { count: lengths.length, maxNorm });
+      clipFactor(ctx, { partials, factor }, { count: partials.size, maxNorm });
       const [gotFactor, gotTotal] = await ctx.read(factor);
-      const want = clipFactorRef(sums, maxNorm);
+      const want = clipFactorRef(ref, maxNorm);
       within('total norm', Math.abs(gotTotal! - want.totalNorm) / want.totalNorm);
       within('clip factor', Math.abs(gotFactor! - want.factor) / want.factor);
       if (maxNorm === total / 7) expect(gotFactor).toBeCloseTo(1 / 7, 5);
       else expect(gotFactor).toBe(1);
     }
-    for (const t of [norms, partials, factor, ...tensors]) t.release();
+    for (const t of [partials, factor, ...tensors]) t.release();
   });
 });
 
@@ -87,17 +106,16 @@ describe('adamwStep', () => {
       v: ctx.zeros([p.length], 'f32', `v${s}`),
       grad: ctx.tensor([p.length], 'f32', `grad${s}`),
     }));
-    const norms = ctx.tensor([sizes.length], 'f32', 'norms');
-    const partials = ctx.tensor([sumOfSquaresPartialsSize(Math.max(...sizes))], 'f32', 'partials');
     const factor = ctx.tensor([2], 'f32', 'factor');
 
     for (let step = 1; step <= 6; step++) {
       // Gradients of mixed sizes: clipped on odd steps (norm ≈ 18), not on even ones (≈ 0.6).
       const grads = sizes.map((n) => uniform(n, rng, step % 2 === 1 ? 1 : 0.03));
       gpuState.forEach((s, i) => ctx.write(s.grad, grads[i]!));
-      gpuState.forEach((s, slot) => sumOfSquares(ctx, { x: s.grad, partials, out: norms }, { n: sizes[slot]!, slot }));
-      clipFactor(ctx, { norms, factor }, { count: sizes.length, maxNorm });
+      const { partials } = recordSumsOfSquares(ctx, gpuState.map((s) => s.grad), sizes);
+      clipFactor(ctx, { partials, factor }, { count: partials.size, maxNorm });
       gpuState.forEach((s, i) => adamwStep(ctx, { ...s, factor }, { ...hp, n: sizes[i]!, step }));
+      partials.release();
 
       const { factor: refFactor } = clipFactorRef(grads.map(sumOfSquaresRef), maxNorm);
       if (step % 2 === 1) expect(refFactor).toBeLessThan(1);
@@ -112,7 +130,7 @@ describe('adamwStep', () => {
       }
     }
     for (const s of gpuState) for (const t of Object.values(s)) t.release();
-    for (const t of [norms, partials, factor]) t.release();
+    factor.release();
   });
 
   it('decays the weights with a zero gradient (decoupled decay: p·(1 − lr·wd))', async () => {
@@ -145,11 +163,9 @@ describe('adamwStep', () => {
       const grad = ctx.upload(Float32Array.from([0.5, bad, 1]), [3], 'grad');
       const m = ctx.upload(m0, [3], 'm');
       const v = ctx.upload(v0, [3], 'v');
-      const norms = ctx.zeros([1], 'f32', 'norms');
-      const partials = ctx.tensor([sumOfSquaresPartialsSize(3)], 'f32', 'partials');
       const factor = ctx.zeros([2], 'f32', 'factor');
-      sumOfSquares(ctx, { x: grad, partials, out: norms }, { n: 3, slot: 0 });
-      clipFactor(ctx, { norms, factor }, { count: 1, maxNorm: 1 });
+      const { partials } = recordSumsOfSquares(ctx, [grad], [3]);
+      clipFactor(ctx, { partials, factor }, { count: 1, maxNorm: 1 });
       adamwStep(ctx, { param, grad, m, v, factor }, { ...hp, n: 3, step: 4 });
       const f = await ctx.read(factor);
       expect(f[0]).toBe(0);
@@ -158,7 +174,7 @@ describe('adamwStep', () => {
       expect(Array.from(await ctx.read(param))).toEqual(Array.from(p0));
       expect(Array.from(await ctx.read(m))).toEqual(Array.from(m0));
       expect(Array.from(await ctx.read(v))).toEqual(Array.from(v0));
-      for (const t of [param, grad, m, v, norms, partials, factor]) t.release();
+      for (const t of [param, grad, m, v, partials, factor]) t.release();
     }
   });
 
@@ -173,8 +189,9 @@ describe('adamwStep', () => {
     expect(() => adamwStep(ctx, { ...t, m: small }, { ...hp, n: 8, step: 1 })).toThrow(
       /kernel "adamw_step": shape mismatch: m "small" has shape \[4\] \(4 values\) but n = 8 needs 8/,
     );
-    expect(() => sumOfSquares(ctx, { x, partials: small, out: small }, { n: 8, slot: 4 })).toThrow(KernelError);
-    expect(() => clipFactor(ctx, { norms: small, factor: small }, { count: 5, maxNorm: 1 })).toThrow(/clip_factor.*norms/);
+    expect(() => sumOfSquaresPartials(ctx, { x, partials: small }, { n: 8, first: 4 })).toThrow(KernelError);
+    expect(() => sumOfSquaresPartials(ctx, { x, partials: small }, { n: 8, first: 4 })).toThrow(/sum_squares_partial.*partials "small".*first = 4/);
+    expect(() => clipFactor(ctx, { partials: small, factor: small }, { count: 5, maxNorm: 1 })).toThrow(/clip_factor.*partials/);
     x.release();
     small.release();
   });
