@@ -1,6 +1,9 @@
 // The matmul family over row-major f32, batched over a leading dimension:
 //
-//   C[b] (M×N) = alpha · op(A[b]) · op(B[b])  (+ bias[n])  (+ C[b] when accumulate)
+//   C[b] (M×N) = alpha · op(A[b]) · op(B[b]) · diag(scale)  (+ bias[n])  (+ C[b] when accumulate)
+//
+//   scale (length N, when hasScale) multiplies column n of the product: an adapter's
+//   X·(diag(σ)·D)ᵀ is X·Dᵀ·diag(σ), so its scaled factors need no dispatch of their own.
 //
 //   op(A) is A (M×K) or, with TRANS_A, the transpose of A stored K×M.
 //   op(B) is B (K×N) or, with TRANS_B, the transpose of B stored N×K.
@@ -34,6 +37,7 @@ struct Params {
   alpha: f32,
   accumulate: u32,
   hasBias: u32,
+  hasScale: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -41,6 +45,7 @@ struct Params {
 @group(0) @binding(2) var<storage, read> b: array<f32>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> c: array<f32>;
+@group(0) @binding(5) var<storage, read> scale: array<f32>;
 
 override TRANS_A: bool;
 override TRANS_B: bool;
@@ -64,6 +69,7 @@ fn loadB(base: u32, k: u32, n: u32) -> f32 {
 fn store(batch: u32, m: u32, n: u32, acc: f32) {
   let idx = batch * p.batchStrideC + m * p.N + n;
   var v = p.alpha * acc;
+  if (p.hasScale != 0u) { v *= scale[n]; }
   if (p.hasBias != 0u) { v += bias[n]; }
   if (p.accumulate != 0u) { v += c[idx]; }
   c[idx] = v;

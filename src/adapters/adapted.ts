@@ -93,7 +93,6 @@ interface AdditiveCache {
   x: Tensor;
   rows: number;
   hs: Tensor;
-  uSigma: Tensor;
 }
 
 export class AdditiveLayer extends AdaptedLayerBase {
@@ -105,18 +104,16 @@ export class AdditiveLayer extends AdaptedLayerBase {
     const f = this.factors;
     const y = this.ctx.tensor([rows, this.base.out], 'f32', `${this.base.name}.Y`);
     f.baseForward(x, y, rows, this.base.bias);
-    const dSigma = f.scaledD();
-    const hs = f.projectDown(x, dSigma, rows);
-    dSigma.release();
+    const hs = f.projectDown(x, rows);
     f.projectUp(hs, y, rows, true);
-    this.cache = { x, rows, hs, uSigma: f.scaledU() };
+    this.cache = { x, rows, hs };
     return y;
   }
 
   // With g = 1, ρ = 0: Gs = Gl = G, so dX = G·W0 + (G·Uσ)·D, dU += Gᵀ·Hs, dD += (G·Uσ)ᵀ·X
   backward(dy: Tensor): Tensor {
     const c = this.requireCache(this.cache);
-    const { dx, ts } = this.factors.backward(dy, dy, c.x, c.hs, c.uSigma, c.rows);
+    const { dx, ts } = this.factors.backward(dy, dy, c.x, c.hs, c.rows);
     ts.release();
     this.discardCache();
     return dx;
@@ -125,7 +122,6 @@ export class AdditiveLayer extends AdaptedLayerBase {
   discardCache(): void {
     if (!this.cache) return;
     this.cache.hs.release();
-    this.cache.uSigma.release();
     this.cache = null;
   }
 
@@ -222,9 +218,7 @@ export class RescaledLayer extends AdaptedLayerBase {
     const norm = this.normPass();
     const q = this.ctx.tensor([rows, this.base.out], 'f32', `${this.base.name}.Q`);
     f.baseForward(x, q, rows);
-    const dSigma = f.scaledD();
-    const hs = f.projectDown(x, dSigma, rows);
-    dSigma.release();
+    const hs = f.projectDown(x, rows);
     const y = this.ctx.tensor([rows, this.base.out], 'f32', `${this.base.name}.Y`);
     f.projectUp(hs, y, rows, false);
     combineForward(this.ctx, { q, y, g: norm.g, bias: this.base.bias }, { rows, out: this.base.out, rho: this.form.rho });
@@ -246,7 +240,7 @@ export class RescaledLayer extends AdaptedLayerBase {
     const gs = ctx.tensor([rows, out], 'f32', `${base.name}.Gs`);
     const gl = ctx.tensor([rows, out], 'f32', `${base.name}.Gl`);
     combineBackward(ctx, { dy, g: norm.g, gs, gl }, { rows, out, rho: this.form.rho });
-    const { dx, ts } = this.factors.backward(gs, gl, c.x, c.hs, norm.uSigma, rows);
+    const { dx, ts } = this.factors.backward(gs, gl, c.x, c.hs, rows);
     ts.release();
     gs.release();
     gl.release();

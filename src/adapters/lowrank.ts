@@ -5,16 +5,17 @@
 // Equations (docs/D2LORA.md, "Never materialise ΔW in the hot path"), with Uσ = U·diag(σ),
 // Dσ = diag(σ)·D, so that ΔW = Uσ·D and L = X·ΔWᵀ:
 //   forward   P  = X·W0ᵀ                 (N×out)   the frozen product
-//             Hs = X·Dσᵀ                 (N×R)     the spec's s·H± with signs folded in
+//             Hs = X·Dσᵀ = (X·Dᵀ)·diag(σ) (N×R)    the spec's s·H± with signs folded in
 //             L  = Hs·Uᵀ                 (N×out)
-//   backward  dX = Gs·W0 + Ts·D,  Ts = Gl·Uσ     (N×in, N×R)
+//   backward  dX = Gs·W0 + Ts·D,  Ts = Gl·Uσ = (Gl·U)·diag(σ)   (N×in, N×R)
+// (σ scales the skinny products' columns as the matmul stores them: no Uσ or Dσ is formed for them)
 //             dU += Glᵀ·Hs                (out×R)   = s·Glᵀ H₊ and −sτ·Glᵀ H₋
 //             dD += Tsᵀ·X                 (R×in)    = s·(Gl U₊)ᵀ X and −sτ·(Gl U₋)ᵀ X
 
 import type { GpuContext } from '../gpu/context';
 import type { Tensor } from '../gpu/tensor';
 import { linearBackwardInput, linearForward, matmul } from '../ops/matmul';
-import { scaleColumns, scaleRows } from '../ops/adapters';
+import { scaleColumns } from '../ops/adapters';
 import type { BaseLinear } from './layer';
 
 export class LowRankFactors {
@@ -48,17 +49,10 @@ export class LowRankFactors {
     return t;
   }
 
-  /** Dσ = diag(σ)·D (R×in); the caller releases it. */
-  scaledD(): Tensor {
-    const t = this.ctx.tensor([this.rank, this.base.in], 'f32', `${this.base.name}.Dσ`);
-    scaleRows(this.ctx, this.d, this.sigma, t, this.rank, this.base.in);
-    return t;
-  }
-
-  /** Hs = X·Dσᵀ (rows×R). */
-  projectDown(x: Tensor, dSigma: Tensor, rows: number): Tensor {
+  /** Hs = X·Dσᵀ = (X·Dᵀ)·diag(σ) (rows×R): σ scales the product's columns as it is stored. */
+  projectDown(x: Tensor, rows: number): Tensor {
     const hs = this.ctx.tensor([rows, this.rank], 'f32', `${this.base.name}.Hs`);
-    matmul(this.ctx, { a: x, b: dSigma, c: hs, M: rows, N: this.rank, K: this.base.in, transB: true });
+    matmul(this.ctx, { a: x, b: this.d, c: hs, M: rows, N: this.rank, K: this.base.in, transB: true, scale: this.sigma });
     return hs;
   }
 
@@ -74,15 +68,15 @@ export class LowRankFactors {
 
   /**
    * The shared backward: given Gs (scales the frozen path) and Gl (scales the low-rank path),
-   * returns dX = Gs·W0 + Ts·D and accumulates dU += Glᵀ·Hs, dD += Tsᵀ·X. Returns Ts too
-   * (rows×R); the caller releases both.
+   * returns dX = Gs·W0 + Ts·D with Ts = Gl·Uσ = (Gl·U)·diag(σ), and accumulates dU += Glᵀ·Hs,
+   * dD += Tsᵀ·X. Returns Ts too (rows×R); the caller releases both.
    */
-  backward(gs: Tensor, gl: Tensor, x: Tensor, hs: Tensor, uSigma: Tensor, rows: number): { dx: Tensor; ts: Tensor } {
+  backward(gs: Tensor, gl: Tensor, x: Tensor, hs: Tensor, rows: number): { dx: Tensor; ts: Tensor } {
     const { ctx, rank, base } = this;
     const dx = ctx.tensor([rows, base.in], 'f32', `${base.name}.dX`);
     linearBackwardInput(ctx, gs, base.weight, dx, { rows, ...base });
     const ts = ctx.tensor([rows, rank], 'f32', `${base.name}.Ts`);
-    matmul(ctx, { a: gl, b: uSigma, c: ts, M: rows, N: rank, K: base.out });
+    matmul(ctx, { a: gl, b: this.u, c: ts, M: rows, N: rank, K: base.out, scale: this.sigma });
     matmul(ctx, { a: ts, b: this.d, c: dx, M: rows, N: base.in, K: rank, accumulate: true });
     matmul(ctx, { a: gl, b: hs, c: this.dU, M: base.out, N: rank, K: rows, transA: true, accumulate: true });
     matmul(ctx, { a: ts, b: x, c: this.dD, M: rank, N: base.in, K: rows, transA: true, accumulate: true });

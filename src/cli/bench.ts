@@ -161,7 +161,7 @@ async function hostSuite(ctx: GpuContext, steps: number): Promise<{ backend: str
       : { name: 'SmolLM2-135M topology, 1/8 width', config: SMOLLM2_135M_TOPOLOGY, weights: randomWeights(SMOLLM2_135M_TOPOLOGY, 1) };
   try {
     const rows = await benchHost(host, model, {
-      steps: Math.max(steps, 5),
+      steps: Math.max(steps, 20),
       cpuClock: () => {
         const { user, system } = process.cpuUsage();
         return (user + system) / 1000;
@@ -169,11 +169,11 @@ async function hostSuite(ctx: GpuContext, steps: number): Promise<{ backend: str
       onRow: (r) => process.stderr.write(`  host ${r.model} ${r.method}: ${r.wallMs.toFixed(1)} ms/step\n`),
     });
     console.log(`\nHost overhead of a training step (${backend}), adapters on q,k,v,o, batch 8 × seq 256, median of ${rows[0]?.steps ?? 0} warm steps;`);
-    console.log('record = trainStep up to its first await (batch, dispatches, submit), CPU = the process\'s CPU time over it; created and submitted per warm step:');
+    console.log('record = trainStep up to its first await (batch, dispatches, submit), CPU = the process\'s CPU time over it; dispatched, created and submitted per warm step:');
     console.log(
       formatTable(
-        ['model', 'method', 'wall ms/step', 'record ms/step', 'record CPU ms', 'buffers', 'bind groups', 'pipelines', 'shader modules', 'encoders', 'submits'],
-        rows.map((r) => [r.model, r.method, r.wallMs, r.recordMs, r.recordCpuMs ?? '—', r.perStep.buffers, r.perStep.bindGroups, r.perStep.pipelines, r.perStep.shaderModules, r.perStep.commandEncoders, r.perStep.submissions]),
+        ['model', 'method', 'wall ms/step', 'record ms/step', 'record CPU ms', 'dispatches', 'buffers', 'bind groups', 'pipelines', 'shader modules', 'encoders', 'submits'],
+        rows.map((r) => [r.model, r.method, r.wallMs, r.recordMs, r.recordCpuMs ?? '—', r.perStep.dispatches, r.perStep.buffers, r.perStep.bindGroups, r.perStep.pipelines, r.perStep.shaderModules, r.perStep.commandEncoders, r.perStep.submissions]),
       ),
     );
     return { backend, rows };

@@ -52,9 +52,10 @@ export interface AdapterSummary {
 }
 
 /**
- * What a context has created on its device so far, by kind, and how many command buffers it
- * submitted: a training step that is warm creates none of them (buffers, bind groups, pipelines,
- * shader modules) and encodes and submits one command buffer.
+ * What a context has created on its device so far, by kind, how many command buffers it
+ * submitted and how many dispatches it recorded: a training step that is warm creates none of
+ * them (buffers, bind groups, pipelines, shader modules) and encodes and submits one command
+ * buffer; its dispatches are what the host pays for per step.
  */
 export interface CreationCounts {
   buffers: number;
@@ -63,6 +64,7 @@ export interface CreationCounts {
   shaderModules: number;
   commandEncoders: number;
   submissions: number;
+  dispatches: number;
 }
 
 export interface TimingResult {
@@ -143,7 +145,7 @@ export class GpuContext {
   private stagingPoolBytes = 0;
   private stagingCreated = 0;
   private readonly lostListeners = new Set<(e: DeviceLostError) => void>();
-  private readonly counts: CreationCounts = { buffers: 0, bindGroups: 0, pipelines: 0, shaderModules: 0, commandEncoders: 0, submissions: 0 };
+  private readonly counts: CreationCounts = { buffers: 0, bindGroups: 0, pipelines: 0, shaderModules: 0, commandEncoders: 0, submissions: 0, dispatches: 0 };
   /**
    * Each buffer's id, in creation order (for the pool's order and the bind-group cache), and its
    * size: GPUBuffer.size and GPUSupportedLimits are getters into the native binding, a few
@@ -387,6 +389,7 @@ export class GpuContext {
     }
     else pass.setBindGroup(0, bindGroup);
     pass.dispatchWorkgroups(x, y, z);
+    this.counts.dispatches++;
     this.batchKernels.push(kernel.name);
     if (this.strict) this.flush();
   }

@@ -64,6 +64,8 @@ export interface MatmulArgs {
   accumulate?: boolean;
   /** Added to every row of C (length N). */
   bias?: Tensor;
+  /** Multiplies column n of the product (length N), before bias and accumulate. */
+  scale?: Tensor;
   /** Default: 'regblock' on CPU drivers, 'tiled' on GPUs. */
   variant?: MatmulVariant;
 }
@@ -88,7 +90,7 @@ export async function prepareMatmul(ctx: GpuContext, variants: readonly MatmulVa
   await ctx.sync();
 }
 
-/** Records C = alpha·op(A)·op(B) (+ bias) (+ C). */
+/** Records C = alpha·op(A)·op(B)·diag(scale) (+ bias) (+ C). */
 export function matmul(ctx: GpuContext, args: MatmulArgs): void {
   const { a, b, c, M, N, K } = args;
   const transA = args.transA ?? false;
@@ -112,11 +114,12 @@ export function matmul(ctx: GpuContext, args: MatmulArgs): void {
   if (b.size < needB) checkTensor(name, b, 'B', needB, (transB ? `N×K = ${N}×${K}` : `K×N = ${K}×${N}`) + over, null);
   if (c.size < needC) checkTensor(name, c, 'C', needC, `M×N = ${M}×${N}` + over, null);
   if (args.bias) checkTensor(name, args.bias, 'bias', N, `N = ${N}`, null);
+  if (args.scale) checkTensor(name, args.scale, 'scale', N, `N = ${N}`, null);
   const kernel = kernelFor(ctx, variant, transA, transB);
   const tile = tileOf(variant);
   ctx.dispatch(
     kernel,
-    { a, b, c, bias: args.bias ?? ctx.empty },
+    { a, b, c, bias: args.bias ?? ctx.empty, scale: args.scale ?? ctx.empty },
     {
       M,
       N,
@@ -127,6 +130,7 @@ export function matmul(ctx: GpuContext, args: MatmulArgs): void {
       alpha: args.alpha ?? 1,
       accumulate: args.accumulate ? 1 : 0,
       hasBias: args.bias ? 1 : 0,
+      hasScale: args.scale ? 1 : 0,
     },
     [Math.ceil(N / tile), Math.ceil(M / tile), batch],
   );

@@ -1,6 +1,6 @@
 // CPU reference of shaders/matmul.wgsl, accumulating in f64: the oracle of the kernel tests.
 //
-//   C[b] (M×N) = alpha · op(A[b]) · op(B[b]) (+ bias[n]) (+ C[b] when accumulate)
+//   C[b] (M×N) = alpha · op(A[b]) · op(B[b]) · diag(scale) (+ bias[n]) (+ C[b] when accumulate)
 //
 // Besides C it returns, per element, Σ_k |op(A)[m,k]|·|op(B)[k,n]| — the magnitude that bounds
 // the rounding error of any f32 summation order (see matmulTolerance).
@@ -18,13 +18,15 @@ export interface MatmulRefArgs {
   batchStrideB?: number;
   alpha?: number;
   bias?: ArrayLike<number>;
+  /** Multiplies column n of the product (length N). */
+  scale?: ArrayLike<number>;
   /** Initial C for accumulate (batch·M·N values). */
   c?: ArrayLike<number>;
 }
 
 export interface MatmulRefResult {
   c: Float64Array;
-  /** Σ_k |a·b| per output element (alpha applied), for error bounds. */
+  /** Σ_k |a·b| per output element (alpha and scale applied), for error bounds. */
   absDot: Float64Array;
 }
 
@@ -52,11 +54,12 @@ export function matmulRef(args: MatmulRefArgs): MatmulRefResult {
           mag += Math.abs(prod);
         }
         const idx = bt * M * N + m * N + n;
-        let v = alpha * acc;
+        const sn = args.scale ? args.scale[n]! : 1;
+        let v = alpha * acc * sn;
         if (args.bias) v += args.bias[n]!;
         if (args.c) v += args.c[idx]!;
         c[idx] = v;
-        absDot[idx] = Math.abs(alpha) * mag;
+        absDot[idx] = Math.abs(alpha * sn) * mag;
       }
     }
   }

@@ -43,9 +43,17 @@ describe('host work of a training step', () => {
       try {
         for (let s = 0; s < WARM_STEPS; s++) await trainer.trainStep();
         const before = ctx.created;
-        for (let s = 0; s < COUNTED_STEPS; s++) await trainer.trainStep();
-        const perRun = difference(ctx.created, before);
+        const dispatches: number[] = [];
+        for (let s = 0; s < COUNTED_STEPS; s++) {
+          const d0 = ctx.created.dispatches;
+          await trainer.trainStep();
+          dispatches.push(ctx.created.dispatches - d0);
+        }
+        const { dispatches: all, ...perRun } = difference(ctx.created, before);
         expect(perRun).toEqual({ buffers: 0, bindGroups: 0, pipelines: 0, shaderModules: 0, commandEncoders: COUNTED_STEPS, submissions: COUNTED_STEPS });
+        // Every warm step records the same dispatches (the count the host benchmark prints).
+        expect(dispatches.every((d) => d === dispatches[0]) && dispatches[0]! > 0).toBe(true);
+        expect(all).toBe(COUNTED_STEPS * dispatches[0]!);
         await trainer.settle();
         expect(trainer.history.every((h) => Number.isFinite(h.loss))).toBe(true);
       } finally {

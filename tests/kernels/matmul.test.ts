@@ -75,6 +75,28 @@ describe.each<MatmulVariant>(['naive', 'regblock', 'tiled'])('matmul_%s', (varia
     const ref = matmulRef({ a, b: w, M, N, K, transB: true, batch, batchStrideB: 0, alpha: -0.5, bias, c: c0 });
     expect(worstRatio(got, ref, K)).toBeLessThanOrEqual(1);
   });
+
+  it('scales the product by column before bias and accumulate, on awkward shapes', async () => {
+    const ctx = await gpu();
+    for (const [M, N, K, transA, transB] of [[37, 5, 131, false, true], [16, 67, 9, true, false], [1, 130, 64, false, false]] as const) {
+      const a = randomF32(M * K, 21);
+      const b = randomF32(K * N, 22);
+      // Signed scales of mixed magnitude, as D2-LoRA's σ = (s, …, −sτ, …).
+      const scale = Float32Array.from({ length: N }, (_, n) => (n % 2 === 0 ? 2 : -0.25) * (1 + n / N));
+      const bias = randomF32(N, 23);
+      const c0 = randomF32(M * N, 24);
+      const ta = ctx.upload(a, transA ? [K, M] : [M, K], 'A');
+      const tb = ctx.upload(b, transB ? [N, K] : [K, N], 'B');
+      const ts = ctx.upload(scale, [N], 'scale');
+      const tbias = ctx.upload(bias, [N], 'bias');
+      const tc = ctx.upload(c0, [M, N], 'C');
+      matmul(ctx, { a: ta, b: tb, c: tc, M, N, K, transA, transB, alpha: 0.5, scale: ts, bias: tbias, accumulate: true, variant });
+      const ref = matmulRef({ a, b, M, N, K, transA, transB, alpha: 0.5, scale, bias, c: c0 });
+      expect(ref.c[1]).not.toBeCloseTo(matmulRef({ a, b, M, N, K, transA, transB, alpha: 0.5, bias, c: c0 }).c[1]!, 3);
+      expect(worstRatio(await ctx.read(tc), ref, K)).toBeLessThanOrEqual(1);
+      for (const t of [ta, tb, ts, tbias, tc]) t.release();
+    }
+  });
 });
 
 describe('linear layer products', () => {
@@ -174,9 +196,9 @@ describe('bad input names the kernel and the problem', () => {
     // Any workgroup edge compiles; the launcher's own is not needed here.
     const constants = { TRANS_A: 0, TRANS_B: 0, THREADS: 1 };
     const k = ctx.kernel({ name: 'matmul_naive_nn', code: (await import('../../shaders/matmul.wgsl?raw')).default, entryPoint: 'matmul_naive', constants });
-    const params = { M: 1, N: 1, K: 4, batchStrideA: 0, batchStrideB: 0, batchStrideC: 0, alpha: 1, accumulate: 0, hasBias: 0 };
+    const params = { M: 1, N: 1, K: 4, batchStrideA: 0, batchStrideB: 0, batchStrideC: 0, alpha: 1, accumulate: 0, hasBias: 0, hasScale: 0 };
     expect(() => ctx.dispatch(k, { a, b }, params, [1])).toThrow(/kernel "matmul_naive_nn": binding "bias" .* was not given/);
-    expect(() => ctx.dispatch(k, { a, b, bias: ctx.empty, c }, { ...params, Q: 1 }, [1])).toThrow(
+    expect(() => ctx.dispatch(k, { a, b, bias: ctx.empty, c, scale: ctx.empty }, { ...params, Q: 1 }, [1])).toThrow(
       /kernel "matmul_naive_nn": unknown parameter "Q"/,
     );
   });
