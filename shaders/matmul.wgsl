@@ -14,18 +14,21 @@
 //   weight gradient  dW = Gᵀ·X   A = G (K×M), B = X (K×N), TRANS_A
 //
 // A batch stride of 0 broadcasts one operand (a shared weight) over the batch.
-// Three rungs of the ladder live here; src/ops/matmul.ts picks one:
+// The rungs of the ladder live here; src/ops/matmul.ts picks one:
 //   matmul_naive     one thread per output element (the reference rung);
 //   matmul_regblock  4×4 outputs per thread in registers, operands read straight from memory:
 //                    no workgroup memory and no barrier (what CPU drivers run fastest, where
 //                    workgroup memory is ordinary memory and a barrier is a costly context switch);
 //   matmul_tiled     64×64 output tile per 16×16 workgroup, 4×4 outputs per thread in registers,
-//                    16-deep K slices of A and B staged in workgroup memory (GPUs).
+//                    16-deep K slices of A and B staged in workgroup memory (GPUs);
+//                    'tiled8' is the same entry point compiled with REG = 8: a 128×128 tile,
+//                    8-deep slices (large products on GPUs).
 //
 // The geometry (the sizes above are those the launcher sets) comes from src/ops/matmul.ts as
 // override constants: THREADS, the workgroup edge of each rung, and TK, the K depth of
 // matmul_tiled's slices. Only the register block REG is a const, because it sizes each thread's
-// accumulator array, which WGSL allows only for constants; the launcher reads it from this file.
+// accumulator array, which WGSL allows only for constants; the launcher reads it from this file,
+// and sets it for a rung with another block.
 
 struct Params {
   M: u32,

@@ -80,6 +80,16 @@ export function parseConstU32(code: string, name: string, kernel: string): numbe
   return Number(m[1]);
 }
 
+/**
+ * `code` with its module-scope `const name = <n>u;` set to `value`: a compile-time parameter of a
+ * module whose const sizes an array (an override cannot), such as a register block.
+ */
+export function withConstU32(code: string, name: string, value: number, kernel: string): string {
+  if (!Number.isInteger(value) || value < 0) throw new Error(`WGSL module "${kernel}": const ${name} must be a u32, got ${value}`);
+  parseConstU32(code, name, kernel); // throws, naming the module, when there is no such const
+  return code.replace(new RegExp(`^(const\\s+${name}\\s*(?::\\s*u32\\s*)?=\\s*)\\d+u?(\\s*;)`, 'm'), `$1${value}u$2`);
+}
+
 /** Every identifier in the body of `entry` and of the functions it calls, transitively. */
 function identifiersReachedFrom(source: string, entry: string, kernel: string): Set<string> {
   const bodies = new Map<string, string>();

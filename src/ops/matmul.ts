@@ -4,11 +4,11 @@
 import matmulWgsl from '../../shaders/matmul.wgsl?raw';
 import type { GpuContext, Kernel } from '../gpu/context';
 import type { Tensor } from '../gpu/tensor';
-import { parseConstU32 } from '../gpu/wgsl-layout';
+import { parseConstU32, withConstU32 } from '../gpu/wgsl-layout';
 import { checkDims, checkTensor } from './checks';
 
-export type MatmulVariant = 'naive' | 'regblock' | 'tiled';
-export const MATMUL_VARIANTS: readonly MatmulVariant[] = ['naive', 'regblock', 'tiled'];
+export type MatmulVariant = 'naive' | 'regblock' | 'tiled' | 'tiled8';
+export const MATMUL_VARIANTS: readonly MatmulVariant[] = ['naive', 'regblock', 'tiled', 'tiled8'];
 
 /**
  * REG×REG outputs per thread of matmul_regblock and matmul_tiled: a WGSL const (it sizes each
@@ -18,18 +18,30 @@ const REG = parseConstU32(matmulWgsl, 'REG', 'matmul.wgsl');
 
 /**
  * Each rung's geometry: `threads` is its workgroup edge (THREADS in the WGSL), `perThread` the
- * outputs a thread computes along each edge (REG for the register-blocked rungs), `depth` the K
- * slice matmul_tiled stages in workgroup memory (TK).
+ * outputs a thread computes along each edge (the register block REG), `depth` the K slice the
+ * tiled rungs stage in workgroup memory (TK). 'tiled8' is matmul_tiled with an 8×8 register block:
+ * a 128×128 output tile per workgroup, twice the work per value staged of 'tiled''s 64×64, for
+ * large products on GPUs (its K slices are 8 deep, so that both staged slices take 8 KB).
  */
-const GEOMETRY: Record<MatmulVariant, { threads: number; perThread: number; depth?: number }> = {
-  naive: { threads: 16, perThread: 1 },
-  regblock: { threads: 8, perThread: REG },
-  tiled: { threads: 16, perThread: REG, depth: 16 },
+const GEOMETRY: Record<MatmulVariant, { entry: string; threads: number; perThread: number; depth?: number }> = {
+  naive: { entry: 'matmul_naive', threads: 16, perThread: 1 },
+  regblock: { entry: 'matmul_regblock', threads: 8, perThread: REG },
+  tiled: { entry: 'matmul_tiled', threads: 16, perThread: REG, depth: 16 },
+  tiled8: { entry: 'matmul_tiled', threads: 16, perThread: 8, depth: 8 },
 };
-// matmul_tiled's threads stage the TK×TILE slice of each operand in equal shares.
-if ((GEOMETRY.tiled.depth! * tileOf('tiled')) % GEOMETRY.tiled.threads ** 2 !== 0) {
-  throw new Error('matmul_tiled: THREADS² must divide TK × TILE');
+// The tiled rungs' threads stage the TK×TILE slice of each operand in equal shares.
+for (const variant of ['tiled', 'tiled8'] as const) {
+  const { depth, threads } = GEOMETRY[variant];
+  if ((depth! * tileOf(variant)) % threads ** 2 !== 0) throw new Error(`${variant}: THREADS² must divide TK × TILE`);
 }
+
+/** The module each rung compiles: matmul.wgsl, with its register block where the rung has another (made once: this runs per dispatch). */
+const MODULES = Object.fromEntries(
+  MATMUL_VARIANTS.map((v) => {
+    const { perThread } = GEOMETRY[v];
+    return [v, v === 'naive' || perThread === REG ? matmulWgsl : withConstU32(matmulWgsl, 'REG', perThread, 'matmul.wgsl')];
+  }),
+) as Record<MatmulVariant, string>;
 
 /** Output edge one workgroup of `variant` covers. */
 function tileOf(variant: MatmulVariant): number {
@@ -78,8 +90,8 @@ export function matmulKernelName(variant: MatmulVariant, transA: boolean, transB
 function kernelFor(ctx: GpuContext, variant: MatmulVariant, transA: boolean, transB: boolean): Kernel {
   return ctx.kernel({
     name: matmulKernelName(variant, transA, transB),
-    code: matmulWgsl,
-    entryPoint: `matmul_${variant}`,
+    code: MODULES[variant],
+    entryPoint: GEOMETRY[variant].entry,
     constants: { TRANS_A: transA ? 1 : 0, TRANS_B: transB ? 1 : 0, ...geometryConstants(variant) },
   });
 }

@@ -1,4 +1,4 @@
-// shaders/matmul.wgsl against src/ref/matmul.ts on awkward shapes, for both rungs of the
+// shaders/matmul.wgsl against src/ref/matmul.ts on awkward shapes, for every rung of the
 // ladder and every transpose combination the linear layer uses.
 //
 // Tolerance: per element, γ_(K+2)·Σ_k|a·b| + 4u·|c| with u = 2⁻²⁴ (matmulTolerance) — the
@@ -6,7 +6,7 @@
 // products rather than of the (possibly cancelled) result.
 
 import { describe, expect, it } from 'vitest';
-import { linearBackwardInput, linearBackwardWeight, linearForward, matmul, type MatmulVariant } from '../../src/ops/matmul';
+import { linearBackwardInput, linearBackwardWeight, linearForward, matmul, MATMUL_VARIANTS, type MatmulVariant } from '../../src/ops/matmul';
 import { matmulRef, matmulTolerance } from '../../src/ref/matmul';
 import { Rng } from '../../src/util/rng';
 import { gpu } from './gpu';
@@ -37,9 +37,10 @@ const SHAPES: [string, number, number, number][] = [
   ['wide-skinny 8×2048 (K=2048)', 8, 2048, 2048],
   ['k=1 outer product 65×63', 65, 63, 1],
   ['512³', 512, 512, 512],
+  ['ragged 128-tiles 129×257×135', 129, 257, 135],
 ];
 
-describe.each<MatmulVariant>(['naive', 'regblock', 'tiled'])('matmul_%s', (variant) => {
+describe.each<MatmulVariant>(MATMUL_VARIANTS)('matmul_%s', (variant) => {
   for (const [label, M, N, K] of SHAPES) {
     for (const [transA, transB] of [[false, false], [false, true], [true, false], [true, true]] as const) {
       if (label === '512³' && (transA || transB) && variant === 'naive') continue; // slow rung, one layout suffices

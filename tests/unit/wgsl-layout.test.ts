@@ -1,7 +1,7 @@
 // The binding contract the runtime reads from WGSL source (src/gpu/wgsl-layout.ts).
 
 import { describe, expect, it } from 'vitest';
-import { parseBindings, parseConstU32 } from '../../src/gpu/wgsl-layout';
+import { parseBindings, parseConstU32, withConstU32 } from '../../src/gpu/wgsl-layout';
 
 const code = `
 struct P { n: u32, scale: f32 }
@@ -57,5 +57,21 @@ describe('parseConstU32', () => {
     expect(() => parseConstU32('override REG: u32;', 'REG', 'demo')).toThrow(
       'WGSL module "demo": no module-scope "const REG = <integer>u;" found',
     );
+  });
+});
+
+describe('withConstU32', () => {
+  it('sets the declaration and nothing else (not a comment, not a longer name)', () => {
+    const module = '// const REG = 4u;\nconst REG = 4u;          // register block\nconst REGS: u32 = 4u;\nfn f() { let x = REG; }';
+    const set = withConstU32(module, 'REG', 8, 'demo');
+    expect(parseConstU32(set, 'REG', 'demo')).toBe(8);
+    expect(parseConstU32(set, 'REGS', 'demo')).toBe(4);
+    expect(set).toBe('// const REG = 4u;\nconst REG = 8u;          // register block\nconst REGS: u32 = 4u;\nfn f() { let x = REG; }');
+    expect(parseConstU32(withConstU32(module, 'REGS', 2, 'demo'), 'REGS', 'demo')).toBe(2);
+  });
+
+  it('names the module when the const is missing or the value is not a u32', () => {
+    expect(() => withConstU32('override REG: u32;', 'REG', 8, 'demo')).toThrow('WGSL module "demo": no module-scope "const REG = <integer>u;" found');
+    expect(() => withConstU32('const REG = 4u;', 'REG', -1, 'demo')).toThrow('WGSL module "demo": const REG must be a u32, got -1');
   });
 });
