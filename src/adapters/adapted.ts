@@ -51,7 +51,7 @@ abstract class AdaptedLayerBase implements AdaptedLinear {
   }
 
   abstract forward(x: Tensor, rows: number): Tensor;
-  abstract backward(dy: Tensor): Tensor;
+  abstract backward(dy: Tensor, into?: Tensor): Tensor;
   abstract discardCache(): void;
   abstract merge(): Tensor;
 
@@ -111,9 +111,9 @@ export class AdditiveLayer extends AdaptedLayerBase {
   }
 
   // With g = 1, ρ = 0: Gs = Gl = G, so dX = G·W0 + (G·Uσ)·D, dU += Gᵀ·Hs, dD += (G·Uσ)ᵀ·X
-  backward(dy: Tensor): Tensor {
+  backward(dy: Tensor, into?: Tensor): Tensor {
     const c = this.requireCache(this.cache);
-    const { dx, ts } = this.factors.backward(dy, dy, c.x, c.hs, c.rows);
+    const { dx, ts } = this.factors.backward(dy, dy, c.x, c.hs, c.rows, into);
     ts.release();
     this.discardCache();
     return dx;
@@ -232,7 +232,7 @@ export class RescaledLayer extends AdaptedLayerBase {
   //   dU += diag(a)·(W0Dᵀ + Uσ·DDᵀ)·diag(σ)            (spec: dU₊ = s[… + diag(a)(W0D₊ᵀ + ΔW D₊ᵀ)])
   //   dD += Bᵀ·W0 + (Bᵀ·Uσ)·D,  B = diag(a)·Uσ           (spec: dD₊ = s[… + (diag(a)U₊)ᵀ V])
   // DoRA (m trainable, norm detached): dm_j += dg_j / n_j
-  backward(dy: Tensor): Tensor {
+  backward(dy: Tensor, into?: Tensor): Tensor {
     const c = this.requireCache(this.cache);
     const { ctx, base, rank } = this;
     const { out } = base;
@@ -240,7 +240,7 @@ export class RescaledLayer extends AdaptedLayerBase {
     const gs = ctx.tensor([rows, out], 'f32', `${base.name}.Gs`);
     const gl = ctx.tensor([rows, out], 'f32', `${base.name}.Gl`);
     combineBackward(ctx, { dy, g: norm.g, gs, gl }, { rows, out, rho: this.form.rho });
-    const { dx, ts } = this.factors.backward(gs, gl, c.x, c.hs, rows);
+    const { dx, ts } = this.factors.backward(gs, gl, c.x, c.hs, rows, into);
     ts.release();
     gs.release();
     gl.release();

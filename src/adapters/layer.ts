@@ -44,8 +44,12 @@ export interface AdaptedLinear {
   forward(x: Tensor, rows: number): Tensor;
   /** Forward without keeping anything for a backward (evaluation). */
   infer(x: Tensor, rows: number): Tensor;
-  /** dX (rows×in) for G = ∂loss/∂Y; adds the parameter gradients into grads. Caller releases dX. */
-  backward(dy: Tensor): Tensor;
+  /**
+   * dX (rows×in) for G = ∂loss/∂Y; adds the parameter gradients into grads. With `into`, dX is
+   * added to it and `into` is returned (a sum of input gradients needs no dispatch of its own);
+   * else the caller releases dX.
+   */
+  backward(dy: Tensor, into?: Tensor): Tensor;
   /** Drops the saved forward state without a backward. */
   discardCache(): void;
   /** Ŵ in the base's shape and layout: the merged weight, a new tensor the caller owns. */

@@ -69,12 +69,13 @@ export class LowRankFactors {
   /**
    * The shared backward: given Gs (scales the frozen path) and Gl (scales the low-rank path),
    * returns dX = Gs·W0 + Ts·D with Ts = Gl·Uσ = (Gl·U)·diag(σ), and accumulates dU += Glᵀ·Hs,
-   * dD += Tsᵀ·X. Returns Ts too (rows×R); the caller releases both.
+   * dD += Tsᵀ·X. Returns Ts too (rows×R); the caller releases both. With `into`, dX is added to
+   * it and `into` is returned as dx.
    */
-  backward(gs: Tensor, gl: Tensor, x: Tensor, hs: Tensor, rows: number): { dx: Tensor; ts: Tensor } {
+  backward(gs: Tensor, gl: Tensor, x: Tensor, hs: Tensor, rows: number, into?: Tensor): { dx: Tensor; ts: Tensor } {
     const { ctx, rank, base } = this;
-    const dx = ctx.tensor([rows, base.in], 'f32', `${base.name}.dX`);
-    linearBackwardInput(ctx, gs, base.weight, dx, { rows, ...base });
+    const dx = into ?? ctx.tensor([rows, base.in], 'f32', `${base.name}.dX`);
+    linearBackwardInput(ctx, gs, base.weight, dx, { rows, ...base }, { accumulate: into !== undefined });
     const ts = ctx.tensor([rows, rank], 'f32', `${base.name}.Ts`);
     matmul(ctx, { a: gl, b: this.u, c: ts, M: rows, N: rank, K: base.out, scale: this.sigma });
     matmul(ctx, { a: ts, b: this.d, c: dx, M: rows, N: base.in, K: rank, accumulate: true });

@@ -348,9 +348,7 @@ export class GpuModel {
     const q = this.linear(l, 'q_proj', h, rows, train);
     const k = this.linear(l, 'k_proj', h, rows, train);
     const v = this.linear(l, 'v_proj', h, rows, train);
-    const rope = { style: c.ropeStyle, inverse: false, headDim: c.headDim, rows };
-    ropeApply(ctx, { x: q, positions, table: this.rope! }, { ...rope, heads: c.numHeads });
-    ropeApply(ctx, { x: k, positions, table: this.rope! }, { ...rope, heads: c.numKvHeads });
+    ropeApply(ctx, { q, k, positions, table: this.rope! }, { rows, qHeads: c.numHeads, kHeads: c.numKvHeads, headDim: c.headDim, style: c.ropeStyle, inverse: false });
     return { q, k, v, qkv: null };
   }
 
@@ -433,7 +431,7 @@ export class GpuModel {
     const c = this.config;
     const rows = b.rows;
     const gpt2 = c.family === 'gpt2';
-    const back = (name: string, dy: Tensor) => l.linears.get(name)!.backward(dy);
+    const back = (name: string, dy: Tensor, into?: Tensor) => l.linears.get(name)!.backward(dy, into);
 
     // MLP block (forward: x3 = x2 + down(act(…(norm2(x2))))); dres is ∂/∂x3 = ∂/∂x2 through the skip
     let dh2: Tensor;
@@ -453,9 +451,8 @@ export class GpuModel {
       swigluBackward(ctx, { dout: dAct, gate, up, dgate: dGate, dup: dUp }, { n: rows * c.intermediateSize });
       dAct.release();
       dh2 = back('gate_proj', dGate);
-      const dh2Up = back('up_proj', dUp);
-      addInto(ctx, { acc: dh2, x: dh2Up }, { n: rows * c.hiddenSize });
-      for (const t of [dGate, dUp, dh2Up]) t.release();
+      back('up_proj', dUp, dh2);
+      for (const t of [dGate, dUp]) t.release();
     }
     this.normBackward(dh2, s.x2, l.norm2, s.norm2Stats, dres, rows, gpt2);
     dh2.release();
@@ -479,16 +476,10 @@ export class GpuModel {
       dqkv.release();
     } else {
       // forward applied RoPE after the projections: rotate the gradients back (rotation by −θ)
-      const rope = { style: c.ropeStyle, inverse: true, headDim: c.headDim, rows };
-      ropeApply(ctx, { x: dq, positions: b.positions, table: this.rope! }, { ...rope, heads: c.numHeads });
-      ropeApply(ctx, { x: dk, positions: b.positions, table: this.rope! }, { ...rope, heads: c.numKvHeads });
+      ropeApply(ctx, { q: dq, k: dk, positions: b.positions, table: this.rope! }, { rows, qHeads: c.numHeads, kHeads: c.numKvHeads, headDim: c.headDim, style: c.ropeStyle, inverse: true });
       dh = back('q_proj', dq);
-      const dhk = back('k_proj', dk);
-      const dhv = back('v_proj', dv);
-      addInto(ctx, { acc: dh, x: dhk }, { n: rows * c.hiddenSize });
-      addInto(ctx, { acc: dh, x: dhv }, { n: rows * c.hiddenSize });
-      dhk.release();
-      dhv.release();
+      back('k_proj', dk, dh);
+      back('v_proj', dv, dh);
     }
     for (const t of [dq, dk, dv]) t.release();
     this.normBackward(dh, s.x, l.norm1, s.norm1Stats, dres, rows, gpt2);

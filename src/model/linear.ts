@@ -12,8 +12,11 @@ export interface LinearLayer {
   forward(x: Tensor, rows: number): Tensor;
   /** Y (rows×out) without keeping anything. */
   infer(x: Tensor, rows: number): Tensor;
-  /** dX (rows×in) for dY; adapted layers also accumulate their parameter gradients. */
-  backward(dy: Tensor): Tensor;
+  /**
+   * dX (rows×in) for dY; adapted layers also accumulate their parameter gradients. With `into`,
+   * dX is added to it and `into` is returned.
+   */
+  backward(dy: Tensor, into?: Tensor): Tensor;
   discardCache(): void;
 }
 
@@ -37,12 +40,12 @@ export class FrozenLinear implements LinearLayer {
     return y;
   }
 
-  backward(dy: Tensor): Tensor {
+  backward(dy: Tensor, into?: Tensor): Tensor {
     if (this.rows === null) throw new Error(`${this.base.name}: backward() without a forward()`);
     const rows = this.rows;
     this.rows = null;
-    const dx = this.ctx.tensor([rows, this.base.in], 'f32', `${this.base.name}.dX`);
-    linearBackwardInput(this.ctx, dy, this.base.weight, dx, { rows, ...this.base });
+    const dx = into ?? this.ctx.tensor([rows, this.base.in], 'f32', `${this.base.name}.dX`);
+    linearBackwardInput(this.ctx, dy, this.base.weight, dx, { rows, ...this.base }, { accumulate: into !== undefined });
     return dx;
   }
 

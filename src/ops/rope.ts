@@ -43,26 +43,30 @@ export function ropeTable(maxPositions: number, headDim: number, theta: number):
 }
 
 /**
- * In place: rotates each pair of every head of x[r] by the angles of position positions[r];
- * `inverse` rotates by −angle, which is the backward (the transpose of a rotation).
- *   x (rows×heads×headDim), positions (rows, u32), table (maxPositions×headDim/2×2, from ropeTable)
+ * In place: rotates each pair of every head of q[r] and k[r] by the angles of position
+ * positions[r], queries and keys in one dispatch; `inverse` rotates by −angle, which is the
+ * backward (the transpose of a rotation).
+ *   q (rows×qHeads×headDim), k (rows×kHeads×headDim; none when kHeads is 0),
+ *   positions (rows, u32), table (maxPositions×headDim/2×2, from ropeTable)
  * A position ≥ maxPositions zeroes its row's pairs (see shaders/rope.wgsl).
  */
 export function ropeApply(
   ctx: GpuContext,
-  t: { x: Tensor; positions: Tensor; table: Tensor },
-  dims: { rows: number; heads: number; headDim: number; style: RopeStyle; inverse: boolean },
+  t: { q: Tensor; k?: Tensor; positions: Tensor; table: Tensor },
+  dims: { rows: number; qHeads: number; kHeads: number; headDim: number; style: RopeStyle; inverse: boolean },
 ): void {
   const name = 'rope_apply';
-  const { rows, heads, headDim } = dims;
-  checkDims(name, { rows, heads, headDim });
+  const { rows, qHeads, kHeads, headDim } = dims;
+  checkDims(name, { rows, qHeads, kHeads, headDim });
   if (headDim === 0 || headDim % 2 !== 0) {
     throw new KernelError(name, `headDim=${headDim} must be positive and even (features rotate in pairs)`);
   }
   if (dims.style !== 'interleaved' && dims.style !== 'half') {
     throw new KernelError(name, `style "${String(dims.style)}" must be 'interleaved' or 'half'`);
   }
-  checkTensor(name, t.x, 'x', rows * heads * headDim, `rows×heads×headDim = ${rows}×${heads}×${headDim}`);
+  checkTensor(name, t.q, 'q', rows * qHeads * headDim, `rows×qHeads×headDim = ${rows}×${qHeads}×${headDim}`);
+  if (t.k) checkTensor(name, t.k, 'k', rows * kHeads * headDim, `rows×kHeads×headDim = ${rows}×${kHeads}×${headDim}`);
+  else if (kHeads !== 0) throw new KernelError(name, `kHeads=${kHeads} needs k`);
   checkTensor(name, t.positions, 'positions', rows, `rows = ${rows}`, 'u32');
   checkTensor(name, t.table, 'table', headDim, `one position of headDim = ${headDim}`);
   if (t.table.size % headDim !== 0) {
@@ -73,15 +77,16 @@ export function ropeApply(
   }
   ctx.dispatch(
     ctx.kernel({ name, code: ropeWgsl, entryPoint: name, constants: { GROUP: ELEMENTWISE_GROUP } }),
-    { qk: t.x, positions: t.positions, table: t.table },
+    { q: t.q, k: t.k ?? ctx.empty, positions: t.positions, table: t.table },
     {
       rows,
-      heads,
+      qHeads,
+      kHeads,
       headDim,
       maxPositions: t.table.size / headDim,
       halfStyle: dims.style === 'half' ? 1 : 0,
       inverse: dims.inverse ? 1 : 0,
     },
-    [gridStrideWorkgroups(ctx, (rows * heads * headDim) / 2)],
+    [gridStrideWorkgroups(ctx, (rows * (qHeads + kHeads) * headDim) / 2)],
   );
 }

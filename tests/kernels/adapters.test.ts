@@ -11,6 +11,8 @@ import { AdapterConfigError, type AdapterConfig } from '../../src/adapters/confi
 import { defaultAdapterConfig } from '../../src/run/spec';
 import { ADAPTER_TENSOR_NAMES, adapterTensorShapes, baseRowNorms, type AdapterParams, type WeightLayout } from '../../src/adapters/init';
 import type { GpuContext } from '../../src/gpu/context';
+import type { Tensor } from '../../src/gpu/tensor';
+import { FrozenLinear, type LinearLayer } from '../../src/model/linear';
 import { linearForward } from '../../src/ops/matmul';
 import { adapterBackwardRef, adapterForwardRef, mergeRef } from '../../src/ref/adapters';
 import { matmulRef } from '../../src/ref/matmul';
@@ -195,6 +197,48 @@ describe('initialisation and merge', () => {
       expect(relErr(await ctx.read(y), yMerged)).toBeLessThanOrEqual(2e-5);
       expect(relErr(mergedHost, mergeRef(cfg, W0, params, { layout }))).toBeLessThanOrEqual(2e-6);
       layer.destroy();
+    });
+  }
+});
+
+describe('backward into a given tensor', () => {
+  // The model sums the input gradients of q, k and v (and of gate and up) by passing the first
+  // one's dX as `into` to the others: into ← into + dX, with no dispatch of its own.
+  const dims = { out: 40, in: 24, rows: 11 };
+  type Make = (ctx: GpuContext, weight: Tensor, W0: Float32Array, rng: Rng) => LinearLayer;
+  const cases: [string, Make][] = [
+    ['frozen', (ctx, weight) => new FrozenLinear(ctx, { weight, out: dims.out, in: dims.in, layout: 'out_in', name: 'l' })],
+    ...(['lora', 'dora', 'd2lora'] as const).map((method): [string, Make] => [
+      method,
+      (ctx, weight, W0, rng) => {
+        const cfg = defaultAdapterConfig({ method, r: 3, alpha: 6 }, dims);
+        const init = randomParams(cfg, dims.out, dims.in, W0, 'out_in', rng);
+        return createAdaptedLinear(ctx, cfg, { weight, out: dims.out, in: dims.in, layout: 'out_in', name: 'l' }, { init });
+      },
+    ]),
+  ];
+  for (const [label, make] of cases) {
+    it(`${label}: into + dX, and into is what it returns`, async () => {
+      const ctx = await gpu();
+      const rng = new Rng(5);
+      const W0 = uniform(dims.out * dims.in, rng, 0.2);
+      const weight = ctx.upload(W0, [dims.out, dims.in], 'W0');
+      const layer = make(ctx, weight, W0, rng);
+      const x = ctx.upload(uniform(dims.rows * dims.in, rng), [dims.rows, dims.in], 'X');
+      const dy = ctx.upload(uniform(dims.rows * dims.out, rng), [dims.rows, dims.out], 'G');
+      const start = uniform(dims.rows * dims.in, rng);
+      const into = ctx.upload(start, [dims.rows, dims.in], 'into');
+      layer.forward(x, dims.rows).release();
+      const dxTensor = layer.backward(dy);
+      const dx = await ctx.read(dxTensor);
+      dxTensor.release();
+      layer.forward(x, dims.rows).release();
+      expect(layer.backward(dy, into)).toBe(into);
+      const sum = await ctx.read(into);
+      expect(relErr(sum, Array.from(start, (v, i) => v + dx[i]!))).toBeLessThanOrEqual(TOL);
+      expect(relErr(sum, start)).toBeGreaterThan(1e-2);
+      for (const t of [weight, x, dy, into]) t.release();
+      if ('destroy' in layer && typeof layer.destroy === 'function') layer.destroy();
     });
   }
 });

@@ -344,24 +344,28 @@ describe('rope', () => {
   ];
   for (const style of ['interleaved', 'half'] as const) {
     for (const [rows, heads, headDim] of shapes) {
-      it(`${style}: forward, and inverse after it is the identity, rows=${rows} heads=${heads} headDim=${headDim}`, async () => {
+      // Keys with fewer heads than the queries (grouped-query attention), rotated in the same dispatch.
+      const kvHeads = Math.ceil(heads / 3);
+      it(`${style}: forward of q and k, and inverse after it is the identity, rows=${rows} heads=${heads}/${kvHeads} headDim=${headDim}`, async () => {
         const ctx = await gpu();
         const maxPositions = 2048;
         const rng = new Rng(rows * heads + headDim);
         const table = ropeTable(maxPositions, headDim, theta);
-        const x = randomF32(rows * heads * headDim, rng, -3, 3);
+        const xq = randomF32(rows * heads * headDim, rng, -3, 3);
+        const xk = randomF32(rows * kvHeads * headDim, rng, -3, 3);
         // Positions in no particular order, including the first and the last of the table.
         const positions = Uint32Array.from({ length: rows }, (_, r) =>
           r === 0 ? maxPositions - 1 : r === 1 ? 0 : Math.floor(rng.nextFloat() * maxPositions),
         );
-        const tx = ctx.upload(x, [rows, heads, headDim], 'q');
+        const tq = ctx.upload(xq, [rows, heads, headDim], 'q');
+        const tk = ctx.upload(xk, [rows, kvHeads, headDim], 'k');
         const tPos = ctx.upload(positions, [rows], 'positions');
         const tTable = ctx.upload(table, [maxPositions, headDim / 2, 2], 'rope');
-        const dims = { rows, heads, headDim, style };
-        ropeApply(ctx, { x: tx, positions: tPos, table: tTable }, { ...dims, inverse: false });
-        const rotated = await ctx.read(tx);
-        ropeApply(ctx, { x: tx, positions: tPos, table: tTable }, { ...dims, inverse: true });
-        const restored = await ctx.read(tx);
+        const dims = { rows, qHeads: heads, kHeads: kvHeads, headDim, style };
+        ropeApply(ctx, { q: tq, k: tk, positions: tPos, table: tTable }, { ...dims, inverse: false });
+        const rotated = [await ctx.read(tq), await ctx.read(tk)];
+        ropeApply(ctx, { q: tq, k: tk, positions: tPos, table: tTable }, { ...dims, inverse: true });
+        const restored = [await ctx.read(tq), await ctx.read(tk)];
 
         // The partner of element k in its pair, for the error scale |x_a| + |x_b|.
         const half = headDim / 2;
@@ -370,42 +374,50 @@ describe('rope', () => {
           if (style === 'half') return k + (j < half ? half : -half);
           return k + (j % 2 === 0 ? 1 : -1);
         };
-        const ref = ropeApplyRef(x, positions, table, { ...dims, inverse: false });
-        expect(worstUlps(rotated, ref, (k) => 4 * (Math.abs(x[k]!) + Math.abs(x[partner(k)]!)))).toBeLessThanOrEqual(1);
-        const back = ropeApplyRef(rotated, positions, table, { ...dims, inverse: true });
-        expect(worstUlps(restored, back, (k) => 4 * (Math.abs(rotated[k]!) + Math.abs(rotated[partner(k)]!)))).toBeLessThanOrEqual(1);
-        // Apply-then-inverse: x·(cos² + sin²) with rounded cos, sin and two f32 rotations.
-        expect(worstUlps(restored, x, (k) => 16 * (Math.abs(x[k]!) + Math.abs(x[partner(k)]!)))).toBeLessThanOrEqual(1);
-        releaseAll(tx, tPos, tTable);
+        [xq, xk].forEach((x, t) => {
+          const refDims = { rows, heads: t === 0 ? heads : kvHeads, headDim, style };
+          const ref = ropeApplyRef(x, positions, table, { ...refDims, inverse: false });
+          expect(worstUlps(rotated[t]!, ref, (k) => 4 * (Math.abs(x[k]!) + Math.abs(x[partner(k)]!)))).toBeLessThanOrEqual(1);
+          const back = ropeApplyRef(rotated[t]!, positions, table, { ...refDims, inverse: true });
+          expect(worstUlps(restored[t]!, back, (k) => 4 * (Math.abs(rotated[t]![k]!) + Math.abs(rotated[t]![partner(k)]!)))).toBeLessThanOrEqual(1);
+          // Apply-then-inverse: x·(cos² + sin²) with rounded cos, sin and two f32 rotations.
+          expect(worstUlps(restored[t]!, x, (k) => 16 * (Math.abs(x[k]!) + Math.abs(x[partner(k)]!)))).toBeLessThanOrEqual(1);
+        });
+        releaseAll(tq, tk, tPos, tTable);
       });
     }
   }
 
-  it('zeroes the pairs of a position past the table', async () => {
+  it('zeroes the pairs of a position past the table (queries alone: no key heads)', async () => {
     const ctx = await gpu();
     const table = ctx.upload(ropeTable(4, 2, theta), [4, 1, 2], 'rope');
-    const x = ctx.upload(Float32Array.from([1, 0, 1, 0]), [2, 1, 2], 'q');
+    const q = ctx.upload(Float32Array.from([1, 0, 1, 0]), [2, 1, 2], 'q');
     const positions = ctx.upload(Uint32Array.from([4, 0]), [2], 'positions');
-    ropeApply(ctx, { x, positions, table }, { rows: 2, heads: 1, headDim: 2, style: 'interleaved', inverse: false });
-    expect([...(await ctx.read(x))]).toEqual([0, 0, 1, 0]);
-    releaseAll(table, x, positions);
+    ropeApply(ctx, { q, positions, table }, { rows: 2, qHeads: 1, kHeads: 0, headDim: 2, style: 'interleaved', inverse: false });
+    expect([...(await ctx.read(q))]).toEqual([0, 0, 1, 0]);
+    releaseAll(table, q, positions);
   });
 
   it('names the kernel and the problem on bad input', async () => {
     const ctx = await gpu();
-    const x = ctx.tensor([2, 1, 6], 'f32', 'q');
+    const q = ctx.tensor([2, 1, 6], 'f32', 'q');
+    const k = ctx.tensor([2, 1, 6], 'f32', 'k');
     const positions = ctx.tensor([2], 'u32', 'positions');
     const table = ctx.tensor([10, 3, 2], 'f32', 'rope');
-    const dims = { rows: 2, heads: 1, headDim: 6, style: 'half', inverse: false } as const;
-    expect(() => ropeApply(ctx, { x, positions, table }, { ...dims, headDim: 5 })).toThrow(/kernel "rope_apply": headDim=5 must be positive and even/);
-    expect(() => ropeApply(ctx, { x, positions, table }, { ...dims, heads: 2 })).toThrow(
-      /kernel "rope_apply": shape mismatch: x "q" has shape \[2, 1, 6\] \(12 values\) but rows×heads×headDim = 2×2×6 needs 24/,
+    const dims = { rows: 2, qHeads: 1, kHeads: 1, headDim: 6, style: 'half', inverse: false } as const;
+    expect(() => ropeApply(ctx, { q, k, positions, table }, { ...dims, headDim: 5 })).toThrow(/kernel "rope_apply": headDim=5 must be positive and even/);
+    expect(() => ropeApply(ctx, { q, k, positions, table }, { ...dims, qHeads: 2 })).toThrow(
+      /kernel "rope_apply": shape mismatch: q "q" has shape \[2, 1, 6\] \(12 values\) but rows×qHeads×headDim = 2×2×6 needs 24/,
     );
-    expect(() => ropeApply(ctx, { x, positions: x, table }, dims)).toThrow(/kernel "rope_apply": positions "q" holds f32 values, needs u32/);
-    expect(() => ropeApply(ctx, { x, positions, table }, { ...dims, headDim: 8, rows: 1 })).toThrow(
+    expect(() => ropeApply(ctx, { q, k, positions, table }, { ...dims, kHeads: 3 })).toThrow(
+      /kernel "rope_apply": shape mismatch: k "k" has shape \[2, 1, 6\] \(12 values\) but rows×kHeads×headDim = 2×3×6 needs 36/,
+    );
+    expect(() => ropeApply(ctx, { q, positions, table }, dims)).toThrow(/kernel "rope_apply": kHeads=1 needs k/);
+    expect(() => ropeApply(ctx, { q, k, positions: q, table }, dims)).toThrow(/kernel "rope_apply": positions "q" holds f32 values, needs u32/);
+    expect(() => ropeApply(ctx, { q, k, positions, table }, { ...dims, headDim: 8, rows: 1 })).toThrow(
       /kernel "rope_apply": shape mismatch: table "rope" has 60 values, not maxPositions×headDim\/2×2 for headDim = 8/,
     );
-    releaseAll(x, positions, table);
+    releaseAll(q, k, positions, table);
   });
 });
 
