@@ -87,6 +87,7 @@ const FIELD_FLAGS: Record<string, SpecFlag> = {
   'max-train': { type: 'number', path: ['limits', 'maxTrain'], help: 'training items at most (the 5k-sample protocol)' },
   'max-eval': { type: 'number', path: ['limits', 'maxEval'], help: 'evaluation items at most' },
   'eval-batch': { type: 'number', path: ['limits', 'evalBatch'], help: '(item, choice) sequences per evaluation batch' },
+  recompute: { type: 'boolean', path: ['limits', 'recomputeActivations'], help: "recompute each layer's activations in the backward: less GPU memory, one more forward per step, the same result" },
   scoring: { type: 'string', path: ['scoring'], help: `choice scoring: ${CHOICE_SCORINGS.join(', ')} (summed or per-token log-likelihood)` },
   seed: { type: 'number', path: ['seed'], help: 'seed of the data draw, the data order and the adapter init' },
 };

@@ -19,7 +19,7 @@ import { createAdaptedLinear, type AdaptedLinear } from '../adapters';
 import type { AdapterConfig } from '../adapters/config';
 import type { BaseLinear } from '../adapters/layer';
 import type { GpuContext } from '../gpu/context';
-import type { Tensor } from '../gpu/tensor';
+import { Tensor } from '../gpu/tensor';
 import { geluBackward, geluForward, swigluBackward, swigluForward, addInto, add } from '../ops/activations';
 import { attentionBackward, attentionDecode, attentionForward } from '../ops/attention';
 import { copyColumns, copyColumnsBack } from '../ops/columns';
@@ -539,16 +539,26 @@ export class GpuModel {
   /**
    * Records forward (and with `train`, backward: adapter gradients accumulate) for a batch.
    * Returns per-loss-row NLL (M), a tensor the caller reads and releases.
+   *
+   * `recompute` (training only) keeps each layer's input alone through the forward and runs the
+   * layer's forward again just before its backward: the saved activations of one layer are alive
+   * at a time instead of every layer's, for one more forward of the layers per step. The kernels
+   * are deterministic, so the losses and gradients are the same, bit for bit.
    */
-  run(batch: TokenBatch, train: boolean): Tensor {
+  run(batch: TokenBatch, train: boolean, opts: { recompute?: boolean } = {}): Tensor {
     this.requireAlive('run');
     const ctx = this.ctx;
+    const recompute = train && opts.recompute === true;
     const b = this.uploadBatch(batch);
     let x = this.embedTokens(b.tokens, b.positions, b.rows);
-    const saved: LayerSaved[] = [];
+    const saved: (LayerSaved | Tensor)[] = [];
     for (const l of this.layers) {
       const r = this.layerForward(l, x, b, train);
-      if (r.saved) saved.push(r.saved);
+      if (r.saved && recompute) {
+        releaseSaved(r.saved, false);
+        for (const lin of l.linears.values()) lin.discardCache();
+        saved.push(x);
+      } else if (r.saved) saved.push(r.saved);
       else x.release();
       x = r.out;
     }
@@ -558,8 +568,15 @@ export class GpuModel {
     x.release();
     if (dres) {
       for (let i = this.layers.length - 1; i >= 0; i--) {
-        this.layerBackward(this.layers[i]!, saved[i]!, dres, b);
-        releaseSaved(saved[i]!, true);
+        const l = this.layers[i]!;
+        let s = saved[i]!;
+        if (s instanceof Tensor) {
+          const again = this.layerForward(l, s, b, true);
+          again.out.release();
+          s = again.saved!;
+        }
+        this.layerBackward(l, s, dres, b);
+        releaseSaved(s, true);
       }
       dres.release();
     }

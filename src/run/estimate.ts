@@ -11,7 +11,8 @@
 //   activations  what each layer's forward keeps for its backward (gpu-model.ts LayerSaved):
 //                x, h, q, k, v, attn, lse, x2, h2 and the MLP's tensors, plus each adapted
 //                module's cache (adapted.ts: Hs rows×R, and for the rescaled forms Q rows×out
-//                and the column-norm pass's out×R products);
+//                and the column-norm pass's out×R products); with recomputeActivations, every
+//                layer's input x and one layer's saved tensors (the layer being recomputed);
 //   backward     the gradients alive at once while one layer's backward runs (the MLP's three
 //                rows×I, the attention's dq, dk, dv, dh and their partners), and dres;
 //   loss head    per chunk of loss rows (at most 32 MiB of logits, gpu-model.ts lossChunkRows):
@@ -250,7 +251,8 @@ export function estimateMemory(config: ModelConfig, spec: Pick<RunSpec, 'adapter
   const batch = spec.training.batch;
   const rows = batch * lengths.train;
   const layerSaved = savedPerLayer(s, rows).reduce((a, [, n]) => a + bufferBytes(n), 0) + adapted.reduce((a, m) => a + adapterCache(m, R, rescaled, rows), 0);
-  const activations = L * layerSaved + bufferBytes(rows * s.d) + 3 * bufferBytes(rows); // the last layer's output; tokens, positions, lengths
+  const kept = spec.limits.recomputeActivations ? L * bufferBytes(rows * s.d) + layerSaved - bufferBytes(rows * s.d) : L * layerSaved;
+  const activations = kept + bufferBytes(rows * s.d) + 3 * bufferBytes(rows); // the last layer's output; tokens, positions, lengths
   const backward = backwardWorkingSet(s, rows, rows * s.heads, adapted, R, rescaled) + bufferBytes(rows * s.d); // + dres
   const trainLoss = lossHeadBytes(s, batch * Math.min(lengths.trainAnswer, lengths.train), true);
 

@@ -373,7 +373,7 @@ export class Run {
     const adapterCfg = adapterConfigOf(spec);
     this.gpuModel = new GpuModel(ctx, model.config, this.env.uploadedWeights?.(model) ?? model.weights, { config: adapterCfg, targets });
     const { trainExamples, heldOut } = heldOutSplit(spec, train.items, evalSet.items);
-    this.trainer = new Trainer(this.gpuModel, trainExamples, trainConfigOf(spec));
+    this.trainer = new Trainer(this.gpuModel, trainExamples, trainConfigOf(spec), { recomputeActivations: spec.limits.recomputeActivations });
     const trainer = this.trainer;
     const heldOutEvery = spec.training.heldOutEvery ?? Math.max(1, Math.round(trainer.stepsPerEpoch / 10));
     if (spec.training.earlyStopping !== null && heldOutEvery === 0) {

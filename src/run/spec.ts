@@ -207,6 +207,12 @@ const LimitsSpec = z.strictObject({
   maxLength: int(2, 131_072).default(256),
   /** (item, choice) sequences per evaluation batch. */
   evalBatch: int(1, 4096).default(64),
+  /**
+   * Run each layer's forward again in the backward instead of keeping its activations: one
+   * layer's saved tensors alive at a time instead of every layer's, for one more forward per
+   * step. The same numbers, bit for bit.
+   */
+  recomputeActivations: z.boolean().default(false),
 });
 
 export const RunSpecSchema = z.strictObject({

@@ -250,6 +250,7 @@ export const FIELD_LABELS: Readonly<Record<string, string>> = {
   'limits.maxEval': 'Evaluation items at most',
   'limits.maxLength': 'Max length',
   'limits.evalBatch': 'Evaluation batch',
+  'limits.recomputeActivations': 'Recompute activations',
   scoring: 'Scoring',
   seed: 'Seed',
 };

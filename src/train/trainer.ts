@@ -165,10 +165,15 @@ export class Trainer {
   readonly events = new Emitter<TrainerEvent>();
   private clock = { startMs: 0, tokens: 0, startStep: 0 };
 
+  /**
+   * `recomputeActivations`: each step runs every layer's forward again in the backward instead of
+   * keeping its activations (GpuModel.run's `recompute`): less memory, the same numbers.
+   */
   constructor(
     readonly model: GpuModel,
     readonly examples: readonly TokenizedExample[],
     config: TrainConfig,
+    readonly options: { recomputeActivations?: boolean } = {},
   ) {
     if (examples.length === 0) throw new Error('trainer: no training examples');
     this.config = checkTrainConfig(config);
@@ -216,7 +221,7 @@ export class Trainer {
     const examples = this.batchIndices(s).map((i) => this.examples[i]!);
     const batch = makeBatch(examples);
     for (const { layer } of this.model.adapters()) layer.zeroGrads();
-    const losses = this.model.run(batch, true);
+    const losses = this.model.run(batch, true, { recompute: this.options.recomputeActivations });
     const lr = this.schedule.lrAt(s);
     this.optimizer.step(lr, s + 1);
     // One read for both, so that the step is one submission.

@@ -157,7 +157,7 @@ async function measureSteps(ctx: GpuContext, config: ModelConfig, weights: Weigh
     targetStart: seq - answer,
   }));
   const model = new GpuModel(ctx, config, weights, { config: adapterConfigOf(spec), targets: resolveTargets(config, spec.targets).targets });
-  const trainer = new Trainer(model, examples, trainConfigOf(spec));
+  const trainer = new Trainer(model, examples, trainConfigOf(spec), { recomputeActivations: spec.limits.recomputeActivations });
   try {
     await trainer.trainStep();
     await trainer.trainStep();
@@ -187,6 +187,7 @@ describe('the memory estimate against real training steps', () => {
       await check(`stories260K ${method} 16×64`, m.config, m.weights, { adapter: { method }, training: { batch: 16 } }, 64, 2);
       await check(`stories260K ${method} 8×200`, m.config, m.weights, { adapter: { method }, training: { batch: 8 } }, 200, 16);
       await check(`stories260K ${method} 4×32, every linear layer`, m.config, m.weights, { adapter: { method }, training: { batch: 4 }, targets: everyLinear }, 32, 31);
+      await check(`stories260K ${method} 8×200, recomputing activations`, m.config, m.weights, { adapter: { method }, training: { batch: 8 }, limits: { recomputeActivations: true } }, 200, 16);
     }
   });
 

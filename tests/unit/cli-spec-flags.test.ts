@@ -78,6 +78,7 @@ const FIELD_FLAG_CASES: Record<string, { argv: string[]; field: string; value: u
   'max-train': { argv: ['--max-train', '96'], field: 'limits.maxTrain', value: 96 },
   'max-eval': { argv: ['--max-eval', '24'], field: 'limits.maxEval', value: 24 },
   'eval-batch': { argv: ['--eval-batch', '8'], field: 'limits.evalBatch', value: 8 },
+  recompute: { argv: ['--recompute'], field: 'limits.recomputeActivations', value: true },
   scoring: { argv: ['--scoring', 'mean'], field: 'scoring', value: 'mean' },
   seed: { argv: ['--seed', '3'], field: 'seed', value: 3 },
   'story-types': { argv: ['--story-types', 'who,yes-no'], field: 'task.questionTypes', value: ['who', 'yes-no'] },

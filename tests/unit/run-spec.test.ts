@@ -34,7 +34,7 @@ describe('the default run', () => {
         // never steers training, and early stopping off.
         ...{ heldOutEvery: null, heldOutItems: 64, earlyStopping: null },
       },
-      limits: { maxTrain: 5000, maxEval: 1000, maxLength: 256, evalBatch: 64 },
+      limits: { maxTrain: 5000, maxEval: 1000, maxLength: 256, evalBatch: 64, recomputeActivations: false },
       scoring: 'sum',
       seed: 0,
     });

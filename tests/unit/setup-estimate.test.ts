@@ -97,6 +97,17 @@ describe('memory', () => {
     expect(at({ adapter: { method: 'd2lora' } }, 52).parts.activations).toBeGreaterThan(at({ adapter: { method: 'lora' } }, 52).parts.activations);
   });
 
+  it('recomputing activations keeps every layer\'s input and one layer\'s saved tensors, and changes nothing else', () => {
+    const at = (recomputeActivations: boolean) => estimateMemory(SMOLLM2_135M_SHAPE, spec({ limits: { recomputeActivations } }), { train: 256, eval: 256, trainAnswer: 4, evalAnswer: 4 });
+    const kept = at(false);
+    const recomputed = at(true);
+    const x = bufferBytes(16 * 256 * 576); // one layer's input, rows × hidden size
+    const perLayer = (kept.parts.activations - x - 3 * bufferBytes(16 * 256)) / 30;
+    expect(recomputed.parts.activations).toBe(30 * x + perLayer - x + x + 3 * bufferBytes(16 * 256));
+    expect(recomputed.parts.activations).toBeLessThan(0.15 * kept.parts.activations);
+    expect({ ...recomputed.parts, activations: 0 }).toEqual({ ...kept.parts, activations: 0 });
+  });
+
   it("bounds the lengths by the spec's max length and the model's context before a task is tokenized", () => {
     expect(boundingLengths(STORIES260K, spec({}))).toEqual({ train: 256, eval: 256, trainAnswer: 256, evalAnswer: 256 });
     expect(boundingLengths(STORIES260K, spec({ limits: { maxLength: 4096 } })).train).toBe(512);

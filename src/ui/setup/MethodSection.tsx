@@ -184,6 +184,15 @@ function Advanced() {
         <NumberField path="training.heldOutItems" label="Held-out items" />
         <NumberField path="limits.evalBatch" label="Evaluation batch" hint="Sequences scored at once." />
       </div>
+      <h3>Memory</h3>
+      <div className={fieldStyles.grid}>
+        <CheckboxField
+          wide
+          path="limits.recomputeActivations"
+          label="Recompute activations in the backward"
+          hint="Keeps one layer's activations instead of every layer's, for one more forward per step; the same result."
+        />
+      </div>
       <h3>Early stopping</h3>
       <div className={fieldStyles.grid}>
         <div className={`${fieldStyles.field} ${fieldStyles.wide}`}>
