@@ -18,7 +18,7 @@ import {
 import { matmul } from '../ops/matmul';
 import type { AdapterConfig } from './config';
 import type { AdapterParams } from './init';
-import type { AdaptedLinear, BaseLinear } from './layer';
+import type { AdaptedLinear, BaseLinear, TrainableStorage } from './layer';
 import { LowRankFactors } from './lowrank';
 import type { MethodSpec, WeightForm } from './method';
 
@@ -32,10 +32,11 @@ abstract class AdaptedLayerBase implements AdaptedLinear {
     readonly cfg: AdapterConfig,
     readonly base: BaseLinear,
     init: AdapterParams,
+    storage: TrainableStorage,
   ) {
     this.rank = spec.packedRank(cfg);
     const packed = spec.pack(init, cfg);
-    this.factors = new LowRankFactors(ctx, base, this.rank, packed.u, packed.d, packed.sigma);
+    this.factors = new LowRankFactors(ctx, base, this.rank, packed.u, packed.d, packed.sigma, storage);
   }
 
   get method() {
@@ -165,8 +166,8 @@ export class RescaledLayer extends AdaptedLayerBase {
   private readonly form: RescaledForm;
   private cache: RescaledCache | null = null;
 
-  constructor(ctx: GpuContext, spec: MethodSpec, cfg: AdapterConfig, base: BaseLinear, init: AdapterParams) {
-    super(ctx, spec, cfg, base, init);
+  constructor(ctx: GpuContext, spec: MethodSpec, cfg: AdapterConfig, base: BaseLinear, init: AdapterParams, storage: TrainableStorage) {
+    super(ctx, spec, cfg, base, init, storage);
     const form = spec.form(cfg);
     if (form.kind !== 'rescaled') throw new Error(`${spec.method}: not a rescaled weight form`);
     this.form = form;
@@ -179,8 +180,7 @@ export class RescaledLayer extends AdaptedLayerBase {
     if (form.magnitude === 'trainable') {
       const m = spec.pack(init, cfg).m;
       if (!m) throw new Error(`${spec.method}: the initial parameters carry no magnitude m`);
-      this.m = ctx.upload(m, [base.out], `${base.name}.m`);
-      this.dm = ctx.zeros([base.out], 'f32', `${base.name}.dm`);
+      ({ param: this.m, grad: this.dm } = storage.take([base.out], m, `${base.name}.m`));
     } else {
       this.m = null;
       this.dm = null;

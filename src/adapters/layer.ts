@@ -29,6 +29,15 @@ export interface BaseLinear {
   rowNorms?: Float32Array | undefined;
 }
 
+/**
+ * Where an adapted layer keeps each trainable tensor and its gradient: by default a tensor of its
+ * own each (ownTrainables); the model gives its layers views of two arenas (src/gpu/arena.ts).
+ */
+export interface TrainableStorage {
+  /** The trainable tensor `label` of `shape`, holding `data`, and its gradient, zeroed. */
+  take(shape: readonly number[], data: Float32Array, label: string): { param: Tensor; grad: Tensor };
+}
+
 export interface AdaptedLinear {
   readonly method: AdapterMethod;
   readonly cfg: AdapterConfig;

@@ -16,7 +16,7 @@ import type { GpuContext } from '../gpu/context';
 import type { Tensor } from '../gpu/tensor';
 import { linearBackwardInput, linearForward, matmul } from '../ops/matmul';
 import { scaleColumns } from '../ops/adapters';
-import type { BaseLinear } from './layer';
+import type { BaseLinear, TrainableStorage } from './layer';
 
 export class LowRankFactors {
   readonly u: Tensor;
@@ -33,13 +33,12 @@ export class LowRankFactors {
     u: Float32Array,
     d: Float32Array,
     sigma: Float32Array,
+    storage: TrainableStorage,
   ) {
     const { out, in: inF } = base;
-    this.u = ctx.upload(u, [out, rank], `${base.name}.U`);
-    this.d = ctx.upload(d, [rank, inF], `${base.name}.D`);
+    ({ param: this.u, grad: this.dU } = storage.take([out, rank], u, `${base.name}.U`));
+    ({ param: this.d, grad: this.dD } = storage.take([rank, inF], d, `${base.name}.D`));
     this.sigma = ctx.upload(sigma, [rank], `${base.name}.σ`);
-    this.dU = ctx.zeros([out, rank], 'f32', `${base.name}.dU`);
-    this.dD = ctx.zeros([rank, inF], 'f32', `${base.name}.dD`);
   }
 
   /** Uσ = U·diag(σ) (out×R); the caller releases it. */

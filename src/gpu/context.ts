@@ -95,6 +95,8 @@ interface CachedBindGroup {
   buffers: GPUBuffer[];
   /** Binding sizes in bytes (a pooled buffer may be bound at several). */
   sizes: number[];
+  /** Binding offsets in bytes (a view's place in its parent's buffer). */
+  offsets: number[];
   group: GPUBindGroup;
 }
 
@@ -325,10 +327,11 @@ export class GpuContext {
     this.checkWorkgroups(kernel, 'z', z);
     if (x === 0 || y === 0 || z === 0) return; // an empty problem: nothing to do
 
-    // This runs for every dispatch of every step: plain loops, no allocation beyond two arrays.
+    // This runs for every dispatch of every step: plain loops, no allocation beyond three arrays.
     const decls = kernel.bindings;
     const buffers = new Array<GPUBuffer>(decls.length);
     const sizes = new Array<number>(decls.length);
+    const offsets = new Array<number>(decls.length);
     let uniformOffset = -1;
     let given = 0;
     for (let i = 0; i < decls.length; i++) {
@@ -338,6 +341,7 @@ export class GpuContext {
         uniformOffset = slot.offset;
         buffers[i] = this.uniforms.buffer;
         sizes[i] = slot.bytes;
+        offsets[i] = 0;
         continue;
       }
       const b = bindings[decl.name];
@@ -347,10 +351,12 @@ export class GpuContext {
       given++;
       let buffer: GPUBuffer;
       let size: number;
+      let offset = 0;
       if (b instanceof Tensor) {
         if (b.isReleased) throw new KernelError(kernel.name, `binding "${decl.name}": tensor "${b.label}" was already released`);
         buffer = b.buffer;
         size = Math.max(b.byteLength, 4);
+        offset = b.byteOffset;
       } else {
         buffer = b;
         size = this.infoOf(b).size;
@@ -363,12 +369,14 @@ export class GpuContext {
       }
       for (let j = 0; j < i; j++) {
         const other = decls[j]!;
+        // WebGPU's rule is the buffer's, not the range's: views of one buffer alias too.
         if (buffers[j] !== buffer || other.kind === 'uniform') continue;
         if (decl.kind === 'storage') throw new KernelError(kernel.name, `binding "${decl.name}" is written but aliases "${other.name}"`);
         if (other.kind === 'storage') throw new KernelError(kernel.name, `binding "${decl.name}" aliases written binding "${other.name}"`);
       }
       buffers[i] = buffer;
       sizes[i] = alignUp(size, 4);
+      offsets[i] = offset;
     }
     let named = 0;
     for (const _ in bindings) named++;
@@ -377,7 +385,7 @@ export class GpuContext {
       const unknown = Object.keys(bindings).find((n) => !known.includes(n));
       throw new KernelError(kernel.name, `unknown binding "${unknown}"; the kernel declares ${known.join(', ')}`);
     }
-    const bindGroup = this.bindGroupFor(kernel, buffers, sizes);
+    const bindGroup = this.bindGroupFor(kernel, buffers, sizes, offsets);
     const pass = this.openPass();
     if (this.passPipeline !== kernel.pipeline) {
       pass.setPipeline(kernel.pipeline);
@@ -408,10 +416,11 @@ export class GpuContext {
   }
 
   /**
-   * The cached bind group of `kernel`'s layout over `buffers` (with their binding sizes), created
-   * on a miss. The uniform ring is the same buffer in every one, bound at a dynamic offset.
+   * The cached bind group of `kernel`'s layout over `buffers` (with their binding sizes and
+   * offsets), created on a miss. The uniform ring is the same buffer in every one, bound at a
+   * dynamic offset.
    */
-  private bindGroupFor(kernel: Kernel, buffers: GPUBuffer[], sizes: number[]): GPUBindGroup {
+  private bindGroupFor(kernel: Kernel, buffers: GPUBuffer[], sizes: number[], offsets: number[]): GPUBindGroup {
     if (this.bindGroupCount >= BIND_GROUP_CACHE_MAX) {
       this.bindGroups.clear();
       this.bindGroupCount = 0;
@@ -431,7 +440,7 @@ export class GpuContext {
     }
     for (const c of candidates) {
       let same = true;
-      for (let i = 0; i < decls.length && same; i++) same = c.buffers[i] === buffers[i] && c.sizes[i] === sizes[i];
+      for (let i = 0; i < decls.length && same; i++) same = c.buffers[i] === buffers[i] && c.sizes[i] === sizes[i] && c.offsets[i] === offsets[i];
       if (same) return c.group;
     }
     this.counts.bindGroups++;
@@ -439,9 +448,9 @@ export class GpuContext {
     const group = this.device.createBindGroup({
       label: kernel.name,
       layout: kernel.layout,
-      entries: decls.map((d, i) => ({ binding: d.binding, resource: { buffer: buffers[i]!, offset: 0, size: sizes[i]! } })),
+      entries: decls.map((d, i) => ({ binding: d.binding, resource: { buffer: buffers[i]!, offset: offsets[i]!, size: sizes[i]! } })),
     });
-    candidates.push({ buffers, sizes, group });
+    candidates.push({ buffers, sizes, offsets, group });
     return group;
   }
 
@@ -536,11 +545,14 @@ export class GpuContext {
   /** Records a buffer-to-buffer copy (whole source unless `bytes` is given). */
   copy(src: Tensor, dst: Tensor, bytes = src.byteLength, srcOffset = 0, dstOffset = 0): void {
     this.throwIfLost();
-    if (srcOffset + bytes > this.infoOf(src.buffer).size || dstOffset + bytes > this.infoOf(dst.buffer).size) {
+    // Within the buffers (a pooled tensor's may be longer than its elements); a view's within itself.
+    const room = (t: Tensor) => (t.parent === null ? this.infoOf(t.buffer).size : t.byteLength);
+    if (srcOffset + bytes > room(src) || dstOffset + bytes > room(dst)) {
       throw new Error(`copy "${src.label}" → "${dst.label}": ${bytes} bytes do not fit`);
     }
+    if (src.buffer === dst.buffer) throw new Error(`copy "${src.label}" → "${dst.label}": both are in one buffer, which WebGPU cannot copy within`);
     if (bytes === 0) return;
-    this.closePass().copyBufferToBuffer(src.buffer, srcOffset, dst.buffer, dstOffset, bytes);
+    this.closePass().copyBufferToBuffer(src.buffer, src.byteOffset + srcOffset, dst.buffer, dst.byteOffset + dstOffset, bytes);
     this.batchKernels.push(`copy ${src.label}→${dst.label}`);
   }
 
@@ -609,6 +621,27 @@ export class GpuContext {
   }
 
   /**
+   * A view of `shape` over `parent`'s elements from `elementOffset` on: bound, read, written,
+   * cleared and copied like any tensor, in place in the parent's buffer. The offset must be a
+   * multiple of the device's storage-binding alignment (minStorageBufferOffsetAlignment bytes).
+   */
+  view(parent: Tensor, elementOffset: number, shape: readonly number[], label: string): Tensor {
+    checkShape(shape, `view "${label}"`);
+    if (parent.parent !== null) throw new Error(`view "${label}": "${parent.label}" is itself a view; take the view of its parent`);
+    if (parent.isReleased) throw new Error(`view "${label}": "${parent.label}" was already released`);
+    const bytes = BYTES_PER_ELEMENT[parent.dtype];
+    const byteOffset = elementOffset * bytes;
+    const align = this.limits.minStorageBufferOffsetAlignment;
+    if (!Number.isInteger(elementOffset) || elementOffset < 0 || byteOffset % align !== 0) {
+      throw new Error(`view "${label}": element offset ${elementOffset} must be a non-negative multiple of ${align / bytes} (minStorageBufferOffsetAlignment ${align} bytes)`);
+    }
+    if (elementOffset + shapeSize(shape) > parent.size) {
+      throw new Error(`view "${label}": elements ${elementOffset}…${elementOffset + shapeSize(shape) - 1} are outside "${parent.label}" (${parent.size} elements)`);
+    }
+    return new Tensor(this, parent.buffer, [...shape], parent.dtype, label, byteOffset, parent);
+  }
+
+  /**
    * Before a buffer is created: the pool may hold at most as many idle bytes as tensors hold,
    * the largest idle buffers going first. A buffer is pooled by its exact size, so without this
    * every new shape (a batch padded to another length, an evaluation batch) would leave a whole
@@ -663,7 +696,9 @@ export class GpuContext {
   /** Records setting every element of `t` to zero. */
   clear(t: Tensor): void {
     this.throwIfLost();
-    this.closePass().clearBuffer(t.buffer);
+    // A tensor's whole buffer (the pool's size, past its elements); a view's own range only.
+    if (t.parent === null) this.closePass().clearBuffer(t.buffer);
+    else this.closePass().clearBuffer(t.buffer, t.byteOffset, alignUp(t.byteLength, 4));
     this.batchKernels.push(`clear ${t.label}`);
   }
 
@@ -692,12 +727,12 @@ export class GpuContext {
     if (this.encoder && data.byteLength <= UPLOAD_STAGED_MAX_BYTES) {
       const offset = this.reserve(this.uploads, data.byteLength, 4);
       new Uint8Array(this.uploads.host, offset, data.byteLength).set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
-      this.closePass().copyBufferToBuffer(this.uploads.buffer, offset, t.buffer, 0, data.byteLength);
+      this.closePass().copyBufferToBuffer(this.uploads.buffer, offset, t.buffer, t.byteOffset, data.byteLength);
       this.batchKernels.push(`write ${t.label}`);
       return;
     }
     this.flush();
-    this.device.queue.writeBuffer(t.buffer, 0, data.buffer, data.byteOffset, data.byteLength);
+    this.device.queue.writeBuffer(t.buffer, t.byteOffset, data.buffer, data.byteOffset, data.byteLength);
   }
 
   /** Reads a tensor back to the host (submits recorded work first). */
@@ -717,7 +752,7 @@ export class GpuContext {
     }
     const staging = this.takeStaging(bytes);
     const encoder = this.closePass();
-    ts.forEach((t, i) => encoder.copyBufferToBuffer(t.buffer, 0, staging, offsets[i]!, alignUp(Math.max(t.byteLength, 4), 4)));
+    ts.forEach((t, i) => encoder.copyBufferToBuffer(t.buffer, t.byteOffset, staging, offsets[i]!, alignUp(Math.max(t.byteLength, 4), 4)));
     const data = await this.readStaging(staging, bytes, bytes);
     return ts.map((t, i) => new Float32Array(data, offsets[i]!, t.size));
   }
@@ -726,7 +761,7 @@ export class GpuContext {
     this.throwIfLost();
     const bytes = alignUp(Math.max(t.byteLength, 4), 4);
     const staging = this.takeStaging(bytes);
-    this.closePass().copyBufferToBuffer(t.buffer, 0, staging, 0, bytes);
+    this.closePass().copyBufferToBuffer(t.buffer, t.byteOffset, staging, 0, bytes);
     return this.readStaging(staging, bytes, t.byteLength);
   }
 

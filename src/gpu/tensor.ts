@@ -1,5 +1,7 @@
 // A GPU tensor: one storage buffer, a row-major shape and an element type. The buffer may be
 // larger than the tensor (it comes from the context's pool, sizes rounded up to 256 bytes).
+// A view (ctx.view) is a tensor over a range of another tensor's buffer, at a byte offset: it
+// owns nothing, and is valid while its parent is.
 
 import { shapeSize } from '../util/shape';
 import type { GpuContext } from './context';
@@ -24,20 +26,24 @@ export class Tensor {
     readonly shape: readonly number[],
     readonly dtype: DType,
     readonly label: string,
+    /** Where the tensor starts in its buffer (0 but for a view). */
+    readonly byteOffset = 0,
+    /** The tensor whose buffer a view lies in; null for a tensor that owns its buffer. */
+    readonly parent: Tensor | null = null,
   ) {
     this.size = shapeSize(shape);
     this.byteLength = this.size * BYTES_PER_ELEMENT[dtype];
   }
 
   get isReleased(): boolean {
-    return this.released;
+    return this.released || (this.parent?.isReleased ?? false);
   }
 
-  /** Returns the buffer to the context's pool; the tensor must not be used afterwards. */
+  /** Returns the buffer to the context's pool (a view: only ends the view); the tensor must not be used afterwards. */
   release(): void {
     if (this.released) return;
     this.released = true;
-    this.ctx.recycle(this.buffer);
+    if (this.parent === null) this.ctx.recycle(this.buffer);
   }
 }
 

@@ -15,9 +15,10 @@
 // The loss is computed only at the rows that carry it: their hidden states are gathered first
 // and the classifier runs on those M rows alone (in chunks), never on a rows×V logits tensor.
 
-import { createAdaptedLinear, type AdaptedLinear } from '../adapters';
+import { createAdaptedLinear, trainableShapes, type AdaptedLinear } from '../adapters';
 import type { AdapterConfig } from '../adapters/config';
-import type { BaseLinear } from '../adapters/layer';
+import type { BaseLinear, TrainableStorage } from '../adapters/layer';
+import { TensorArena } from '../gpu/arena';
 import type { GpuContext } from '../gpu/context';
 import { Tensor } from '../gpu/tensor';
 import { geluBackward, geluForward, swigluBackward, swigluForward, addInto, add } from '../ops/activations';
@@ -130,6 +131,11 @@ export class GpuModel {
   private readonly rope: Tensor | null;
   /** Tensors this model made and frees (a merged view's weights). */
   private readonly owned: Tensor[] = [];
+  /**
+   * Every adapter's trainable tensors, and their gradients in the same layout: the optimizer
+   * updates and a step clears them chunk by chunk (src/gpu/arena.ts). Null without adapters.
+   */
+  trainable: { params: TensorArena; grads: TensorArena } | null = null;
   private destroyed = false;
 
   /**
@@ -176,6 +182,25 @@ export class GpuModel {
     const { ctx, config: c, weights: w } = this;
     const gpt2 = c.family === 'gpt2';
     const targets = placement ? (placement.targets ?? defaultTargets(c.family)) : [];
+    const adapts = (module: string) => placement !== null && targets.some((t) => targetMatches(t, module));
+    let storage: TrainableStorage | undefined;
+    if (placement) {
+      // The arenas are laid out first, in the order the layers below take their tensors.
+      const shapes = Array.from({ length: c.numLayers }, (_, i) => linearModules(c, i))
+        .flat()
+        .filter((m) => adapts(m.module))
+        .flatMap((m) => trainableShapes(placement.config, m));
+      const params = new TensorArena(ctx, shapes, 'adapter parameters');
+      const grads = new TensorArena(ctx, shapes, 'adapter gradients');
+      this.trainable = { params, grads };
+      storage = {
+        take: (shape, data, label) => {
+          const param = params.take(shape, label);
+          ctx.write(param, data);
+          return { param, grad: grads.take(shape, `∂${label}`) };
+        },
+      };
+    }
     for (let i = 0; i < c.numLayers; i++) {
       const p = gpt2 ? `h.${i}` : `model.layers.${i}`;
       // Listed before its linears are made, so that destroy() reaches every adapter made so far.
@@ -196,10 +221,9 @@ export class GpuModel {
           layout: m.layout,
           name: m.weight.replace(/\.weight$/, ''),
         };
-        const adapted = placement && targets.some((t) => targetMatches(t, m.module));
         linears.set(
           m.module,
-          adapted ? createAdaptedLinear(ctx, placement.config, base, { w0Host: w.hostData(m.weight), key: m.weight }) : new FrozenLinear(ctx, base),
+          placement && adapts(m.module) ? createAdaptedLinear(ctx, placement.config, base, { w0Host: w.hostData(m.weight), key: m.weight, storage }) : new FrozenLinear(ctx, base),
         );
       }
     }
@@ -240,6 +264,11 @@ export class GpuModel {
       }
     });
     return view;
+  }
+
+  /** Zeroes every adapter's gradients: one clear per chunk of the gradient arena. */
+  zeroGrads(): void {
+    for (const chunk of this.trainable?.grads.chunks ?? []) this.ctx.clear(chunk);
   }
 
   /** Every adapted layer, by its base weight's module path. */
@@ -681,6 +710,8 @@ export class GpuModel {
     if (this.destroyed) return;
     this.destroyed = true;
     for (const l of this.layers) for (const lin of l.linears.values()) if (isAdapted(lin)) lin.destroy();
+    this.trainable?.params.release();
+    this.trainable?.grads.release();
     for (const t of this.owned) t.release();
     if (this.ownsWeights) this.weights.destroy();
     this.ctx.trimPool();

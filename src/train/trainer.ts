@@ -188,7 +188,7 @@ export class Trainer {
       decay: this.config.decay,
     });
     const tensors = model.adapters().flatMap(({ name, layer }) => Object.entries(layer.params).map(([k, param]) => ({ name: `${name}.${k}`, param, grad: layer.grads[k]! })));
-    this.optimizer = new AdamW(this.ctx, tensors, this.config);
+    this.optimizer = new AdamW(this.ctx, tensors, this.config, model.trainable ?? undefined);
   }
 
   get step(): number {
@@ -220,7 +220,7 @@ export class Trainer {
     if (this.clock.startMs === 0) this.clock = { startMs: performance.now(), tokens: 0, startStep: s };
     const examples = this.batchIndices(s).map((i) => this.examples[i]!);
     const batch = makeBatch(examples);
-    for (const { layer } of this.model.adapters()) layer.zeroGrads();
+    this.model.zeroGrads();
     const losses = this.model.run(batch, true, { recompute: this.options.recomputeActivations });
     const lr = this.schedule.lrAt(s);
     this.optimizer.step(lr, s + 1);
