@@ -1,7 +1,7 @@
 // The main job end to end, shortened: a Run of stories260K on the built-in story task (a few
 // hundred examples), evaluated before and after, merged, exported in Hugging Face format,
-// reloaded from those files and evaluated again; bit for bit the figures recorded before the
-// run core existed. And the comparison on a small setting.
+// reloaded from those files and evaluated again; bit for bit the figures recorded in
+// tests/fixtures/short-job-d2lora.json. And the comparison on a small setting.
 
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
