@@ -39,6 +39,21 @@ function addressSpec(page: Page) {
 
 test.use({ viewport: { width: 1280, height: 800 } });
 
+test('recomputing activations lowers the training step\'s memory estimate, and the address follows', async ({ page }, info) => {
+  await open(page);
+  const step = page.getByTestId('fit-step');
+  const before = await step.getAttribute('data-bytes');
+  await page.getByTestId('advanced').locator('summary').click();
+  const box = page.getByTestId('field-limits.recomputeActivations');
+  await expect(box).not.toBeChecked();
+  await box.check();
+  await expect(step).not.toHaveAttribute('data-bytes', before!);
+  expect(Number(await step.getAttribute('data-bytes'))).toBeLessThan(0.6 * Number(before));
+  expect(addressSpec(page).limits.recomputeActivations).toBe(true);
+  await page.getByTestId('advanced').getByRole('heading', { name: 'Memory' }).scrollIntoViewIfNeeded();
+  await shot(page, info, 'recompute', 'advanced');
+});
+
 test('the method changes the trainable parameters, and the address follows', async ({ page }, info) => {
   await open(page);
   const trainable = page.getByTestId('method-trainable');

@@ -37,7 +37,7 @@ export function FitEstimate() {
       ) : (
         <>
           <p className={styles.total}>
-            About <strong data-testid="fit-total">{formatBytes(memory.total)}</strong> of GPU memory ({formatBytes(memory.trainingStep)} for a training step
+            About <strong data-testid="fit-total">{formatBytes(memory.total)}</strong> of GPU memory (<span data-testid="fit-step" data-bytes={memory.trainingStep}>{formatBytes(memory.trainingStep)}</span> for a training step
             {batch !== null ? ` of ${batch} × ${memory.lengths.train} tokens` : ''}
             {evalBatch !== null ? `; evaluation reads ${evalBatch} × ${memory.lengths.eval} at once` : ''}).
             {!figures.fromTask && <span className="muted"> Sequences are taken at their longest allowed until the task is tokenized.</span>}
