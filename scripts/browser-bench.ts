@@ -13,7 +13,6 @@ import { createServer } from 'vite';
 import playwrightConfig from '../playwright.config';
 // Types only from src/bench/: its code runs in the page.
 import type { BrowserOnnxBench } from '../src/bench/browser';
-import type { OnnxBenchRow } from '../src/bench/onnx';
 import { formatTable } from '../src/cli/table';
 
 const jsonAt = process.argv.indexOf('--json');
@@ -25,9 +24,7 @@ const browser = await chromium.launch(playwrightConfig.use?.launchOptions);
 try {
   const page = await browser.newPage();
   page.on('pageerror', (e) => process.stderr.write(`page error: ${e.message}\n`));
-  await page.exposeFunction('reportBenchRow', (row: OnnxBenchRow) => {
-    process.stderr.write(`  ${row.model}: engine ${row.engineTokensPerSecond.toFixed(1)} tok/s, ${row.onnx.map((o) => `onnxruntime-web ${o.provider} ${o.tokensPerSecond.toFixed(1)} tok/s`).join(', ')}\n`);
-  });
+  await page.exposeFunction('reportBenchRow', (line: string) => process.stderr.write(`  ${line}\n`));
   // A small file of the site: the page's origin, without the app (whose worker would share the GPU and the CPU).
   await page.goto(new URL('models/stories260K/README.md', server.resolvedUrls!.local[0]).href);
   process.stderr.write(`benchmarking in Chromium (adapter: ${playwrightConfig.metadata?.adapter ?? 'default'})\n`);
@@ -53,7 +50,7 @@ async function runInPage(page: Page): Promise<BrowserOnnxBench> {
     try {
       return await page.evaluate(async () => {
         const { benchOnnxInBrowser } = await import('/src/bench/browser.ts' as string);
-        return benchOnnxInBrowser((window as unknown as { reportBenchRow: (r: unknown) => void }).reportBenchRow);
+        return benchOnnxInBrowser((window as unknown as { reportBenchRow: (line: string) => void }).reportBenchRow);
       });
     } catch (e) {
       if (attempt >= 3 || !(e instanceof Error) || !/context was destroyed|navigation/i.test(e.message)) throw e;

@@ -37,14 +37,13 @@ fn rotate(toK: bool, row: u32, h: u32, heads: u32, i: u32) {
     b = a + half;
   }
   let pos = positions[row];
-  let inside = pos < rp.maxPositions;
-  let at = select(0u, (pos * half + i) * 2u, inside);
-  let cosine = table[at];
-  let sine = select(table[at + 1u], -table[at + 1u], rp.inverse != 0u);
-  if (!inside) {
+  if (pos >= rp.maxPositions) {
     if (toK) { k[a] = 0.0; k[b] = 0.0; } else { q[a] = 0.0; q[b] = 0.0; }
     return;
   }
+  let at = (pos * half + i) * 2u;
+  let cosine = table[at];
+  let sine = select(table[at + 1u], -table[at + 1u], rp.inverse != 0u);
   if (toK) {
     let xa = k[a];
     let xb = k[b];

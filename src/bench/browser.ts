@@ -10,7 +10,7 @@ import type { AdapterSummary } from '../gpu/context';
 import { browserEmbeddedBase } from '../io/embedded';
 import { loadModel } from '../io/load';
 import { configureOnnxForBrowser } from '../onnx/session';
-import { benchOnnx, BROWSER_ONNX_PROVIDERS, ONNX_BENCH_POSITIONS, onnxBenchCells, onnxBenchHeader, tinyRandomBenchModel, type OnnxBenchRow } from './onnx';
+import { benchOnnx, BROWSER_ONNX_PROVIDERS, ONNX_BENCH_POSITIONS, onnxBenchCells, onnxBenchHeader, onnxBenchLine, tinyRandomBenchModel, type OnnxBenchRow } from './onnx';
 
 export interface BrowserOnnxBench {
   adapter: AdapterSummary;
@@ -22,7 +22,8 @@ export interface BrowserOnnxBench {
   table: { header: string[]; cells: (string | number)[][] };
 }
 
-export async function benchOnnxInBrowser(onRow: (row: OnnxBenchRow) => void = () => undefined): Promise<BrowserOnnxBench> {
+/** The benchmark; `onProgress` gets each row as a line (onnxBenchLine) as it is measured. */
+export async function benchOnnxInBrowser(onProgress: (line: string) => void = () => undefined): Promise<BrowserOnnxBench> {
   configureOnnxForBrowser(wasmUrl);
   const ctx = await acquireBrowserContext();
   try {
@@ -31,7 +32,7 @@ export async function benchOnnxInBrowser(onRow: (row: OnnxBenchRow) => void = ()
     const rows: OnnxBenchRow[] = [];
     for (const model of models) {
       const row = await benchOnnx(ctx, model, { positions: ONNX_BENCH_POSITIONS, providers: BROWSER_ONNX_PROVIDERS });
-      onRow(row);
+      onProgress(onnxBenchLine(row));
       rows.push(row);
     }
     const table = { header: onnxBenchHeader(BROWSER_ONNX_PROVIDERS), cells: rows.map((r) => onnxBenchCells(r, BROWSER_ONNX_PROVIDERS)) };

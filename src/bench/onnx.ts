@@ -98,9 +98,15 @@ export function onnxBenchCells(row: OnnxBenchRow, providers: readonly OnnxProvid
   const cells: (string | number)[] = [row.model, row.positions, row.engineTokensPerSecond];
   for (const p of providers) {
     const f = row.onnx.find((o) => o.provider === p);
-    cells.push(f === undefined ? '–' : f.tokensPerSecond, f === undefined ? '–' : `${f.ratio.toFixed(2)}×`, f === undefined ? '–' : f.tokensAgree ? 'yes' : 'NO');
+    if (f === undefined) cells.push('–', '–', '–');
+    else cells.push(f.tokensPerSecond, `${f.ratio.toFixed(2)}×`, f.tokensAgree ? 'yes' : 'NO');
   }
   return cells;
+}
+
+/** A row as one line of progress. */
+export function onnxBenchLine(row: OnnxBenchRow): string {
+  return `${row.model}: engine ${row.engineTokensPerSecond.toFixed(1)} tok/s, ${row.onnx.map((o) => `onnxruntime-web ${o.provider} ${o.tokensPerSecond.toFixed(1)} tok/s`).join(', ')}`;
 }
 
 export function onnxBenchHeader(providers: readonly OnnxProvider[]): string[] {

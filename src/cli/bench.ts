@@ -4,7 +4,7 @@ import { writeFile } from 'node:fs/promises';
 import { ADAPTER_BENCH_SHAPES, ADAPTER_BENCH_SHAPES_CPU, benchAdapters } from '../bench/adapters';
 import { benchGeneration } from '../bench/generation';
 import { benchHost, SMOLLM2_135M_TOPOLOGY, type HostBenchRow } from '../bench/host';
-import { benchOnnx, ONNX_BENCH_POSITIONS, onnxBenchCells, onnxBenchHeader, tinyRandomBenchModel } from '../bench/onnx';
+import { benchOnnx, ONNX_BENCH_POSITIONS, onnxBenchCells, onnxBenchHeader, onnxBenchLine, tinyRandomBenchModel } from '../bench/onnx';
 import { benchMatmul, matmulCases } from '../bench/kernels';
 import { benchTraining, SMOLLM2_135M_SHAPE } from '../bench/training';
 import { loadModelInNode } from '../io/node-source';
@@ -123,7 +123,7 @@ export async function benchCommand(flags: FlagValues): Promise<number> {
     const rows = [];
     for (const model of models) {
       const row = await benchOnnx(ctx, model, { positions: ONNX_BENCH_POSITIONS, providers });
-      process.stderr.write(`  ${row.model}: engine ${row.engineTokensPerSecond.toFixed(1)} tok/s, ${row.onnx.map((o) => `onnxruntime-web ${o.provider} ${o.tokensPerSecond.toFixed(1)} tok/s`).join(', ')}\n`);
+      process.stderr.write(`  ${onnxBenchLine(row)}\n`);
       rows.push(row);
     }
     console.log('\nGreedy generation from BOS, our engine (KV cache) vs the exported ONNX model in onnxruntime-web (wall clock, median of 3 alternating rounds; WebGPU: npm run bench:browser):');

@@ -251,7 +251,8 @@ export function estimateMemory(config: ModelConfig, spec: Pick<RunSpec, 'adapter
   const batch = spec.training.batch;
   const rows = batch * lengths.train;
   const layerSaved = savedPerLayer(s, rows).reduce((a, [, n]) => a + bufferBytes(n), 0) + adapted.reduce((a, m) => a + adapterCache(m, R, rescaled, rows), 0);
-  const kept = spec.limits.recomputeActivations ? L * bufferBytes(rows * s.d) + layerSaved - bufferBytes(rows * s.d) : L * layerSaved;
+  // Recomputing: the other layers' inputs, and the saved tensors (its input among them) of the layer being recomputed.
+  const kept = spec.limits.recomputeActivations ? (L - 1) * bufferBytes(rows * s.d) + layerSaved : L * layerSaved;
   const activations = kept + bufferBytes(rows * s.d) + 3 * bufferBytes(rows); // the last layer's output; tokens, positions, lengths
   const backward = backwardWorkingSet(s, rows, rows * s.heads, adapted, R, rescaled) + bufferBytes(rows * s.d); // + dres
   const trainLoss = lossHeadBytes(s, batch * Math.min(lengths.trainAnswer, lengths.train), true);
