@@ -36,6 +36,8 @@ export interface Kernel {
   readonly name: string;
   readonly pipeline: GPUComputePipeline;
   readonly layout: GPUBindGroupLayout;
+  /** The layout's number in this context: bind groups are cached under it. */
+  readonly layoutId: number;
   readonly bindings: readonly BindingDecl[];
 }
 
@@ -92,6 +94,7 @@ const BIND_GROUP_CACHE_MAX = 16384;
 
 /** A cached bind group with what it binds, in the order of its kernel's bindings. */
 interface CachedBindGroup {
+  layout: GPUBindGroupLayout;
   buffers: GPUBuffer[];
   /** Binding sizes in bytes (a pooled buffer may be bound at several). */
   sizes: number[];
@@ -138,7 +141,7 @@ export class GpuContext {
   /** Compiled kernels by name, one per entry point and constants. */
   private readonly kernels = new Map<string, { entryPoint: string; constants: Record<string, number>; kernel: Kernel }[]>();
   /** Explicit bind-group layouts by module text and entry point. */
-  private readonly layouts = new Map<string, { layout: GPUBindGroupLayout; bindings: BindingDecl[] }>();
+  private readonly layouts = new Map<string, { layout: GPUBindGroupLayout; layoutId: number; bindings: BindingDecl[] }>();
   private readonly pool = new Map<number, GPUBuffer[]>();
   /** Bytes of the buffers in `pool` (idle, held by no tensor). */
   private pooledBytes = 0;
@@ -155,9 +158,14 @@ export class GpuContext {
    */
   private readonly buffers = new WeakMap<GPUBuffer, { id: number; size: number }>();
   private nextId = 1;
-  /** Bind groups by layout, then by the id of the first storage buffer bound (see CachedBindGroup). */
-  private readonly bindGroups = new Map<GPUBindGroupLayout, Map<number, CachedBindGroup[]>>();
+  /**
+   * Bind groups by a hash of their layout and of what they bind (see bindingHash); the few that
+   * share a hash are told apart by comparing everything.
+   */
+  private readonly bindGroups = new Map<number, CachedBindGroup[]>();
   private bindGroupCount = 0;
+  /** What a dispatch binds, filled in place for every dispatch and copied only into a new bind group. */
+  private readonly bound = { buffers: [] as GPUBuffer[], sizes: [] as number[], offsets: [] as number[] };
 
   // Recording state: one encoder and one open compute pass.
   private encoder: GPUCommandEncoder | null = null;
@@ -253,7 +261,7 @@ export class GpuContext {
       this.kernels.set(spec.name, variants);
     }
     for (const v of variants) if (v.entryPoint === spec.entryPoint && sameConstants(v.constants, spec.constants)) return v.kernel;
-    const { layout, bindings } = this.layoutOf(spec);
+    const { layout, layoutId, bindings } = this.layoutOf(spec);
     this.device.pushErrorScope('validation');
     const module = this.device.createShaderModule({ label: spec.name, code: spec.code });
     this.counts.shaderModules++;
@@ -273,12 +281,12 @@ export class GpuContext {
         return error ? new KernelError(spec.name, `pipeline creation failed: ${error.message}`) : null;
       }),
     );
-    const kernel: Kernel = { name: spec.name, pipeline, layout, bindings };
+    const kernel: Kernel = { name: spec.name, pipeline, layout, layoutId, bindings };
     variants.push({ entryPoint: spec.entryPoint, constants: { ...spec.constants }, kernel });
     return kernel;
   }
 
-  private layoutOf(spec: KernelSpec): { layout: GPUBindGroupLayout; bindings: BindingDecl[] } {
+  private layoutOf(spec: KernelSpec): { layout: GPUBindGroupLayout; layoutId: number; bindings: BindingDecl[] } {
     const key = `${spec.entryPoint}\n${spec.code}`;
     let parsed = this.layouts.get(key);
     if (!parsed) {
@@ -302,7 +310,7 @@ export class GpuContext {
           buffer: { type: b.kind, hasDynamicOffset: b.kind === 'uniform' },
         })),
       });
-      parsed = { layout, bindings };
+      parsed = { layout, layoutId: this.layouts.size + 1, bindings };
       this.layouts.set(key, parsed);
     }
     return parsed;
@@ -327,13 +335,15 @@ export class GpuContext {
     this.checkWorkgroups(kernel, 'z', z);
     if (x === 0 || y === 0 || z === 0) return; // an empty problem: nothing to do
 
-    // This runs for every dispatch of every step: plain loops, no allocation beyond three arrays.
+    // This runs for every dispatch of every step: plain loops and no allocation. What only a
+    // new set of bindings can get wrong (aliasing, a binding too large, a name the kernel lacks)
+    // is checked when its bind group is made; a cached one passed those checks with the same
+    // buffers, offsets and sizes.
     const decls = kernel.bindings;
-    const buffers = new Array<GPUBuffer>(decls.length);
-    const sizes = new Array<number>(decls.length);
-    const offsets = new Array<number>(decls.length);
+    const { buffers, sizes, offsets } = this.bound;
+    buffers.length = sizes.length = offsets.length = decls.length;
     let uniformOffset = -1;
-    let given = 0;
+    let hash = kernel.layoutId;
     for (let i = 0; i < decls.length; i++) {
       const decl = decls[i]!;
       if (decl.kind === 'uniform') {
@@ -342,50 +352,35 @@ export class GpuContext {
         buffers[i] = this.uniforms.buffer;
         sizes[i] = slot.bytes;
         offsets[i] = 0;
+        hash = mixHash(hash, slot.bytes);
         continue;
       }
       const b = bindings[decl.name];
       if (b === undefined) {
         throw new KernelError(kernel.name, `binding "${decl.name}" (@binding(${decl.binding})) was not given`);
       }
-      given++;
       let buffer: GPUBuffer;
       let size: number;
       let offset = 0;
+      let id: number;
       if (b instanceof Tensor) {
         if (b.isReleased) throw new KernelError(kernel.name, `binding "${decl.name}": tensor "${b.label}" was already released`);
         buffer = b.buffer;
-        size = Math.max(b.byteLength, 4);
+        size = b.byteLength > 0 ? b.byteLength : 4; // f32, u32 and i32 tensors: a multiple of 4
         offset = b.byteOffset;
+        id = b.bufferId;
       } else {
         buffer = b;
-        size = this.infoOf(b).size;
-      }
-      if (size > this.limits.maxStorageBufferBindingSize) {
-        throw new KernelError(
-          kernel.name,
-          `binding "${decl.name}" is ${size} bytes, over this device's maxStorageBufferBindingSize (${this.limits.maxStorageBufferBindingSize}); use a smaller batch or sequence length`,
-        );
-      }
-      for (let j = 0; j < i; j++) {
-        const other = decls[j]!;
-        // WebGPU's rule is the buffer's, not the range's: views of one buffer alias too.
-        if (buffers[j] !== buffer || other.kind === 'uniform') continue;
-        if (decl.kind === 'storage') throw new KernelError(kernel.name, `binding "${decl.name}" is written but aliases "${other.name}"`);
-        if (other.kind === 'storage') throw new KernelError(kernel.name, `binding "${decl.name}" aliases written binding "${other.name}"`);
+        const info = this.infoOf(b);
+        size = alignUp(info.size, 4);
+        id = info.id;
       }
       buffers[i] = buffer;
-      sizes[i] = alignUp(size, 4);
+      sizes[i] = size;
       offsets[i] = offset;
+      hash = mixHash(mixHash(mixHash(hash, id), offset), size);
     }
-    let named = 0;
-    for (const _ in bindings) named++;
-    if (named !== given) {
-      const known = decls.filter((d) => d.kind !== 'uniform').map((d) => d.name);
-      const unknown = Object.keys(bindings).find((n) => !known.includes(n));
-      throw new KernelError(kernel.name, `unknown binding "${unknown}"; the kernel declares ${known.join(', ')}`);
-    }
-    const bindGroup = this.bindGroupFor(kernel, buffers, sizes, offsets);
+    const bindGroup = this.bindGroupFor(kernel, hash, bindings);
     const pass = this.openPass();
     if (this.passPipeline !== kernel.pipeline) {
       pass.setPipeline(kernel.pipeline);
@@ -416,32 +411,31 @@ export class GpuContext {
   }
 
   /**
-   * The cached bind group of `kernel`'s layout over `buffers` (with their binding sizes and
-   * offsets), created on a miss. The uniform ring is the same buffer in every one, bound at a
-   * dynamic offset.
+   * The cached bind group of `kernel`'s layout over what `dispatch` put in `bound` (whose hash
+   * is `hash`), made on a miss after checking the bindings. The uniform ring is the same buffer
+   * in every one, bound at a dynamic offset.
    */
-  private bindGroupFor(kernel: Kernel, buffers: GPUBuffer[], sizes: number[], offsets: number[]): GPUBindGroup {
+  private bindGroupFor(kernel: Kernel, hash: number, bindings: Record<string, Binding>): GPUBindGroup {
+    const { buffers, sizes, offsets } = this.bound;
+    const decls = kernel.bindings;
+    let candidates = this.bindGroups.get(hash);
+    if (candidates) {
+      for (const c of candidates) {
+        if (c.layout !== kernel.layout) continue;
+        let same = true;
+        for (let i = 0; i < decls.length && same; i++) same = c.buffers[i] === buffers[i] && c.sizes[i] === sizes[i] && c.offsets[i] === offsets[i];
+        if (same) return c.group;
+      }
+    }
+    this.checkBindings(kernel, bindings);
     if (this.bindGroupCount >= BIND_GROUP_CACHE_MAX) {
       this.bindGroups.clear();
       this.bindGroupCount = 0;
+      candidates = undefined;
     }
-    let byFirst = this.bindGroups.get(kernel.layout);
-    if (!byFirst) {
-      byFirst = new Map();
-      this.bindGroups.set(kernel.layout, byFirst);
-    }
-    const decls = kernel.bindings;
-    const first = decls.findIndex((d) => d.kind !== 'uniform');
-    const key = first < 0 ? 0 : this.infoOf(buffers[first]!).id;
-    let candidates = byFirst.get(key);
     if (!candidates) {
       candidates = [];
-      byFirst.set(key, candidates);
-    }
-    for (const c of candidates) {
-      let same = true;
-      for (let i = 0; i < decls.length && same; i++) same = c.buffers[i] === buffers[i] && c.sizes[i] === sizes[i] && c.offsets[i] === offsets[i];
-      if (same) return c.group;
+      this.bindGroups.set(hash, candidates);
     }
     this.counts.bindGroups++;
     this.bindGroupCount++;
@@ -450,8 +444,34 @@ export class GpuContext {
       layout: kernel.layout,
       entries: decls.map((d, i) => ({ binding: d.binding, resource: { buffer: buffers[i]!, offset: offsets[i]!, size: sizes[i]! } })),
     });
-    candidates.push({ buffers, sizes, offsets, group });
+    candidates.push({ layout: kernel.layout, buffers: buffers.slice(), sizes: sizes.slice(), offsets: offsets.slice(), group });
     return group;
+  }
+
+  /** What a new set of bindings in `bound` must satisfy: names the kernel knows, no written alias, sizes the device binds. */
+  private checkBindings(kernel: Kernel, bindings: Record<string, Binding>): void {
+    const { buffers, sizes } = this.bound;
+    const decls = kernel.bindings;
+    const known = decls.filter((d) => d.kind !== 'uniform').map((d) => d.name);
+    const unknown = Object.keys(bindings).find((n) => !known.includes(n));
+    if (unknown !== undefined) throw new KernelError(kernel.name, `unknown binding "${unknown}"; the kernel declares ${known.join(', ')}`);
+    for (let i = 0; i < decls.length; i++) {
+      const decl = decls[i]!;
+      if (decl.kind === 'uniform') continue;
+      if (sizes[i]! > this.limits.maxStorageBufferBindingSize) {
+        throw new KernelError(
+          kernel.name,
+          `binding "${decl.name}" is ${sizes[i]} bytes, over this device's maxStorageBufferBindingSize (${this.limits.maxStorageBufferBindingSize}); use a smaller batch or sequence length`,
+        );
+      }
+      for (let j = 0; j < i; j++) {
+        const other = decls[j]!;
+        // WebGPU's rule is the buffer's, not the range's: views of one buffer alias too.
+        if (buffers[j] !== buffers[i] || other.kind === 'uniform') continue;
+        if (decl.kind === 'storage') throw new KernelError(kernel.name, `binding "${decl.name}" is written but aliases "${other.name}"`);
+        if (other.kind === 'storage') throw new KernelError(kernel.name, `binding "${decl.name}" aliases written binding "${other.name}"`);
+      }
+    }
   }
 
   /** Packs the uniform struct of `decl` into the uniform ring; its offset and size there. */
@@ -459,11 +479,9 @@ export class GpuContext {
     const fields = decl.fields ?? [];
     let named = 0;
     for (const _ in params) named++;
-    if (named > fields.length || fields.some((f) => params[f.name] === undefined)) {
+    if (named > fields.length) {
       const unknown = Object.keys(params).find((n) => !fields.some((f) => f.name === n));
-      if (unknown !== undefined) {
-        throw new KernelError(kernel.name, `unknown parameter "${unknown}"; ${decl.name} has ${fields.map((f) => f.name).join(', ')}`);
-      }
+      throw new KernelError(kernel.name, `unknown parameter "${unknown}"; ${decl.name} has ${fields.map((f) => f.name).join(', ')}`);
     }
     const bytes = alignUp(Math.max(fields.length * 4, 16), 16);
     const align = this.limits.minUniformBufferOffsetAlignment;
@@ -474,10 +492,16 @@ export class GpuContext {
     }
     const offset = this.reserve(this.uniforms, bytes, align);
     const view = this.uniformView;
-    fields.forEach((f, k) => {
+    for (let k = 0; k < fields.length; k++) {
+      const f = fields[k]!;
       const v = params[f.name];
       const i = offset + 4 * k;
-      if (v === undefined) throw new KernelError(kernel.name, `parameter "${f.name}" (${f.type}) was not given`);
+      if (v === undefined) {
+        // Fewer given than declared, or one misspelt: name the stranger if there is one.
+        const unknown = Object.keys(params).find((n) => !fields.some((g) => g.name === n));
+        if (unknown !== undefined) throw new KernelError(kernel.name, `unknown parameter "${unknown}"; ${decl.name} has ${fields.map((g) => g.name).join(', ')}`);
+        throw new KernelError(kernel.name, `parameter "${f.name}" (${f.type}) was not given`);
+      }
       if (f.type === 'f32') {
         view.setFloat32(i, v, true);
       } else if (f.type === 'u32') {
@@ -491,7 +515,7 @@ export class GpuContext {
         }
         view.setInt32(i, v, true);
       }
-    });
+    }
     return { offset, bytes };
   }
 
@@ -617,7 +641,7 @@ export class GpuContext {
     const pooled = this.pool.get(size)?.pop(); // the idle buffer of this size created first
     if (pooled) this.pooledBytes -= size;
     const buffer = pooled ?? this.createStorageBuffer(label, size);
-    return new Tensor(this, buffer, [...shape], dtype, label);
+    return new Tensor(this, buffer, [...shape], dtype, label, this.infoOf(buffer).id);
   }
 
   /**
@@ -638,7 +662,7 @@ export class GpuContext {
     if (elementOffset + shapeSize(shape) > parent.size) {
       throw new Error(`view "${label}": elements ${elementOffset}…${elementOffset + shapeSize(shape) - 1} are outside "${parent.label}" (${parent.size} elements)`);
     }
-    return new Tensor(this, parent.buffer, [...shape], parent.dtype, label, byteOffset, parent);
+    return new Tensor(this, parent.buffer, [...shape], parent.dtype, label, parent.bufferId, byteOffset, parent);
   }
 
   /**
@@ -952,6 +976,11 @@ function sameConstants(a: Record<string, number>, b: Record<string, number> | un
 
 function alignUp(n: number, a: number): number {
   return Math.ceil(n / a) * a;
+}
+
+/** One step of a 32-bit multiplicative hash (FNV-1a's prime) over the integers of a binding set. */
+function mixHash(hash: number, value: number): number {
+  return Math.imul(hash ^ value, 16777619) >>> 0;
 }
 
 function describeBatch(kernels: string[]): string {

@@ -26,6 +26,8 @@ export class Tensor {
     readonly shape: readonly number[],
     readonly dtype: DType,
     readonly label: string,
+    /** The context's number for `buffer`: bind groups are cached by it (a WeakMap lookup per binding is too slow). */
+    readonly bufferId: number,
     /** Where the tensor starts in its buffer (0 but for a view). */
     readonly byteOffset = 0,
     /** The tensor whose buffer a view lies in; null for a tensor that owns its buffer. */
