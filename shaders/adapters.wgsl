@@ -5,7 +5,8 @@
 //     LoRA      R = r,  σ = s
 //     DoRA      R = r,  σ = s
 //     D2-LoRA   R = 2r, U = [U₊ | U₋], D = [D₊; D₋], σ = [s … s, −sτ … −sτ]
-//   Uσ = U·diag(σ) (out×R), Dσ = diag(σ)·D (R×in).
+//   Uσ = U·diag(σ) (out×R), Dσ = diag(σ)·D (R×in). Kernels that need Uσ form U[j,k]·σ_k as
+//   they read U: the same f32 product a stored Uσ would hold, with no dispatch to store it.
 //
 // W0 is read through its layout: `inOut = 0` for the (out×in) PyTorch layout, 1 for GPT-2's
 // Conv1D (in×out). Large element-wise passes use grid-stride loops so that any size fits the
@@ -42,35 +43,9 @@ fn row_norms(@builtin(global_invocation_id) gid: vec3<u32>) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Diagonal scalings of a matrix M (rows×cols): out = diag(v)·M (scale_rows) or M·diag(v)
-// (scale_columns). Used for Uσ = U·diag(σ), Dσ = diag(σ)·D and B = diag(a)·Uσ.
-
-struct ScaleParams { rows: u32, cols: u32 }
-@group(0) @binding(3) var<uniform> sp: ScaleParams;
-@group(0) @binding(4) var<storage, read> scaleIn: array<f32>;
-@group(0) @binding(5) var<storage, read> scaleBy: array<f32>;
-@group(0) @binding(6) var<storage, read_write> scaleOut: array<f32>;
-
-@compute @workgroup_size(GROUP)
-fn scale_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let total = sp.rows * sp.cols;
-  for (var idx = gid.x; idx < total; idx += nwg.x * GROUP) {
-    scaleOut[idx] = scaleIn[idx] * scaleBy[idx / sp.cols];
-  }
-}
-
-@compute @workgroup_size(GROUP)
-fn scale_columns(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let total = sp.rows * sp.cols;
-  for (var idx = gid.x; idx < total; idx += nwg.x * GROUP) {
-    scaleOut[idx] = scaleIn[idx] * scaleBy[idx % sp.cols];
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
 // Column-norm pass (forward), without materialising ΔW:
 //   n_j² = c_j² + 2·ΔW_j·W0_j + ‖ΔW_j‖² + ε
-//        = c_j² + 2·Σ_k Uσ[j,k]·A[j,k] + Σ_kl Uσ[j,k]·Mg[k,l]·Uσ[j,l] + ε
+//        = c_j² + 2·Σ_k Uσ[j,k]·A[j,k] + Σ_kl Uσ[j,k]·Mg[k,l]·Uσ[j,l] + ε,  Uσ[j,k] = U[j,k]·σ_k
 // with A = W0·Dᵀ (out×R) and Mg = D·Dᵀ (R×R) computed by the matmul kernels beforehand, so the
 // pass costs O(out·R²) on top of their O(out·in·R), and no out×in temporary exists.
 //   g_j = mag_j / n_j    (mag = c for D2-LoRA, the trainable m for DoRA)
@@ -79,7 +54,8 @@ struct NormParams { outF: u32, rank: u32, eps: f32 }
 @group(0) @binding(7) var<uniform> np: NormParams;
 @group(0) @binding(8) var<storage, read> cNorm: array<f32>;      // c (out)
 @group(0) @binding(9) var<storage, read> mag: array<f32>;        // c or m (out)
-@group(0) @binding(10) var<storage, read> uSigma: array<f32>;    // Uσ (out×R)
+@group(0) @binding(10) var<storage, read> uFactor: array<f32>;   // U (out×R)
+@group(0) @binding(28) var<storage, read> sigma: array<f32>;     // σ (R)
 @group(0) @binding(11) var<storage, read> w0dT: array<f32>;      // A = W0·Dᵀ (out×R)
 @group(0) @binding(12) var<storage, read> gram: array<f32>;      // Mg = D·Dᵀ (R×R)
 @group(0) @binding(13) var<storage, read_write> nOut: array<f32>; // n (out)
@@ -94,10 +70,10 @@ fn column_norm_pass(@builtin(global_invocation_id) gid: vec3<u32>) {
   var cross = 0.0;
   var quad = 0.0;
   for (var k = 0u; k < R; k++) {
-    let uk = uSigma[row + k];
+    let uk = uFactor[row + k] * sigma[k];
     cross += uk * w0dT[row + k];
     var mu = 0.0;
-    for (var l = 0u; l < R; l++) { mu += gram[k * R + l] * uSigma[row + l]; }
+    for (var l = 0u; l < R; l++) { mu += gram[k * R + l] * (uFactor[row + l] * sigma[l]); }
     quad += uk * mu;
   }
   // Relative to c² so that at initialisation (ΔW = 0, mag = c) g is exactly 1 in f32 and the
@@ -216,32 +192,43 @@ fn column_dot_finish(@builtin(global_invocation_id) gid: vec3<u32>) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The norm's share of dU (D2-LoRA backward, gradients through n):
+// The norm's share of the D2-LoRA backward (gradients through n), a thread per (j, k) of out×R,
+// given a from column_dot_finish:
 //   dU[j,k] += a_j·σ_k·(A[j,k] + (Uσ·Mg)[j,k])        (diag(a)·(W0Dᵀ + ΔW·Dᵀ), column-scaled by σ)
+//   B[j,k]   = a_j·Uσ[j,k]                              (B = diag(a)·Uσ, for dD += Bᵀ·W0 + (Bᵀ·Uσ)·D)
+//   UσOut[j,k] = Uσ[j,k]                                (the second factor of Bᵀ·Uσ)
+// Eight storage bindings, WebGPU's default maxStorageBuffersPerShaderStage: a_j is not summed
+// here from the partials, which would take three more.
+
+@group(0) @binding(29) var<storage, read> aCoeff: array<f32>;           // a (out)
+@group(0) @binding(30) var<storage, read_write> dU: array<f32>;          // dU (out×R)
+@group(0) @binding(35) var<storage, read_write> bOut: array<f32>;        // B (out×R)
+@group(0) @binding(36) var<storage, read_write> uSigmaOut: array<f32>;   // Uσ (out×R)
 
 struct NormGradParams { outF: u32, rank: u32 }
 @group(0) @binding(27) var<uniform> ng: NormGradParams;
-@group(0) @binding(28) var<storage, read> sigma: array<f32>;        // σ (R)
-@group(0) @binding(29) var<storage, read> aCoeff: array<f32>;       // a (out)
-@group(0) @binding(30) var<storage, read_write> dU: array<f32>;     // dU (out×R)
 
 @compute @workgroup_size(GROUP)
-fn du_norm_term(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+fn norm_grad_terms(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let R = ng.rank;
   let total = ng.outF * R;
   for (var idx = gid.x; idx < total; idx += nwg.x * GROUP) {
     let j = idx / R;
     let k = idx % R;
+    let a = aCoeff[j];
     var ug = 0.0;
-    for (var l = 0u; l < R; l++) { ug += uSigma[j * R + l] * gram[l * R + k]; }
-    dU[idx] += aCoeff[j] * sigma[k] * (w0dT[idx] + ug);
+    for (var l = 0u; l < R; l++) { ug += (uFactor[j * R + l] * sigma[l]) * gram[l * R + k]; }
+    dU[idx] += a * sigma[k] * (w0dT[idx] + ug);
+    let us = uFactor[idx] * sigma[k];
+    bOut[idx] = us * a;
+    uSigmaOut[idx] = us;
   }
 }
 
 // ---------------------------------------------------------------------------------------------
 // Merge (after training):  Ŵ = diag(g)·(W0 + ΔW) + ρ·ΔW, ΔW = Uσ·D
 // (LoRA and unprojected D2-LoRA: g = 1, ρ = 0; DoRA: g = m/n, ρ = 0.) Each thread rebuilds its
-// element of ΔW from the R-long row of Uσ and column of D, so the merged output is the only
+// element of ΔW from the R-long row of Uσ (U's row times σ) and column of D, so the merged output is the only
 // out×in buffer ever written. Ŵ is written in W0's own layout.
 
 struct MergeParams { outF: u32, inF: u32, rank: u32, inOut: u32, rho: f32 }
@@ -259,7 +246,7 @@ fn merge_weight(@builtin(global_invocation_id) gid: vec3<u32>) {
   if (mp.inOut != 0u) { j = gid.x; i = gid.y; } else { i = gid.x; j = gid.y; }
   if (j >= mp.outF || i >= mp.inF) { return; }
   var delta = 0.0;
-  for (var k = 0u; k < mp.rank; k++) { delta += uSigma[j * mp.rank + k] * dFactor[k * mp.inF + i]; }
+  for (var k = 0u; k < mp.rank; k++) { delta += (uFactor[j * mp.rank + k] * sigma[k]) * dFactor[k * mp.inF + i]; }
   var idx: u32;
   if (mp.inOut != 0u) { idx = i * mp.outF + j; } else { idx = j * mp.inF + i; }
   merged[idx] = gScale[j] * (w0[idx] + delta) + mp.rho * delta;

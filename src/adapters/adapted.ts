@@ -5,16 +5,7 @@
 
 import type { GpuContext } from '../gpu/context';
 import type { Tensor } from '../gpu/tensor';
-import {
-  columnDotCoefficient,
-  columnNormPass,
-  combineBackward,
-  combineForward,
-  duNormTerm,
-  mergeWeight,
-  rowNorms,
-  scaleRows,
-} from '../ops/adapters';
+import { columnDotCoefficient, columnNormPass, combineBackward, combineForward, mergeWeight, normGradTerms, rowNorms } from '../ops/adapters';
 import { matmul } from '../ops/matmul';
 import type { AdapterConfig } from './config';
 import type { AdapterParams } from './init';
@@ -148,7 +139,6 @@ interface RescaledCache {
 
 /** Outputs of the column-norm pass, and its inputs the backward reuses. */
 interface NormState {
-  uSigma: Tensor;
   w0dT: Tensor;
   gram: Tensor;
   n: Tensor;
@@ -199,16 +189,15 @@ export class RescaledLayer extends AdaptedLayerBase {
   //   n_j² = c_j² + 2·Uσ_j·(W0Dᵀ)_j + Uσ_j·(DDᵀ)·Uσ_jᵀ + ε,  g_j = mag_j / n_j
   private normPass(): NormState {
     const f = this.factors;
-    const uSigma = f.scaledU();
     const { w0dT, gram } = f.normProducts();
     const n = this.ctx.tensor([this.base.out], 'f32', `${this.base.name}.n`);
     const g = this.ctx.tensor([this.base.out], 'f32', `${this.base.name}.g`);
     columnNormPass(
       this.ctx,
-      { c: this.c, mag: this.m ?? this.c, uSigma, w0dT, gram, n, g },
+      { c: this.c, mag: this.m ?? this.c, u: f.u, sigma: f.sigma, w0dT, gram, n, g },
       { out: this.base.out, rank: this.rank, eps: this.cfg.eps },
     );
-    return { uSigma, w0dT, gram, n, g };
+    return { w0dT, gram, n, g };
   }
 
   // P = X·W0ᵀ, Hs = X·Dσᵀ, L = Hs·Uᵀ;  Y = (P + L)⊙g + ρ·L + b  (spec: "Y = (P + L) ⊙ g + ρ·L")
@@ -248,19 +237,17 @@ export class RescaledLayer extends AdaptedLayerBase {
     if (this.dm) {
       columnDotCoefficient(ctx, { dy, q: c.q, c: this.c, n: norm.n, coeff: this.dm }, { rows, out, mode: 'dora-dm' });
     } else if (this.form.gradThroughNorm) {
+      const f = this.factors;
       const a = ctx.tensor([out], 'f32', `${base.name}.a`);
       columnDotCoefficient(ctx, { dy, q: c.q, c: this.c, n: norm.n, coeff: a }, { rows, out, mode: 'd2lora-a' });
-      const f = this.factors;
-      duNormTerm(ctx, { a, sigma: f.sigma, uSigma: norm.uSigma, w0dT: norm.w0dT, gram: norm.gram, dU: f.dU }, { out, rank });
       const b = ctx.tensor([out, rank], 'f32', `${base.name}.B`);
-      scaleRows(ctx, norm.uSigma, a, b, out, rank);
-      a.release();
+      const uSigma = ctx.tensor([out, rank], 'f32', `${base.name}.Uσ`);
+      normGradTerms(ctx, { a, u: f.u, sigma: f.sigma, w0dT: norm.w0dT, gram: norm.gram, dU: f.dU, b, uSigma }, { out, rank });
       matmul(ctx, { a: b, b: base.weight, c: f.dD, M: rank, N: base.in, K: out, transA: true, transB: base.layout === 'in_out', accumulate: true });
       const bu = ctx.tensor([rank, rank], 'f32', `${base.name}.BᵀUσ`);
-      matmul(ctx, { a: b, b: norm.uSigma, c: bu, M: rank, N: rank, K: out, transA: true });
+      matmul(ctx, { a: b, b: uSigma, c: bu, M: rank, N: rank, K: out, transA: true });
       matmul(ctx, { a: bu, b: f.d, c: f.dD, M: rank, N: base.in, K: rank, accumulate: true });
-      b.release();
-      bu.release();
+      for (const t of [a, b, uSigma, bu]) t.release();
     }
     this.discardCache();
     return dx;
@@ -269,15 +256,15 @@ export class RescaledLayer extends AdaptedLayerBase {
   discardCache(): void {
     if (!this.cache) return;
     const { hs, q, norm } = this.cache;
-    for (const t of [hs, q, norm.uSigma, norm.w0dT, norm.gram, norm.n, norm.g]) t.release();
+    for (const t of [hs, q, norm.w0dT, norm.gram, norm.n, norm.g]) t.release();
     this.cache = null;
   }
 
   // Ŵ = diag(g)·(W0 + ΔW) + ρ·ΔW  (spec, "Merge"); DoRA: diag(m/n)·(W0 + ΔW)
   merge(): Tensor {
     const norm = this.normPass();
-    const merged = mergeInto(this.ctx, this.factors, norm.g, this.form.rho, norm.uSigma);
-    for (const t of [norm.uSigma, norm.w0dT, norm.gram, norm.n, norm.g]) t.release();
+    const merged = mergeInto(this.ctx, this.factors, norm.g, this.form.rho);
+    for (const t of [norm.w0dT, norm.gram, norm.n, norm.g]) t.release();
     return merged;
   }
 
@@ -310,11 +297,9 @@ export class RescaledLayer extends AdaptedLayerBase {
 }
 
 /** Ŵ (W0's shape and layout) = diag(g)·(W0 + Uσ·D) + ρ·Uσ·D; the only out×in buffer written. */
-function mergeInto(ctx: GpuContext, f: LowRankFactors, g: Tensor, rho: number, uSigma?: Tensor): Tensor {
+function mergeInto(ctx: GpuContext, f: LowRankFactors, g: Tensor, rho: number): Tensor {
   const { base } = f;
-  const us = uSigma ?? f.scaledU();
   const merged = ctx.tensor(base.weight.shape, 'f32', `${base.name}.merged`);
-  mergeWeight(ctx, { w0: base.weight, uSigma: us, d: f.d, g, merged }, { out: base.out, in: base.in, rank: f.rank, layout: base.layout, rho });
-  if (!uSigma) us.release();
+  mergeWeight(ctx, { w0: base.weight, u: f.u, sigma: f.sigma, d: f.d, g, merged }, { out: base.out, in: base.in, rank: f.rank, layout: base.layout, rho });
   return merged;
 }

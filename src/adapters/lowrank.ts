@@ -15,7 +15,6 @@
 import type { GpuContext } from '../gpu/context';
 import type { Tensor } from '../gpu/tensor';
 import { linearBackwardInput, linearForward, matmul } from '../ops/matmul';
-import { scaleColumns } from '../ops/adapters';
 import type { BaseLinear, TrainableStorage } from './layer';
 
 export class LowRankFactors {
@@ -39,13 +38,6 @@ export class LowRankFactors {
     ({ param: this.u, grad: this.dU } = storage.take([out, rank], u, `${base.name}.U`));
     ({ param: this.d, grad: this.dD } = storage.take([rank, inF], d, `${base.name}.D`));
     this.sigma = ctx.upload(sigma, [rank], `${base.name}.σ`);
-  }
-
-  /** Uσ = U·diag(σ) (out×R); the caller releases it. */
-  scaledU(): Tensor {
-    const t = this.ctx.tensor([this.base.out, this.rank], 'f32', `${this.base.name}.Uσ`);
-    scaleColumns(this.ctx, this.u, this.sigma, t, this.base.out, this.rank);
-    return t;
   }
 
   /** Hs = X·Dσᵀ = (X·Dᵀ)·diag(σ) (rows×R): σ scales the product's columns as it is stored. */

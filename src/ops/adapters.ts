@@ -1,7 +1,7 @@
 // Launchers for shaders/adapters.wgsl. Each checks its operands' sizes (not their element
 // types: checkTensor gets dtype null; every operand is f32), then records one dispatch.
-// Shapes: U, Uσ, A are (out×R); D, Dσ are (R×in); Mg is (R×R); c, m, n, g, a are (out);
-// P/Q, L/Y, G, Gs, Gl are (N×out).
+// Shapes: U, Uσ, A, B are (out×R); D is (R×in); σ is (R); Mg is (R×R); c, m, n, g are (out);
+// P/Q, L/Y, G, Gs, Gl are (N×out). Uσ = U·diag(σ) is formed by the kernels as they read U.
 
 import adaptersWgsl from '../../shaders/adapters.wgsl?raw';
 import type { GpuContext, Kernel } from '../gpu/context';
@@ -34,29 +34,10 @@ export function rowNorms(ctx: GpuContext, w0: Tensor, out: Tensor, dims: { out: 
   ]);
 }
 
-/** out = diag(v)·M (M is rows×cols, v is rows). */
-export function scaleRows(ctx: GpuContext, m: Tensor, v: Tensor, out: Tensor, rows: number, cols: number): void {
-  scale(ctx, 'scale_rows', m, v, out, rows, cols, [rows, `rows = ${rows}`]);
-}
-
-/** out = M·diag(v) (M is rows×cols, v is cols). */
-export function scaleColumns(ctx: GpuContext, m: Tensor, v: Tensor, out: Tensor, rows: number, cols: number): void {
-  scale(ctx, 'scale_columns', m, v, out, rows, cols, [cols, `cols = ${cols}`]);
-}
-
-/** `vLen` is v's length and where it comes from (rows or cols). */
-function scale(ctx: GpuContext, name: string, m: Tensor, v: Tensor, out: Tensor, rows: number, cols: number, vLen: [number, string]): void {
-  const rc = `rows×cols = ${rows}×${cols}`;
-  checkTensor(name, m, 'M', rows * cols, rc, null);
-  checkTensor(name, v, 'v', ...vLen, null);
-  checkTensor(name, out, 'out', rows * cols, rc, null);
-  ctx.dispatch(kernel(ctx, name), { scaleIn: m, scaleBy: v, scaleOut: out }, { rows, cols }, [gridStrideWorkgroups(ctx, rows * cols)]);
-}
-
 /** n_j = sqrt(c_j² + 2·Uσ_j·A_j + Uσ_j·Mg·Uσ_jᵀ + ε), g_j = mag_j/n_j. */
 export function columnNormPass(
   ctx: GpuContext,
-  t: { c: Tensor; mag: Tensor; uSigma: Tensor; w0dT: Tensor; gram: Tensor; n: Tensor; g: Tensor },
+  t: { c: Tensor; mag: Tensor; u: Tensor; sigma: Tensor; w0dT: Tensor; gram: Tensor; n: Tensor; g: Tensor },
   dims: { out: number; rank: number; eps: number },
 ): void {
   const name = 'column_norm_pass';
@@ -65,14 +46,15 @@ export function columnNormPass(
   const or = `out×rank = ${out}×${rank}`;
   checkTensor(name, t.c, 'c', out, o, null);
   checkTensor(name, t.mag, 'mag', out, o, null);
-  checkTensor(name, t.uSigma, 'Uσ', out * rank, or, null);
+  checkTensor(name, t.u, 'U', out * rank, or, null);
+  checkTensor(name, t.sigma, 'σ', rank, `rank = ${rank}`, null);
   checkTensor(name, t.w0dT, 'W0·Dᵀ', out * rank, or, null);
   checkTensor(name, t.gram, 'D·Dᵀ', rank * rank, `rank×rank = ${rank}×${rank}`, null);
   checkTensor(name, t.n, 'n', out, o, null);
   checkTensor(name, t.g, 'g', out, o, null);
   ctx.dispatch(
     kernel(ctx, name),
-    { cNorm: t.c, mag: t.mag, uSigma: t.uSigma, w0dT: t.w0dT, gram: t.gram, nOut: t.n, gOut: t.g },
+    { cNorm: t.c, mag: t.mag, uFactor: t.u, sigma: t.sigma, w0dT: t.w0dT, gram: t.gram, nOut: t.n, gOut: t.g },
     { outF: out, rank, eps: dims.eps },
     [Math.ceil(out / OUT_GROUP)],
   );
@@ -143,24 +125,26 @@ export function columnDotCoefficient(
   partials.release();
 }
 
-/** dU[j,k] += a_j·σ_k·(A[j,k] + (Uσ·Mg)[j,k]). */
-export function duNormTerm(
+/**
+ * The norm's share of D2-LoRA's backward, given a (columnDotCoefficient's 'd2lora-a'):
+ *   dU[j,k] += a_j·σ_k·(A[j,k] + (Uσ·Mg)[j,k]),  B = diag(a)·Uσ,  uSigma = Uσ
+ * (B and Uσ are written into the given out×R tensors, for dD += Bᵀ·W0 + (Bᵀ·Uσ)·D).
+ */
+export function normGradTerms(
   ctx: GpuContext,
-  t: { a: Tensor; sigma: Tensor; uSigma: Tensor; w0dT: Tensor; gram: Tensor; dU: Tensor },
+  t: { a: Tensor; u: Tensor; sigma: Tensor; w0dT: Tensor; gram: Tensor; dU: Tensor; b: Tensor; uSigma: Tensor },
   dims: { out: number; rank: number },
 ): void {
-  const name = 'du_norm_term';
+  const name = 'norm_grad_terms';
   const { out, rank } = dims;
   const or = `out×rank = ${out}×${rank}`;
   checkTensor(name, t.a, 'a', out, `out = ${out}`, null);
   checkTensor(name, t.sigma, 'σ', rank, `rank = ${rank}`, null);
-  checkTensor(name, t.uSigma, 'Uσ', out * rank, or, null);
-  checkTensor(name, t.w0dT, 'W0·Dᵀ', out * rank, or, null);
   checkTensor(name, t.gram, 'D·Dᵀ', rank * rank, `rank×rank = ${rank}×${rank}`, null);
-  checkTensor(name, t.dU, 'dU', out * rank, or, null);
+  for (const [role, x] of [['U', t.u], ['W0·Dᵀ', t.w0dT], ['dU', t.dU], ['B', t.b], ['Uσ', t.uSigma]] as const) checkTensor(name, x, role, out * rank, or, null);
   ctx.dispatch(
     kernel(ctx, name),
-    { aCoeff: t.a, sigma: t.sigma, uSigma: t.uSigma, w0dT: t.w0dT, gram: t.gram, dU: t.dU },
+    { aCoeff: t.a, uFactor: t.u, sigma: t.sigma, w0dT: t.w0dT, gram: t.gram, dU: t.dU, bOut: t.b, uSigmaOut: t.uSigma },
     { outF: out, rank },
     [gridStrideWorkgroups(ctx, out * rank)],
   );
@@ -169,14 +153,15 @@ export function duNormTerm(
 /** Ŵ = diag(g)·(W0 + Uσ·D) + ρ·Uσ·D, written in W0's layout into `merged`. */
 export function mergeWeight(
   ctx: GpuContext,
-  t: { w0: Tensor; uSigma: Tensor; d: Tensor; g: Tensor; merged: Tensor },
+  t: { w0: Tensor; u: Tensor; sigma: Tensor; d: Tensor; g: Tensor; merged: Tensor },
   dims: { out: number; in: number; rank: number; layout: WeightLayout; rho: number },
 ): void {
   const name = 'merge_weight';
   const { out, rank } = dims;
   const oi = `out×in = ${out}×${dims.in}`;
   checkTensor(name, t.w0, 'W0', out * dims.in, oi, null);
-  checkTensor(name, t.uSigma, 'Uσ', out * rank, `out×rank = ${out}×${rank}`, null);
+  checkTensor(name, t.u, 'U', out * rank, `out×rank = ${out}×${rank}`, null);
+  checkTensor(name, t.sigma, 'σ', rank, `rank = ${rank}`, null);
   checkTensor(name, t.d, 'D', rank * dims.in, `rank×in = ${rank}×${dims.in}`, null);
   checkTensor(name, t.g, 'g', out, `out = ${out}`, null);
   checkTensor(name, t.merged, 'Ŵ', out * dims.in, oi, null);
@@ -184,7 +169,7 @@ export function mergeWeight(
   const [fast, slow] = inOut ? [out, dims.in] : [dims.in, out];
   ctx.dispatch(
     kernel(ctx, name),
-    { w0: t.w0, uSigma: t.uSigma, dFactor: t.d, gScale: t.g, merged: t.merged },
+    { w0: t.w0, uFactor: t.u, sigma: t.sigma, dFactor: t.d, gScale: t.g, merged: t.merged },
     { outF: out, inF: dims.in, rank, inOut: inOut ? 1 : 0, rho: dims.rho },
     [Math.ceil(fast / MERGE_EDGE), Math.ceil(slow / MERGE_EDGE)],
   );

@@ -1,5 +1,6 @@
 // The binding contract the runtime reads from WGSL source (src/gpu/wgsl-layout.ts).
 
+import { readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parseBindings, parseConstU32, withConstU32 } from '../../src/gpu/wgsl-layout';
 
@@ -73,5 +74,20 @@ describe('withConstU32', () => {
   it('names the module when the const is missing or the value is not a u32', () => {
     expect(() => withConstU32('override REG: u32;', 'REG', 8, 'demo')).toThrow('WGSL module "demo": no module-scope "const REG = <integer>u;" found');
     expect(() => withConstU32('const REG = 4u;', 'REG', -1, 'demo')).toThrow('WGSL module "demo": const REG must be a u32, got -1');
+  });
+});
+
+describe('the project\'s kernels', () => {
+  const dir = new URL('../../shaders/', import.meta.url);
+  const modules = readdirSync(dir).filter((f) => f.endsWith('.wgsl'));
+
+  it.each(modules)("%s: every entry point binds at most 8 storage buffers (WebGPU's default maxStorageBuffersPerShaderStage)", (file) => {
+    const code = readFileSync(new URL(file, dir), 'utf8');
+    const entryPoints = [...code.matchAll(/@compute[^;{]*?fn\s+(\w+)/g)].map((m) => m[1]!);
+    expect(entryPoints.length).toBeGreaterThan(0);
+    for (const entryPoint of entryPoints) {
+      const storage = parseBindings(code, file, entryPoint).filter((b) => b.kind !== 'uniform');
+      expect(storage.length, `${file}: ${entryPoint} binds ${storage.map((b) => b.name).join(', ')}`).toBeLessThanOrEqual(8);
+    }
   });
 });
