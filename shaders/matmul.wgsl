@@ -1,9 +1,12 @@
 // The matmul family over row-major f32, batched over a leading dimension:
 //
-//   C[b] (M×N) = alpha · op(A[b]) · op(B[b]) · diag(scale)  (+ bias[n])  (+ C[b] when accumulate)
+//   C[b] (M×N) = alpha · (op(A[b]) · op(B[b]) + A2 · op(B2)) · diag(scale)  (+ bias[n])  (+ C[b] when accumulate)
 //
 //   scale (length N, when hasScale) multiplies column n of the product: an adapter's
 //   X·(diag(σ)·D)ᵀ is X·Dᵀ·diag(σ), so its scaled factors need no dispatch of their own.
+//   A2·op(B2), when K2 > 0 (batch 1 only), is a second product of depth K2 summed into the same
+//   accumulators: A2 stored M×K2, B2 stored K2×N or, with transB2, N×K2. An adapter's low-rank
+//   path rides on its frozen product this way: X·W0ᵀ + Hs·Uᵀ, G·W0 + Ts·D.
 //
 //   op(A) is A (M×K) or, with TRANS_A, the transpose of A stored K×M.
 //   op(B) is B (K×N) or, with TRANS_B, the transpose of B stored N×K.
@@ -41,6 +44,8 @@ struct Params {
   accumulate: u32,
   hasBias: u32,
   hasScale: u32,
+  K2: u32,
+  transB2: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -49,6 +54,8 @@ struct Params {
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> c: array<f32>;
 @group(0) @binding(5) var<storage, read> scale: array<f32>;
+@group(0) @binding(6) var<storage, read> a2: array<f32>;
+@group(0) @binding(7) var<storage, read> b2: array<f32>;
 
 override TRANS_A: bool;
 override TRANS_B: bool;
@@ -67,6 +74,19 @@ fn loadB(base: u32, k: u32, n: u32) -> f32 {
   if (k >= p.K || n >= p.N) { return 0.0; }
   if (TRANS_B) { return b[base + n * p.K + k]; }
   return b[base + k * p.N + n];
+}
+
+// A2[m, k] of the second product, zero outside the matrix (k < K2 by the callers' loops).
+fn loadA2(m: u32, k: u32) -> f32 {
+  if (m >= p.M) { return 0.0; }
+  return a2[m * p.K2 + k];
+}
+
+// op(B2)[k, n] of the second product, zero outside the matrix.
+fn loadB2(k: u32, n: u32) -> f32 {
+  if (n >= p.N) { return 0.0; }
+  if (p.transB2 != 0u) { return b2[n * p.K2 + k]; }
+  return b2[k * p.N + n];
 }
 
 fn store(batch: u32, m: u32, n: u32, acc: f32) {
@@ -90,6 +110,9 @@ fn matmul_naive(@builtin(global_invocation_id) gid: vec3<u32>) {
   for (var k = 0u; k < p.K; k++) {
     acc += loadA(baseA, m, k) * loadB(baseB, k, n);
   }
+  for (var k = 0u; k < p.K2; k++) {
+    acc += loadA2(m, k) * loadB2(k, n);
+  }
   store(batch, m, n, acc);
 }
 
@@ -111,6 +134,15 @@ fn matmul_regblock(@builtin(global_invocation_id) gid: vec3<u32>) {
     var bv: array<f32, REG>;
     for (var i = 0u; i < REG; i++) { av[i] = loadA(baseA, m0 + i, k); }
     for (var j = 0u; j < REG; j++) { bv[j] = loadB(baseB, k, n0 + j); }
+    for (var i = 0u; i < REG; i++) {
+      for (var j = 0u; j < REG; j++) { acc[i][j] = fma(av[i], bv[j], acc[i][j]); }
+    }
+  }
+  for (var k = 0u; k < p.K2; k++) {
+    var av: array<f32, REG>;
+    var bv: array<f32, REG>;
+    for (var i = 0u; i < REG; i++) { av[i] = loadA2(m0 + i, k); }
+    for (var j = 0u; j < REG; j++) { bv[j] = loadB2(k, n0 + j); }
     for (var i = 0u; i < REG; i++) {
       for (var j = 0u; j < REG; j++) { acc[i][j] = fma(av[i], bv[j], acc[i][j]); }
     }
@@ -183,6 +215,17 @@ fn matmul_tiled(
       }
     }
     workgroupBarrier();
+  }
+
+  // The second product is shallow (an adapter's rank): read straight from memory, not staged.
+  for (var k = 0u; k < p.K2; k++) {
+    var av: array<f32, REG>;
+    var bv: array<f32, REG>;
+    for (var i = 0u; i < REG; i++) { av[i] = loadA2(row0 + lid.y + i * THREADS, k); }
+    for (var j = 0u; j < REG; j++) { bv[j] = loadB2(k, col0 + lid.x + j * THREADS); }
+    for (var i = 0u; i < REG; i++) {
+      for (var j = 0u; j < REG; j++) { acc[i][j] = fma(av[i], bv[j], acc[i][j]); }
+    }
   }
 
   for (var i = 0u; i < REG; i++) {

@@ -94,10 +94,9 @@ export class AdditiveLayer extends AdaptedLayerBase {
   forward(x: Tensor, rows: number): Tensor {
     this.discardCache();
     const f = this.factors;
-    const y = this.ctx.tensor([rows, this.base.out], 'f32', `${this.base.name}.Y`);
-    f.baseForward(x, y, rows, this.base.bias);
     const hs = f.projectDown(x, rows);
-    f.projectUp(hs, y, rows, true);
+    const y = this.ctx.tensor([rows, this.base.out], 'f32', `${this.base.name}.Y`);
+    f.baseForwardPlusUp(x, hs, y, rows, this.base.bias);
     this.cache = { x, rows, hs };
     return y;
   }
@@ -209,7 +208,7 @@ export class RescaledLayer extends AdaptedLayerBase {
     f.baseForward(x, q, rows);
     const hs = f.projectDown(x, rows);
     const y = this.ctx.tensor([rows, this.base.out], 'f32', `${this.base.name}.Y`);
-    f.projectUp(hs, y, rows, false);
+    f.projectUp(hs, y, rows);
     combineForward(this.ctx, { q, y, g: norm.g, bias: this.base.bias }, { rows, out: this.base.out, rho: this.form.rho });
     this.cache = { x, rows, hs, q, norm };
     return y;

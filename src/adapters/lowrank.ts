@@ -8,7 +8,9 @@
 //             Hs = X·Dσᵀ = (X·Dᵀ)·diag(σ) (N×R)    the spec's s·H± with signs folded in
 //             L  = Hs·Uᵀ                 (N×out)
 //   backward  dX = Gs·W0 + Ts·D,  Ts = Gl·Uσ = (Gl·U)·diag(σ)   (N×in, N×R)
-// (σ scales the skinny products' columns as the matmul stores them: no Uσ or Dσ is formed for them)
+// (σ scales the skinny products' columns as the matmul stores them: no Uσ or Dσ is formed for
+// them; a low-rank product beside a frozen one, Hs·Uᵀ or Ts·D, is the matmul's second product,
+// summed in the same dispatch)
 //             dU += Glᵀ·Hs                (out×R)   = s·Glᵀ H₊ and −sτ·Glᵀ H₋
 //             dD += Tsᵀ·X                 (R×in)    = s·(Gl U₊)ᵀ X and −sτ·(Gl U₋)ᵀ X
 
@@ -47,14 +49,19 @@ export class LowRankFactors {
     return hs;
   }
 
-  /** out (+)= Hs·Uᵀ (rows×out). */
-  projectUp(hs: Tensor, out: Tensor, rows: number, accumulate: boolean): void {
-    matmul(this.ctx, { a: hs, b: this.u, c: out, M: rows, N: this.base.out, K: this.rank, transB: true, accumulate });
+  /** out = Hs·Uᵀ (rows×out). */
+  projectUp(hs: Tensor, out: Tensor, rows: number): void {
+    matmul(this.ctx, { a: hs, b: this.u, c: out, M: rows, N: this.base.out, K: this.rank, transB: true });
   }
 
   /** Frozen product out = X·W0ᵀ (+ bias when given), through W0's layout. */
   baseForward(x: Tensor, out: Tensor, rows: number, bias?: Tensor): void {
     linearForward(this.ctx, x, this.base.weight, out, { rows, ...this.base }, { bias });
+  }
+
+  /** out = X·W0ᵀ + Hs·Uᵀ (+ bias when given) in one dispatch: the additive forward. */
+  baseForwardPlusUp(x: Tensor, hs: Tensor, out: Tensor, rows: number, bias?: Tensor): void {
+    linearForward(this.ctx, x, this.base.weight, out, { rows, ...this.base }, { bias, plus: { a: hs, b: this.u, K: this.rank, transB: true } });
   }
 
   /**
@@ -65,11 +72,10 @@ export class LowRankFactors {
    */
   backward(gs: Tensor, gl: Tensor, x: Tensor, hs: Tensor, rows: number, into?: Tensor): { dx: Tensor; ts: Tensor } {
     const { ctx, rank, base } = this;
-    const dx = into ?? ctx.tensor([rows, base.in], 'f32', `${base.name}.dX`);
-    linearBackwardInput(ctx, gs, base.weight, dx, { rows, ...base }, { accumulate: into !== undefined });
     const ts = ctx.tensor([rows, rank], 'f32', `${base.name}.Ts`);
     matmul(ctx, { a: gl, b: this.u, c: ts, M: rows, N: rank, K: base.out, scale: this.sigma });
-    matmul(ctx, { a: ts, b: this.d, c: dx, M: rows, N: base.in, K: rank, accumulate: true });
+    const dx = into ?? ctx.tensor([rows, base.in], 'f32', `${base.name}.dX`);
+    linearBackwardInput(ctx, gs, base.weight, dx, { rows, ...base }, { accumulate: into !== undefined, plus: { a: ts, b: this.d, K: rank } });
     matmul(ctx, { a: gl, b: hs, c: this.dU, M: base.out, N: rank, K: rows, transA: true, accumulate: true });
     matmul(ctx, { a: ts, b: x, c: this.dD, M: rank, N: base.in, K: rows, transA: true, accumulate: true });
     return { dx, ts };

@@ -3,6 +3,7 @@
 
 import matmulWgsl from '../../shaders/matmul.wgsl?raw';
 import type { GpuContext, Kernel } from '../gpu/context';
+import { KernelError } from '../gpu/errors';
 import type { Tensor } from '../gpu/tensor';
 import { parseConstU32, withConstU32 } from '../gpu/wgsl-layout';
 import { checkDims, checkTensor } from './checks';
@@ -78,8 +79,23 @@ export interface MatmulArgs {
   bias?: Tensor;
   /** Multiplies column n of the product (length N), before bias and accumulate. */
   scale?: Tensor;
+  /**
+   * A second product summed into the first before the epilogue (batch 1 only):
+   * C = alpha·(op(A)·op(B) + A2·op(B2))·diag(scale) (+ bias) (+ C), with A2 stored M×K2 and
+   * op(B2) K2×N (B2 stored K2×N, or N×K2 when transB). One dispatch instead of two, and one
+   * rounding of the sum instead of two.
+   */
+  plus?: MatmulSecond;
   /** Default: 'regblock' on CPU drivers, 'tiled' on GPUs. */
   variant?: MatmulVariant;
+}
+
+/** The second product of MatmulArgs.plus. */
+export interface MatmulSecond {
+  a: Tensor;
+  b: Tensor;
+  K: number;
+  transB?: boolean;
 }
 
 /** The kernel name as it appears in errors and benchmark tables. */
@@ -127,11 +143,18 @@ export function matmul(ctx: GpuContext, args: MatmulArgs): void {
   if (c.size < needC) checkTensor(name, c, 'C', needC, `M×N = ${M}×${N}` + over, null);
   if (args.bias) checkTensor(name, args.bias, 'bias', N, `N = ${N}`, null);
   if (args.scale) checkTensor(name, args.scale, 'scale', N, `N = ${N}`, null);
+  const plus = args.plus;
+  if (plus) {
+    if (batch !== 1) throw new KernelError(name, `a second product (plus) needs batch 1, got ${batch}`);
+    checkDims(name, { K2: plus.K });
+    checkTensor(name, plus.a, 'A2', M * plus.K, `M×K2 = ${M}×${plus.K}`, null);
+    checkTensor(name, plus.b, 'B2', plus.K * N, plus.transB ? `N×K2 = ${N}×${plus.K}` : `K2×N = ${plus.K}×${N}`, null);
+  }
   const kernel = kernelFor(ctx, variant, transA, transB);
   const tile = tileOf(variant);
   ctx.dispatch(
     kernel,
-    { a, b, c, bias: args.bias ?? ctx.empty, scale: args.scale ?? ctx.empty },
+    { a, b, c, bias: args.bias ?? ctx.empty, scale: args.scale ?? ctx.empty, a2: plus?.a ?? ctx.empty, b2: plus?.b ?? ctx.empty },
     {
       M,
       N,
@@ -143,6 +166,8 @@ export function matmul(ctx: GpuContext, args: MatmulArgs): void {
       accumulate: args.accumulate ? 1 : 0,
       hasBias: args.bias ? 1 : 0,
       hasScale: args.scale ? 1 : 0,
+      K2: plus?.K ?? 0,
+      transB2: plus?.transB ? 1 : 0,
     },
     [Math.ceil(N / tile), Math.ceil(M / tile), batch],
   );
@@ -167,7 +192,7 @@ export function linearForward(
   w: Tensor,
   y: Tensor,
   dims: LinearDims,
-  opts: Pick<MatmulArgs, 'bias' | 'accumulate' | 'alpha' | 'variant'> = {},
+  opts: Pick<MatmulArgs, 'bias' | 'accumulate' | 'alpha' | 'variant' | 'plus'> = {},
 ): void {
   const transB = (dims.layout ?? 'out_in') === 'out_in';
   matmul(ctx, { a: x, b: w, c: y, M: dims.rows, N: dims.out, K: dims.in, transB, ...opts });
@@ -180,7 +205,7 @@ export function linearBackwardInput(
   w: Tensor,
   dx: Tensor,
   dims: LinearDims,
-  opts: Pick<MatmulArgs, 'accumulate' | 'alpha' | 'variant'> = {},
+  opts: Pick<MatmulArgs, 'accumulate' | 'alpha' | 'variant' | 'plus'> = {},
 ): void {
   const transB = (dims.layout ?? 'out_in') === 'in_out';
   matmul(ctx, { a: g, b: w, c: dx, M: dims.rows, N: dims.in, K: dims.out, transB, ...opts });

@@ -1,6 +1,6 @@
 // CPU reference of shaders/matmul.wgsl, accumulating in f64: the oracle of the kernel tests.
 //
-//   C[b] (M×N) = alpha · op(A[b]) · op(B[b]) · diag(scale) (+ bias[n]) (+ C[b] when accumulate)
+//   C[b] (M×N) = alpha · (op(A[b]) · op(B[b]) + A2 · op(B2)) · diag(scale) (+ bias[n]) (+ C[b] when accumulate)
 //
 // Besides C it returns, per element, Σ_k |op(A)[m,k]|·|op(B)[k,n]| — the magnitude that bounds
 // the rounding error of any f32 summation order (see matmulTolerance).
@@ -22,6 +22,8 @@ export interface MatmulRefArgs {
   scale?: ArrayLike<number>;
   /** Initial C for accumulate (batch·M·N values). */
   c?: ArrayLike<number>;
+  /** A second product A2 (M×K2) · op(B2) (B2 K2×N, or N×K2 when transB), batch 1. */
+  plus?: { a: ArrayLike<number>; b: ArrayLike<number>; K: number; transB?: boolean };
 }
 
 export interface MatmulRefResult {
@@ -50,6 +52,12 @@ export function matmulRef(args: MatmulRefArgs): MatmulRefResult {
         for (let k = 0; k < K; k++) {
           const bv = args.transB ? b[baseB + n * K + k]! : b[baseB + k * N + n]!;
           const prod = rowA[k]! * bv;
+          acc += prod;
+          mag += Math.abs(prod);
+        }
+        const plus = args.plus;
+        for (let k = 0; plus && k < plus.K; k++) {
+          const prod = plus.a[m * plus.K + k]! * (plus.transB ? plus.b[n * plus.K + k]! : plus.b[k * N + n]!);
           acc += prod;
           mag += Math.abs(prod);
         }

@@ -100,6 +100,62 @@ describe.each<MatmulVariant>(MATMUL_VARIANTS)('matmul_%s', (variant) => {
   });
 });
 
+describe.each<MatmulVariant>(MATMUL_VARIANTS)('matmul_%s with a second product (plus)', (variant) => {
+  // An adapter's shapes (rank 8 or 16 beside a frozen product) and awkward ones: K2 = 1, ragged tiles.
+  const CASES: [string, number, number, number, number][] = [
+    ['adapter forward 67×131×37 + K2=8', 67, 131, 37, 8],
+    ['ragged 129×257×135 + K2=16', 129, 257, 135, 16],
+    ['K2=1 outer product 65×63×5', 65, 63, 5, 1],
+    ['K=1, K2=33 13×70', 13, 70, 1, 33],
+  ];
+  for (const [label, M, N, K, K2] of CASES) {
+    for (const [transB, transB2] of [[false, false], [true, true], [false, true], [true, false]] as const) {
+      it(`${label} transB=${transB} transB2=${transB2}, with scale, bias and accumulate`, async () => {
+        const ctx = await gpu();
+        const a = randomF32(M * K, M + K);
+        const b = randomF32(K * N, N + K);
+        const a2 = randomF32(M * K2, 31 + K2);
+        const b2 = randomF32(K2 * N, 37 + K2);
+        const scale = Float32Array.from({ length: N }, (_, n) => (n % 3 === 0 ? -1.5 : 0.75));
+        const bias = randomF32(N, 41);
+        const c0 = randomF32(M * N, 43);
+        const t = {
+          a: ctx.upload(a, [M, K], 'A'),
+          b: ctx.upload(b, transB ? [N, K] : [K, N], 'B'),
+          a2: ctx.upload(a2, [M, K2], 'A2'),
+          b2: ctx.upload(b2, transB2 ? [N, K2] : [K2, N], 'B2'),
+          scale: ctx.upload(scale, [N], 'scale'),
+          bias: ctx.upload(bias, [N], 'bias'),
+          c: ctx.upload(c0, [M, N], 'C'),
+        };
+        const plus = { a: t.a2, b: t.b2, K: K2, transB: transB2 };
+        matmul(ctx, { a: t.a, b: t.b, c: t.c, M, N, K, transB, alpha: 0.5, scale: t.scale, bias: t.bias, accumulate: true, plus, variant });
+        const ref = matmulRef({ a, b, M, N, K, transB, alpha: 0.5, scale, bias, c: c0, plus: { a: a2, b: b2, K: K2, transB: transB2 } });
+        const without = matmulRef({ a, b, M, N, K, transB, alpha: 0.5, scale, bias, c: c0 });
+        let moved = 0;
+        for (let i = 0; i < M * N; i++) moved = Math.max(moved, Math.abs(ref.c[i]! - without.c[i]!));
+        expect(moved).toBeGreaterThan(0.1); // the second product counts
+        expect(worstRatio(await ctx.read(t.c), ref, K + K2)).toBeLessThanOrEqual(1);
+        for (const x of Object.values(t)) x.release();
+      });
+    }
+  }
+
+  it('rejects a batched product and a short second operand, naming the kernel', async () => {
+    const ctx = await gpu();
+    const a = ctx.tensor([4, 8], 'f32', 'A');
+    const b = ctx.tensor([8, 6], 'f32', 'B');
+    const c = ctx.tensor([2, 4, 6], 'f32', 'C');
+    const a2 = ctx.tensor([4, 3], 'f32', 'A2');
+    const short = ctx.tensor([5], 'f32', 'B2');
+    expect(() => matmul(ctx, { a, b, c, M: 4, N: 6, K: 8, batch: 2, batchStrideB: 0, batchStrideA: 0, plus: { a: a2, b: short, K: 3 }, variant })).toThrow(
+      /matmul_\w+_nn.*second product \(plus\) needs batch 1, got 2/,
+    );
+    expect(() => matmul(ctx, { a, b, c, M: 4, N: 6, K: 8, plus: { a: a2, b: short, K: 3 }, variant })).toThrow(/matmul_\w+_nn.*B2.*K2×N = 3×6/);
+    for (const x of [a, b, c, a2, short]) x.release();
+  });
+});
+
 describe('linear layer products', () => {
   it('forward, input gradient and weight gradient agree with the reference', async () => {
     const ctx = await gpu();
@@ -197,9 +253,9 @@ describe('bad input names the kernel and the problem', () => {
     // Any workgroup edge compiles; the launcher's own is not needed here.
     const constants = { TRANS_A: 0, TRANS_B: 0, THREADS: 1 };
     const k = ctx.kernel({ name: 'matmul_naive_nn', code: (await import('../../shaders/matmul.wgsl?raw')).default, entryPoint: 'matmul_naive', constants });
-    const params = { M: 1, N: 1, K: 4, batchStrideA: 0, batchStrideB: 0, batchStrideC: 0, alpha: 1, accumulate: 0, hasBias: 0, hasScale: 0 };
+    const params = { M: 1, N: 1, K: 4, batchStrideA: 0, batchStrideB: 0, batchStrideC: 0, alpha: 1, accumulate: 0, hasBias: 0, hasScale: 0, K2: 0, transB2: 0 };
     expect(() => ctx.dispatch(k, { a, b }, params, [1])).toThrow(/kernel "matmul_naive_nn": binding "bias" .* was not given/);
-    expect(() => ctx.dispatch(k, { a, b, bias: ctx.empty, c, scale: ctx.empty }, { ...params, Q: 1 }, [1])).toThrow(
+    expect(() => ctx.dispatch(k, { a, b, bias: ctx.empty, c, scale: ctx.empty, a2: ctx.empty, b2: ctx.empty }, { ...params, Q: 1 }, [1])).toThrow(
       /kernel "matmul_naive_nn": unknown parameter "Q"/,
     );
   });
