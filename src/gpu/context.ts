@@ -159,8 +159,9 @@ export class GpuContext {
   private readonly buffers = new WeakMap<GPUBuffer, { id: number; size: number }>();
   private nextId = 1;
   /**
-   * Bind groups by a hash of their layout and of what they bind (see bindingHash); the few that
-   * share a hash are told apart by comparing everything.
+   * Bind groups by a hash of their layout and of what they bind (mixHash over the layout's
+   * number and each binding's buffer number, offset and size); the few that share a hash are
+   * told apart by comparing everything.
    */
   private readonly bindGroups = new Map<number, CachedBindGroup[]>();
   private bindGroupCount = 0;
@@ -336,13 +337,13 @@ export class GpuContext {
     if (x === 0 || y === 0 || z === 0) return; // an empty problem: nothing to do
 
     // This runs for every dispatch of every step: plain loops and no allocation. What only a
-    // new set of bindings can get wrong (aliasing, a binding too large, a name the kernel lacks)
-    // is checked when its bind group is made; a cached one passed those checks with the same
-    // buffers, offsets and sizes.
+    // new set of buffers can get wrong (aliasing, a binding too large) is checked when its bind
+    // group is made; a cached one passed those checks with the same buffers, offsets and sizes.
     const decls = kernel.bindings;
     const { buffers, sizes, offsets } = this.bound;
     buffers.length = sizes.length = offsets.length = decls.length;
     let uniformOffset = -1;
+    let given = 0;
     let hash = kernel.layoutId;
     for (let i = 0; i < decls.length; i++) {
       const decl = decls[i]!;
@@ -359,6 +360,7 @@ export class GpuContext {
       if (b === undefined) {
         throw new KernelError(kernel.name, `binding "${decl.name}" (@binding(${decl.binding})) was not given`);
       }
+      given++;
       let buffer: GPUBuffer;
       let size: number;
       let offset = 0;
@@ -380,7 +382,14 @@ export class GpuContext {
       offsets[i] = offset;
       hash = mixHash(mixHash(mixHash(hash, id), offset), size);
     }
-    const bindGroup = this.bindGroupFor(kernel, hash, bindings);
+    let named = 0;
+    for (const _ in bindings) named++;
+    if (named !== given) {
+      const known = decls.filter((d) => d.kind !== 'uniform').map((d) => d.name);
+      const unknown = Object.keys(bindings).find((n) => !known.includes(n));
+      throw new KernelError(kernel.name, `unknown binding "${unknown}"; the kernel declares ${known.join(', ')}`);
+    }
+    const bindGroup = this.bindGroupFor(kernel, hash);
     const pass = this.openPass();
     if (this.passPipeline !== kernel.pipeline) {
       pass.setPipeline(kernel.pipeline);
@@ -415,7 +424,7 @@ export class GpuContext {
    * is `hash`), made on a miss after checking the bindings. The uniform ring is the same buffer
    * in every one, bound at a dynamic offset.
    */
-  private bindGroupFor(kernel: Kernel, hash: number, bindings: Record<string, Binding>): GPUBindGroup {
+  private bindGroupFor(kernel: Kernel, hash: number): GPUBindGroup {
     const { buffers, sizes, offsets } = this.bound;
     const decls = kernel.bindings;
     let candidates = this.bindGroups.get(hash);
@@ -427,7 +436,7 @@ export class GpuContext {
         if (same) return c.group;
       }
     }
-    this.checkBindings(kernel, bindings);
+    this.checkBindings(kernel);
     if (this.bindGroupCount >= BIND_GROUP_CACHE_MAX) {
       this.bindGroups.clear();
       this.bindGroupCount = 0;
@@ -448,13 +457,10 @@ export class GpuContext {
     return group;
   }
 
-  /** What a new set of bindings in `bound` must satisfy: names the kernel knows, no written alias, sizes the device binds. */
-  private checkBindings(kernel: Kernel, bindings: Record<string, Binding>): void {
+  /** What a new set of buffers in `bound` must satisfy: no written alias, sizes the device binds. */
+  private checkBindings(kernel: Kernel): void {
     const { buffers, sizes } = this.bound;
     const decls = kernel.bindings;
-    const known = decls.filter((d) => d.kind !== 'uniform').map((d) => d.name);
-    const unknown = Object.keys(bindings).find((n) => !known.includes(n));
-    if (unknown !== undefined) throw new KernelError(kernel.name, `unknown binding "${unknown}"; the kernel declares ${known.join(', ')}`);
     for (let i = 0; i < decls.length; i++) {
       const decl = decls[i]!;
       if (decl.kind === 'uniform') continue;
@@ -479,10 +485,7 @@ export class GpuContext {
     const fields = decl.fields ?? [];
     let named = 0;
     for (const _ in params) named++;
-    if (named > fields.length) {
-      const unknown = Object.keys(params).find((n) => !fields.some((f) => f.name === n));
-      throw new KernelError(kernel.name, `unknown parameter "${unknown}"; ${decl.name} has ${fields.map((f) => f.name).join(', ')}`);
-    }
+    if (named > fields.length) throw unknownParameter(kernel, decl, params)!;
     const bytes = alignUp(Math.max(fields.length * 4, 16), 16);
     const align = this.limits.minUniformBufferOffsetAlignment;
     if (alignUp(this.uniforms.used, align) + bytes > this.uniforms.host.byteLength) {
@@ -498,9 +501,7 @@ export class GpuContext {
       const i = offset + 4 * k;
       if (v === undefined) {
         // Fewer given than declared, or one misspelt: name the stranger if there is one.
-        const unknown = Object.keys(params).find((n) => !fields.some((g) => g.name === n));
-        if (unknown !== undefined) throw new KernelError(kernel.name, `unknown parameter "${unknown}"; ${decl.name} has ${fields.map((g) => g.name).join(', ')}`);
-        throw new KernelError(kernel.name, `parameter "${f.name}" (${f.type}) was not given`);
+        throw unknownParameter(kernel, decl, params) ?? new KernelError(kernel.name, `parameter "${f.name}" (${f.type}) was not given`);
       }
       if (f.type === 'f32') {
         view.setFloat32(i, v, true);
@@ -976,6 +977,13 @@ function sameConstants(a: Record<string, number>, b: Record<string, number> | un
 
 function alignUp(n: number, a: number): number {
   return Math.ceil(n / a) * a;
+}
+
+/** The error naming a parameter `decl`'s struct lacks, if `params` has one. */
+function unknownParameter(kernel: Kernel, decl: BindingDecl, params: Record<string, number>): KernelError | undefined {
+  const fields = decl.fields ?? [];
+  const unknown = Object.keys(params).find((n) => !fields.some((f) => f.name === n));
+  return unknown === undefined ? undefined : new KernelError(kernel.name, `unknown parameter "${unknown}"; ${decl.name} has ${fields.map((f) => f.name).join(', ')}`);
 }
 
 /** One step of a 32-bit multiplicative hash (FNV-1a's prime) over the integers of a binding set. */

@@ -26,7 +26,7 @@ export class Tensor {
     readonly shape: readonly number[],
     readonly dtype: DType,
     readonly label: string,
-    /** The context's number for `buffer`: bind groups are cached by it (a WeakMap lookup per binding is too slow). */
+    /** The context's number for `buffer`: bind groups are cached by it, with no lookup per binding. */
     readonly bufferId: number,
     /** Where the tensor starts in its buffer (0 but for a view). */
     readonly byteOffset = 0,
