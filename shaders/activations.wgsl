@@ -91,13 +91,11 @@ fn gelu_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
 }
 
 // ---------------------------------------------------------------------------------------------
-// Residual adds: add_into acc += x (the residual stream and its gradient); add out = a + b.
-// They are linear: the backward of add_into is the identity on dacc and dx = dacc, that of add
-// hands dout to both inputs, so neither needs a kernel of its own.
+// Residual add: add_into acc += x (the residual stream and its gradient); the other residual
+// adds ride on the norms that follow them (shaders/norms.wgsl). Linear: the backward is the
+// identity on dacc and dx = dacc, so it needs no kernel of its own.
 
 @group(0) @binding(9) var<storage, read_write> acc: array<f32>;
-@group(0) @binding(10) var<storage, read> addA: array<f32>;
-@group(0) @binding(11) var<storage, read> addB: array<f32>;
 
 @compute @workgroup_size(GROUP)
 fn add_into(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -106,9 +104,3 @@ fn add_into(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgrou
   }
 }
 
-@compute @workgroup_size(GROUP)
-fn add(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  for (var i = gid.x; i < ep.n; i += nwg.x * GROUP) {
-    actOut[i] = addA[i] + addB[i];
-  }
-}

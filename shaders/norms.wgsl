@@ -20,6 +20,12 @@
 //
 // The weights (and LayerNorm's bias) are frozen base weights: the backward gives dx only, and
 // `accumulate` adds it into dx, which holds the residual stream's gradient.
+//
+// A forward can first add the residual branch into its input, in place (`hasResidual`: stream
+// += residual, then the norm of the sum), so a block's residual add costs no dispatch of its own.
+// The sum is one correctly rounded f32 add, as a separate add kernel would make, and the norm
+// reads the same values either way: the fused and the separate forms agree bit for bit. The
+// backward needs nothing new: the gradient of the sum reaches both addends unchanged.
 
 override GROUP: u32;      // threads of a workgroup-per-row kernel (a power of two)
 override ROW_GROUP: u32;  // rows (threads) of a workgroup of a thread-per-row kernel
@@ -42,12 +48,14 @@ fn workgroup_sum(t: u32, v: vec2<f32>) -> vec2<f32> {
 
 // Binding names avoid x, y, z, w, r, g, b, a: the layout parser (src/gpu/wgsl-layout.ts) sees
 // identifiers, so a swizzle such as `lid.x` would count as using a binding named x.
-struct NormForwardParams { rows: u32, dim: u32, eps: f32 }
+struct NormForwardParams { rows: u32, dim: u32, eps: f32, hasResidual: u32 }
 @group(0) @binding(0) var<uniform> nf: NormForwardParams;
 struct NormBackwardParams { rows: u32, dim: u32, accumulate: u32 }
 @group(0) @binding(1) var<uniform> nb: NormBackwardParams;
 
-@group(0) @binding(2) var<storage, read> normIn: array<f32>;
+@group(0) @binding(2) var<storage, read> normIn: array<f32>;       // the backwards' x
+@group(0) @binding(12) var<storage, read_write> stream: array<f32>; // the forwards' x (+= residual)
+@group(0) @binding(13) var<storage, read> residual: array<f32>;
 @group(0) @binding(3) var<storage, read> weight: array<f32>;
 @group(0) @binding(4) var<storage, read> bias: array<f32>;
 @group(0) @binding(5) var<storage, read_write> normOut: array<f32>;
@@ -57,6 +65,15 @@ struct NormBackwardParams { rows: u32, dim: u32, accumulate: u32 }
 @group(0) @binding(9) var<storage, read> meanSaved: array<f32>;
 @group(0) @binding(10) var<storage, read> rstdSaved: array<f32>;
 @group(0) @binding(11) var<storage, read_write> dx: array<f32>;
+
+// x[i] of a forward's first pass over its row, the residual added in place when there is one.
+// The later passes read stream[i] again: the same invocation wrote it.
+fn first_read(i: u32) -> f32 {
+  if (nf.hasResidual == 0u) { return stream[i]; }
+  let v = stream[i] + residual[i];
+  stream[i] = v;
+  return v;
+}
 
 fn write_dx(i: u32, v: f32) {
   if (nb.accumulate != 0u) { dx[i] += v; } else { dx[i] = v; }
@@ -76,11 +93,11 @@ fn rmsnorm_forward(
     let base = row * nf.dim;
     var squares = 0.0;
     for (var c = t; c < nf.dim; c += GROUP) {
-      let v = normIn[base + c];
+      let v = first_read(base + c);
       squares += v * v;
     }
     let r = inverseSqrt(workgroup_sum(t, vec2(squares, 0.0)).x / f32(nf.dim) + nf.eps);
-    for (var c = t; c < nf.dim; c += GROUP) { normOut[base + c] = normIn[base + c] * r * weight[c]; }
+    for (var c = t; c < nf.dim; c += GROUP) { normOut[base + c] = stream[base + c] * r * weight[c]; }
     if (t == 0u) { rstdOut[row] = r; }
   }
 }
@@ -122,15 +139,15 @@ fn layernorm_forward(
   for (var row = wid.x; row < nf.rows; row += nwg.x) {
     let base = row * nf.dim;
     var sum = 0.0;
-    for (var c = t; c < nf.dim; c += GROUP) { sum += normIn[base + c]; }
+    for (var c = t; c < nf.dim; c += GROUP) { sum += first_read(base + c); }
     let mu = workgroup_sum(t, vec2(sum, 0.0)).x / dim;
     var squares = 0.0;
     for (var c = t; c < nf.dim; c += GROUP) {
-      let d = normIn[base + c] - mu;
+      let d = stream[base + c] - mu;
       squares += d * d;
     }
     let r = inverseSqrt(workgroup_sum(t, vec2(squares, 0.0)).x / dim + nf.eps);
-    for (var c = t; c < nf.dim; c += GROUP) { normOut[base + c] = (normIn[base + c] - mu) * r * weight[c] + bias[c]; }
+    for (var c = t; c < nf.dim; c += GROUP) { normOut[base + c] = (stream[base + c] - mu) * r * weight[c] + bias[c]; }
     if (t == 0u) {
       meanOut[row] = mu;
       rstdOut[row] = r;
@@ -192,13 +209,13 @@ fn rmsnorm_forward_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(
       for (var k = 0u; k < LANES; k++) {
         let c = c0 + k;
         if (c < dim) {
-          let v = normIn[base + c];
+          let v = first_read(base + c);
           s[k].x += v * v;
         }
       }
     }
     let r = inverseSqrt(sum_lanes(s).x / f32(dim) + nf.eps);
-    for (var c = 0u; c < dim; c++) { normOut[base + c] = normIn[base + c] * r * weight[c]; }
+    for (var c = 0u; c < dim; c++) { normOut[base + c] = stream[base + c] * r * weight[c]; }
     rstdOut[row] = r;
   }
 }
@@ -232,7 +249,7 @@ fn layernorm_forward_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builti
     for (var c0 = 0u; c0 < dim; c0 += LANES) {
       for (var k = 0u; k < LANES; k++) {
         let c = c0 + k;
-        if (c < dim) { s[k].x += normIn[base + c]; }
+        if (c < dim) { s[k].x += first_read(base + c); }
       }
     }
     let mu = sum_lanes(s).x / f32(dim);
@@ -241,13 +258,13 @@ fn layernorm_forward_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builti
       for (var k = 0u; k < LANES; k++) {
         let c = c0 + k;
         if (c < dim) {
-          let d = normIn[base + c] - mu;
+          let d = stream[base + c] - mu;
           s[k].x += d * d;
         }
       }
     }
     let r = inverseSqrt(sum_lanes(s).x / f32(dim) + nf.eps);
-    for (var c = 0u; c < dim; c++) { normOut[base + c] = (normIn[base + c] - mu) * r * weight[c] + bias[c]; }
+    for (var c = 0u; c < dim; c++) { normOut[base + c] = (stream[base + c] - mu) * r * weight[c] + bias[c]; }
     meanOut[row] = mu;
     rstdOut[row] = r;
   }

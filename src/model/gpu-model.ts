@@ -21,7 +21,7 @@ import type { BaseLinear, TrainableStorage } from '../adapters/layer';
 import { TensorArena } from '../gpu/arena';
 import type { GpuContext } from '../gpu/context';
 import { Tensor } from '../gpu/tensor';
-import { geluBackward, geluForward, swigluBackward, swigluForward, addInto, add } from '../ops/activations';
+import { geluBackward, geluForward, swigluBackward, swigluForward, addInto } from '../ops/activations';
 import { attentionBackward, attentionDecode, attentionForward } from '../ops/attention';
 import { copyColumns, copyColumnsBack } from '../ops/columns';
 import { embeddingGather, gatherRows, scatterAddRows } from '../ops/embedding';
@@ -87,6 +87,12 @@ interface LayerSaved {
   mlp: Tensor[];
   /** GPT-2: the fused qkv output (kept only to be released). */
   qkv: Tensor | null;
+}
+
+/** What a block hands on: x3 = out + x2, left unsummed for the norm that reads it next. */
+interface BlockOutput {
+  out: Tensor;
+  x2: Tensor;
 }
 
 interface BatchTensors {
@@ -329,17 +335,22 @@ export class GpuModel {
     return x;
   }
 
-  /** y = norm(x) with the family's norm; returns y and the statistics its backward needs. */
-  private norm(x: Tensor, rows: number, weight: Tensor, bias: Tensor | null): { y: Tensor; stats: Tensor[] } {
+  /**
+   * y = norm(x) with the family's norm; returns y and the statistics its backward needs. With a
+   * `residual`, x += residual first, in place: the residual add of the block before rides on
+   * the norm, and x then holds the sum (the stream the norm's backward reads).
+   */
+  private norm(x: Tensor, rows: number, weight: Tensor, bias: Tensor | null, residual: Tensor | null = null): { y: Tensor; stats: Tensor[] } {
     const { hiddenSize: dim, normEps: eps } = this.config;
     const y = this.ctx.tensor([rows, dim], 'f32', 'normed');
     const rstd = this.ctx.tensor([rows], 'f32', 'rstd');
+    const withResidual = residual ? { residual } : {};
     if (bias) {
       const mean = this.ctx.tensor([rows], 'f32', 'mean');
-      layernormForward(this.ctx, { x, weight, bias, y, mean, rstd }, { rows, dim, eps });
+      layernormForward(this.ctx, { x, ...withResidual, weight, bias, y, mean, rstd }, { rows, dim, eps });
       return { y, stats: [mean, rstd] };
     }
-    rmsnormForward(this.ctx, { x, weight, y, rstd }, { rows, dim, eps });
+    rmsnormForward(this.ctx, { x, ...withResidual, weight, y, rstd }, { rows, dim, eps });
     return { y, stats: [rstd] };
   }
 
@@ -383,18 +394,15 @@ export class GpuModel {
 
   /**
    * The rest of a block after attention: x2 = x + o(attn), x3 = x2 + mlp(norm2(x2)).
-   * Returns x3 (rows×d, the down projection's output) and what the backward needs.
+   * Returns mlp(·) (rows×d, the down projection's output) as `out` and x2: x3 = out + x2 is
+   * summed by the norm that reads it next (the next block's first, or the final one's caller).
    */
-  private outputAndMlp(l: LayerWeights, x: Tensor, attn: Tensor, rows: number, train: boolean): { out: Tensor; x2: Tensor; n2: { y: Tensor; stats: Tensor[] }; mlp: Tensor[] } {
+  private outputAndMlp(l: LayerWeights, x: Tensor, attn: Tensor, rows: number, train: boolean): BlockOutput & { n2: { y: Tensor; stats: Tensor[] }; mlp: Tensor[] } {
     const ctx = this.ctx;
     const c = this.config;
     const gpt2 = c.family === 'gpt2';
-    const o = this.linear(l, gpt2 ? 'attn.c_proj' : 'o_proj', attn, rows, train);
-    const x2 = ctx.tensor([rows, c.hiddenSize], 'f32', 'x2');
-    add(ctx, { a: x, b: o, out: x2 }, { n: rows * c.hiddenSize });
-    o.release();
-
-    const n2 = this.norm(x2, rows, l.norm2, l.norm2Bias);
+    const x2 = this.linear(l, gpt2 ? 'attn.c_proj' : 'o_proj', attn, rows, train);
+    const n2 = this.norm(x2, rows, l.norm2, l.norm2Bias, x); // x2 = o(attn) + x, summed in place
     let mlp: Tensor[];
     let down: Tensor;
     if (gpt2) {
@@ -411,16 +419,18 @@ export class GpuModel {
       down = this.linear(l, 'down_proj', act, rows, train);
       mlp = [gate, up, act];
     }
-    addInto(ctx, { acc: down, x: x2 }, { n: rows * c.hiddenSize });
-    return { out: down, x2, n2, mlp }; // x3 = x2 + mlp(·), accumulated in place into the down projection's output
+    return { out: down, x2, n2, mlp };
   }
 
-  /** One transformer block: x (rows×d) → x3 (rows×d). Keeps its state when `train`. */
-  private layerForward(l: LayerWeights, x: Tensor, b: BatchTensors, train: boolean): { out: Tensor; saved: LayerSaved | null } {
+  /**
+   * One transformer block: x (rows×d) → x3 = out + x2 (rows×d), left for the next norm to sum.
+   * With `carry` (the block before's x2), x += carry first, in place. Keeps its state when `train`.
+   */
+  private layerForward(l: LayerWeights, x: Tensor, carry: Tensor | null, b: BatchTensors, train: boolean): BlockOutput & { saved: LayerSaved | null } {
     const c = this.config;
     const rows = b.rows;
     // attention block: x2 = x + o(attention(rope(q(h)), rope(k(h)), v(h))), h = norm1(x)
-    const n1 = this.norm(x, rows, l.norm1, l.norm1Bias);
+    const n1 = this.norm(x, rows, l.norm1, l.norm1Bias, carry);
     const { q, k, v, qkv } = this.projectQkv(l, n1.y, rows, b.positions, train);
     const attn = this.ctx.tensor([rows, c.numHeads * c.headDim], 'f32', 'attn');
     const lse = this.ctx.tensor([b.batch, c.numHeads, b.seq], 'f32', 'lse');
@@ -428,27 +438,27 @@ export class GpuModel {
     const { out, x2, n2, mlp } = this.outputAndMlp(l, x, attn, rows, train);
 
     const saved: LayerSaved = { x, norm1Stats: n1.stats, h: n1.y, q, k, v, attn, lse, x2, norm2Stats: n2.stats, h2: n2.y, mlp, qkv };
-    if (train) return { out, saved };
-    releaseSaved(saved, false);
-    return { out, saved: null };
+    if (train) return { out, x2, saved };
+    releaseSaved(saved, { x: true, x2: true });
+    return { out, x2, saved: null };
   }
 
   /**
    * One block for `rows` new positions offset … offset+rows−1 of one sequence: their keys and
    * values are written into the cache, and their queries attend to cache positions ≤ their own.
    */
-  private layerDecode(l: LayerWeights, x: Tensor, rows: number, positions: Tensor, kv: KvLayer, offset: number): Tensor {
+  private layerDecode(l: LayerWeights, x: Tensor, carry: Tensor | null, rows: number, positions: Tensor, kv: KvLayer, offset: number): BlockOutput {
     const ctx = this.ctx;
     const c = this.config;
-    const n1 = this.norm(x, rows, l.norm1, l.norm1Bias);
+    const n1 = this.norm(x, rows, l.norm1, l.norm1Bias, carry);
     const { q, k, v, qkv } = this.projectQkv(l, n1.y, rows, positions, false);
     const attn = ctx.tensor([rows, c.numHeads * c.headDim], 'f32', 'attn');
     const dims = { rows, offset, numHeads: c.numHeads, numKvHeads: c.numKvHeads, headDim: c.headDim, scale: 1 / Math.sqrt(c.headDim) };
     attentionDecode(ctx, { q, kNew: k, vNew: v, kCache: kv.k, vCache: kv.v, out: attn }, dims);
     const { out, x2, n2, mlp } = this.outputAndMlp(l, x, attn, rows, false);
-    for (const t of [...n1.stats, n1.y, q, k, v, attn, x2, ...n2.stats, n2.y, ...mlp]) t.release();
+    for (const t of [...n1.stats, n1.y, q, k, v, attn, ...n2.stats, n2.y, ...mlp]) t.release();
     qkv?.release();
-    return out;
+    return { out, x2 };
   }
 
   // -------------------------------------------------------------------------------------------
@@ -580,17 +590,21 @@ export class GpuModel {
     const recompute = train && opts.recompute === true;
     const b = this.uploadBatch(batch);
     let x = this.embedTokens(b.tokens, b.positions, b.rows);
+    let carry: Tensor | null = null; // the block before's x2, summed into x by the next norm
+    let carrySaved = false; // whether carry belongs to a saved layer (released by its backward)
     const saved: (LayerSaved | Tensor)[] = [];
     for (const l of this.layers) {
-      const r = this.layerForward(l, x, b, train);
+      const r = this.layerForward(l, x, carry, b, train);
+      if (carry && !carrySaved) carry.release();
       if (r.saved && recompute) {
-        releaseSaved(r.saved, false);
+        releaseSaved(r.saved, { x: true, x2: true });
         for (const lin of l.linears.values()) lin.discardCache();
         saved.push(x);
       } else if (r.saved) saved.push(r.saved);
       else x.release();
-      x = r.out;
+      [x, carry, carrySaved] = [r.out, r.x2, r.saved !== null && !recompute];
     }
+    this.finishStream(x, carry, carrySaved);
     const losses = ctx.tensor([b.m], 'f32', 'nll');
     const dres = train ? ctx.tensor([b.rows, this.config.hiddenSize], 'f32', 'dres') : null;
     this.lossHead(x, b, losses, dres);
@@ -600,12 +614,12 @@ export class GpuModel {
         const l = this.layers[i]!;
         let s = saved[i]!;
         if (s instanceof Tensor) {
-          const again = this.layerForward(l, s, b, true);
+          const again = this.layerForward(l, s, null, b, true);
           again.out.release();
           s = again.saved!;
         }
         this.layerBackward(l, s, dres, b);
-        releaseSaved(s, true);
+        releaseSaved(s, { x: false, x2: false });
       }
       dres.release();
     }
@@ -629,12 +643,7 @@ export class GpuModel {
       targets: Uint32Array.of(0),
       weights: Float32Array.of(0),
     });
-    let x = this.embedTokens(b.tokens, b.positions, b.rows);
-    for (const l of this.layers) {
-      const r = this.layerForward(l, x, b, false);
-      x.release();
-      x = r.out;
-    }
+    const x = this.throughLayers(this.embedTokens(b.tokens, b.positions, b.rows), (l, _, input, carry) => this.layerForward(l, input, carry, b, false));
     const logits = this.lastRowLogits(x, seq);
     x.release();
     this.releaseBatch(b);
@@ -664,15 +673,34 @@ export class GpuModel {
     const ctx = this.ctx;
     const ids = ctx.upload(Uint32Array.from(tokens), [rows], 'tokens');
     const positions = ctx.upload(Uint32Array.from(tokens, (_, r) => offset + r), [rows], 'positions');
-    let x = this.embedTokens(ids, positions, rows);
-    this.layers.forEach((l, i) => {
-      const out = this.layerDecode(l, x, rows, positions, cache[i]!, offset);
-      x.release();
-      x = out;
-    });
+    const x = this.throughLayers(this.embedTokens(ids, positions, rows), (l, i, input, carry) => this.layerDecode(l, input, carry, rows, positions, cache[i]!, offset));
     const logits = this.lastRowLogits(x, rows);
     for (const t of [x, ids, positions]) t.release();
     return logits;
+  }
+
+  /**
+   * Runs every block, keeping nothing: x0 in (released), the last hidden state out. Each block's
+   * last residual add is summed by the next block's first norm.
+   */
+  private throughLayers(x0: Tensor, block: (l: LayerWeights, i: number, x: Tensor, carry: Tensor | null) => BlockOutput): Tensor {
+    let x = x0;
+    let carry: Tensor | null = null;
+    this.layers.forEach((l, i) => {
+      const r = block(l, i, x, carry);
+      x.release();
+      carry?.release();
+      [x, carry] = [r.out, r.x2];
+    });
+    this.finishStream(x, carry, false);
+    return x;
+  }
+
+  /** The last block's x3 = out + x2, in place into out: no norm follows inside the stack. */
+  private finishStream(out: Tensor, x2: Tensor | null, x2Saved: boolean): void {
+    if (!x2) return;
+    addInto(this.ctx, { acc: out, x: x2 }, { n: out.size });
+    if (!x2Saved) x2.release();
   }
 
   /** Logits (1×V) of the last of `rows` rows of the last hidden state x (rows×d). */
@@ -723,9 +751,14 @@ function sameConfig(a: ModelConfig, b: ModelConfig): boolean {
   return keys.length === Object.keys(b).length && keys.every((k) => a[k] === b[k]);
 }
 
-function releaseSaved(s: LayerSaved, includeInput: boolean): void {
-  const ts = [...s.norm1Stats, s.h, s.q, s.k, s.v, s.attn, s.lse, s.x2, ...s.norm2Stats, s.h2, ...s.mlp];
+/**
+ * Releases a layer's saved tensors but those `keep` names: its input x, and x2, the next
+ * block's carry until that block's first norm has summed it.
+ */
+function releaseSaved(s: LayerSaved, keep: { x: boolean; x2: boolean }): void {
+  const ts = [...s.norm1Stats, s.h, s.q, s.k, s.v, s.attn, s.lse, ...s.norm2Stats, s.h2, ...s.mlp];
   if (s.qkv) ts.push(s.qkv);
-  if (includeInput) ts.push(s.x);
+  if (!keep.x) ts.push(s.x);
+  if (!keep.x2) ts.push(s.x2);
   for (const t of ts) t.release();
 }

@@ -55,7 +55,3 @@ export function addInto(ctx: GpuContext, t: { acc: Tensor; x: Tensor }, dims: { 
   elementwise(ctx, 'add_into', { acc: ['acc', t.acc], actIn: ['x', t.x] }, dims.n);
 }
 
-/** out = a + b.   a, b, out: (n) */
-export function add(ctx: GpuContext, t: { a: Tensor; b: Tensor; out: Tensor }, dims: { n: number }): void {
-  elementwise(ctx, 'add', { addA: ['a', t.a], addB: ['b', t.b], actOut: ['out', t.out] }, dims.n);
-}

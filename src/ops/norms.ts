@@ -1,7 +1,8 @@
 // Launchers for shaders/norms.wgsl: RMSNorm (Llama, Qwen2) and LayerNorm (GPT-2), forward
 // and backward, with a fixed-order reduction, so results are reproducible bit for bit. The
 // weights are frozen: the backwards give dx only, and `accumulate` adds into dx (the residual
-// stream's gradient).
+// stream's gradient). Given a `residual`, a forward first adds it into x in place and
+// normalises the sum: a block's residual add rides on the norm that follows it.
 //
 // Two variants of each kernel (see the WGSL): 'workgroup', one workgroup per row, its width
 // fitted to dim (32 … 256 threads), and 'thread', one thread per row with no workgroup memory or
@@ -14,7 +15,7 @@
 // 'thread' is taken at every width: there it is faster everywhere (512 × 576, 14 → 1.1 ms).
 
 import normsWgsl from '../../shaders/norms.wgsl?raw';
-import type { GpuContext, Kernel } from '../gpu/context';
+import type { Binding, GpuContext, Kernel } from '../gpu/context';
 import { KernelError } from '../gpu/errors';
 import type { Tensor } from '../gpu/tensor';
 import { checkDims, checkTensor, gridStrideWorkgroups } from './checks';
@@ -52,7 +53,7 @@ function dispatchRows(
   ctx: GpuContext,
   name: string,
   variant: NormVariant | undefined,
-  bindings: Record<string, Tensor>,
+  bindings: Record<string, Binding>,
   params: { rows: number; dim: number } & Record<string, number>,
 ): void {
   const { rows, dim } = params;
@@ -73,6 +74,18 @@ function dispatchRows(
   ctx.dispatch(kernel, bindings, params, [groups]);
 }
 
+/**
+ * The bindings of a forward's input: x, written in place (x += residual) when there is a
+ * residual (rows×dim, another tensor than x); an unread placeholder otherwise.
+ */
+function streamBindings(ctx: GpuContext, name: string, x: Tensor, residual: Tensor | undefined, rows: number, dim: number) {
+  if (residual) {
+    checkTensor(name, residual, 'residual', rows * dim, `rows×dim = ${rows}×${dim}`);
+    if (residual.buffer === x.buffer) throw new KernelError(name, `residual "${residual.label}" shares a buffer with x "${x.label}": the sum is written into x, so they must be different tensors`);
+  }
+  return { bindings: { stream: x, residual: residual ?? ctx.empty }, hasResidual: residual ? 1 : 0 };
+}
+
 function checkEps(name: string, eps: number): void {
   if (!(eps >= 0) || !Number.isFinite(eps)) throw new KernelError(name, `eps=${eps} must be a finite number ≥ 0`);
 }
@@ -82,10 +95,13 @@ function checkAll(name: string, list: [string, Tensor, number, string][]): void 
   for (const [role, t, elements, dims] of list) checkTensor(name, t, role, elements, dims);
 }
 
-/** y = x/sqrt(mean(x²) + eps) ⊙ w; rstd = 1/sqrt(mean(x²) + eps).   x, y (rows×dim), weight (dim), rstd (rows) */
+/**
+ * y = x/sqrt(mean(x²) + eps) ⊙ w; rstd = 1/sqrt(mean(x²) + eps); with `residual`, x += residual
+ * first (in place) and the norm is of the sum.   x, residual, y (rows×dim), weight (dim), rstd (rows)
+ */
 export function rmsnormForward(
   ctx: GpuContext,
-  t: { x: Tensor; weight: Tensor; y: Tensor; rstd: Tensor },
+  t: { x: Tensor; residual?: Tensor; weight: Tensor; y: Tensor; rstd: Tensor },
   dims: { rows: number; dim: number; eps: number },
   options: NormOptions = {},
 ): void {
@@ -100,7 +116,8 @@ export function rmsnormForward(
     ['y', t.y, rows * dim, rd],
     ['rstd', t.rstd, rows, `rows = ${rows}`],
   ]);
-  dispatchRows(ctx, name, options.variant, { normIn: t.x, weight: t.weight, normOut: t.y, rstdOut: t.rstd }, { rows, dim, eps });
+  const input = streamBindings(ctx, name, t.x, t.residual, rows, dim);
+  dispatchRows(ctx, name, options.variant, { ...input.bindings, weight: t.weight, normOut: t.y, rstdOut: t.rstd }, { rows, dim, eps, hasResidual: input.hasResidual });
 }
 
 /** dx (+)= r·(dy⊙w − x·r²·Σ(dy⊙w⊙x)/dim), r = rstd of the row.   dy, x, dx (rows×dim), weight (dim), rstd (rows) */
@@ -132,11 +149,12 @@ export function rmsnormBackward(
 
 /**
  * y = (x − mean)/sqrt(var + eps) ⊙ w + b (biased variance); mean and rstd = 1/sqrt(var + eps) are
- * kept for the backward.   x, y (rows×dim), weight, bias (dim), mean, rstd (rows)
+ * kept for the backward; with `residual`, x += residual first (in place) and the norm is of the
+ * sum.   x, residual, y (rows×dim), weight, bias (dim), mean, rstd (rows)
  */
 export function layernormForward(
   ctx: GpuContext,
-  t: { x: Tensor; weight: Tensor; bias: Tensor; y: Tensor; mean: Tensor; rstd: Tensor },
+  t: { x: Tensor; residual?: Tensor; weight: Tensor; bias: Tensor; y: Tensor; mean: Tensor; rstd: Tensor },
   dims: { rows: number; dim: number; eps: number },
   options: NormOptions = {},
 ): void {
@@ -153,12 +171,13 @@ export function layernormForward(
     ['mean', t.mean, rows, `rows = ${rows}`],
     ['rstd', t.rstd, rows, `rows = ${rows}`],
   ]);
+  const input = streamBindings(ctx, name, t.x, t.residual, rows, dim);
   dispatchRows(
     ctx,
     name,
     options.variant,
-    { normIn: t.x, weight: t.weight, bias: t.bias, normOut: t.y, meanOut: t.mean, rstdOut: t.rstd },
-    { rows, dim, eps },
+    { ...input.bindings, weight: t.weight, bias: t.bias, normOut: t.y, meanOut: t.mean, rstdOut: t.rstd },
+    { rows, dim, eps, hasResidual: input.hasResidual },
   );
 }
 

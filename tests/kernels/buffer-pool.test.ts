@@ -5,7 +5,7 @@
 // under a dispatch.
 
 import { describe, expect, it } from 'vitest';
-import { add } from '../../src/ops/activations';
+import { addInto } from '../../src/ops/activations';
 import { gpu } from './gpu';
 
 describe('tensor buffer pool', () => {
@@ -42,10 +42,12 @@ describe('tensor buffer pool', () => {
     // while the dispatch is only recorded, then a new shape: the pool frees idle buffers.
     for (let k = 0; k < 4; k++) ctx.tensor([64 * 1024 + k], 'f32', `idle ${k}`).release();
     // Larger than everything in use, so that the pool frees it too (largest idle buffers first).
-    const tmp = ctx.tensor([16 * n], 'f32', 'transient sum');
-    add(ctx, { a, b, out: tmp }, { n });
-    const out = ctx.tensor([n], 'f32', 'out');
-    add(ctx, { a: tmp, b: a, out }, { n });
+    const tmp = ctx.zeros([16 * n], 'f32', 'transient sum');
+    addInto(ctx, { acc: tmp, x: a }, { n });
+    addInto(ctx, { acc: tmp, x: b }, { n });
+    const out = ctx.zeros([n], 'f32', 'out');
+    addInto(ctx, { acc: out, x: tmp }, { n });
+    addInto(ctx, { acc: out, x: a }, { n });
     tmp.release();
     ctx.tensor([3 * 64 * 1024 + 7], 'f32', 'new shape').release();
     const values = await ctx.read(out);

@@ -12,7 +12,7 @@ import type { AdapterConfig } from '../../src/adapters/config';
 import type { CreationCounts } from '../../src/gpu/context';
 import { loadModelInNode } from '../../src/io/node-source';
 import { GpuModel } from '../../src/model/gpu-model';
-import { add, addInto } from '../../src/ops/activations';
+import { addInto } from '../../src/ops/activations';
 import { defaultAdapterConfig, defaultTrainConfig } from '../../src/run/spec';
 import { Trainer } from '../../src/train/trainer';
 import { Rng } from '../../src/util/rng';
@@ -70,17 +70,19 @@ describe('one submission, in order', () => {
     // 40 000 values (160 kB): more than the upload ring's first 64 KiB, so it grows mid-batch.
     for (const n of [7, 40_000]) {
       const a = ctx.upload(Float32Array.from({ length: n }, (_, i) => i), [n], 'a');
-      const before = ctx.tensor([n], 'f32', 'a + a before the write');
-      add(ctx, { a, b: a, out: before }, { n });
+      const before = ctx.zeros([n], 'f32', 'a + a before the write');
+      addInto(ctx, { acc: before, x: a }, { n });
+      addInto(ctx, { acc: before, x: a }, { n });
       const submissions = ctx.created.submissions;
       ctx.write(a, Float32Array.from({ length: n }, (_, i) => -3 * i));
       expect(ctx.created.submissions, 'the write did not submit the recorded work').toBe(submissions);
-      const after = ctx.tensor([n], 'f32', 'a + a after the write');
-      add(ctx, { a, b: a, out: after }, { n });
+      const after = ctx.zeros([n], 'f32', 'a + a after the write');
+      addInto(ctx, { acc: after, x: a }, { n });
+      addInto(ctx, { acc: after, x: a }, { n });
       const [x, y] = await ctx.readAll([before, after]);
-      // Small integers: every sum is exact in f32.
+      // Small integers: every sum is exact in f32 (and 0 + −0 is +0).
       expect(Array.from(x!)).toEqual(Array.from({ length: n }, (_, i) => 2 * i));
-      expect(Array.from(y!)).toEqual(Array.from({ length: n }, (_, i) => -6 * i));
+      expect(Array.from(y!)).toEqual(Array.from({ length: n }, (_, i) => 0 - 6 * i));
       for (const t of [a, before, after]) t.release();
     }
   });

@@ -6,7 +6,7 @@
 //
 // Tolerances, in units of u = 2⁻²⁴ (f32 unit roundoff), per element relative to a magnitude
 // that bounds the element's rounding error (not to the possibly cancelled result):
-//   gathers, scatter-add, add, add_into   exact: a copy or one correctly rounded f32 add.
+//   gathers, scatter-add, add_into   exact: a copy or one correctly rounded f32 add.
 //   norms     |Δ| ≤ 32u·scale, scale the sum of the magnitudes of the terms of the element's
 //             formula (e.g. r·|dy·w| + |x|·r³·Σ|dy·w·x|/dim). Each f32 sum makes dim/width +
 //             log₂(width) roundings for a workgroup of width threads (a thread's strided run,
@@ -26,7 +26,7 @@
 import { describe, expect, it } from 'vitest';
 import type { GpuContext } from '../../src/gpu/context';
 import type { Tensor } from '../../src/gpu/tensor';
-import { add, addInto, geluBackward, geluForward, swigluBackward, swigluForward } from '../../src/ops/activations';
+import { addInto, geluBackward, geluForward, swigluBackward, swigluForward } from '../../src/ops/activations';
 import { embeddingGather, gatherRows, scatterAddRows } from '../../src/ops/embedding';
 import { layernormBackward, layernormForward, NORM_VARIANTS, normGroupWidth, rmsnormBackward, rmsnormForward } from '../../src/ops/norms';
 import { ropeApply, ropeTable } from '../../src/ops/rope';
@@ -259,6 +259,39 @@ describe('norms', () => {
       expect(worstUlps(dxAcc, accRef, (i) => scale(i) + Math.abs(accRef[i]!))).toBeLessThanOrEqual(NORM_TOL);
       releaseAll(tx, tw, tb, tdy, ty, tmean, trstd, tMeanSaved, tRstdSaved, tdx, tdxAcc);
     });
+
+    // The residual add folded into the norm: x holds f32(x + residual) afterwards, exactly, and
+    // y and the statistics are bit for bit those of an add kernel followed by the plain norm
+    // (which the tests above hold to the f64 reference), as training's bitwise resume needs.
+    it(`rmsnorm and layernorm forward with a residual added in place, rows=${rows} dim=${dim}, ${variant} per row`, async () => {
+      const ctx = await gpu();
+      const rng = new Rng(rows * 41 + dim);
+      const eps = 1e-5;
+      const [x, res, w, b] = [randomF32(rows * dim, rng, -1, 3), randomF32(rows * dim, rng, -2, 2), randomF32(dim, rng, 0.5, 1.5), randomF32(dim, rng)];
+      const sum = Float32Array.from(x, (v, i) => v + res[i]!);
+      const [tw, tb, tRes, tSum] = [ctx.upload(w, [dim], 'w'), ctx.upload(b, [dim], 'b'), ctx.upload(res, [rows, dim], 'residual'), ctx.upload(sum, [rows, dim], 'x + residual')];
+      const fusedIn = [ctx.upload(x, [rows, dim], 'x (rms)'), ctx.upload(x, [rows, dim], 'x (layer)')];
+      const outs = () => ({ y: ctx.tensor([rows, dim], 'f32', 'y'), mean: ctx.tensor([rows], 'f32', 'mean'), rstd: ctx.tensor([rows], 'f32', 'rstd') });
+      const [fusedRms, plainRms, fusedLayer, plainLayer] = [outs(), outs(), outs(), outs()];
+      rmsnormForward(ctx, { x: fusedIn[0]!, residual: tRes, weight: tw, y: fusedRms.y, rstd: fusedRms.rstd }, { rows, dim, eps }, options);
+      rmsnormForward(ctx, { x: tSum, weight: tw, y: plainRms.y, rstd: plainRms.rstd }, { rows, dim, eps }, options);
+      layernormForward(ctx, { x: fusedIn[1]!, residual: tRes, weight: tw, bias: tb, ...fusedLayer }, { rows, dim, eps }, options);
+      layernormForward(ctx, { x: tSum, weight: tw, bias: tb, ...plainLayer }, { rows, dim, eps }, options);
+      const [sumRms, sumLayer, resAfter] = await readAll(ctx, fusedIn[0]!, fusedIn[1]!, tRes);
+      expect(mismatches(sumRms, sum)).toBe(0);
+      expect(mismatches(sumLayer, sum)).toBe(0);
+      expect(mismatches(resAfter, res)).toBe(0);
+      const [yRms, rstdRms, yRms0, rstdRms0] = await readAll(ctx, fusedRms.y, fusedRms.rstd, plainRms.y, plainRms.rstd);
+      expect(mismatches(yRms, yRms0)).toBe(0);
+      expect(mismatches(rstdRms, rstdRms0)).toBe(0);
+      const [yLayer, meanLayer, rstdLayer, yLayer0, meanLayer0, rstdLayer0] = await readAll(ctx, fusedLayer.y, fusedLayer.mean, fusedLayer.rstd, plainLayer.y, plainLayer.mean, plainLayer.rstd);
+      expect(mismatches(yLayer, yLayer0)).toBe(0);
+      expect(mismatches(meanLayer, meanLayer0)).toBe(0);
+      expect(mismatches(rstdLayer, rstdLayer0)).toBe(0);
+      const ref = rmsnormForwardRef(sum, w, { rows, dim, eps });
+      expect(worstUlps(yRms, ref.y, (i) => Math.abs(ref.y[i]!))).toBeLessThanOrEqual(NORM_TOL);
+      releaseAll(tw, tb, tRes, tSum, ...fusedIn, ...[fusedRms, plainRms, fusedLayer, plainLayer].flatMap((o) => [o.y, o.mean, o.rstd]));
+    });
   }
 
   it.each(NORM_VARIANTS)('is bitwise reproducible run to run, %s per row', async (variant) => {
@@ -327,8 +360,14 @@ describe('norms', () => {
     expect(() => rmsnormForward(ctx, { x, weight: w8, y, rstd: r }, { rows: 2, dim: 8, eps: 1e-5 }, { variant: 'warp' as never })).toThrow(
       /kernel "rmsnorm_forward": variant "warp" is not one of workgroup, thread/,
     );
-    w8.release();
-    releaseAll(x, w, y, r);
+    const short = ctx.tensor([2, 7], 'f32', 'short');
+    expect(() => rmsnormForward(ctx, { x, residual: short, weight: w8, y, rstd: r }, { rows: 2, dim: 8, eps: 1e-5 })).toThrow(
+      /kernel "rmsnorm_forward": shape mismatch: residual "short" has shape \[2, 7\] \(14 values\) but rows×dim = 2×8 needs 16/,
+    );
+    expect(() => rmsnormForward(ctx, { x, residual: x, weight: w8, y, rstd: r }, { rows: 2, dim: 8, eps: 1e-5 })).toThrow(
+      /kernel "rmsnorm_forward": residual "x" shares a buffer with x "x": the sum is written into x/,
+    );
+    releaseAll(w8, short, x, w, y, r);
   });
 });
 
@@ -496,18 +535,14 @@ describe('activations', () => {
       releaseAll(tx, tdo, tout, tdx);
     });
 
-    it(`add and add_into, exactly, n=${n}`, async () => {
+    it(`add_into, exactly, n=${n}`, async () => {
       const ctx = await gpu();
       const rng = new Rng(n + 2);
       const [a, b] = [randomF32(n, rng), randomF32(n, rng)];
-      const [ta, tb, tout] = [ctx.upload(a, [n], 'a'), ctx.upload(b, [n], 'b'), ctx.tensor([n], 'f32', 'out')];
-      add(ctx, { a: ta, b: tb, out: tout }, { n });
+      const [ta, tb] = [ctx.upload(a, [n], 'a'), ctx.upload(b, [n], 'b')];
       addInto(ctx, { acc: ta, x: tb }, { n });
-      const expected = addRef(a, b);
-      const [out, acc] = await readAll(ctx, tout, ta);
-      expect(mismatches(out, expected)).toBe(0);
-      expect(mismatches(acc, expected)).toBe(0);
-      releaseAll(ta, tb, tout);
+      expect(mismatches(await ctx.read(ta), addRef(a, b))).toBe(0);
+      releaseAll(ta, tb);
     });
   }
 

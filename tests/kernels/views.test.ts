@@ -7,7 +7,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { TensorArena } from '../../src/gpu/arena';
-import { add, addInto } from '../../src/ops/activations';
+import { addInto, swigluForward } from '../../src/ops/activations';
 import { AdamW } from '../../src/train/optimizer';
 import { Rng } from '../../src/util/rng';
 import { gpu } from './gpu';
@@ -49,14 +49,21 @@ describe('tensor views', () => {
     const x = ctx.view(parent, 0, [64], 'x');
     const y = ctx.view(parent, 64, [64], 'y');
     const out = ctx.tensor([64], 'f32', 'out');
-    add(ctx, { a: x, b: y, out }, { n: 64 });
+    swigluForward(ctx, { gate: x, up: y, out }, { n: 64 }); // both views of one buffer, read together
+    const [gate, up, alone] = [ctx.upload(range(64), [64], 'gate'), ctx.upload(range(128).subarray(64), [64], 'up'), ctx.tensor([64], 'f32', 'alone')];
+    swigluForward(ctx, { gate, up, out: alone }, { n: 64 });
+    const [fromViews, fromCopies] = await ctx.readAll([out, alone]);
+    expect([...fromViews!]).toEqual([...fromCopies!]);
+    for (const t of [gate, up, alone]) t.release();
+    ctx.write(out, range(64));
+    addInto(ctx, { acc: out, x: y }, { n: 64 });
     addInto(ctx, { acc: out, x: y }, { n: 64 });
     expect([...(await ctx.read(out))]).toEqual(Array.from({ length: 64 }, (_, i) => i + 2 * (64 + i)));
     addInto(ctx, { acc: y, x: out }, { n: 64 });
     expect([...(await ctx.read(parent)).subarray(60, 68)]).toEqual([60, 61, 62, 63, 192, 196, 200, 204]); // y + (x + 2y)
     expect(() => addInto(ctx, { acc: y, x }, { n: 64 })).toThrow(/kernel "add_into": binding "acc" is written but aliases "actIn"/);
     parent.release();
-    expect(() => add(ctx, { a: x, b: y, out }, { n: 64 })).toThrow(/tensor "x" was already released/);
+    expect(() => swigluForward(ctx, { gate: x, up: y, out }, { n: 64 })).toThrow(/tensor "x" was already released/);
     out.release();
   });
 
