@@ -22,11 +22,26 @@ export function d2lora(args: string[], env: NodeJS.ProcessEnv = process.env): Pr
   return runNode(['scripts/d2lora.mjs', ...args], env);
 }
 
-/** `d2lora <args>`, sent Ctrl-C (SIGINT) once its stderr matches `when`, as a person stops it. */
-export function d2loraInterrupted(args: string[], when: RegExp, env: NodeJS.ProcessEnv = process.env): Promise<CliResult> {
-  return runProcess(process.execPath, ['scripts/d2lora.mjs', ...args], env, (stderr, child) => {
-    if (when.test(stderr)) child.kill('SIGINT');
+/**
+ * `d2lora <args>`, sent Ctrl-C (SIGINT) as a person stops it: once its stderr matches `when`, or
+ * once `when()` holds (asked every 20 ms: for a state on disk, which no timing of the progress
+ * lines can hide).
+ */
+export function d2loraInterrupted(args: string[], when: RegExp | (() => boolean), env: NodeJS.ProcessEnv = process.env): Promise<CliResult> {
+  if (when instanceof RegExp) {
+    return runProcess(process.execPath, ['scripts/d2lora.mjs', ...args], env, (stderr, child) => {
+      if (when.test(stderr)) child.kill('SIGINT');
+    });
+  }
+  let poll: ReturnType<typeof setInterval> | undefined;
+  const result = runProcess(process.execPath, ['scripts/d2lora.mjs', ...args], env, undefined, (child) => {
+    poll = setInterval(() => {
+      if (!when()) return;
+      child.kill('SIGINT');
+      clearInterval(poll);
+    }, 20);
   });
+  return result.finally(() => clearInterval(poll));
 }
 
 /** Exit `code`, the message as the last line of stderr, no stack trace or unhandled rejection, nothing on stdout. */
@@ -63,10 +78,17 @@ export function runInMountNamespace(script: string, env: NodeJS.ProcessEnv = pro
   return runProcess('unshare', [...(asRoot ? [] : ['--map-root-user']), '--mount', 'bash', '-euo', 'pipefail', '-c', script], env);
 }
 
-function runProcess(command: string, args: string[], env: NodeJS.ProcessEnv, watchStderr?: (stderr: string, child: ChildProcess) => void): Promise<CliResult> {
+function runProcess(
+  command: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  watchStderr?: (stderr: string, child: ChildProcess) => void,
+  started?: (child: ChildProcess) => void,
+): Promise<CliResult> {
   const t0 = performance.now();
   return new Promise((resolvePromise, reject) => {
     const child = spawn(command, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    started?.(child);
     let stdout = '';
     let stderr = '';
     let watching = watchStderr;
