@@ -25,7 +25,15 @@
 //   matmul_tiled     64×64 output tile per 16×16 workgroup, 4×4 outputs per thread in registers,
 //                    16-deep K slices of A and B staged in workgroup memory (GPUs);
 //                    'tiled8' is the same entry point compiled with REG = 8: a 128×128 tile,
-//                    8-deep slices (large products on GPUs).
+//                    8-deep slices (large products on GPUs);
+//   matmul_tiled_vec4  matmul_tiled with vectorised memory traffic ('tiledv' at REG = 4,
+//                    'tiled8v' at REG = 8): each thread loads whole vec4s of each operand along
+//                    its contiguous dimension, owns a REG×REG block of adjacent rows and columns,
+//                    and reads its operands from workgroup memory as REG/4 vec4s of op(A) and of
+//                    op(B) per k. Each output is the same chain of fma over k as matmul_tiled's
+//                    at the same REG and TK, so the two agree bit for bit. It needs every
+//                    contiguous extent and batch stride to be a multiple of 4 (elsewhere the
+//                    launcher runs matmul_tiled).
 //
 // The geometry (the sizes above are those the launcher sets) comes from src/ops/matmul.ts as
 // override constants: THREADS, the workgroup edge of each rung, and TK, the K depth of
@@ -234,6 +242,110 @@ fn matmul_tiled(
     for (var j = 0u; j < REG; j++) {
       let n = col0 + lid.x + j * THREADS;
       if (n < p.N) { store(batch, m, n, acc[i][j]); }
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// matmul_tiled_vec4: the operands bound as vec4 arrays (the same buffers as a and b; a module
+// may declare one binding twice when no entry point uses both). vec4 v of a4 holds a[4v … 4v+3].
+
+@group(0) @binding(1) var<storage, read> a4: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> b4: array<vec4<f32>>;
+
+const VEC = 4u;                              // values in a vec4 (the launcher reads it from here)
+const QUADS_PER_THREAD = REG / VEC;          // vec4s across a thread's register block
+override QUADS: u32 = TILE / VEC;            // vec4s across a tile edge
+var<workgroup> tileA4: array<vec4<f32>, STAGED / VEC>; // [TK][QUADS]: rows 4q … 4q+3 of op(A) at depth k
+var<workgroup> tileB4: array<vec4<f32>, STAGED / VEC>; // [TK][QUADS]: columns 4q … 4q+3 of op(B) at depth k
+
+// The vec4 of a4 holding elements i … i+3 (i a multiple of 4), or zeros when `inside` is false.
+fn quadA(inside: bool, i: u32) -> vec4<f32> {
+  if (!inside) { return vec4(0.0); }
+  return a4[i / VEC];
+}
+
+fn quadB(inside: bool, i: u32) -> vec4<f32> {
+  if (!inside) { return vec4(0.0); }
+  return b4[i / VEC];
+}
+
+@compute @workgroup_size(THREADS, THREADS)
+fn matmul_tiled_vec4(
+  @builtin(workgroup_id) wid: vec3<u32>,
+  @builtin(local_invocation_id) lid: vec3<u32>,
+) {
+  let batch = wid.z;
+  let baseA = batch * p.batchStrideA;
+  let baseB = batch * p.batchStrideB;
+  let row0 = wid.y * TILE;
+  let col0 = wid.x * TILE;
+  let tid = lid.y * THREADS + lid.x;
+
+  // Thread (lx, ly) owns rows REG·ly … REG·ly + REG − 1 and columns REG·lx … REG·lx + REG − 1 of the
+  // tile, as REG rows of QUADS_PER_THREAD vec4s: acc[i · QUADS_PER_THREAD + u] holds row i's
+  // columns REG·lx + VEC·u … + VEC − 1.
+  var acc: array<vec4<f32>, REG * QUADS_PER_THREAD>;
+  for (var i = 0u; i < REG * QUADS_PER_THREAD; i++) { acc[i] = vec4(0.0); }
+
+  for (var k0 = 0u; k0 < p.K; k0 += TK) {
+    // Stage the slices: STAGED / VEC vec4s of each operand, in equal shares (the launcher checks it).
+    // A vec4 along the contiguous dimension; where that is k, its values go to VEC depths.
+    for (var s = 0u; s < STAGED / (VEC * THREADS * THREADS); s++) {
+      let e = tid + s * THREADS * THREADS;
+      if (TRANS_A) {
+        let q = e % QUADS; let k = e / QUADS;               // A stored K×M: rows m … m+3 at depth k
+        let m = row0 + VEC * q;
+        tileA4[k * QUADS + q] = quadA(m < p.M && k0 + k < p.K, baseA + (k0 + k) * p.M + m);
+      } else {
+        let kq = e % (TK / VEC); let m = e / (TK / VEC);   // A stored M×K: depths k … k+3 of row m
+        let k = k0 + VEC * kq;
+        let v = quadA(row0 + m < p.M && k < p.K, baseA + (row0 + m) * p.K + k);
+        for (var d = 0u; d < VEC; d++) { tileA4[(VEC * kq + d) * QUADS + m / VEC][m % VEC] = v[d]; }
+      }
+      if (TRANS_B) {
+        let kq = e % (TK / VEC); let n = e / (TK / VEC);   // B stored N×K: depths k … k+3 of column n
+        let k = k0 + VEC * kq;
+        let v = quadB(col0 + n < p.N && k < p.K, baseB + (col0 + n) * p.K + k);
+        for (var d = 0u; d < VEC; d++) { tileB4[(VEC * kq + d) * QUADS + n / VEC][n % VEC] = v[d]; }
+      } else {
+        let q = e % QUADS; let k = e / QUADS;               // B stored K×N: columns n … n+3 at depth k
+        let n = col0 + VEC * q;
+        tileB4[k * QUADS + q] = quadB(n < p.N && k0 + k < p.K, baseB + (k0 + k) * p.N + n);
+      }
+    }
+    workgroupBarrier();
+
+    for (var k = 0u; k < TK; k++) {
+      var av: array<vec4<f32>, QUADS_PER_THREAD>;
+      var bv: array<vec4<f32>, QUADS_PER_THREAD>;
+      for (var u = 0u; u < QUADS_PER_THREAD; u++) {
+        av[u] = tileA4[k * QUADS + lid.y * QUADS_PER_THREAD + u];
+        bv[u] = tileB4[k * QUADS + lid.x * QUADS_PER_THREAD + u];
+      }
+      for (var i = 0u; i < REG; i++) {
+        let ai = vec4(av[i / VEC][i % VEC]);
+        for (var u = 0u; u < QUADS_PER_THREAD; u++) { acc[i * QUADS_PER_THREAD + u] = fma(ai, bv[u], acc[i * QUADS_PER_THREAD + u]); }
+      }
+    }
+    workgroupBarrier();
+  }
+
+  let m0 = row0 + REG * lid.y;
+  let n0 = col0 + REG * lid.x;
+  for (var k = 0u; k < p.K2; k++) {
+    var bv: array<vec4<f32>, QUADS_PER_THREAD>;
+    for (var j = 0u; j < REG; j++) { bv[j / VEC][j % VEC] = loadB2(k, n0 + j); }
+    for (var i = 0u; i < REG; i++) {
+      let ai = vec4(loadA2(m0 + i, k));
+      for (var u = 0u; u < QUADS_PER_THREAD; u++) { acc[i * QUADS_PER_THREAD + u] = fma(ai, bv[u], acc[i * QUADS_PER_THREAD + u]); }
+    }
+  }
+
+  for (var i = 0u; i < REG; i++) {
+    if (m0 + i >= p.M) { continue; }
+    for (var j = 0u; j < REG; j++) {
+      if (n0 + j < p.N) { store(batch, m0 + i, n0 + j, acc[i * QUADS_PER_THREAD + j / VEC][j % VEC]); }
     }
   }
 }

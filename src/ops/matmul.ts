@@ -8,14 +8,19 @@ import type { Tensor } from '../gpu/tensor';
 import { parseConstU32, withConstU32 } from '../gpu/wgsl-layout';
 import { checkDims, checkTensor } from './checks';
 
-export type MatmulVariant = 'naive' | 'regblock' | 'tiled' | 'tiled8';
-export const MATMUL_VARIANTS: readonly MatmulVariant[] = ['naive', 'regblock', 'tiled', 'tiled8'];
+export type MatmulVariant = 'naive' | 'regblock' | 'tiled' | 'tiled8' | 'tiledv' | 'tiled8v';
+export const MATMUL_VARIANTS: readonly MatmulVariant[] = ['naive', 'regblock', 'tiled', 'tiled8', 'tiledv', 'tiled8v'];
+
+/** The vectorised rungs, each with the rung it equals bit for bit and runs where its operands are not vec4-readable. */
+const SCALAR_TWIN: Partial<Record<MatmulVariant, MatmulVariant>> = { tiledv: 'tiled', tiled8v: 'tiled8' };
 
 /**
  * REG×REG outputs per thread of matmul_regblock and matmul_tiled: a WGSL const (it sizes each
  * thread's accumulator array, which WGSL allows only for constants), so it is read from there.
  */
 const REG = parseConstU32(matmulWgsl, 'REG', 'matmul.wgsl');
+/** Values in one of matmul_tiled_vec4's loads (a vec4), as the WGSL's const VEC says. */
+const VEC = parseConstU32(matmulWgsl, 'VEC', 'matmul.wgsl');
 
 /**
  * Each rung's geometry: `threads` is its workgroup edge (THREADS in the WGSL), `perThread` the
@@ -23,17 +28,25 @@ const REG = parseConstU32(matmulWgsl, 'REG', 'matmul.wgsl');
  * tiled rungs stage in workgroup memory (TK). 'tiled8' is matmul_tiled with an 8×8 register block:
  * a 128×128 output tile per workgroup, twice the work per value staged of 'tiled''s 64×64, for
  * large products on GPUs (its K slices are 8 deep, so that both staged slices take 8 KB).
+ * 'tiledv' and 'tiled8v' are those two with vectorised loads (matmul_tiled_vec4: vec4s from
+ * memory and from workgroup memory), where the operands' layout allows it (vec4Readable), else
+ * 'tiled' and 'tiled8' themselves: each agrees with its twin bit for bit.
  */
 const GEOMETRY: Record<MatmulVariant, { entry: string; threads: number; perThread: number; depth?: number }> = {
   naive: { entry: 'matmul_naive', threads: 16, perThread: 1 },
   regblock: { entry: 'matmul_regblock', threads: 8, perThread: REG },
   tiled: { entry: 'matmul_tiled', threads: 16, perThread: REG, depth: 16 },
   tiled8: { entry: 'matmul_tiled', threads: 16, perThread: 8, depth: 8 },
+  tiledv: { entry: 'matmul_tiled_vec4', threads: 16, perThread: REG, depth: 16 },
+  tiled8v: { entry: 'matmul_tiled_vec4', threads: 16, perThread: 8, depth: 8 },
 };
-// The tiled rungs' threads stage the TK×TILE slice of each operand in equal shares.
-for (const variant of ['tiled', 'tiled8'] as const) {
-  const { depth, threads } = GEOMETRY[variant];
-  if ((depth! * tileOf(variant)) % threads ** 2 !== 0) throw new Error(`${variant}: THREADS² must divide TK × TILE`);
+// The tiled rungs' threads stage the TK×TILE slice of each operand in equal shares (of vec4s
+// for the vectorised ones, whose register blocks and K slices are whole vec4s).
+for (const variant of ['tiled', 'tiled8', 'tiledv', 'tiled8v'] as const) {
+  const { depth, threads, perThread } = GEOMETRY[variant];
+  const values = SCALAR_TWIN[variant] ? VEC : 1;
+  if ((depth! * tileOf(variant)) % (values * threads ** 2) !== 0) throw new Error(`${variant}: THREADS² must divide TK × TILE / ${values}`);
+  if (perThread % values !== 0 || depth! % values !== 0) throw new Error(`${variant}: REG and TK must be multiples of ${values}`);
 }
 
 /** The module each rung compiles: matmul.wgsl, with its register block where the rung has another (made once: this runs per dispatch). */
@@ -118,13 +131,32 @@ export async function prepareMatmul(ctx: GpuContext, variants: readonly MatmulVa
   await ctx.sync();
 }
 
+/**
+ * Whether matmul_tiled_vec4 ('tiledv', 'tiled8v') can read both operands as vec4s: each one's contiguous dimension
+ * (K of A, M of Aᵀ; N of B, K of Bᵀ) and batch stride a multiple of 4, and each tensor 16-byte
+ * aligned in its buffer.
+ */
+export function vec4Readable(args: Pick<MatmulArgs, 'a' | 'b' | 'M' | 'N' | 'K' | 'transA' | 'transB' | 'batchStrideA' | 'batchStrideB'>): boolean {
+  const { M, N, K } = args;
+  const along = [args.transA ? M : K, args.transB ? K : N, args.batchStrideA ?? M * K, args.batchStrideB ?? K * N];
+  const bytes = VEC * 4;
+  return along.every((n) => n % VEC === 0) && args.a.byteOffset % bytes === 0 && args.b.byteOffset % bytes === 0;
+}
+
+/** The rung that runs: the one asked for (by default 'regblock' on CPU drivers, 'tiled' on GPUs), but a vectorised rung's scalar twin where its operands are not vec4-readable. */
+export function matmulRung(ctx: GpuContext, args: MatmulArgs): MatmulVariant {
+  // CPU drivers run the barrier-free rung fastest (lavapipe: 896×172×64 in 22 ms tiled); GPUs the tiled one.
+  const asked = args.variant ?? (ctx.adapter.isCpu ? 'regblock' : 'tiled');
+  const twin = SCALAR_TWIN[asked];
+  return twin !== undefined && !vec4Readable(args) ? twin : asked;
+}
+
 /** Records C = alpha·op(A)·op(B)·diag(scale) (+ bias) (+ C). */
 export function matmul(ctx: GpuContext, args: MatmulArgs): void {
   const { a, b, c, M, N, K } = args;
   const transA = args.transA ?? false;
   const transB = args.transB ?? false;
-  // CPU drivers run the barrier-free rung fastest (lavapipe: 896×172×64 in 22 ms tiled); GPUs the tiled one.
-  const variant = args.variant ?? (ctx.adapter.isCpu ? 'regblock' : 'tiled');
+  const variant = matmulRung(ctx, args);
   const batch = args.batch ?? 1;
   const name = matmulKernelName(variant, transA, transB);
   const strideA = args.batchStrideA ?? M * K;
@@ -154,7 +186,7 @@ export function matmul(ctx: GpuContext, args: MatmulArgs): void {
   const tile = tileOf(variant);
   ctx.dispatch(
     kernel,
-    { a, b, c, bias: args.bias ?? ctx.empty, scale: args.scale ?? ctx.empty, a2: plus?.a ?? ctx.empty, b2: plus?.b ?? ctx.empty },
+    { ...(SCALAR_TWIN[variant] ? { a4: a, b4: b } : { a, b }), c, bias: args.bias ?? ctx.empty, scale: args.scale ?? ctx.empty, a2: plus?.a ?? ctx.empty, b2: plus?.b ?? ctx.empty },
     {
       M,
       N,

@@ -1,6 +1,6 @@
 // The kernel self-test the page runs on the user's GPU: every matmul rung on a few awkward
 // shapes (a 1×1×1 product, primes that leave every tile ragged, each transpose the linear layer
-// uses), checked against the f64 CPU reference within the f32 rounding bound of matmulTolerance.
+// uses, one the vec4 rung reads as vec4s), checked against the f64 CPU reference within the f32 rounding bound of matmulTolerance.
 // Kept small on purpose: it has to finish in about a second on SwiftShader, the browser's CPU
 // adapter. The kernel tier runs the same function on Dawn (tests/kernels/selftest.test.ts).
 // It lives above the runtime (src/gpu/ imports neither the kernels nor the references) because
@@ -26,6 +26,8 @@ export const SELF_TEST_SHAPES: readonly SelfTestShape[] = [
   { label: 'primes, Bᵀ (forward)', M: 67, N: 131, K: 37, transA: false, transB: true },
   { label: 'Aᵀ (weight gradient)', M: 130, N: 70, K: 200, transA: true, transB: false },
   { label: 'Aᵀ·Bᵀ, ragged tiles', M: 65, N: 33, K: 129, transA: true, transB: true },
+  // The others leave the vec4 rung on its fallback (matmul_tiled); this one it reads as vec4s.
+  { label: 'multiples of 4, ragged tiles, Bᵀ', M: 68, N: 132, K: 36, transA: false, transB: true },
 ];
 
 /** Cases per run: every variant on every shape. */

@@ -6,7 +6,7 @@
 // products rather than of the (possibly cancelled) result.
 
 import { describe, expect, it } from 'vitest';
-import { linearBackwardInput, linearBackwardWeight, linearForward, matmul, MATMUL_VARIANTS, type MatmulVariant } from '../../src/ops/matmul';
+import { linearBackwardInput, linearBackwardWeight, linearForward, matmul, matmulRung, MATMUL_VARIANTS, vec4Readable, type MatmulVariant } from '../../src/ops/matmul';
 import { matmulRef, matmulTolerance } from '../../src/ref/matmul';
 import { Rng } from '../../src/util/rng';
 import { gpu } from './gpu';
@@ -38,6 +38,7 @@ const SHAPES: [string, number, number, number][] = [
   ['k=1 outer product 65×63', 65, 63, 1],
   ['512³', 512, 512, 512],
   ['ragged 128-tiles 129×257×135', 129, 257, 135],
+  ['multiples of 4, ragged tiles 132×68×36 (vec4-readable)', 132, 68, 36],
 ];
 
 describe.each<MatmulVariant>(MATMUL_VARIANTS)('matmul_%s', (variant) => {
@@ -107,6 +108,7 @@ describe.each<MatmulVariant>(MATMUL_VARIANTS)('matmul_%s with a second product (
     ['ragged 129×257×135 + K2=16', 129, 257, 135, 16],
     ['K2=1 outer product 65×63×5', 65, 63, 5, 1],
     ['K=1, K2=33 13×70', 13, 70, 1, 33],
+    ['vec4-readable 68×132×36 + K2=8', 68, 132, 36, 8],
   ];
   for (const [label, M, N, K, K2] of CASES) {
     for (const [transB, transB2] of [[false, false], [true, true], [false, true], [true, false]] as const) {
@@ -154,6 +156,109 @@ describe.each<MatmulVariant>(MATMUL_VARIANTS)('matmul_%s with a second product (
     expect(() => matmul(ctx, { a, b, c, M: 4, N: 6, K: 8, plus: { a: a2, b: short, K: 3 }, variant })).toThrow(/matmul_\w+_nn.*B2.*K2×N = 3×6/);
     for (const x of [a, b, c, a2, short]) x.release();
   });
+});
+
+// matmul_tiled_vec4 runs each output's fma chain in matmul_tiled's order at the same register
+// block: 'tiledv' and 'tiled8v' are held to 'tiled' and 'tiled8' bit for bit (and, through them,
+// to the reference) on every layout, with every epilogue, where their operands are
+// vec4-readable; elsewhere each is its twin itself.
+const TWINS: [MatmulVariant, MatmulVariant][] = [
+  ['tiledv', 'tiled'],
+  ['tiled8v', 'tiled8'],
+];
+
+describe.each(TWINS)('matmul_%s beside matmul_%s', (vectorised, scalar) => {
+  const readable: [string, number, number, number][] = [
+    ['one vec4 each way 4×4×4', 4, 4, 4],
+    ['ragged tiles 68×132×36', 68, 132, 36],
+    ['deeper than a slice, not a multiple of it 20×28×52', 20, 28, 52],
+    ['more than one tile each way 136×264×20', 136, 264, 20],
+  ];
+  for (const [label, M, N, K] of readable) {
+    for (const [transA, transB] of [[false, false], [false, true], [true, false], [true, true]] as const) {
+      it(`${label} transA=${transA} transB=${transB}, batched over a broadcast B, with every epilogue`, async () => {
+        const ctx = await gpu();
+        const batch = 2;
+        const t = {
+          a: ctx.upload(randomF32(batch * M * K, M + 3 * K), transA ? [batch, K, M] : [batch, M, K], 'A'),
+          b: ctx.upload(randomF32(K * N, N + 5 * K), transB ? [N, K] : [K, N], 'B'),
+          bias: ctx.upload(randomF32(N, 7), [N], 'bias'),
+          scale: ctx.upload(randomF32(N, 11), [N], 'scale'),
+          c0: ctx.upload(randomF32(batch * M * N, 13), [batch, M, N], 'C0'),
+        };
+        const run = async (variant: MatmulVariant) => {
+          const c = ctx.tensor([batch, M, N], 'f32', `C ${variant}`);
+          ctx.copy(t.c0, c, c.byteLength);
+          const args = { a: t.a, b: t.b, c, M, N, K, transA, transB, batch, batchStrideB: 0, alpha: -0.75, bias: t.bias, scale: t.scale, accumulate: true, variant };
+          expect(matmulRung(ctx, args)).toBe(variant);
+          matmul(ctx, args);
+          const out = await ctx.read(c);
+          c.release();
+          return out;
+        };
+        const [vec, twin] = [await run(vectorised), await run(scalar)];
+        expect(Buffer.from(vec.buffer).equals(Buffer.from(twin.buffer))).toBe(true);
+        for (const x of Object.values(t)) x.release();
+      });
+    }
+  }
+
+  it('with a second product: bit for bit its twin', async () => {
+    const ctx = await gpu();
+    const [M, N, K, K2] = [36, 140, 44, 8];
+    const t = {
+      a: ctx.upload(randomF32(M * K, 1), [M, K], 'A'),
+      b: ctx.upload(randomF32(N * K, 2), [N, K], 'B'),
+      a2: ctx.upload(randomF32(M * K2, 3), [M, K2], 'A2'),
+      b2: ctx.upload(randomF32(K2 * N, 4), [K2, N], 'B2'),
+    };
+    const run = async (variant: MatmulVariant) => {
+      const c = ctx.tensor([M, N], 'f32', `C ${variant}`);
+      matmul(ctx, { a: t.a, b: t.b, c, M, N, K, transB: true, plus: { a: t.a2, b: t.b2, K: K2 }, variant });
+      const out = await ctx.read(c);
+      c.release();
+      return out;
+    };
+    const [vec, twin] = [await run(vectorised), await run(scalar)];
+    expect(Buffer.from(vec.buffer).equals(Buffer.from(twin.buffer))).toBe(true);
+    for (const x of Object.values(t)) x.release();
+  });
+
+  it('runs its twin where an operand is not vec4-readable', async () => {
+    const ctx = await gpu();
+    const a = ctx.tensor([6, 8], 'f32', 'A');
+    const b = ctx.tensor([8, 6], 'f32', 'B');
+    const bt = ctx.tensor([6, 8], 'f32', 'Bᵀ');
+    const c = ctx.tensor([6, 6], 'f32', 'C');
+    const base = { a, b, c, M: 6, N: 6, K: 8, variant: vectorised };
+    expect(vec4Readable(base)).toBe(false); // B's rows (N = 6) are not whole vec4s
+    expect(matmulRung(ctx, base)).toBe(scalar);
+    expect(matmulRung(ctx, { ...base, transB: true, b: bt })).toBe(vectorised);
+    expect(matmulRung(ctx, { ...base, M: 8, K: 6, transA: true, transB: true })).toBe(scalar); // Aᵀ: M = 8, but Bᵀ: K = 6
+    expect(matmulRung(ctx, { ...base, transB: true, b: bt, batch: 2, batchStrideA: 50 })).toBe(scalar); // a stride off the vec4 grid
+    for (const x of [a, b, bt, c]) x.release();
+  });
+});
+
+// Every rung but the naive one sums each output as one chain of fma over k in order (then over
+// the second product's k), so on one device they all give the same bits: which rung runs is a
+// matter of speed alone, never of a training run's result.
+it('every fma rung gives the same bits as every other', async () => {
+  const ctx = await gpu();
+  const rungs = MATMUL_VARIANTS.filter((v) => v !== 'naive');
+  for (const [M, N, K, transA, transB] of [[68, 132, 36, false, true], [200, 64, 172, false, false], [64, 172, 200, true, false], [67, 131, 37, true, true]] as const) {
+    const a = ctx.upload(randomF32(M * K, M), transA ? [K, M] : [M, K], 'A');
+    const b = ctx.upload(randomF32(K * N, N), transB ? [N, K] : [K, N], 'B');
+    const outs: Buffer[] = [];
+    for (const variant of rungs) {
+      const c = ctx.tensor([M, N], 'f32', `C ${variant}`);
+      matmul(ctx, { a, b, c, M, N, K, transA, transB, variant });
+      outs.push(Buffer.from((await ctx.read(c)).buffer));
+      c.release();
+    }
+    outs.forEach((o, i) => expect(o.equals(outs[0]!), `${rungs[i]} vs ${rungs[0]}, ${M}×${N}×${K}`).toBe(true));
+    for (const x of [a, b]) x.release();
+  }
 });
 
 describe('linear layer products', () => {
