@@ -14,6 +14,11 @@ export const MATMUL_VARIANTS: readonly MatmulVariant[] = ['naive', 'regblock', '
 /** The vectorised rungs, each with the rung it equals bit for bit and runs where its operands are not vec4-readable. */
 const SCALAR_TWIN: Partial<Record<MatmulVariant, MatmulVariant>> = { tiledv: 'tiled', tiled8v: 'tiled8' };
 
+/** A vectorised rung's scalar twin; undefined for a scalar rung. */
+export function scalarTwin(variant: MatmulVariant): MatmulVariant | undefined {
+  return SCALAR_TWIN[variant];
+}
+
 /**
  * REG×REG outputs per thread of matmul_regblock and matmul_tiled: a WGSL const (it sizes each
  * thread's accumulator array, which WGSL allows only for constants), so it is read from there.
@@ -99,7 +104,7 @@ export interface MatmulArgs {
    * rounding of the sum instead of two.
    */
   plus?: MatmulSecond;
-  /** Default: 'regblock' on CPU drivers, 'tiled' on GPUs. */
+  /** Default: defaultRung's. */
   variant?: MatmulVariant;
 }
 
@@ -143,10 +148,24 @@ export function vec4Readable(args: Pick<MatmulArgs, 'a' | 'b' | 'M' | 'N' | 'K' 
   return along.every((n) => n % VEC === 0) && args.a.byteOffset % bytes === 0 && args.b.byteOffset % bytes === 0;
 }
 
-/** The rung that runs: the one asked for (by default 'regblock' on CPU drivers, 'tiled' on GPUs), but a vectorised rung's scalar twin where its operands are not vec4-readable. */
+/**
+ * The rung a product runs unless asked for another. CPU drivers run the barrier-free rung fastest
+ * at the small model's shapes (lavapipe: a stories260K training step 953 ms with it, 1065 ms
+ * with tiled8v, though tiled8v is faster at 576² and up). GPUs get the vectorised rungs, 128×128
+ * tiles where the product has at least one each way, else 64×64: the shape of the fastest
+ * hand-written SGEMMs, and on lavapipe tiled8v leads every rung at every benchmark shape. The
+ * GPU benchmark times every rung; its figures should settle this (every fma rung gives the
+ * same bits, so the choice never changes a result).
+ */
+export function defaultRung(ctx: GpuContext, shape: { M: number; N: number }): MatmulVariant {
+  if (ctx.adapter.isCpu) return 'regblock';
+  const large = tileOf('tiled8v');
+  return shape.M >= large && shape.N >= large ? 'tiled8v' : 'tiledv';
+}
+
+/** The rung that runs: the one asked for (defaultRung's by default), but a vectorised rung's scalar twin where its operands are not vec4-readable. */
 export function matmulRung(ctx: GpuContext, args: MatmulArgs): MatmulVariant {
-  // CPU drivers run the barrier-free rung fastest (lavapipe: 896×172×64 in 22 ms tiled); GPUs the tiled one.
-  const asked = args.variant ?? (ctx.adapter.isCpu ? 'regblock' : 'tiled');
+  const asked = args.variant ?? defaultRung(ctx, args);
   const twin = SCALAR_TWIN[asked];
   return twin !== undefined && !vec4Readable(args) ? twin : asked;
 }

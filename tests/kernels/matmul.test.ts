@@ -6,7 +6,8 @@
 // products rather than of the (possibly cancelled) result.
 
 import { describe, expect, it } from 'vitest';
-import { linearBackwardInput, linearBackwardWeight, linearForward, matmul, matmulRung, MATMUL_VARIANTS, vec4Readable, type MatmulVariant } from '../../src/ops/matmul';
+import type { GpuContext } from '../../src/gpu/context';
+import { defaultRung, linearBackwardInput, linearBackwardWeight, linearForward, matmul, matmulRung, MATMUL_VARIANTS, vec4Readable, type MatmulVariant } from '../../src/ops/matmul';
 import { matmulRef, matmulTolerance } from '../../src/ref/matmul';
 import { Rng } from '../../src/util/rng';
 import { gpu } from './gpu';
@@ -238,6 +239,17 @@ describe.each(TWINS)('matmul_%s beside matmul_%s', (vectorised, scalar) => {
     expect(matmulRung(ctx, { ...base, transB: true, b: bt, batch: 2, batchStrideA: 50 })).toBe(scalar); // a stride off the vec4 grid
     for (const x of [a, b, bt, c]) x.release();
   });
+});
+
+it('picks the register-blocked rung on CPU drivers, the vectorised ones on GPUs by the product\'s size', async () => {
+  const ctx = await gpu();
+  const onGpu = { adapter: { ...ctx.adapter, isCpu: false } } as GpuContext;
+  const onCpu = { adapter: { ...ctx.adapter, isCpu: true } } as GpuContext;
+  expect(defaultRung(onCpu, { M: 2048, N: 2048 })).toBe('regblock');
+  expect(defaultRung(onGpu, { M: 2048, N: 576 })).toBe('tiled8v'); // a projection of the 135M model
+  expect(defaultRung(onGpu, { M: 128, N: 128 })).toBe('tiled8v');
+  expect(defaultRung(onGpu, { M: 2048, N: 8 })).toBe('tiledv'); // an adapter's X·Dᵀ at rank 8
+  expect(defaultRung(onGpu, { M: 127, N: 4096 })).toBe('tiledv');
 });
 
 // Every rung but the naive one sums each output as one chain of fma over k in order (then over

@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { MATMUL_VARIANTS } from '../../src/ops/matmul';
 import { matmulRef } from '../../src/ref/matmul';
-import { maxErrorOverTolerance, runMatmulSelfTest, SELF_TEST_CASE_COUNT, SELF_TEST_SHAPES, type SelfTestCase } from '../../src/selftest/matmul';
+import { maxErrorOverTolerance, runMatmulSelfTest, SELF_TEST_CASE_COUNT, SELF_TEST_SHAPES, SELF_TEST_VEC4_SHAPES, type SelfTestCase } from '../../src/selftest/matmul';
 import { gpu } from './gpu';
 
 describe('matmul self-test', () => {
@@ -14,6 +14,7 @@ describe('matmul self-test', () => {
     const report = await runMatmulSelfTest(ctx, (c, done, total) => progress.push([c, done, total]));
 
     expect(report.cases).toHaveLength(MATMUL_VARIANTS.length * SELF_TEST_SHAPES.length);
+    expect(SELF_TEST_VEC4_SHAPES.length).toBe(SELF_TEST_SHAPES.length); // one per transpose, as the scalar rungs'
     const failed = report.cases.filter((c) => !c.passed).map((c) => `${c.name} ${c.M}×${c.N}×${c.K}: ${c.maxErrOverTol}`);
     expect(failed, `failed cases:\n${failed.join('\n')}`).toEqual([]);
     expect(report.passed).toBe(true);
@@ -21,8 +22,9 @@ describe('matmul self-test', () => {
       expect(c.passed).toBe(c.maxErrOverTol >= 0 && c.maxErrOverTol <= 1);
       expect(c.ms).toBeGreaterThan(0);
     }
-    // Every kernel (variant × transpose combination) is exercised by some case.
-    expect(new Set(report.cases.map((c) => c.name)).size).toBe(MATMUL_VARIANTS.length * 4);
+    // Every kernel (variant × transpose combination) is exercised by exactly one case: the vectorised rungs as themselves.
+    expect(new Set(report.cases.map((c) => c.name)).size).toBe(SELF_TEST_CASE_COUNT);
+    for (const c of report.cases) expect(c.name.startsWith(`matmul_${c.variant}_`), c.name).toBe(true);
     expect(progress).toEqual(
       report.cases.map((c, i) => [c, i + 1, SELF_TEST_CASE_COUNT]),
     );
