@@ -7,7 +7,8 @@
 
 import { describe, expect, it } from 'vitest';
 import type { GpuContext } from '../../src/gpu/context';
-import { defaultRung, linearBackwardInput, linearBackwardWeight, linearForward, matmul, matmulRung, MATMUL_VARIANTS, vec4Readable, type MatmulVariant } from '../../src/ops/matmul';
+import type { Tensor } from '../../src/gpu/tensor';
+import { defaultRung, linearBackwardInput, linearBackwardWeight, linearForward, matmul, matmulRung, MATMUL_VARIANTS, vec4Readable, type MatmulArgs, type MatmulVariant } from '../../src/ops/matmul';
 import { matmulRef, matmulTolerance } from '../../src/ref/matmul';
 import { Rng } from '../../src/util/rng';
 import { gpu } from './gpu';
@@ -163,6 +164,17 @@ describe.each<MatmulVariant>(MATMUL_VARIANTS)('matmul_%s with a second product (
 // block: 'tiledv' and 'tiled8v' are held to 'tiled' and 'tiled8' bit for bit (and, through them,
 // to the reference) on every layout, with every epilogue, where their operands are
 // vec4-readable; elsewhere each is its twin itself.
+/** The bytes of C after one product into a fresh C of `shape` (a copy of `c0` when given), and the rung that ran. */
+async function productBytes(ctx: GpuContext, args: Omit<MatmulArgs, 'c'>, shape: number[], c0?: Tensor): Promise<{ bytes: Buffer; rung: MatmulVariant }> {
+  const c = ctx.tensor(shape, 'f32', `C ${args.variant}`);
+  if (c0) ctx.copy(c0, c, c.byteLength);
+  const rung = matmulRung(ctx, { ...args, c });
+  matmul(ctx, { ...args, c });
+  const bytes = Buffer.from((await ctx.read(c)).buffer);
+  c.release();
+  return { bytes, rung };
+}
+
 const TWINS: [MatmulVariant, MatmulVariant][] = [
   ['tiledv', 'tiled'],
   ['tiled8v', 'tiled8'],
@@ -187,18 +199,10 @@ describe.each(TWINS)('matmul_%s beside matmul_%s', (vectorised, scalar) => {
           scale: ctx.upload(randomF32(N, 11), [N], 'scale'),
           c0: ctx.upload(randomF32(batch * M * N, 13), [batch, M, N], 'C0'),
         };
-        const run = async (variant: MatmulVariant) => {
-          const c = ctx.tensor([batch, M, N], 'f32', `C ${variant}`);
-          ctx.copy(t.c0, c, c.byteLength);
-          const args = { a: t.a, b: t.b, c, M, N, K, transA, transB, batch, batchStrideB: 0, alpha: -0.75, bias: t.bias, scale: t.scale, accumulate: true, variant };
-          expect(matmulRung(ctx, args)).toBe(variant);
-          matmul(ctx, args);
-          const out = await ctx.read(c);
-          c.release();
-          return out;
-        };
-        const [vec, twin] = [await run(vectorised), await run(scalar)];
-        expect(Buffer.from(vec.buffer).equals(Buffer.from(twin.buffer))).toBe(true);
+        const args = { a: t.a, b: t.b, M, N, K, transA, transB, batch, batchStrideB: 0, alpha: -0.75, bias: t.bias, scale: t.scale, accumulate: true };
+        const [vec, twin] = [await productBytes(ctx, { ...args, variant: vectorised }, [batch, M, N], t.c0), await productBytes(ctx, { ...args, variant: scalar }, [batch, M, N], t.c0)];
+        expect([vec.rung, twin.rung]).toEqual([vectorised, scalar]);
+        expect(vec.bytes.equals(twin.bytes)).toBe(true);
         for (const x of Object.values(t)) x.release();
       });
     }
@@ -213,15 +217,10 @@ describe.each(TWINS)('matmul_%s beside matmul_%s', (vectorised, scalar) => {
       a2: ctx.upload(randomF32(M * K2, 3), [M, K2], 'A2'),
       b2: ctx.upload(randomF32(K2 * N, 4), [K2, N], 'B2'),
     };
-    const run = async (variant: MatmulVariant) => {
-      const c = ctx.tensor([M, N], 'f32', `C ${variant}`);
-      matmul(ctx, { a: t.a, b: t.b, c, M, N, K, transB: true, plus: { a: t.a2, b: t.b2, K: K2 }, variant });
-      const out = await ctx.read(c);
-      c.release();
-      return out;
-    };
-    const [vec, twin] = [await run(vectorised), await run(scalar)];
-    expect(Buffer.from(vec.buffer).equals(Buffer.from(twin.buffer))).toBe(true);
+    const args = { a: t.a, b: t.b, M, N, K, transB: true, plus: { a: t.a2, b: t.b2, K: K2 } };
+    const [vec, twin] = [await productBytes(ctx, { ...args, variant: vectorised }, [M, N]), await productBytes(ctx, { ...args, variant: scalar }, [M, N])];
+    expect([vec.rung, twin.rung]).toEqual([vectorised, scalar]);
+    expect(vec.bytes.equals(twin.bytes)).toBe(true);
     for (const x of Object.values(t)) x.release();
   });
 
@@ -262,12 +261,7 @@ it('every fma rung gives the same bits as every other', async () => {
     const a = ctx.upload(randomF32(M * K, M), transA ? [K, M] : [M, K], 'A');
     const b = ctx.upload(randomF32(K * N, N), transB ? [N, K] : [K, N], 'B');
     const outs: Buffer[] = [];
-    for (const variant of rungs) {
-      const c = ctx.tensor([M, N], 'f32', `C ${variant}`);
-      matmul(ctx, { a, b, c, M, N, K, transA, transB, variant });
-      outs.push(Buffer.from((await ctx.read(c)).buffer));
-      c.release();
-    }
+    for (const variant of rungs) outs.push((await productBytes(ctx, { a, b, M, N, K, transA, transB, variant }, [M, N])).bytes);
     outs.forEach((o, i) => expect(o.equals(outs[0]!), `${rungs[i]} vs ${rungs[0]}, ${M}×${N}×${K}`).toBe(true));
     for (const x of [a, b]) x.release();
   }
