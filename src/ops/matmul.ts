@@ -121,13 +121,21 @@ export function matmulKernelName(variant: MatmulVariant, transA: boolean, transB
   return `matmul_${variant}_${transA ? 't' : 'n'}${transB ? 't' : 'n'}`;
 }
 
+/** Each context's matmul kernels, by rung and transposes: looked up for every product, with no name or spec built. */
+const KERNELS = new WeakMap<GpuContext, Kernel[]>();
+
 function kernelFor(ctx: GpuContext, variant: MatmulVariant, transA: boolean, transB: boolean): Kernel {
-  return ctx.kernel({
+  const index = MATMUL_VARIANTS.indexOf(variant);
+  if (index < 0) throw new KernelError('matmul', `variant "${String(variant)}" is not one of ${MATMUL_VARIANTS.join(', ')}`);
+  let kernels = KERNELS.get(ctx);
+  if (kernels === undefined) KERNELS.set(ctx, (kernels = []));
+  const slot = index * 4 + (transA ? 2 : 0) + (transB ? 1 : 0);
+  return (kernels[slot] ??= ctx.kernel({
     name: matmulKernelName(variant, transA, transB),
     code: MODULES[variant],
     entryPoint: GEOMETRY[variant].entry,
     constants: { TRANS_A: transA ? 1 : 0, TRANS_B: transB ? 1 : 0, ...geometryConstants(variant) },
-  });
+  }));
 }
 
 /** Compiles every matmul kernel of the given variants; raises compile errors now. */
@@ -143,9 +151,15 @@ export async function prepareMatmul(ctx: GpuContext, variants: readonly MatmulVa
  */
 export function vec4Readable(args: Pick<MatmulArgs, 'a' | 'b' | 'M' | 'N' | 'K' | 'transA' | 'transB' | 'batchStrideA' | 'batchStrideB'>): boolean {
   const { M, N, K } = args;
-  const along = [args.transA ? M : K, args.transB ? K : N, args.batchStrideA ?? M * K, args.batchStrideB ?? K * N];
   const bytes = VEC * 4;
-  return along.every((n) => n % VEC === 0) && args.a.byteOffset % bytes === 0 && args.b.byteOffset % bytes === 0;
+  return (
+    (args.transA ? M : K) % VEC === 0 &&
+    (args.transB ? K : N) % VEC === 0 &&
+    (args.batchStrideA ?? M * K) % VEC === 0 &&
+    (args.batchStrideB ?? K * N) % VEC === 0 &&
+    args.a.byteOffset % bytes === 0 &&
+    args.b.byteOffset % bytes === 0
+  );
 }
 
 /**
@@ -170,42 +184,49 @@ export function matmulRung(ctx: GpuContext, args: MatmulArgs): MatmulVariant {
   return twin !== undefined && !vec4Readable(args) ? twin : asked;
 }
 
+function isCount(n: number): boolean {
+  return Number.isInteger(n) && n >= 0;
+}
+
 /** Records C = alpha·op(A)·op(B)·diag(scale) (+ bias) (+ C). */
 export function matmul(ctx: GpuContext, args: MatmulArgs): void {
+  // This runs for every product of every step: a message is built only for a check that fails.
   const { a, b, c, M, N, K } = args;
   const transA = args.transA ?? false;
   const transB = args.transB ?? false;
   const variant = matmulRung(ctx, args);
+  const kernel = kernelFor(ctx, variant, transA, transB);
+  const name = kernel.name;
   const batch = args.batch ?? 1;
-  const name = matmulKernelName(variant, transA, transB);
   const strideA = args.batchStrideA ?? M * K;
   const strideB = args.batchStrideB ?? K * N;
   const strideC = M * N;
-  checkDims(name, { M, N, K, batch });
+  if (!(isCount(M) && isCount(N) && isCount(K) && isCount(batch))) checkDims(name, { M, N, K, batch });
   // Element types are not checked (dtype null): every operand is f32.
   // The last of `batch` matrices ends at (batch − 1)·stride + matrix; with batch = 0 nothing is read.
-  // The messages are built only for a tensor that is too short (this runs for every product).
   const needA = batch > 0 ? (batch - 1) * strideA + M * K : 0;
   const needB = batch > 0 ? (batch - 1) * strideB + K * N : 0;
   const needC = batch > 0 ? (batch - 1) * strideC + M * N : 0;
-  const over = ` over ${batch} batch(es)`;
-  if (a.size < needA) checkTensor(name, a, 'A', needA, (transA ? `K×M = ${K}×${M}` : `M×K = ${M}×${K}`) + over, null);
-  if (b.size < needB) checkTensor(name, b, 'B', needB, (transB ? `N×K = ${N}×${K}` : `K×N = ${K}×${N}`) + over, null);
-  if (c.size < needC) checkTensor(name, c, 'C', needC, `M×N = ${M}×${N}` + over, null);
-  if (args.bias) checkTensor(name, args.bias, 'bias', N, `N = ${N}`, null);
-  if (args.scale) checkTensor(name, args.scale, 'scale', N, `N = ${N}`, null);
+  if (a.size < needA) checkTensor(name, a, 'A', needA, `${transA ? `K×M = ${K}×${M}` : `M×K = ${M}×${K}`} over ${batch} batch(es)`, null);
+  if (b.size < needB) checkTensor(name, b, 'B', needB, `${transB ? `N×K = ${N}×${K}` : `K×N = ${K}×${N}`} over ${batch} batch(es)`, null);
+  if (c.size < needC) checkTensor(name, c, 'C', needC, `M×N = ${M}×${N} over ${batch} batch(es)`, null);
+  if (args.bias && args.bias.size < N) checkTensor(name, args.bias, 'bias', N, `N = ${N}`, null);
+  if (args.scale && args.scale.size < N) checkTensor(name, args.scale, 'scale', N, `N = ${N}`, null);
   const plus = args.plus;
   if (plus) {
     if (batch !== 1) throw new KernelError(name, `a second product (plus) needs batch 1, got ${batch}`);
-    checkDims(name, { K2: plus.K });
-    checkTensor(name, plus.a, 'A2', M * plus.K, `M×K2 = ${M}×${plus.K}`, null);
-    checkTensor(name, plus.b, 'B2', plus.K * N, plus.transB ? `N×K2 = ${N}×${plus.K}` : `K2×N = ${plus.K}×${N}`, null);
+    if (!isCount(plus.K)) checkDims(name, { K2: plus.K });
+    if (plus.a.size < M * plus.K) checkTensor(name, plus.a, 'A2', M * plus.K, `M×K2 = ${M}×${plus.K}`, null);
+    if (plus.b.size < plus.K * N) checkTensor(name, plus.b, 'B2', plus.K * N, plus.transB ? `N×K2 = ${N}×${plus.K}` : `K2×N = ${plus.K}×${N}`, null);
   }
-  const kernel = kernelFor(ctx, variant, transA, transB);
   const tile = tileOf(variant);
+  const bias = args.bias ?? ctx.empty;
+  const scale = args.scale ?? ctx.empty;
+  const a2 = plus?.a ?? ctx.empty;
+  const b2 = plus?.b ?? ctx.empty;
   ctx.dispatch(
     kernel,
-    { ...(SCALAR_TWIN[variant] ? { a4: a, b4: b } : { a, b }), c, bias: args.bias ?? ctx.empty, scale: args.scale ?? ctx.empty, a2: plus?.a ?? ctx.empty, b2: plus?.b ?? ctx.empty },
+    SCALAR_TWIN[variant] ? { a4: a, b4: b, c, bias, scale, a2, b2 } : { a, b, c, bias, scale, a2, b2 },
     {
       M,
       N,
