@@ -95,27 +95,32 @@ fn column_norm_pass(@builtin(global_invocation_id) gid: vec3<u32>) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Fused output combine (forward):  Y = (P + L)⊙g + ρ·L (+ b, the frozen bias, unscaled)
-// In place: on entry q holds P and y holds L; on exit q holds Q = P + L (kept for the
-// backward's dg) and y holds Y.
+// Fused output combine (forward):  Y = Q⊙g + ρ·L (+ b, the frozen bias, unscaled), Q = P + L
+// Q = X·W0ᵀ + Hs·Uᵀ comes from one matmul (its second product summed into the frozen one) and
+// is kept for the backward's dg. L = Hs·Uᵀ (Hs = X·Dσᵀ, N×R) is formed again here when ρ ≠ 0:
+// R multiply-adds an element, in the matmul's order, so no N×out tensor holds it.
 // Backward of it (output-gradient scaling):  Gs = G⊙g,  Gl = G⊙(g + ρ)
 
-struct CombineParams { rows: u32, outF: u32, rho: f32, hasBias: u32 }
+struct CombineParams { rows: u32, outF: u32, rho: f32, hasBias: u32, rank: u32 }
 @group(0) @binding(15) var<uniform> cp: CombineParams;
 @group(0) @binding(16) var<storage, read> gScale: array<f32>;    // g (out)
-@group(0) @binding(17) var<storage, read_write> qBuf: array<f32>; // P in, Q out (N×out)
-@group(0) @binding(18) var<storage, read_write> yBuf: array<f32>; // L in, Y out (N×out)
+@group(0) @binding(17) var<storage, read> hsIn: array<f32>;      // Hs (N×R)
+@group(0) @binding(18) var<storage, read_write> yBuf: array<f32>; // Y (N×out)
 @group(0) @binding(34) var<storage, read> combineBias: array<f32>; // b (out), when hasBias
 
 @compute @workgroup_size(GROUP)
 fn combine_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let total = cp.rows * cp.outF;
+  let R = cp.rank;
   for (var idx = gid.x; idx < total; idx += nwg.x * GROUP) {
     let j = idx % cp.outF;
-    let l = yBuf[idx];
-    let q = qBuf[idx] + l;
-    qBuf[idx] = q;
-    var y = q * gScale[j] + cp.rho * l;
+    var y = qSaved[idx] * gScale[j];
+    if (cp.rho != 0.0) {
+      let hs = (idx / cp.outF) * R;
+      var l = 0.0;
+      for (var k = 0u; k < R; k++) { l = fma(hsIn[hs + k], uFactor[j * R + k], l); }
+      y += cp.rho * l;
+    }
     if (cp.hasBias != 0u) { y += combineBias[j]; }
     yBuf[idx] = y;
   }

@@ -200,16 +200,17 @@ export class RescaledLayer extends AdaptedLayerBase {
   }
 
   // P = X·W0ᵀ, Hs = X·Dσᵀ, L = Hs·Uᵀ;  Y = (P + L)⊙g + ρ·L + b  (spec: "Y = (P + L) ⊙ g + ρ·L")
+  // Q = P + L in one matmul (the low-rank path as its second product); the combine forms L
+  // again from Hs for ρ·L.
   forward(x: Tensor, rows: number): Tensor {
     this.discardCache();
     const f = this.factors;
     const norm = this.normPass();
-    const q = this.ctx.tensor([rows, this.base.out], 'f32', `${this.base.name}.Q`);
-    f.baseForward(x, q, rows);
     const hs = f.projectDown(x, rows);
+    const q = this.ctx.tensor([rows, this.base.out], 'f32', `${this.base.name}.Q`);
+    f.baseForwardPlusUp(x, hs, q, rows);
     const y = this.ctx.tensor([rows, this.base.out], 'f32', `${this.base.name}.Y`);
-    f.projectUp(hs, y, rows);
-    combineForward(this.ctx, { q, y, g: norm.g, bias: this.base.bias }, { rows, out: this.base.out, rho: this.form.rho });
+    combineForward(this.ctx, { q, hs, u: f.u, g: norm.g, bias: this.base.bias, y }, { rows, out: this.base.out, rank: this.rank, rho: this.form.rho });
     this.cache = { x, rows, hs, q, norm };
     return y;
   }
@@ -242,10 +243,11 @@ export class RescaledLayer extends AdaptedLayerBase {
       const b = ctx.tensor([out, rank], 'f32', `${base.name}.B`);
       const uSigma = ctx.tensor([out, rank], 'f32', `${base.name}.Uσ`);
       normGradTerms(ctx, { a, u: f.u, sigma: f.sigma, w0dT: norm.w0dT, gram: norm.gram, dU: f.dU, b, uSigma }, { out, rank });
-      matmul(ctx, { a: b, b: base.weight, c: f.dD, M: rank, N: base.in, K: out, transA: true, transB: base.layout === 'in_out', accumulate: true });
       const bu = ctx.tensor([rank, rank], 'f32', `${base.name}.BᵀUσ`);
       matmul(ctx, { a: b, b: uSigma, c: bu, M: rank, N: rank, K: out, transA: true });
-      matmul(ctx, { a: bu, b: f.d, c: f.dD, M: rank, N: base.in, K: rank, accumulate: true });
+      // dD += Bᵀ·W0 + (Bᵀ·Uσ)·D: the second term as the matmul's second product, one dispatch.
+      const plus = { a: bu, b: f.d, K: rank };
+      matmul(ctx, { a: b, b: base.weight, c: f.dD, M: rank, N: base.in, K: out, transA: true, transB: base.layout === 'in_out', accumulate: true, plus });
       for (const t of [a, b, uSigma, bu]) t.release();
     }
     this.discardCache();

@@ -49,17 +49,7 @@ export class LowRankFactors {
     return hs;
   }
 
-  /** out = Hs·Uᵀ (rows×out). */
-  projectUp(hs: Tensor, out: Tensor, rows: number): void {
-    matmul(this.ctx, { a: hs, b: this.u, c: out, M: rows, N: this.base.out, K: this.rank, transB: true });
-  }
-
-  /** Frozen product out = X·W0ᵀ (+ bias when given), through W0's layout. */
-  baseForward(x: Tensor, out: Tensor, rows: number, bias?: Tensor): void {
-    linearForward(this.ctx, x, this.base.weight, out, { rows, ...this.base }, { bias });
-  }
-
-  /** out = X·W0ᵀ + Hs·Uᵀ (+ bias when given) in one dispatch: the additive forward. */
+  /** out = X·W0ᵀ + Hs·Uᵀ (+ bias when given) in one dispatch, through W0's layout: every method's P + L. */
   baseForwardPlusUp(x: Tensor, hs: Tensor, out: Tensor, rows: number, bias?: Tensor): void {
     linearForward(this.ctx, x, this.base.weight, out, { rows, ...this.base }, { bias, plus: { a: hs, b: this.u, K: this.rank, transB: true } });
   }

@@ -60,23 +60,26 @@ export function columnNormPass(
   );
 }
 
-/** In place: q holds P → Q = P + L; y holds L → Y = Q⊙g + ρL (+ bias, unscaled). */
+/** Y = Q⊙g + ρ·L (+ bias, unscaled), L = Hs·Uᵀ formed from Hs (rows×R) and U (out×R) when ρ ≠ 0. */
 export function combineForward(
   ctx: GpuContext,
-  t: { q: Tensor; y: Tensor; g: Tensor; bias?: Tensor | undefined },
-  dims: { rows: number; out: number; rho: number },
+  t: { q: Tensor; hs: Tensor; u: Tensor; g: Tensor; bias?: Tensor | undefined; y: Tensor },
+  dims: { rows: number; out: number; rank: number; rho: number },
 ): void {
   const name = 'combine_forward';
-  const total = dims.rows * dims.out;
-  const ro = `rows×out = ${dims.rows}×${dims.out}`;
-  checkTensor(name, t.q, 'P/Q', total, ro, null);
-  checkTensor(name, t.y, 'L/Y', total, ro, null);
-  checkTensor(name, t.g, 'g', dims.out, `out = ${dims.out}`, null);
-  if (t.bias) checkTensor(name, t.bias, 'bias', dims.out, `out = ${dims.out}`, null);
+  const { rows, out, rank } = dims;
+  const total = rows * out;
+  const ro = `rows×out = ${rows}×${out}`;
+  checkTensor(name, t.q, 'Q', total, ro, null);
+  checkTensor(name, t.hs, 'Hs', rows * rank, `rows×rank = ${rows}×${rank}`, null);
+  checkTensor(name, t.u, 'U', out * rank, `out×rank = ${out}×${rank}`, null);
+  checkTensor(name, t.y, 'Y', total, ro, null);
+  checkTensor(name, t.g, 'g', out, `out = ${out}`, null);
+  if (t.bias) checkTensor(name, t.bias, 'bias', out, `out = ${out}`, null);
   ctx.dispatch(
     kernel(ctx, name),
-    { qBuf: t.q, yBuf: t.y, gScale: t.g, combineBias: t.bias ?? ctx.empty },
-    { rows: dims.rows, outF: dims.out, rho: dims.rho, hasBias: t.bias ? 1 : 0 },
+    { qSaved: t.q, hsIn: t.hs, uFactor: t.u, yBuf: t.y, gScale: t.g, combineBias: t.bias ?? ctx.empty },
+    { rows, outF: out, rho: dims.rho, hasBias: t.bias ? 1 : 0, rank },
     [gridStrideWorkgroups(ctx, total)],
   );
 }
@@ -95,7 +98,7 @@ export function combineBackward(
   ctx.dispatch(
     kernel(ctx, name),
     { gradOut: t.dy, gScale: t.g, gradS: t.gs, gradL: t.gl },
-    { rows: dims.rows, outF: dims.out, rho: dims.rho, hasBias: 0 },
+    { rows: dims.rows, outF: dims.out, rho: dims.rho, hasBias: 0, rank: 0 },
     [gridStrideWorkgroups(ctx, total)],
   );
 }
