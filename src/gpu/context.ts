@@ -183,6 +183,8 @@ export class GpuContext {
   private retired: GPUBuffer[] = [];
   /** Errors popped from error scopes of earlier submissions, raised at the next sync. */
   private pendingErrors: Promise<Error | null>[] = [];
+  /** Whether time() is recording its timed pass (nothing may end the pass meanwhile). */
+  private timing = false;
   /** A tiny buffer bound where a kernel declares a binding the caller does not use. */
   readonly empty: GPUBuffer;
   private readonly emptyInfo: { id: number; size: number };
@@ -676,6 +678,8 @@ export class GpuContext {
    * met rather than with its largest step.
    */
   private boundPool(): void {
+    // A timed pass (time()) must stay one pass: the pool is bounded once it has ended.
+    if (this.timing) return;
     const inUse = this.memory.current - this.pooledBytes;
     if (this.pooledBytes <= inUse) return;
     // Recorded work may still use an idle buffer (released after its last dispatch was recorded).
@@ -917,7 +921,12 @@ export class GpuContext {
       });
       this.passPipeline = null;
       const timedPass = this.pass;
-      record();
+      this.timing = true;
+      try {
+        record();
+      } finally {
+        this.timing = false;
+      }
       if (this.pass !== timedPass || this.encoder === null) {
         throw new Error('time(): the recorded work must be dispatches only (no copies, clears or flushes)');
       }
@@ -930,6 +939,7 @@ export class GpuContext {
     } finally {
       querySet.destroy();
       resolve.destroy();
+      this.boundPool(); // what the timed pass's allocations left idle
     }
   }
 

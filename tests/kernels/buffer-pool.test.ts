@@ -5,6 +5,7 @@
 // under a dispatch.
 
 import { describe, expect, it } from 'vitest';
+import type { Tensor } from '../../src/gpu/tensor';
 import { addInto } from '../../src/ops/activations';
 import { gpu } from './gpu';
 
@@ -30,6 +31,27 @@ describe('tensor buffer pool', () => {
     expect(ctx.memory.current).toBe(before);
     for (const t of again) t.release();
     held.release();
+  });
+
+  // The adapter benchmark times a layer's forward and backward, which allocate as they go:
+  // bounding the pool there would submit the work mid-pass, and time() refused the recording.
+  it('leaves the pool unbounded while time() records its pass, and bounds it after', async () => {
+    const ctx = await gpu();
+    ctx.trimPool();
+    const n = 1000;
+    const a = ctx.upload(Float32Array.from({ length: n }, (_, i) => i), [n], 'a');
+    for (let k = 0; k < 4; k++) ctx.tensor([64 * 1024 + k], 'f32', `idle ${k}`).release();
+    const idleBefore = ctx.memory.current;
+    let out: Tensor | undefined;
+    const t = await ctx.time(() => {
+      const scratch = ctx.tensor([3 * 64 * 1024 + 11], 'f32', 'new shape inside the timed pass'); // would bound the pool
+      scratch.release();
+      out = ctx.tensor([n], 'f32', 'out');
+      addInto(ctx, { acc: out, x: a }, { n });
+    });
+    expect(Number.isFinite(t.ms)).toBe(true);
+    expect(ctx.memory.current, 'bounded after the pass: the idle buffers are freed').toBeLessThan(idleBefore);
+    for (const x of [a, out!]) x.release();
   });
 
   it('submits recorded work before it frees an idle buffer that work still uses', async () => {
