@@ -2,13 +2,12 @@
 // adds, each over n elements of flat f32 tensors.
 
 import activationsWgsl from '../../shaders/activations.wgsl?raw';
-import type { GpuContext, Kernel } from '../gpu/context';
+import type { GpuContext } from '../gpu/context';
 import type { Tensor } from '../gpu/tensor';
 import { checkDims, checkTensor, ELEMENTWISE_GROUP, gridStrideWorkgroups } from './checks';
+import { kernelsByKey } from './kernel-cache';
 
-function kernel(ctx: GpuContext, entryPoint: string): Kernel {
-  return ctx.kernel({ name: entryPoint, code: activationsWgsl, entryPoint, constants: { GROUP: ELEMENTWISE_GROUP } });
-}
+const kernel = kernelsByKey((entryPoint: string) => ({ name: entryPoint, code: activationsWgsl, entryPoint, constants: { GROUP: ELEMENTWISE_GROUP } }));
 
 /** Checks n and every tensor (n values each), then records `entryPoint` over n elements. */
 function elementwise(ctx: GpuContext, entryPoint: string, tensors: Record<string, [string, Tensor]>, n: number): void {

@@ -4,9 +4,10 @@
 // P/Q, L/Y, G, Gs, Gl are (N×out). Uσ = U·diag(σ) is formed by the kernels as they read U.
 
 import adaptersWgsl from '../../shaders/adapters.wgsl?raw';
-import type { GpuContext, Kernel } from '../gpu/context';
+import type { GpuContext } from '../gpu/context';
 import type { Tensor } from '../gpu/tensor';
 import { checkTensor, ELEMENTWISE_GROUP, gridStrideWorkgroups } from './checks';
+import { kernelsByKey } from './kernel-cache';
 import type { WeightLayout } from './matmul';
 
 /** Output rows per workgroup of the kernels with a thread per output row. */
@@ -20,9 +21,7 @@ const MERGE_EDGE = 16;
 /** The override constants of adapters.wgsl, the same for each of its entry points. */
 const CONSTANTS = { GROUP: ELEMENTWISE_GROUP, OUT_GROUP, ROWS_PER_BLOCK, ROW_LANES, MERGE_EDGE };
 
-function kernel(ctx: GpuContext, entryPoint: string): Kernel {
-  return ctx.kernel({ name: entryPoint, code: adaptersWgsl, entryPoint, constants: CONSTANTS });
-}
+const kernel = kernelsByKey((entryPoint: string) => ({ name: entryPoint, code: adaptersWgsl, entryPoint, constants: CONSTANTS }));
 
 /** c_j = ‖W0_j‖ for W0 (out×in) stored in `layout`. */
 export function rowNorms(ctx: GpuContext, w0: Tensor, out: Tensor, dims: { out: number; in: number; layout: WeightLayout }): void {

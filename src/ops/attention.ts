@@ -26,6 +26,7 @@ import type { GpuContext, Kernel } from '../gpu/context';
 import { KernelError } from '../gpu/errors';
 import type { Tensor } from '../gpu/tensor';
 import { checkDims, checkTensor, gridStrideWorkgroups } from './checks';
+import { kernelsByKey } from './kernel-cache';
 
 export interface AttentionDims {
   batch: number;
@@ -114,11 +115,17 @@ function chooseVariant(ctx: GpuContext, name: string, dims: AttentionDims, optio
  * kernels (`…_rows`) also get HEAD_DIM = headDim, which fixes their loops over dims.
  */
 export function attentionKernel(ctx: GpuContext, entryPoint: string, headDim?: number): Kernel {
-  const tiles = TILE_CONSTANTS[entryPoint];
-  if (!tiles) throw new KernelError(entryPoint, `no such entry point in shaders/attention.wgsl; it has ${ATTENTION_ENTRY_POINTS.join(', ')}`);
-  const constants = entryPoint.endsWith('_rows') && headDim !== undefined ? { ...tiles, HEAD_DIM: headDim } : tiles;
-  return ctx.kernel({ name: entryPoint, code: attentionWgsl, entryPoint, constants });
+  if (!TILE_CONSTANTS[entryPoint]) throw new KernelError(entryPoint, `no such entry point in shaders/attention.wgsl; it has ${ATTENTION_ENTRY_POINTS.join(', ')}`);
+  return entryPoint.endsWith('_rows') && headDim !== undefined ? rowsKernel(ctx, `${entryPoint} ${headDim}`) : tiledKernel(ctx, entryPoint);
 }
+
+const tiledKernel = kernelsByKey((entryPoint: string) => ({ name: entryPoint, code: attentionWgsl, entryPoint, constants: TILE_CONSTANTS[entryPoint] }));
+
+/** Keyed `${entry point} ${headDim}`. */
+const rowsKernel = kernelsByKey((key: string) => {
+  const [entryPoint, headDim] = key.split(' ') as [string, string];
+  return { name: entryPoint, code: attentionWgsl, entryPoint, constants: { ...TILE_CONSTANTS[entryPoint], HEAD_DIM: Number(headDim) } };
+});
 
 /** The thread-per-row kernel `${base}_rows`, its loops over dims fixed at headDim. */
 function rowKernel(ctx: GpuContext, base: string, headDim: number): Kernel {

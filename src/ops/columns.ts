@@ -6,6 +6,9 @@ import type { GpuContext } from '../gpu/context';
 import { KernelError } from '../gpu/errors';
 import type { Tensor } from '../gpu/tensor';
 import { checkTensor, ELEMENTWISE_GROUP, gridStrideWorkgroups } from './checks';
+import { kernelsByKey } from './kernel-cache';
+
+const kernel = kernelsByKey((name: string) => ({ name, code: columnsWgsl, entryPoint: name, constants: { GROUP: ELEMENTWISE_GROUP } }));
 
 interface ColumnBlock {
   rows: number;
@@ -26,16 +29,14 @@ function check(name: string, fused: Tensor, part: Tensor, b: ColumnBlock): void 
 export function copyColumns(ctx: GpuContext, fused: Tensor, part: Tensor, b: ColumnBlock): void {
   const name = 'copy_columns';
   check(name, fused, part, b);
-  const k = ctx.kernel({ name, code: columnsWgsl, entryPoint: name, constants: { GROUP: ELEMENTWISE_GROUP } });
   const params = { rows: b.rows, srcCols: b.cols, width: b.width, offset: b.offset };
-  ctx.dispatch(k, { src: fused, part }, params, [gridStrideWorkgroups(ctx, b.rows * b.width)]);
+  ctx.dispatch(kernel(ctx, name), { src: fused, part }, params, [gridStrideWorkgroups(ctx, b.rows * b.width)]);
 }
 
 /** fused[:, offset : offset + width] = part (rows×width). */
 export function copyColumnsBack(ctx: GpuContext, part: Tensor, fused: Tensor, b: ColumnBlock): void {
   const name = 'copy_columns_back';
   check(name, fused, part, b);
-  const k = ctx.kernel({ name, code: columnsWgsl, entryPoint: name, constants: { GROUP: ELEMENTWISE_GROUP } });
   const params = { rows: b.rows, srcCols: b.cols, width: b.width, offset: b.offset };
-  ctx.dispatch(k, { partIn: part, dst: fused }, params, [gridStrideWorkgroups(ctx, b.rows * b.width)]);
+  ctx.dispatch(kernel(ctx, name), { partIn: part, dst: fused }, params, [gridStrideWorkgroups(ctx, b.rows * b.width)]);
 }

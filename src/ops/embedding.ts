@@ -3,14 +3,13 @@
 // zero row (gathers) or is skipped (scatter), never an out-of-bounds access.
 
 import embeddingWgsl from '../../shaders/embedding.wgsl?raw';
-import type { GpuContext, Kernel } from '../gpu/context';
+import type { GpuContext } from '../gpu/context';
 import { KernelError } from '../gpu/errors';
 import type { Tensor } from '../gpu/tensor';
 import { checkDims, checkTensor, ELEMENTWISE_GROUP, gridStrideWorkgroups } from './checks';
+import { kernelsByKey } from './kernel-cache';
 
-function kernel(ctx: GpuContext, entryPoint: string): Kernel {
-  return ctx.kernel({ name: entryPoint, code: embeddingWgsl, entryPoint, constants: { GROUP: ELEMENTWISE_GROUP } });
-}
+const kernel = kernelsByKey((entryPoint: string) => ({ name: entryPoint, code: embeddingWgsl, entryPoint, constants: { GROUP: ELEMENTWISE_GROUP } }));
 
 /**
  * out[r, :] = table[ids[r], :], or += with `accumulate` (GPT-2 adds its learned positions

@@ -4,17 +4,16 @@
 //   logits, dlogits (rows × vocab); targets (u32, rows); weights, losses (rows); out (u32, rows)
 
 import lossWgsl from '../../shaders/loss.wgsl?raw';
-import type { GpuContext, Kernel } from '../gpu/context';
+import type { GpuContext } from '../gpu/context';
 import { KernelError } from '../gpu/errors';
 import type { Tensor } from '../gpu/tensor';
 import { checkDims, checkTensor, gridStrideWorkgroups } from './checks';
+import { kernelsByKey } from './kernel-cache';
 
 /** Threads of a row's workgroup (the WGSL's override THREADS): a power of two, for the reduction trees. */
 const THREADS = 256;
 
-function kernel(ctx: GpuContext, entryPoint: string): Kernel {
-  return ctx.kernel({ name: entryPoint, code: lossWgsl, entryPoint, constants: { THREADS } });
-}
+const kernel = kernelsByKey((entryPoint: string) => ({ name: entryPoint, code: lossWgsl, entryPoint, constants: { THREADS } }));
 
 /** Checks rows (may be 0) and vocab (at least 1). */
 function checkRowsVocab(name: string, rows: number, vocab: number): void {

@@ -7,6 +7,7 @@ import { KernelError } from '../gpu/errors';
 import type { Tensor } from '../gpu/tensor';
 import { parseConstU32, withConstU32 } from '../gpu/wgsl-layout';
 import { checkDims, checkTensor } from './checks';
+import { kernelsByKey } from './kernel-cache';
 
 export type MatmulVariant = 'naive' | 'regblock' | 'tiled' | 'tiled8' | 'tiledv' | 'tiled8v';
 export const MATMUL_VARIANTS: readonly MatmulVariant[] = ['naive', 'regblock', 'tiled', 'tiled8', 'tiledv', 'tiled8v'];
@@ -121,21 +122,22 @@ export function matmulKernelName(variant: MatmulVariant, transA: boolean, transB
   return `matmul_${variant}_${transA ? 't' : 'n'}${transB ? 't' : 'n'}`;
 }
 
-/** Each context's matmul kernels, by rung and transposes: looked up for every product, with no name or spec built. */
-const KERNELS = new WeakMap<GpuContext, Kernel[]>();
-
-function kernelFor(ctx: GpuContext, variant: MatmulVariant, transA: boolean, transB: boolean): Kernel {
-  const index = MATMUL_VARIANTS.indexOf(variant);
-  if (index < 0) throw new KernelError('matmul', `variant "${String(variant)}" is not one of ${MATMUL_VARIANTS.join(', ')}`);
-  let kernels = KERNELS.get(ctx);
-  if (kernels === undefined) KERNELS.set(ctx, (kernels = []));
-  const slot = index * 4 + (transA ? 2 : 0) + (transB ? 1 : 0);
-  return (kernels[slot] ??= ctx.kernel({
+/** The kernel of a rung and its transposes, keyed 4·(the rung's index) + 2·transA + transB. */
+const kernelOf = kernelsByKey((key: number) => {
+  const variant = MATMUL_VARIANTS[key >> 2]!;
+  const [transA, transB] = [(key & 2) !== 0, (key & 1) !== 0];
+  return {
     name: matmulKernelName(variant, transA, transB),
     code: MODULES[variant],
     entryPoint: GEOMETRY[variant].entry,
     constants: { TRANS_A: transA ? 1 : 0, TRANS_B: transB ? 1 : 0, ...geometryConstants(variant) },
-  }));
+  };
+});
+
+function kernelFor(ctx: GpuContext, variant: MatmulVariant, transA: boolean, transB: boolean): Kernel {
+  const index = MATMUL_VARIANTS.indexOf(variant);
+  if (index < 0) throw new KernelError('matmul', `variant "${String(variant)}" is not one of ${MATMUL_VARIANTS.join(', ')}`);
+  return kernelOf(ctx, 4 * index + (transA ? 2 : 0) + (transB ? 1 : 0));
 }
 
 /** Compiles every matmul kernel of the given variants; raises compile errors now. */

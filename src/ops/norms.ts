@@ -19,6 +19,7 @@ import type { Binding, GpuContext, Kernel } from '../gpu/context';
 import { KernelError } from '../gpu/errors';
 import type { Tensor } from '../gpu/tensor';
 import { checkDims, checkTensor, gridStrideWorkgroups } from './checks';
+import { kernelsByKey } from './kernel-cache';
 
 /** How a norm kernel maps rows to threads: a workgroup per row, or a thread per row. */
 export type NormVariant = 'workgroup' | 'thread';
@@ -38,6 +39,15 @@ const ROW_GROUP = 64;
 export function normGroupWidth(dim: number): number {
   return Math.min(256, Math.max(32, 2 ** Math.floor(Math.log2(Math.max(dim, 1)))));
 }
+
+/** The thread-per-row kernel of `name`: the entry point `${name}_rows`. */
+const rowKernel = kernelsByKey((name: string) => ({ name: `${name}_rows`, code: normsWgsl, entryPoint: `${name}_rows`, constants: { ROW_GROUP } }));
+
+/** The workgroup-per-row kernel `${entry point}_${width}`: the entry point at GROUP = width. */
+const workgroupKernel = kernelsByKey((key: string) => {
+  const cut = key.lastIndexOf('_');
+  return { name: key, code: normsWgsl, entryPoint: key.slice(0, cut), constants: { GROUP: Number(key.slice(cut + 1)) } };
+});
 
 /** Checks rows and dim: a norm over zero features is undefined. */
 function checkRows(name: string, rows: number, dim: number): void {
@@ -61,12 +71,10 @@ function dispatchRows(
   let kernel: Kernel;
   let groups: number;
   if (chosen === 'thread') {
-    const entryPoint = `${name}_rows`;
-    kernel = ctx.kernel({ name: entryPoint, code: normsWgsl, entryPoint, constants: { ROW_GROUP } });
+    kernel = rowKernel(ctx, name);
     groups = gridStrideWorkgroups(ctx, rows, ROW_GROUP);
   } else if (chosen === 'workgroup') {
-    const width = normGroupWidth(dim);
-    kernel = ctx.kernel({ name: `${name}_${width}`, code: normsWgsl, entryPoint: name, constants: { GROUP: width } });
+    kernel = workgroupKernel(ctx, `${name}_${normGroupWidth(dim)}`);
     groups = gridStrideWorkgroups(ctx, rows, 1);
   } else {
     throw new KernelError(name, `variant "${String(chosen)}" is not one of ${NORM_VARIANTS.join(', ')}`);

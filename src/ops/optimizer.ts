@@ -7,10 +7,11 @@
 //   for each adapter tensor s:  adamwStep(param_s, grad_s, m_s, v_s, factor)
 
 import optimizerWgsl from '../../shaders/optimizer.wgsl?raw';
-import type { GpuContext, Kernel } from '../gpu/context';
+import type { GpuContext } from '../gpu/context';
 import { KernelError } from '../gpu/errors';
 import type { Tensor } from '../gpu/tensor';
 import { checkDims, checkTensor, gridStrideWorkgroups } from './checks';
+import { kernelsByKey } from './kernel-cache';
 
 /** Threads per workgroup of every optimizer kernel: a power of two, for the reduction trees. */
 const THREADS = 256;
@@ -19,9 +20,7 @@ const PER_THREAD = 16;
 /** Elements per partial sum of sum_squares_partial (BLOCK in the WGSL). */
 const SUM_OF_SQUARES_BLOCK = THREADS * PER_THREAD;
 
-function kernel(ctx: GpuContext, entryPoint: string): Kernel {
-  return ctx.kernel({ name: entryPoint, code: optimizerWgsl, entryPoint, constants: { THREADS, PER_THREAD } });
-}
+const kernel = kernelsByKey((entryPoint: string) => ({ name: entryPoint, code: optimizerWgsl, entryPoint, constants: { THREADS, PER_THREAD } }));
 
 /** Partial sums sumOfSquaresPartials writes for n elements (one per block; none for n = 0). */
 export function sumOfSquaresBlocks(n: number): number {

@@ -7,6 +7,9 @@ import type { GpuContext } from '../gpu/context';
 import { KernelError } from '../gpu/errors';
 import type { Tensor } from '../gpu/tensor';
 import { checkDims, checkTensor, ELEMENTWISE_GROUP, gridStrideWorkgroups } from './checks';
+import { kernelsByKey } from './kernel-cache';
+
+const kernel = kernelsByKey((name: string) => ({ name, code: ropeWgsl, entryPoint: name, constants: { GROUP: ELEMENTWISE_GROUP } }));
 
 /**
  * How RoPE pairs the features of a head: 'interleaved' rotates adjacent pairs (2i, 2i+1), as
@@ -76,7 +79,7 @@ export function ropeApply(
     );
   }
   ctx.dispatch(
-    ctx.kernel({ name, code: ropeWgsl, entryPoint: name, constants: { GROUP: ELEMENTWISE_GROUP } }),
+    kernel(ctx, name),
     { q: t.q, k: t.k ?? ctx.empty, positions: t.positions, table: t.table },
     {
       rows,
