@@ -148,13 +148,14 @@ export async function prepareMatmul(ctx: GpuContext, variants: readonly MatmulVa
 
 /**
  * Whether matmul_tiled_vec4 ('tiledv', 'tiled8v') can read both operands as vec4s: each one's contiguous dimension
- * (K of A, M of Aᵀ; N of B, K of Bᵀ) and batch stride a multiple of 4, and each tensor 16-byte
- * aligned in its buffer.
+ * (K of A, M of Aᵀ; N of B, K of Bᵀ) and batch stride a multiple of 4, each tensor 16-byte
+ * aligned in its buffer, and K > 0 (an empty operand is bound as 4 bytes, less than one vec4).
  */
 export function vec4Readable(args: Pick<MatmulArgs, 'a' | 'b' | 'M' | 'N' | 'K' | 'transA' | 'transB' | 'batchStrideA' | 'batchStrideB'>): boolean {
   const { M, N, K } = args;
   const bytes = VEC * 4;
   return (
+    K > 0 &&
     (args.transA ? M : K) % VEC === 0 &&
     (args.transB ? K : N) % VEC === 0 &&
     (args.batchStrideA ?? M * K) % VEC === 0 &&

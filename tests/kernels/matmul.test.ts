@@ -236,6 +236,7 @@ describe.each(TWINS)('matmul_%s beside matmul_%s', (vectorised, scalar) => {
     expect(matmulRung(ctx, { ...base, transB: true, b: bt })).toBe(vectorised);
     expect(matmulRung(ctx, { ...base, M: 8, K: 6, transA: true, transB: true })).toBe(scalar); // Aᵀ: M = 8, but Bᵀ: K = 6
     expect(matmulRung(ctx, { ...base, transB: true, b: bt, batch: 2, batchStrideA: 50 })).toBe(scalar); // a stride off the vec4 grid
+    expect(matmulRung(ctx, { ...base, transB: true, b: bt, K: 0 })).toBe(scalar); // empty operands: no vec4 to bind
     for (const x of [a, b, bt, c]) x.release();
   });
 });
@@ -249,6 +250,18 @@ it('picks the register-blocked rung on CPU drivers, the vectorised ones on GPUs 
   expect(defaultRung(onGpu, { M: 128, N: 128 })).toBe('tiled8v');
   expect(defaultRung(onGpu, { M: 2048, N: 8 })).toBe('tiledv'); // an adapter's X·Dᵀ at rank 8
   expect(defaultRung(onGpu, { M: 127, N: 4096 })).toBe('tiledv');
+});
+
+it('gives every rung an empty inner dimension (K = 0): C is the bias', async () => {
+  const ctx = await gpu();
+  const [M, N] = [5, 8];
+  const bias = Float32Array.from({ length: N }, (_, n) => n - 2.5);
+  const t = { a: ctx.tensor([M, 0], 'f32', 'A'), b: ctx.tensor([0, N], 'f32', 'B'), bias: ctx.upload(bias, [N], 'bias') };
+  for (const variant of MATMUL_VARIANTS) {
+    const { bytes } = await productBytes(ctx, { a: t.a, b: t.b, M, N, K: 0, bias: t.bias, variant }, [M, N]);
+    expect(Array.from(new Float32Array(bytes.buffer, bytes.byteOffset, M * N)), variant).toEqual(Array.from({ length: M * N }, (_, i) => bias[i % N]!));
+  }
+  for (const x of Object.values(t)) x.release();
 });
 
 // Every rung but the naive one sums each output as one chain of fma over k in order (then over
