@@ -140,10 +140,22 @@ function kernelFor(ctx: GpuContext, variant: MatmulVariant, transA: boolean, tra
   return kernelOf(ctx, 4 * index + (transA ? 2 : 0) + (transB ? 1 : 0));
 }
 
-/** Compiles every matmul kernel of the given variants; raises compile errors now. */
+/**
+ * Compiles every matmul kernel of the given variants and runs each once, on a 4×4×4 product (one
+ * every rung reads as itself, the vectorised ones as vec4s): a driver may compile a pipeline
+ * only at its first use (Chromium does), so after this no product waits for a compilation.
+ * Raises compile errors now.
+ */
 export async function prepareMatmul(ctx: GpuContext, variants: readonly MatmulVariant[] = MATMUL_VARIANTS): Promise<void> {
-  for (const v of variants) for (const ta of [false, true]) for (const tb of [false, true]) kernelFor(ctx, v, ta, tb);
-  await ctx.sync();
+  const [a, b, c] = ['A', 'B', 'C'].map((name) => ctx.zeros([16], 'f32', `warm-up ${name}`)) as [Tensor, Tensor, Tensor];
+  try {
+    for (const variant of variants) {
+      for (const transA of [false, true]) for (const transB of [false, true]) matmul(ctx, { a, b, c, M: 4, N: 4, K: 4, transA, transB, variant });
+    }
+    await ctx.sync();
+  } finally {
+    for (const t of [a, b, c]) t.release();
+  }
 }
 
 /**
