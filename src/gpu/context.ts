@@ -187,7 +187,6 @@ export class GpuContext {
   private timing = false;
   /** A tiny buffer bound where a kernel declares a binding the caller does not use. */
   readonly empty: GPUBuffer;
-  private readonly emptyInfo: { id: number; size: number };
 
   constructor(
     readonly device: GPUDevice,
@@ -201,7 +200,6 @@ export class GpuContext {
     for (const name in device.limits) limits[name] = (device.limits as unknown as Record<string, number>)[name]!;
     this.limits = Object.freeze(limits) as unknown as GPUSupportedLimits;
     this.empty = this.createBuffer({ label: 'empty', size: 16, usage: GPUBufferUsage.STORAGE });
-    this.emptyInfo = this.infoOf(this.empty);
     this.uniforms = this.ring('uniform ring', GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST, UNIFORM_RING_BYTES);
     this.uniformView = new DataView(this.uniforms.host);
     this.uploads = this.ring('upload ring', GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST, UPLOAD_RING_START_BYTES);
@@ -377,7 +375,7 @@ export class GpuContext {
         id = b.bufferId;
       } else {
         buffer = b;
-        const info = b === this.empty ? this.emptyInfo : this.infoOf(b); // the placeholder: bound several times a product
+        const info = this.infoOf(b);
         size = alignUp(info.size, 4);
         id = info.id;
       }

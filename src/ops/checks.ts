@@ -20,6 +20,11 @@ import type { DType, Tensor } from '../gpu/tensor';
  */
 export const ELEMENTWISE_GROUP = 256;
 
+/** Whether n is an integer ≥ least: a size a kernel can be given. */
+export function isCount(n: number, least: 0 | 1 = 0): boolean {
+  return Number.isInteger(n) && n >= least;
+}
+
 /**
  * Raises KernelError unless every size in `dims` (name → value) is an integer ≥ `least`:
  * 0 (the default) for sizes that may be empty, 1 for those that may not (heads, vocab).
@@ -28,7 +33,7 @@ export const ELEMENTWISE_GROUP = 256;
 export function checkDims(kernel: string, dims: Record<string, number>, least: 0 | 1 = 0): void {
   for (const what in dims) {
     const v = dims[what]!;
-    if (!Number.isInteger(v) || v < least) {
+    if (!isCount(v, least)) {
       throw new KernelError(kernel, `${what}=${v} must be a ${least === 0 ? 'non-negative' : 'positive'} integer`);
     }
   }

@@ -6,7 +6,7 @@ import type { GpuContext, Kernel } from '../gpu/context';
 import { KernelError } from '../gpu/errors';
 import type { Tensor } from '../gpu/tensor';
 import { parseConstU32, withConstU32 } from '../gpu/wgsl-layout';
-import { checkDims, checkTensor } from './checks';
+import { checkDims, checkTensor, isCount } from './checks';
 import { kernelsByKey } from './kernel-cache';
 
 export type MatmulVariant = 'naive' | 'regblock' | 'tiled' | 'tiled8' | 'tiledv' | 'tiled8v';
@@ -197,10 +197,6 @@ export function matmulRung(ctx: GpuContext, args: MatmulArgs): MatmulVariant {
   const asked = args.variant ?? defaultRung(ctx, args);
   const twin = SCALAR_TWIN[asked];
   return twin !== undefined && !vec4Readable(args) ? twin : asked;
-}
-
-function isCount(n: number): boolean {
-  return Number.isInteger(n) && n >= 0;
 }
 
 /** Records C = alpha·op(A)·op(B)·diag(scale) (+ bias) (+ C). */
