@@ -143,16 +143,17 @@ fn combine_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_
 
 // ---------------------------------------------------------------------------------------------
 // Gradient of the norm scale (backward):  dg_j = Σ_n G[n,j]·Q[n,j]
-// Two deterministic stages: partial sums over blocks of ROWS_PER_BLOCK rows (OUT_GROUP columns ×
-// ROW_LANES row-lanes per workgroup, the lanes added in order in workgroup memory), then a
-// fixed-order sum of the partials fused with the coefficient the method needs:
+// Two deterministic stages. The first is the combine's backward above, fused with partial sums
+// of dg over blocks of ROWS_PER_BLOCK rows (OUT_GROUP columns × ROW_LANES row-lanes per
+// workgroup, the lanes added in order in workgroup memory): it reads each G once for Gs, Gl and
+// dg. The second is a fixed-order sum of the partials fused with the coefficient the method needs:
 //   mode 0, D2-LoRA:  a_j = −dg_j·c_j / n_j³        (written to coeff)
 //   mode 1, DoRA:     dm_j += dg_j / n_j             (accumulated into coeff = dm)
 
 override ROWS_PER_BLOCK: u32;
 override ROW_LANES: u32;
 
-struct ColDotParams { rows: u32, outF: u32, blocks: u32, mode: u32 }
+struct ColDotParams { rows: u32, outF: u32, blocks: u32, mode: u32, rho: f32 }
 @group(0) @binding(22) var<uniform> cd: ColDotParams;
 @group(0) @binding(23) var<storage, read> qSaved: array<f32>;        // Q (N×out)
 @group(0) @binding(24) var<storage, read_write> partials: array<f32>; // blocks×out
@@ -162,15 +163,19 @@ struct ColDotParams { rows: u32, outF: u32, blocks: u32, mode: u32 }
 var<workgroup> lanes: array<f32, OUT_GROUP * ROW_LANES>;
 
 @compute @workgroup_size(OUT_GROUP, ROW_LANES)
-fn column_dot_partial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+fn combine_backward_dot(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
   let j = wid.x * OUT_GROUP + lid.x;
   let r0 = wid.y * ROWS_PER_BLOCK;
   let r1 = min(r0 + ROWS_PER_BLOCK, cd.rows);
   var acc = 0.0;
   if (j < cd.outF) {
+    let g = gScale[j];
     for (var r = r0 + lid.y; r < r1; r += ROW_LANES) {
       let idx = r * cd.outF + j;
-      acc += gradOut[idx] * qSaved[idx];
+      let go = gradOut[idx];
+      gradS[idx] = go * g;
+      gradL[idx] = go * (g + cd.rho);
+      acc += go * qSaved[idx];
     }
   }
   lanes[lid.y * OUT_GROUP + lid.x] = acc;

@@ -5,7 +5,7 @@
 
 import type { GpuContext } from '../gpu/context';
 import type { Tensor } from '../gpu/tensor';
-import { columnDotCoefficient, columnNormPass, combineBackward, combineForward, mergeWeight, normGradTerms, rowNorms } from '../ops/adapters';
+import { columnNormPass, combineBackward, combineForward, mergeWeight, type NormScaleGrad, normGradTerms, rowNorms } from '../ops/adapters';
 import { matmul } from '../ops/matmul';
 import type { AdapterConfig } from './config';
 import type { AdapterParams } from './init';
@@ -228,18 +228,21 @@ export class RescaledLayer extends AdaptedLayerBase {
     const { norm, rows } = c;
     const gs = ctx.tensor([rows, out], 'f32', `${base.name}.Gs`);
     const gl = ctx.tensor([rows, out], 'f32', `${base.name}.Gl`);
-    combineBackward(ctx, { dy, g: norm.g, gs, gl }, { rows, out, rho: this.form.rho });
+    // dg rides on the pass over G that forms Gs and Gl: DoRA's dm, or D2-LoRA's a (through n).
+    const a = !this.dm && this.form.gradThroughNorm ? ctx.tensor([out], 'f32', `${base.name}.a`) : null;
+    const scaleGrad: NormScaleGrad | undefined = this.dm
+      ? { q: c.q, c: this.c, n: norm.n, coeff: this.dm, mode: 'dora-dm' }
+      : a
+        ? { q: c.q, c: this.c, n: norm.n, coeff: a, mode: 'd2lora-a' }
+        : undefined;
+    combineBackward(ctx, { dy, g: norm.g, gs, gl }, { rows, out, rho: this.form.rho }, scaleGrad);
     const { dx, ts } = this.factors.backward(gs, gl, c.x, c.hs, rows, into);
     ts.release();
     gs.release();
     gl.release();
 
-    if (this.dm) {
-      columnDotCoefficient(ctx, { dy, q: c.q, c: this.c, n: norm.n, coeff: this.dm }, { rows, out, mode: 'dora-dm' });
-    } else if (this.form.gradThroughNorm) {
+    if (a) {
       const f = this.factors;
-      const a = ctx.tensor([out], 'f32', `${base.name}.a`);
-      columnDotCoefficient(ctx, { dy, q: c.q, c: this.c, n: norm.n, coeff: a }, { rows, out, mode: 'd2lora-a' });
       const b = ctx.tensor([out, rank], 'f32', `${base.name}.B`);
       const uSigma = ctx.tensor([out, rank], 'f32', `${base.name}.Uσ`);
       normGradTerms(ctx, { a, u: f.u, sigma: f.sigma, w0dT: norm.w0dT, gram: norm.gram, dU: f.dU, b, uSigma }, { out, rank });

@@ -12,7 +12,7 @@ import type { WeightLayout } from './matmul';
 
 /** Output rows per workgroup of the kernels with a thread per output row. */
 const OUT_GROUP = 64;
-/** Rows summed by one workgroup of column_dot_partial, ROW_LANES threads down each column. */
+/** Rows summed by one workgroup of combine_backward_dot, ROW_LANES threads down each column. */
 const ROWS_PER_BLOCK = 256;
 const ROW_LANES = 4;
 /** Workgroup edge of merge_weight (MERGE_EDGE × MERGE_EDGE threads). */
@@ -83,52 +83,54 @@ export function combineForward(
   );
 }
 
-/** Gs = G⊙g, Gl = G⊙(g + ρ). */
+/** What the backward needs of dg_j = Σ_n G[n,j]·Q[n,j], the gradient of the norm scale g. */
+export interface NormScaleGrad {
+  q: Tensor;
+  c: Tensor;
+  n: Tensor;
+  /**
+   *   'd2lora-a':  coeff = a,   a_j = −dg_j·c_j/n_j³
+   *   'dora-dm':   coeff = dm,  dm_j += dg_j/n_j
+   */
+  coeff: Tensor;
+  mode: 'd2lora-a' | 'dora-dm';
+}
+
+/**
+ * Gs = G⊙g, Gl = G⊙(g + ρ); with `dot`, also dg and its coefficient (NormScaleGrad), the
+ * partial sums of dg in the same pass over G (two dispatches in all, one without `dot`).
+ */
 export function combineBackward(
   ctx: GpuContext,
   t: { dy: Tensor; g: Tensor; gs: Tensor; gl: Tensor },
   dims: { rows: number; out: number; rho: number },
+  dot?: NormScaleGrad,
 ): void {
-  const name = 'combine_backward';
-  const total = dims.rows * dims.out;
-  const ro = `rows×out = ${dims.rows}×${dims.out}`;
-  for (const [role, x] of [['G', t.dy], ['Gs', t.gs], ['Gl', t.gl]] as const) checkTensor(name, x, role, total, ro, null);
-  checkTensor(name, t.g, 'g', dims.out, `out = ${dims.out}`, null);
-  ctx.dispatch(
-    kernel(ctx, name),
-    { gradOut: t.dy, gScale: t.g, gradS: t.gs, gradL: t.gl },
-    { rows: dims.rows, outF: dims.out, rho: dims.rho, hasBias: 0, rank: 0 },
-    [gridStrideWorkgroups(ctx, total)],
-  );
-}
-
-/**
- * dg_j = Σ_n G[n,j]·Q[n,j], then per method:
- *   'd2lora-a':  coeff = a,   a_j = −dg_j·c_j/n_j³
- *   'dora-dm':   coeff = dm,  dm_j += dg_j/n_j
- */
-export function columnDotCoefficient(
-  ctx: GpuContext,
-  t: { dy: Tensor; q: Tensor; c: Tensor; n: Tensor; coeff: Tensor },
-  dims: { rows: number; out: number; mode: 'd2lora-a' | 'dora-dm' },
-): void {
-  const { rows, out } = dims;
+  const { rows, out, rho } = dims;
+  const name = dot ? 'combine_backward_dot' : 'combine_backward';
+  const total = rows * out;
   const ro = `rows×out = ${rows}×${out}`;
-  checkTensor('column_dot_partial', t.dy, 'G', rows * out, ro, null);
-  checkTensor('column_dot_partial', t.q, 'Q', rows * out, ro, null);
-  for (const [role, x] of [['c', t.c], ['n', t.n], ['coeff', t.coeff]] as const) {
+  for (const [role, x] of [['G', t.dy], ['Gs', t.gs], ['Gl', t.gl]] as const) checkTensor(name, x, role, total, ro, null);
+  checkTensor(name, t.g, 'g', out, `out = ${out}`, null);
+  const bindings = { gradOut: t.dy, gScale: t.g, gradS: t.gs, gradL: t.gl };
+  if (!dot) {
+    ctx.dispatch(kernel(ctx, name), bindings, { rows, outF: out, rho, hasBias: 0, rank: 0 }, [gridStrideWorkgroups(ctx, total)]);
+    return;
+  }
+  checkTensor(name, dot.q, 'Q', total, ro, null);
+  for (const [role, x] of [['c', dot.c], ['n', dot.n], ['coeff', dot.coeff]] as const) {
     checkTensor('column_dot_finish', x, role, out, `out = ${out}`, null);
   }
   const blocks = Math.max(1, Math.ceil(rows / ROWS_PER_BLOCK));
   const partials = ctx.tensor([blocks, out], 'f32', 'column-dot partials');
-  const params = { rows, outF: out, blocks, mode: dims.mode === 'd2lora-a' ? 0 : 1 };
-  ctx.dispatch(kernel(ctx, 'column_dot_partial'), { gradOut: t.dy, qSaved: t.q, partials }, params, [Math.ceil(out / OUT_GROUP), blocks]);
-  ctx.dispatch(kernel(ctx, 'column_dot_finish'), { partials, nSaved: t.n, cNorm: t.c, coeff: t.coeff }, params, [Math.ceil(out / OUT_GROUP)]);
+  const params = { rows, outF: out, blocks, mode: dot.mode === 'd2lora-a' ? 0 : 1, rho };
+  ctx.dispatch(kernel(ctx, name), { ...bindings, qSaved: dot.q, partials }, params, [Math.ceil(out / OUT_GROUP), blocks]);
+  ctx.dispatch(kernel(ctx, 'column_dot_finish'), { partials, nSaved: dot.n, cNorm: dot.c, coeff: dot.coeff }, params, [Math.ceil(out / OUT_GROUP)]);
   partials.release();
 }
 
 /**
- * The norm's share of D2-LoRA's backward, given a (columnDotCoefficient's 'd2lora-a'):
+ * The norm's share of D2-LoRA's backward, given a (combineBackward's 'd2lora-a'):
  *   dU[j,k] += a_j·σ_k·(A[j,k] + (Uσ·Mg)[j,k]),  B = diag(a)·Uσ,  uSigma = Uσ
  * (B and Uσ are written into the given out×R tensors, for dD += Bᵀ·W0 + (Bᵀ·Uσ)·D).
  */
